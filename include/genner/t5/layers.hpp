@@ -1,0 +1,359 @@
+// genner/t5/layers.hpp: the building blocks of a T5 — RMS layer norm,
+// projections (with optional LoRA factors), attention with relative position
+// bias and an incremental key/value cache, feed-forward, adapters and blocks.
+// Parameter names equal Hugging Face's so checkpoints load by name.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/init.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <genner/core/error.hpp>
+#include <genner/t5/config.hpp>
+#include <genner/t5/structure.hpp>
+
+namespace genner::t5 {
+
+/// T5's layer norm: scale only, no mean subtraction, no bias; statistics in fp32.
+class T5LayerNormImpl : public torch::nn::Module {
+ public:
+  T5LayerNormImpl(int64_t d_model, double eps) : eps_(eps) {
+    weight = register_parameter("weight", torch::ones({d_model}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto variance = x.to(torch::kFloat).pow(2).mean(-1, /*keepdim=*/true);
+    auto normed = x * torch::rsqrt(variance + eps_);
+    if (weight.scalar_type() == torch::kHalf || weight.scalar_type() == torch::kBFloat16)
+      normed = normed.to(weight.scalar_type());
+    return weight * normed;
+  }
+  torch::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(T5LayerNorm);
+
+/// A bias-free linear projection `x W^T`, optionally with LoRA factors
+/// (`lora_A` [r, in], `lora_B` [out, r], scaled by alpha / r) that can be merged into W.
+class ProjectionImpl : public torch::nn::Module {
+ public:
+  ProjectionImpl(int64_t in, int64_t out, int64_t lora_rank = 0, double lora_alpha = 16.0)
+      : in_(in), out_(out) {
+    weight = register_parameter("weight", torch::empty({out, in}));
+    torch::nn::init::normal_(weight, 0.0, 1.0 / std::sqrt(static_cast<double>(in)));
+    if (lora_rank > 0) {
+      scaling_ = lora_alpha / static_cast<double>(lora_rank);
+      lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in, lora_rank).bias(false)));
+      lora_B = register_module("lora_B", torch::nn::Linear(torch::nn::LinearOptions(lora_rank, out).bias(false)));
+      torch::nn::init::kaiming_uniform_(lora_A->weight, std::sqrt(5.0));
+      torch::nn::init::zeros_(lora_B->weight);  // starts as the identity update, as LoRA does
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto y = at::linear(x, weight);
+    if (lora_A && !merged_) y = y + lora_B(lora_A(x)) * scaling_;
+    return y;
+  }
+  bool has_lora() const { return !lora_A.is_empty(); }
+  double lora_scaling() const { return scaling_; }
+  /// Folds B A * scaling into W; the factors stay registered but stop contributing.
+  void merge_lora() {
+    if (!has_lora() || merged_) return;
+    torch::NoGradGuard no_grad;
+    weight.add_(torch::matmul(lora_B->weight, lora_A->weight) * scaling_);
+    merged_ = true;
+  }
+  bool merged() const { return merged_; }
+
+  torch::Tensor weight;
+  torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
+
+ private:
+  int64_t in_, out_;
+  double scaling_ = 1.0;
+  bool merged_ = false;
+};
+TORCH_MODULE(Projection);
+
+/// Bottleneck adapter `x + up(gelu(down(x)))`, initialised close to the identity.
+class AdapterImpl : public torch::nn::Module {
+ public:
+  AdapterImpl(int64_t d_model, int64_t size) {
+    down = register_module("down", torch::nn::Linear(d_model, size));
+    up = register_module("up", torch::nn::Linear(size, d_model));
+    torch::nn::init::normal_(down->weight, 0.0, 1e-2);
+    torch::nn::init::zeros_(down->bias);
+    torch::nn::init::normal_(up->weight, 0.0, 1e-2);
+    torch::nn::init::zeros_(up->bias);
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return x + up(torch::gelu(down(x))); }
+  torch::nn::Linear down{nullptr}, up{nullptr};
+};
+TORCH_MODULE(Adapter);
+
+/// Keys and values of one attention layer, [batch, heads, length, d_kv].
+struct LayerCache {
+  torch::Tensor key, value;
+  bool empty() const { return !key.defined(); }
+};
+
+/// The decoder state for incremental decoding: self-attention caches that grow by
+/// one step per call, and cross-attention caches computed once per source.
+struct DecoderCache {
+  std::vector<LayerCache> self_attention;
+  std::vector<LayerCache> cross_attention;
+  int64_t length() const {
+    return self_attention.empty() || self_attention[0].empty() ? 0 : self_attention[0].key.size(2);
+  }
+  /// Reorders every cached row by `index` (beam search), on each tensor's own device.
+  void reorder(const torch::Tensor& index) {
+    auto pick = [&](LayerCache& c) {
+      if (c.empty()) return;
+      auto i = index.to(c.key.device());
+      c.key = c.key.index_select(0, i);
+      c.value = c.value.index_select(0, i);
+    };
+    for (auto& c : self_attention) pick(c);
+    for (auto& c : cross_attention) pick(c);
+  }
+};
+
+/// T5 relative position bucket for (query, key) pairs, as Hugging Face computes it.
+inline torch::Tensor relative_position_bucket(const torch::Tensor& relative_position, bool bidirectional,
+                                              int64_t num_buckets, int64_t max_distance) {
+  auto buckets = torch::zeros_like(relative_position);
+  auto rp = relative_position;
+  if (bidirectional) {
+    num_buckets /= 2;
+    buckets = buckets + (rp > 0).to(torch::kLong) * num_buckets;
+    rp = rp.abs();
+  } else {
+    rp = -torch::clamp_max(rp, 0);
+  }
+  const int64_t max_exact = num_buckets / 2;
+  auto is_small = rp < max_exact;
+  auto if_large = max_exact + (torch::log(rp.to(torch::kFloat) / max_exact) /
+                               std::log(static_cast<double>(max_distance) / max_exact) *
+                               (num_buckets - max_exact))
+                                  .to(torch::kLong);
+  if_large = torch::clamp_max(if_large, num_buckets - 1);
+  return buckets + torch::where(is_small, rp, if_large);
+}
+
+/// Multi-head attention without scaling or biases; the first layer of each stack owns
+/// the relative position bias table that every layer of the stack reuses.
+class T5AttentionImpl : public torch::nn::Module {
+ public:
+  T5AttentionImpl(const T5Config& c, bool has_relative_bias, bool bidirectional, const LoraSpec& lora)
+      : heads_(c.num_heads), d_kv_(c.d_kv), inner_(c.num_heads * c.d_kv),
+        buckets_(c.relative_attention_num_buckets), max_distance_(c.relative_attention_max_distance),
+        bidirectional_(bidirectional), dropout_(c.dropout_rate) {
+    auto proj = [&](const char* name, int64_t in, int64_t out) {
+      const bool with_lora = lora.targets_projection(name);
+      return register_module(name, Projection(in, out, with_lora ? lora.rank : 0, lora.alpha));
+    };
+    q = proj("q", c.d_model, inner_);
+    k = proj("k", c.d_model, inner_);
+    v = proj("v", c.d_model, inner_);
+    o = proj("o", inner_, c.d_model);
+    if (has_relative_bias)
+      relative_attention_bias =
+          register_module("relative_attention_bias", torch::nn::Embedding(buckets_, heads_));
+  }
+
+  bool has_relative_bias() const { return !relative_attention_bias.is_empty(); }
+
+  /// Bucket ids [q_len, k_len] for queries at positions k_len-q_len .. k_len-1.
+  torch::Tensor buckets(int64_t q_len, int64_t k_len, torch::Device device) const {
+    auto opts = torch::TensorOptions().dtype(torch::kLong).device(device);
+    auto context = torch::arange(k_len - q_len, k_len, opts).unsqueeze(1);
+    auto memory = torch::arange(k_len, opts).unsqueeze(0);
+    return relative_position_bucket(memory - context, bidirectional_, buckets_, max_distance_);
+  }
+
+  /// Position bias [1, heads, q_len, k_len].
+  torch::Tensor compute_bias(int64_t q_len, int64_t k_len) {
+    TORCH_CHECK(has_relative_bias(), "this attention layer owns no relative position bias table");
+    auto values = relative_attention_bias(buckets(q_len, k_len, relative_attention_bias->weight.device()));
+    return values.permute({2, 0, 1}).unsqueeze(0);
+  }
+
+  /// hidden [B, Lq, d]; `kv_source` undefined for self-attention, encoder states for
+  /// cross-attention; `bias` [B or 1, H, Lq, Lk] (position bias plus mask, may be undefined).
+  /// With a cache: self-attention appends this step's keys/values, cross-attention
+  /// computes them on first use and reuses them after.
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& kv_source,
+                        const torch::Tensor& bias, LayerCache* cache) {
+    const int64_t B = hidden.size(0);
+    auto shape = [&](const torch::Tensor& x) {
+      return x.view({B, -1, heads_, d_kv_}).transpose(1, 2);
+    };
+    auto query = shape(q(hidden));
+    torch::Tensor key, value;
+    const bool cross = kv_source.defined();
+    if (cross) {
+      if (cache && !cache->empty()) {
+        key = cache->key;
+        value = cache->value;
+      } else {
+        key = shape(k(kv_source));
+        value = shape(v(kv_source));
+        if (cache) *cache = {key, value};
+      }
+    } else {
+      key = shape(k(hidden));
+      value = shape(v(hidden));
+      if (cache) {
+        if (!cache->empty()) {
+          key = torch::cat({cache->key, key}, 2);
+          value = torch::cat({cache->value, value}, 2);
+        }
+        *cache = {key, value};
+      }
+    }
+    auto scores = torch::matmul(query, key.transpose(2, 3));
+    if (bias.defined()) scores = scores + bias;
+    auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
+    weights = torch::dropout(weights, dropout_, is_training());
+    auto out = torch::matmul(weights, value).transpose(1, 2).contiguous().view({B, -1, inner_});
+    return o(out);
+  }
+
+  Projection q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
+  torch::nn::Embedding relative_attention_bias{nullptr};
+
+ private:
+  int64_t heads_, d_kv_, inner_, buckets_, max_distance_;
+  bool bidirectional_;
+  double dropout_;
+};
+TORCH_MODULE(T5Attention);
+
+/// Feed-forward: v1.0 `wo(relu(wi x))`, v1.1 `wo(gelu_tanh(wi_0 x) * wi_1 x)`.
+class DenseReluDenseImpl : public torch::nn::Module {
+ public:
+  DenseReluDenseImpl(const T5Config& c, const LoraSpec& lora)
+      : gated_(c.feed_forward == FeedForward::gated_gelu), dropout_(c.dropout_rate) {
+    auto proj = [&](const char* name, int64_t in, int64_t out) {
+      const bool with_lora = lora.targets_projection(name);
+      return register_module(name, Projection(in, out, with_lora ? lora.rank : 0, lora.alpha));
+    };
+    if (gated_) {
+      wi_0 = proj("wi_0", c.d_model, c.d_ff);
+      wi_1 = proj("wi_1", c.d_model, c.d_ff);
+    } else {
+      wi = proj("wi", c.d_model, c.d_ff);
+    }
+    wo = proj("wo", c.d_ff, c.d_model);
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor h;
+    if (gated_) {
+      h = torch::gelu(wi_0(x), "tanh") * wi_1(x);
+    } else {
+      h = torch::relu(wi(x));
+    }
+    h = torch::dropout(h, dropout_, is_training());
+    return wo(h);
+  }
+  Projection wi{nullptr}, wi_0{nullptr}, wi_1{nullptr}, wo{nullptr};
+
+ private:
+  bool gated_;
+  double dropout_;
+};
+TORCH_MODULE(DenseReluDense);
+
+/// One pre-norm sublayer of a block: self-attention, cross-attention or feed-forward,
+/// with its residual connection and an optional adapter on the sublayer's output.
+class T5SublayerImpl : public torch::nn::Module {
+ public:
+  enum class Kind { self_attention, cross_attention, feed_forward };
+
+  T5SublayerImpl(const T5Config& c, Kind kind, bool has_relative_bias, bool bidirectional,
+                 const BlockStructure& s)
+      : kind_(kind), dropout_(c.dropout_rate) {
+    switch (kind) {
+      case Kind::self_attention:
+        attention = register_module("SelfAttention", T5Attention(c, has_relative_bias, bidirectional, s.lora));
+        break;
+      case Kind::cross_attention:
+        attention = register_module("EncDecAttention", T5Attention(c, false, true, s.lora));
+        break;
+      case Kind::feed_forward:
+        dense = register_module("DenseReluDense", DenseReluDense(c, s.lora));
+        break;
+    }
+    layer_norm = register_module("layer_norm", T5LayerNorm(c.d_model, c.layer_norm_epsilon));
+    const bool adapted = s.adapter.size > 0 &&
+                         ((kind == Kind::self_attention && s.adapter.self_attention) ||
+                          (kind == Kind::cross_attention && s.adapter.cross_attention) ||
+                          (kind == Kind::feed_forward && s.adapter.feed_forward));
+    if (adapted) adapter = register_module("adapter", Adapter(c.d_model, s.adapter.size));
+  }
+
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& kv_source,
+                        const torch::Tensor& bias, LayerCache* cache) {
+    auto normed = layer_norm(hidden);
+    auto out = kind_ == Kind::feed_forward ? dense(normed) : attention->forward(normed, kv_source, bias, cache);
+    if (!adapter.is_empty()) out = adapter(out);
+    return hidden + torch::dropout(out, dropout_, is_training());
+  }
+
+  Kind kind() const { return kind_; }
+  T5Attention attention{nullptr};
+  DenseReluDense dense{nullptr};
+  T5LayerNorm layer_norm{nullptr};
+  Adapter adapter{nullptr};
+
+ private:
+  Kind kind_;
+  double dropout_;
+};
+TORCH_MODULE(T5Sublayer);
+
+/// A block: `layer.0` self-attention, (decoder) `layer.1` cross-attention, then feed-forward.
+class T5BlockImpl : public torch::nn::Module {
+ public:
+  T5BlockImpl(const T5Config& c, bool is_decoder, bool has_relative_bias, const BlockStructure& s)
+      : is_decoder_(is_decoder) {
+    using Kind = T5SublayerImpl::Kind;
+    layer = register_module("layer", torch::nn::ModuleList());
+    self_ = T5Sublayer(c, Kind::self_attention, has_relative_bias, !is_decoder, s);
+    layer->push_back(self_);
+    if (is_decoder) {
+      cross_ = T5Sublayer(c, Kind::cross_attention, false, true, s);
+      layer->push_back(cross_);
+    }
+    ff_ = T5Sublayer(c, Kind::feed_forward, false, false, s);
+    layer->push_back(ff_);
+  }
+
+  torch::Tensor forward(torch::Tensor hidden, const torch::Tensor& self_bias,
+                        const torch::Tensor& encoder_hidden, const torch::Tensor& cross_bias,
+                        LayerCache* self_cache, LayerCache* cross_cache) {
+    hidden = self_->forward(hidden, torch::Tensor(), self_bias, self_cache);
+    if (is_decoder_) hidden = cross_->forward(hidden, encoder_hidden, cross_bias, cross_cache);
+    return ff_->forward(hidden, torch::Tensor(), torch::Tensor(), nullptr);
+  }
+
+  T5Sublayer self_attention() const { return self_; }
+  T5Sublayer cross_attention() const { return cross_; }
+  T5Sublayer feed_forward() const { return ff_; }
+  torch::nn::ModuleList layer{nullptr};
+
+ private:
+  bool is_decoder_;
+  T5Sublayer self_{nullptr}, cross_{nullptr}, ff_{nullptr};
+};
+TORCH_MODULE(T5Block);
+
+}  // namespace genner::t5

@@ -1,0 +1,66 @@
+// genner/t5/pretrained.hpp: building a T5 from a Hugging Face checkpoint folder
+// (config.json + weights) and writing one back that Hugging Face can load.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <genner/io/atomic_file.hpp>
+#include <genner/io/checkpoint.hpp>
+#include <genner/io/safetensors.hpp>
+#include <genner/t5/config.hpp>
+#include <genner/t5/model.hpp>
+
+namespace genner::t5 {
+
+/// True for parameter names that belong to the plain T5 (not adapters, LoRA factors, ...).
+inline bool is_backbone_parameter(const std::string& name) {
+  return name.find(".adapter.") == std::string::npos && name.find(".lora_") == std::string::npos;
+}
+
+/// Names Hugging Face checkpoints may hold that a genner T5 has no parameter for.
+inline bool is_known_extra(const std::string& name, const T5Config& c) {
+  return name == "encoder.embed_tokens.weight" || name == "decoder.embed_tokens.weight" ||
+         (c.tie_word_embeddings && name == "lm_head.weight") ||
+         // old checkpoints carry an unused cross-attention bias table; Hugging Face ignores it too
+         name == "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight";
+}
+
+/// Loads the backbone weights of `model` from a checkpoint folder; strict about names and shapes.
+inline io::LoadReport load_weights(T5Impl& model, const std::filesystem::path& dir) {
+  const auto tensors = io::read_checkpoint_folder(dir);
+  const T5Config& c = model.config();
+  return io::load_into(
+      model, tensors, dir.string(), [](const std::string& n) { return is_backbone_parameter(n); },
+      [&](const std::string& n) { return is_known_extra(n, c); },
+      {{"shared.weight", {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}}});
+}
+
+/// Reads `dir/config.json`, checks it against the backbone policy B, builds the T5 with
+/// `structure` and loads its weights.
+template <Backbone B = DynamicBackbone>
+T5 load_pretrained(const std::filesystem::path& dir, const T5Structure& structure = {},
+                   io::LoadReport* report = nullptr) {
+  const auto config_path = dir / "config.json";
+  std::optional<T5Config> from_file;
+  if (std::filesystem::exists(config_path)) from_file = T5Config::from_file(config_path);
+  T5Config config = resolve_config<B>(from_file, config_path.string());
+  T5 model(config, structure);
+  auto r = load_weights(*model, dir);
+  if (report) *report = std::move(r);
+  return model;
+}
+
+/// Writes `dir/config.json` and `dir/model.safetensors` as Hugging Face lays them out
+/// (backbone parameters only; tied aliases omitted).
+inline void save_pretrained(T5Impl& model, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& p : model.named_parameters(true))
+    if (is_backbone_parameter(p.key())) tensors.emplace(p.key(), p.value());
+  io::save_safetensors(dir / "model.safetensors", tensors);
+  io::write_text_atomically(dir / "config.json", model.config().to_json().dump(2) + "\n");
+}
+
+}  // namespace genner::t5

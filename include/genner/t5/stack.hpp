@@ -1,0 +1,138 @@
+// genner/t5/stack.hpp: a T5 encoder or decoder stack — blocks, final norm,
+// masks and the shared position bias — placed block by block on the devices
+// its structure names; activations move only where consecutive blocks differ.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include <limits>
+#include <vector>
+
+#include <genner/t5/layers.hpp>
+
+namespace genner::t5 {
+
+/// What a stack returns: the normed last hidden state, and optionally every block's
+/// output (before the final norm) and block 0's position bias (without masks).
+struct StackOutput {
+  torch::Tensor last_hidden_state;
+  std::vector<torch::Tensor> block_outputs;
+  torch::Tensor position_bias;
+};
+
+/// The most negative finite value of a floating type, which T5 adds at masked positions.
+inline double lowest_value(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kDouble: return std::numeric_limits<double>::lowest();
+    case torch::kBFloat16: return -3.3895313892515355e38;
+    case torch::kHalf: return -65504.0;
+    default: return static_cast<double>(std::numeric_limits<float>::lowest());
+  }
+}
+
+/// Turns a 1/0 keep-mask (any broadcastable shape) into an additive one: 0 kept, lowest masked.
+inline torch::Tensor additive_mask(const torch::Tensor& keep, torch::ScalarType dtype) {
+  return (1.0 - keep.to(dtype)) * lowest_value(dtype);
+}
+
+class T5StackImpl : public torch::nn::Module {
+ public:
+  T5StackImpl(const T5Config& c, bool is_decoder, const StackStructure& s)
+      : config_(c), is_decoder_(is_decoder) {
+    const int64_t n = is_decoder ? c.num_decoder_layers : c.num_layers;
+    block = register_module("block", torch::nn::ModuleList());
+    for (int64_t i = 0; i < n; ++i) {
+      auto bs = s.block(static_cast<size_t>(i));
+      auto b = T5Block(c, is_decoder, i == 0, bs);
+      b->to(bs.device);
+      block->push_back(b);
+      blocks_.push_back(b);
+      devices_.push_back(bs.device);
+    }
+    final_layer_norm = register_module("final_layer_norm", T5LayerNorm(c.d_model, c.layer_norm_epsilon));
+    final_layer_norm->to(devices_.back());
+  }
+
+  int64_t size() const { return static_cast<int64_t>(blocks_.size()); }
+  const std::vector<torch::Device>& devices() const { return devices_; }
+  torch::Device input_device() const { return devices_.front(); }
+  torch::Device output_device() const { return devices_.back(); }
+  T5Block block_at(int64_t i) const { return blocks_.at(static_cast<size_t>(i)); }
+  T5Attention bias_owner() const { return blocks_.front()->self_attention()->attention; }
+
+  /// embeds [B, L, d]; mask [B, L] 1/0 (undefined: all ones). Decoder only: encoder_hidden
+  /// [B, S, d], encoder_mask [B, S]; `cache` (optional) makes the call incremental.
+  StackOutput forward(torch::Tensor embeds, const torch::Tensor& mask,
+                      const torch::Tensor& encoder_hidden = {}, const torch::Tensor& encoder_mask = {},
+                      DecoderCache* cache = nullptr, bool keep_block_outputs = false) {
+    TORCH_CHECK(!is_decoder_ || encoder_hidden.defined(), "the decoder stack needs encoder hidden states");
+    const int64_t B = embeds.size(0), L = embeds.size(1);
+    const int64_t past = cache ? cache->length() : 0;
+    const int64_t K = past + L;
+    if (cache) {
+      cache->self_attention.resize(blocks_.size());
+      cache->cross_attention.resize(blocks_.size());
+    }
+    torch::Device device = input_device();
+    auto hidden = embeds.to(device);
+    hidden = torch::dropout(hidden, config_.dropout_rate, is_training());
+
+    // Position bias of block 0, then masks, combined once and moved with the activations.
+    auto position_bias = bias_owner()->compute_bias(L, K).to(device);
+    torch::Tensor mask01;
+    if (mask.defined()) {
+      mask01 = mask.to(device);
+      TORCH_CHECK(mask01.size(1) == K, "attention mask covers ", mask01.size(1), " positions but there are ", K);
+    } else {
+      mask01 = torch::ones({B, K}, torch::TensorOptions().dtype(hidden.scalar_type()).device(device));
+    }
+    torch::Tensor keep = mask01.to(hidden.scalar_type()).unsqueeze(1).unsqueeze(1);  // [B,1,1,K]
+    if (is_decoder_ && L > 1) {
+      auto causal = torch::ones({L, K}, keep.options()).tril(past).unsqueeze(0).unsqueeze(0);
+      keep = keep * causal;  // [B,1,L,K]
+    }
+    auto self_bias = position_bias + additive_mask(keep, hidden.scalar_type());
+    torch::Tensor enc_hidden = encoder_hidden, cross_bias;
+    if (is_decoder_) {
+      auto em = encoder_mask.defined()
+                    ? encoder_mask
+                    : torch::ones({B, encoder_hidden.size(1)}, encoder_hidden.options());
+      cross_bias = additive_mask(em.to(device).unsqueeze(1).unsqueeze(1), hidden.scalar_type());
+      enc_hidden = enc_hidden.to(device);
+    }
+
+    StackOutput out;
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      if (devices_[i] != device) {  // a stage boundary: move the activations, never the weights
+        device = devices_[i];
+        hidden = hidden.to(device);
+        self_bias = self_bias.to(device);
+        if (is_decoder_) {
+          enc_hidden = enc_hidden.to(device);
+          cross_bias = cross_bias.to(device);
+        }
+      }
+      hidden = blocks_[i]->forward(hidden, self_bias, enc_hidden, cross_bias,
+                                   cache ? &cache->self_attention[i] : nullptr,
+                                   cache ? &cache->cross_attention[i] : nullptr);
+      if (keep_block_outputs) out.block_outputs.push_back(hidden);
+    }
+    hidden = final_layer_norm(hidden);
+    out.last_hidden_state = torch::dropout(hidden, config_.dropout_rate, is_training());
+    out.position_bias = position_bias;
+    return out;
+  }
+
+  torch::nn::ModuleList block{nullptr};
+  T5LayerNorm final_layer_norm{nullptr};
+
+ private:
+  T5Config config_;
+  bool is_decoder_;
+  std::vector<T5Block> blocks_;
+  std::vector<torch::Device> devices_;
+};
+TORCH_MODULE(T5Stack);
+
+}  // namespace genner::t5

@@ -1,0 +1,138 @@
+// Parity of genner's T5 with Hugging Face's, on every fixture folder found.
+#include <genner/t5.hpp>
+
+#include <iomanip>
+#include <iostream>
+#include <map>
+
+#include "support.hpp"
+
+namespace {
+
+using genner::io::SafetensorsFile;
+namespace fs = std::filesystem;
+
+std::vector<fs::path> fixture_folders() {
+  std::vector<fs::path> out;
+  const auto root = genner::test::fixtures_root();
+  if (!fs::is_directory(root)) return out;
+  for (const auto& entry : fs::directory_iterator(root))
+    if (fs::exists(entry.path() / "reference.safetensors")) out.push_back(entry.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> cases_of(const SafetensorsFile& ref) {
+  std::vector<std::string> out;
+  for (const auto& [name, e] : ref.entries()) {
+    const auto dot = name.find(".input_ids");
+    if (dot != std::string::npos && dot + 10 == name.size()) out.push_back(name.substr(0, dot));
+  }
+  return out;
+}
+
+/// Worst absolute difference per tensor group, for the report and the assertion.
+struct Tally {
+  std::string preset;
+  std::map<std::string, std::pair<double, std::string>> worst;  // group -> (diff, tensor)
+  void add(const std::string& group, const std::string& tensor, const torch::Tensor& ours,
+           const torch::Tensor& ref) {
+    INFO(preset << ": " << tensor << " ours " << ours.sizes() << " reference " << ref.sizes());
+    REQUIRE(ours.sizes() == ref.sizes());
+    const double d = (ours.to(torch::kDouble).cpu() - ref.to(torch::kDouble)).abs().max().item<double>();
+    auto& w = worst[group];
+    if (d >= w.first) w = {d, tensor};
+  }
+  void check(double tolerance) const {
+    for (const auto& [group, w] : worst) {
+      std::cout << "  " << std::left << std::setw(10) << preset << std::setw(26) << group << std::scientific
+                << std::setprecision(2) << w.first << "  (" << w.second << ")\n";
+    }
+    for (const auto& [group, w] : worst) {
+      INFO(preset << ": worst tensor in group '" << group << "' is " << w.second << " off by " << w.first);
+      CHECK(w.first <= tolerance);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("T5 matches Hugging Face on every fixture preset", "[t5][parity]") {
+  const auto folders = fixture_folders();
+  if (folders.empty()) {
+    WARN("no fixtures under " << genner::test::fixtures_root() << "; set GENNER_FIXTURES");
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& folder : folders) {
+    const std::string preset = folder.filename().string();
+    INFO("preset " << preset);
+    genner::t5::T5 model{nullptr};
+    REQUIRE_NOTHROW(model = genner::t5::load_pretrained(folder));
+    model->eval();
+    SafetensorsFile ref(folder / "reference.safetensors");
+    Tally tally{preset, {}};
+    const auto cases = cases_of(ref);
+    REQUIRE(!cases.empty());
+    for (const auto& c : cases) {
+      auto R = [&](const std::string& n) { return ref.load(c + "." + n); };
+      auto ids = R("input_ids"), mask = R("attention_mask"), labels = R("labels"), dec_in = R("decoder_input_ids");
+      tally.add("decoder_input_ids", c + ".decoder_input_ids", model->shift_right(labels), dec_in);
+      auto out = model->forward(ids, mask, labels, dec_in, /*keep_block_outputs=*/true);
+      tally.add("embeddings", c + ".encoder.embeddings", model->embed(ids), R("encoder.embeddings"));
+      tally.add("embeddings", c + ".decoder.embeddings", model->embed(dec_in), R("decoder.embeddings"));
+      for (size_t i = 0; i < out.encoder.block_outputs.size(); ++i) {
+        const auto n = "encoder.block." + std::to_string(i) + ".output";
+        tally.add("encoder blocks", c + "." + n, out.encoder.block_outputs[i], R(n));
+      }
+      for (size_t i = 0; i < out.decoder.block_outputs.size(); ++i) {
+        const auto n = "decoder.block." + std::to_string(i) + ".output";
+        tally.add("decoder blocks", c + "." + n, out.decoder.block_outputs[i], R(n));
+      }
+      tally.add("final hidden states", c + ".encoder.last_hidden_state", out.encoder.last_hidden_state,
+                R("encoder.last_hidden_state"));
+      tally.add("final hidden states", c + ".decoder.last_hidden_state", out.decoder.last_hidden_state,
+                R("decoder.last_hidden_state"));
+      tally.add("position bias", c + ".encoder.position_bias", out.encoder.position_bias, R("encoder.position_bias"));
+      tally.add("position bias", c + ".decoder.position_bias", out.decoder.position_bias, R("decoder.position_bias"));
+      const int64_t S = ids.size(1), T = dec_in.size(1);
+      auto enc_owner = model->encoder->bias_owner(), dec_owner = model->decoder->bias_owner();
+      tally.add("buckets", c + ".encoder.relative_position_bucket", enc_owner->buckets(S, S, torch::kCPU),
+                R("encoder.relative_position_bucket"));
+      tally.add("buckets", c + ".decoder.relative_position_bucket", dec_owner->buckets(T, T, torch::kCPU),
+                R("decoder.relative_position_bucket"));
+      tally.add("logits", c + ".logits", out.logits, R("logits"));
+      tally.add("loss", c + ".loss", out.loss.reshape({1}), R("loss"));
+
+      // The cached decoder, fed one token at a time, reproduces the full-sequence pass.
+      genner::t5::DecoderCache cache;
+      std::vector<torch::Tensor> steps;
+      for (int64_t t = 0; t < T; ++t) {
+        auto step = model->decode(dec_in.slice(1, t, t + 1), out.encoder.last_hidden_state, mask, &cache);
+        steps.push_back(step.last_hidden_state);
+      }
+      CHECK(cache.length() == T);
+      tally.add("cached decoding", c + ".decoder.last_hidden_state (cached)", torch::cat(steps, 1),
+                R("decoder.last_hidden_state"));
+
+      // Gradients of every parameter, where the fixture has them.
+      if (ref.contains(c + ".grad.shared.weight")) {
+        torch::AutoGradMode grad_on(true);
+        model->zero_grad();
+        auto o = model->forward(ids, mask, labels, dec_in);
+        o.loss.backward();
+        size_t compared = 0;
+        for (const auto& p : model->named_parameters()) {
+          const auto n = c + ".grad." + p.key();
+          INFO("gradient of " << p.key());
+          REQUIRE(ref.contains(n));
+          REQUIRE(p.value().grad().defined());
+          tally.add("gradients", n, p.value().grad(), ref.load(n));
+          ++compared;
+        }
+        CHECK(compared == model->parameters().size());
+      }
+    }
+    tally.check(1e-5);
+  }
+}
