@@ -1,0 +1,9 @@
+// genner/data.hpp: umbrella for the data layer (entities, loaders, pointer targets, batching).
+#pragma once
+
+#include <genner/data/entity.hpp>
+#include <genner/data/conll.hpp>
+#include <genner/data/ontonotes.hpp>
+#include <genner/data/nested_json.hpp>
+#include <genner/data/discontinuous.hpp>
+#include <genner/data/targets.hpp>

@@ -1,0 +1,199 @@
+// genner/data/conll.hpp: CoNLL column files (word first, tag last; IOB1, BIO or BIOES) into a
+// Dataset, and the BIO "word gold pred" writer the conlleval script scores.
+//
+// Tag decoding follows conlleval: a chunk starts at B-X, at I-X after O / after another type /
+// at sentence start, at S-X, and (BIOES) after E-X or S-X. IOB1 and BIO therefore decode alike; in
+// BIO and BIOES files an I-X/E-X that has to open a chunk, or a chunk left open without E-, is a
+// repair and is listed in the LoadReport with its file:line. An unknown tag prefix throws.
+#pragma once
+
+#include <genner/core/error.hpp>
+#include <genner/data/detail/lines.hpp>
+#include <genner/data/entity.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace genner::data {
+
+enum class TagScheme { automatic, iob1, bio, bioes };
+
+struct ConllOptions {
+  TagScheme scheme = TagScheme::automatic;
+};
+
+namespace detail {
+
+struct Tag {
+  char prefix = 'O';  // O, B, I, E, S
+  std::string type;
+};
+
+inline Tag parse_tag(std::string_view tag, const std::filesystem::path& file, std::size_t line) {
+  if (tag == "O") return {};
+  GENNER_CHECK(tag.size() >= 3 && tag[1] == '-' && std::string_view("BIES").find(tag[0]) != std::string_view::npos,
+               "load_conll: ", where(file, line), ": expected a tag O, B-X, I-X, E-X or S-X, found '", tag, "'.");
+  return {tag[0], std::string(tag.substr(2))};
+}
+
+struct TaggedSentence {
+  std::vector<std::string> words;
+  std::vector<Tag> tags;
+  std::vector<std::size_t> lines;
+};
+
+inline TagScheme detect_scheme(const std::vector<TaggedSentence>& sentences) {
+  bool i_opens = false;
+  for (const auto& s : sentences) {
+    for (std::size_t k = 0; k < s.tags.size(); ++k) {
+      const auto& t = s.tags[k];
+      if (t.prefix == 'E' || t.prefix == 'S') return TagScheme::bioes;
+      if (t.prefix == 'I' && (k == 0 || s.tags[k - 1].prefix == 'O' || s.tags[k - 1].type != t.type)) i_opens = true;
+    }
+  }
+  return i_opens ? TagScheme::iob1 : TagScheme::bio;
+}
+
+inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::filesystem::path& file,
+                            LoadReport& report, std::vector<std::string>& types) {
+  Sentence out;
+  out.words = std::move(in.words);
+  const auto n = static_cast<int>(in.tags.size());
+  int open_start = -1;
+  std::string open_type;
+  const auto close = [&](int end) {
+    if (open_start >= 0) out.entities.push_back({open_type, {{open_start, end}}});
+    open_start = -1;
+  };
+  const auto repair = [&](int k, const std::string& what) {
+    report.add(LoadIssue::Kind::repaired, file.string(), in.lines[static_cast<std::size_t>(k)], what);
+  };
+  for (int k = 0; k < n; ++k) {
+    const auto& t = in.tags[static_cast<std::size_t>(k)];
+    const std::string tag_text = std::string(1, t.prefix) + "-" + t.type;
+    if (scheme != TagScheme::bioes)
+      GENNER_CHECK(t.prefix == 'O' || t.prefix == 'B' || t.prefix == 'I', "load_conll: ",
+                   where(file, in.lines[static_cast<std::size_t>(k)]),
+                   ": expected an IOB1/BIO tag (O, B-X, I-X), found '", tag_text, "'.");
+    const bool continues = open_start >= 0 && open_type == t.type;
+    switch (t.prefix) {
+      case 'O': close(k); break;
+      case 'B':
+        if (scheme == TagScheme::bioes && open_start >= 0) repair(k - 1, "chunk without E- closed before " + tag_text);
+        close(k);
+        open_start = k;
+        open_type = t.type;
+        break;
+      case 'I':
+      case 'E':
+        if (!continues) {
+          if (scheme != TagScheme::iob1) repair(k, tag_text + " opens a chunk (treated as B-" + t.type + ")");
+          if (scheme == TagScheme::bioes && open_start >= 0) repair(k - 1, "chunk without E- closed before " + tag_text);
+          close(k);
+          open_start = k;
+          open_type = t.type;
+        }
+        if (t.prefix == 'E') close(k + 1);
+        break;
+      case 'S':
+        if (open_start >= 0) repair(k - 1, "chunk without E- closed before " + tag_text);
+        close(k);
+        out.entities.push_back({t.type, {{k, k + 1}}});
+        break;
+      default: break;
+    }
+  }
+  if (scheme == TagScheme::bioes && open_start >= 0) repair(n - 1, "chunk without E- closed at sentence end");
+  close(n);
+  finish_sentence(out, file.string(), in.lines.empty() ? 0 : in.lines.front(), report, types);
+  return out;
+}
+
+}  // namespace detail
+
+/// Loads a CoNLL column file: word in the first column, tag in the last, separated by tabs when
+/// the line has one, else by spaces; blank lines end sentences; -DOCSTART- lines are skipped.
+[[nodiscard]] inline Dataset load_conll(const std::filesystem::path& file, const ConllOptions& options = {}) {
+  const auto lines = detail::read_lines(file, "load_conll");
+  std::vector<detail::TaggedSentence> tagged;
+  detail::TaggedSentence current;
+  const auto flush = [&] {
+    if (!current.words.empty()) tagged.push_back(std::move(current));
+    current = {};
+  };
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string_view line = lines[i];
+    const bool tabs = line.find('\t') != std::string_view::npos;
+    const auto fields = detail::split_fields(line, tabs ? "\t" : " ");
+    bool blank = true;
+    for (const auto f : fields) blank = blank && f.find_first_not_of(" \t") == std::string_view::npos;
+    if (blank) {
+      flush();
+      continue;
+    }
+    if (fields.front() == "-DOCSTART-") {
+      flush();
+      continue;
+    }
+    GENNER_CHECK(fields.size() >= 2, "load_conll: ", detail::where(file, i + 1),
+                 ": expected at least two columns (word ... tag), found '", line, "'.");
+    current.words.emplace_back(fields.front());
+    current.tags.push_back(detail::parse_tag(fields.back(), file, i + 1));
+    current.lines.push_back(i + 1);
+  }
+  flush();
+  GENNER_CHECK(!tagged.empty(), "load_conll: expected sentences in '", file.string(), "', found none.");
+  const auto scheme = options.scheme == TagScheme::automatic ? detail::detect_scheme(tagged) : options.scheme;
+  Dataset out;
+  out.sentences.reserve(tagged.size());
+  for (auto& s : tagged) out.sentences.push_back(detail::decode_tags(std::move(s), scheme, file, out.report, out.types));
+  detail::finish_types(out.types);
+  return out;
+}
+
+/// BIO tags for the entities of a sentence of `n` words. Entities that overlap an earlier one
+/// (in Entity order) cannot be written in BIO: they are skipped and counted in `skipped`;
+/// each fragment of a discontinuous entity is written as its own chunk.
+[[nodiscard]] inline std::vector<std::string> to_bio(std::size_t n, const std::vector<Entity>& entities,
+                                                    std::size_t* skipped = nullptr) {
+  std::vector<std::string> tags(n, "O");
+  for (const auto& e : entities) {
+    bool free = true;
+    for (const auto& [s, t] : e.fragments) {
+      GENNER_CHECK(s >= 0 && s < t && static_cast<std::size_t>(t) <= n, "to_bio: expected fragments inside [0, ", n,
+                   "), found [", s, ", ", t, ").");
+      for (int k = s; k < t; ++k) free = free && tags[static_cast<std::size_t>(k)] == "O";
+    }
+    if (!free) {
+      if (skipped) ++*skipped;
+      continue;
+    }
+    for (const auto& [s, t] : e.fragments)
+      for (int k = s; k < t; ++k) tags[static_cast<std::size_t>(k)] = (k == s ? "B-" : "I-") + e.type;
+  }
+  return tags;
+}
+
+/// Writes one sentence as "word gold pred" lines and a blank line (conlleval's input).
+/// Returns the number of entities that could not be written (overlaps).
+inline std::size_t write_conll(std::ostream& out, const std::vector<std::string>& words,
+                               const std::vector<Entity>& gold, const std::vector<Entity>& pred) {
+  std::size_t skipped = 0;
+  const auto g = to_bio(words.size(), gold, &skipped);
+  const auto p = to_bio(words.size(), pred, &skipped);
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    std::string w = words[i].empty() ? "_" : words[i];
+    // conlleval splits on whitespace; keep each line at three fields.
+    for (auto& c : w)
+      if (c == ' ' || c == '\t') c = '_';
+    out << w << ' ' << g[i] << ' ' << p[i] << '\n';
+  }
+  out << '\n';
+  return skipped;
+}
+
+}  // namespace genner::data

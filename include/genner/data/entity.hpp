@@ -1,0 +1,145 @@
+// genner/data/entity.hpp: the data model shared by every loader (entities as typed word
+// fragments, sentences, data sets) and the LoadReport that records what loading changed.
+#pragma once
+
+#include <genner/core/error.hpp>
+
+#include <algorithm>
+#include <compare>
+#include <cstddef>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace genner::data {
+
+/// A typed entity: one or more word fragments [start, end), sorted, non-overlapping and
+/// non-adjacent (loaders merge touching fragments, since "consecutive words form one fragment").
+/// Ordering is DESIGN.md §1's target order: first start, then last end, then fragments, then type.
+struct Entity {
+  std::string type;
+  std::vector<std::pair<int, int>> fragments;
+
+  [[nodiscard]] int start() const { return fragments.front().first; }
+  [[nodiscard]] int end() const { return fragments.back().second; }
+  [[nodiscard]] bool discontinuous() const { return fragments.size() > 1; }
+
+  friend bool operator==(const Entity&, const Entity&) = default;
+  friend std::strong_ordering operator<=>(const Entity& a, const Entity& b) {
+    if (a.fragments.empty() || b.fragments.empty()) {
+      if (auto c = !a.fragments.empty() <=> !b.fragments.empty(); c != 0) return c;
+    } else {
+      if (auto c = a.start() <=> b.start(); c != 0) return c;
+      if (auto c = a.end() <=> b.end(); c != 0) return c;
+    }
+    if (auto c = a.fragments <=> b.fragments; c != 0) return c;
+    return a.type <=> b.type;
+  }
+  /// Prints `TYPE[s,e)+[s,e)` (test failures, logs).
+  friend std::ostream& operator<<(std::ostream& out, const Entity& e) {
+    out << e.type;
+    for (std::size_t i = 0; i < e.fragments.size(); ++i)
+      out << (i ? "+[" : "[") << e.fragments[i].first << ',' << e.fragments[i].second << ')';
+    return out;
+  }
+};
+
+/// Sorts fragments and merges overlapping or adjacent ones; returns true when it changed anything
+/// besides order (so loaders can report the repair).
+inline bool normalize_fragments(std::vector<std::pair<int, int>>& fragments) {
+  std::sort(fragments.begin(), fragments.end());
+  std::vector<std::pair<int, int>> merged;
+  merged.reserve(fragments.size());
+  for (const auto& f : fragments) {
+    if (!merged.empty() && f.first <= merged.back().second) {
+      merged.back().second = std::max(merged.back().second, f.second);
+    } else {
+      merged.push_back(f);
+    }
+  }
+  const bool changed = merged.size() != fragments.size();
+  fragments = std::move(merged);
+  return changed;
+}
+
+struct Sentence {
+  std::vector<std::string> words;
+  std::vector<Entity> entities;  ///< sorted by Entity's ordering
+  friend bool operator==(const Sentence&, const Sentence&) = default;
+};
+
+/// One thing a loader changed in the input: where (file:line) and what.
+struct LoadIssue {
+  enum class Kind { dropped, repaired, split };
+  Kind kind;
+  std::string file;
+  std::size_t line = 0;
+  std::string message;
+};
+
+/// What a loader dropped, repaired or split. Nothing is lost silently: every change is here.
+struct LoadReport {
+  std::vector<LoadIssue> issues;
+
+  void add(LoadIssue::Kind kind, std::string file, std::size_t line, std::string message) {
+    issues.push_back({kind, std::move(file), line, std::move(message)});
+  }
+  [[nodiscard]] std::size_t count(LoadIssue::Kind kind) const {
+    return static_cast<std::size_t>(
+        std::count_if(issues.begin(), issues.end(), [kind](const LoadIssue& i) { return i.kind == kind; }));
+  }
+  [[nodiscard]] std::size_t dropped() const { return count(LoadIssue::Kind::dropped); }
+  [[nodiscard]] std::size_t repaired() const { return count(LoadIssue::Kind::repaired); }
+  [[nodiscard]] std::size_t split() const { return count(LoadIssue::Kind::split); }
+  [[nodiscard]] bool empty() const { return issues.empty(); }
+};
+
+/// A loaded split: sentences, entity type names (sorted, so every split of a corpus agrees
+/// when they share types), and the report.
+struct Dataset {
+  std::vector<Sentence> sentences;
+  std::vector<std::string> types;
+  LoadReport report;
+
+  [[nodiscard]] std::size_t entity_count() const {
+    std::size_t n = 0;
+    for (const auto& s : sentences) n += s.entities.size();
+    return n;
+  }
+};
+
+/// Sorted union of type names, for a type list shared by several splits.
+[[nodiscard]] inline std::vector<std::string> merge_types(const std::vector<std::vector<std::string>>& lists) {
+  std::vector<std::string> out;
+  for (const auto& l : lists) out.insert(out.end(), l.begin(), l.end());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+namespace detail {
+
+/// Sorts the sentence's entities, drops exact duplicates (reported), and collects type names.
+inline void finish_sentence(Sentence& s, const std::string& file, std::size_t line, LoadReport& report,
+                            std::vector<std::string>& types) {
+  std::sort(s.entities.begin(), s.entities.end());
+  for (std::size_t i = 1; i < s.entities.size();) {
+    if (s.entities[i] == s.entities[i - 1]) {
+      report.add(LoadIssue::Kind::dropped, file, line,
+                 "duplicate entity of type '" + s.entities[i].type + "' dropped");
+      s.entities.erase(s.entities.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  for (const auto& e : s.entities) types.push_back(e.type);
+}
+
+inline void finish_types(std::vector<std::string>& types) {
+  std::sort(types.begin(), types.end());
+  types.erase(std::unique(types.begin(), types.end()), types.end());
+}
+
+}  // namespace detail
+}  // namespace genner::data
