@@ -5,10 +5,6 @@
 #include <genner/data.hpp>
 #include <genner/text.hpp>
 
-// glog (pulled in by the torch headers of pch.hpp) redefines CHECK after Catch; restore Catch's.
-#undef CHECK
-#define CHECK(...) INTERNAL_CATCH_TEST("CHECK", Catch::ResultDisposition::ContinueOnFailure, __VA_ARGS__)
-
 #include <fstream>
 #include <map>
 

@@ -1,7 +1,9 @@
 // genner/text/tokenizer.hpp: T5's SentencePiece tokenizer (id layout, extra ids,
 // label tokens) and word-by-word encoding; the source side of DESIGN.md §1.
-// Encoding runs on genner's own unigram reader (unigram.hpp explains why libsentencepiece cannot
-// share a process with libtorch here); training runs SentencePiece's trainer in a child process.
+// Encoding runs on genner's own unigram reader (unigram.hpp: no protobuf clash, fast); training
+// runs SentencePiece's trainer (spm_train) in a child process, because the in-process trainer
+// reached through sentencepiece.hpp's RTLD_DEEPBIND library crashes in its logging (iostreams
+// bound to libstdc++'s uninitialised objects, a known DEEPBIND hazard).
 #pragma once
 
 #include <genner/core/error.hpp>
@@ -72,8 +74,7 @@ class Tokenizer {
   }
 
   /// Trains a new unigram model on the lines of `corpus_file` with SentencePiece's own trainer
-  /// (the `spm_train` program, run as a child process: its library cannot be loaded next to
-  /// libtorch), writes it to `model_file` (via a temporary name, then rename) and loads it.
+  /// (the `spm_train` program, run as a child process; see the header comment), writes it to `model_file` (via a temporary name, then rename) and loads it.
   [[nodiscard]] static Tokenizer train(const std::filesystem::path& corpus_file,
                                        const std::filesystem::path& model_file,
                                        const TrainOptions& options = {}) {
