@@ -7,3 +7,4 @@
 #include <genner/data/nested_json.hpp>
 #include <genner/data/discontinuous.hpp>
 #include <genner/data/targets.hpp>
+#include <genner/data/batching.hpp>
