@@ -1,0 +1,8 @@
+// genner/model.hpp: umbrella header of genner/model — experiment policies, the
+// NER model with its pointer head, and checkpoints of what was trained.
+#pragma once
+
+#include <genner/model/encoded_source.hpp>
+#include <genner/model/spec.hpp>
+#include <genner/model/policies.hpp>
+#include <genner/model/ner_model.hpp>
