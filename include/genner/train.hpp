@@ -3,3 +3,6 @@
 #pragma once
 
 #include <genner/train/metric.hpp>
+#include <genner/train/schedule.hpp>
+#include <genner/train/optim.hpp>
+#include <genner/train/checkpoint.hpp>

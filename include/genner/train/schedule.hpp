@@ -1,0 +1,82 @@
+// genner/train/schedule.hpp: the published learning-rate schedule — linear warm-up to each
+// parameter group's own base LR, then linear decay to 0 (DESIGN.md §3-4) — applied to the
+// param groups of a torch::optim optimizer. Its only state is the step, saved by checkpoint.hpp.
+#pragma once
+
+#include <torch/optim/optimizer.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include <genner/core/error.hpp>
+
+namespace genner::train {
+
+/// Warm-up length: a fraction of the total steps (the published 0.01 / 0.1) or a step count.
+struct Warmup {
+  double value = 0.0;
+  bool is_fraction = true;
+  static Warmup fraction(double f) { return {f, true}; }
+  static Warmup steps(int64_t n) { return {double(n), false}; }
+};
+
+/// LR factor at `step` of `total`: step/warmup while warming up, then (total-step)/(total-warmup)
+/// down to 0 — Hugging Face's get_linear_schedule_with_warmup and fastNLP's "linear" alike.
+[[nodiscard]] inline double linear_warmup_decay(int64_t step, int64_t total, int64_t warmup) {
+  if (step < warmup) return double(step) / double(std::max<int64_t>(1, warmup));
+  return std::max(0.0, double(total - step) / double(std::max<int64_t>(1, total - warmup)));
+}
+
+/// Drives the LR of every param group of an optimizer: group i gets base_lr[i] * factor(step).
+/// Base LRs are the groups' LRs when the schedule is built (new modules may have their own).
+/// Use: build after the optimizer; after each optimizer.step() call schedule.step().
+class LinearSchedule {
+ public:
+  LinearSchedule(torch::optim::Optimizer& optimizer, int64_t total_steps, Warmup warmup)
+      : optimizer_(&optimizer), total_(total_steps) {
+    GENNER_CHECK(total_steps > 0, "LinearSchedule: expected a positive number of total steps, found ", total_steps);
+    GENNER_CHECK(warmup.value >= 0 && (!warmup.is_fraction || warmup.value <= 1.0),
+                 "LinearSchedule: expected warm-up as a fraction in [0, 1] or a step count >= 0, found ",
+                 warmup.value, warmup.is_fraction ? " (fraction)" : " (steps)");
+    warmup_ = warmup.is_fraction ? int64_t(warmup.value * double(total_steps)) : int64_t(warmup.value);
+    GENNER_CHECK(warmup_ <= total_, "LinearSchedule: expected at most ", total_, " warm-up steps, found ", warmup_);
+    for (auto& group : optimizer.param_groups()) base_lrs_.push_back(group.options().get_lr());
+    apply();
+  }
+
+  /// Advances one step and sets the LRs for the next optimizer step.
+  void step() {
+    ++step_;
+    apply();
+  }
+  /// Jumps to `step` (resume) and sets the LRs accordingly.
+  void set_step(int64_t step) {
+    GENNER_CHECK(step >= 0, "LinearSchedule::set_step: expected a step >= 0, found ", step);
+    step_ = step;
+    apply();
+  }
+
+  [[nodiscard]] int64_t current_step() const { return step_; }
+  [[nodiscard]] int64_t total_steps() const { return total_; }
+  [[nodiscard]] int64_t warmup_steps() const { return warmup_; }
+  [[nodiscard]] double factor() const { return linear_warmup_decay(step_, total_, warmup_); }
+  [[nodiscard]] const std::vector<double>& base_lrs() const { return base_lrs_; }
+
+ private:
+  void apply() {
+    auto& groups = optimizer_->param_groups();
+    GENNER_CHECK(groups.size() == base_lrs_.size(), "LinearSchedule: the optimizer had ", base_lrs_.size(),
+                 " param groups when the schedule was built, found ", groups.size());
+    const double f = factor();
+    for (std::size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(base_lrs_[i] * f);
+  }
+
+  torch::optim::Optimizer* optimizer_;
+  int64_t total_;
+  int64_t warmup_ = 0;
+  int64_t step_ = 0;
+  std::vector<double> base_lrs_;
+};
+
+}  // namespace genner::train
