@@ -1,0 +1,305 @@
+// genner/generate/search.hpp: greedy and beam search over any StepModel (step_model.hpp),
+// with the logits-processor chain (logits_processor.hpp) between the model and the choice.
+// Beam search follows Hugging Face transformers 4.30's BeamSearchScorer (early_stopping=false):
+// 2 * num_beams candidates per step, finished hypotheses scored sum_logprobs / length^penalty
+// where length counts the decoder start token and every generated token except the end token,
+// a source is done once it holds num_beams finished hypotheses none of which the best running
+// beam can still beat.
+#pragma once
+
+#include <torch/types.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include <genner/core/error.hpp>
+#include <genner/generate/logits_processor.hpp>
+#include <genner/generate/step_model.hpp>
+
+namespace genner::generate {
+
+/// Run-time search settings (none of them changes a model's structure).
+struct SearchOptions {
+  int64_t num_beams = 1;         ///< 1: greedy search
+  int64_t max_len = 20;          ///< new tokens at most: max_len + floor(max_len_a * source length)
+  double max_len_a = 0.0;
+  int64_t min_len = 0;           ///< the end index is forbidden before this many new tokens
+  double length_penalty = 1.0;   ///< beam search: finished score = sum_logprobs / length^length_penalty
+  double repetition_penalty = 1.0;  ///< 1: off
+  int64_t eos_index = 1;         ///< index that ends a sequence
+  int64_t pad_index = 0;         ///< index written after the end
+  bool return_scores = false;    ///< keep per-step scores (greedy: raw logits; beam: processed log-probs)
+
+  SearchOptions& beams(int64_t v) { num_beams = v; return *this; }
+  SearchOptions& max_length(int64_t fixed, double per_source_token = 0.0) {
+    max_len = fixed;
+    max_len_a = per_source_token;
+    return *this;
+  }
+  SearchOptions& min_length(int64_t v) { min_len = v; return *this; }
+  SearchOptions& penalty(double v) { length_penalty = v; return *this; }
+  SearchOptions& repetition(double v) { repetition_penalty = v; return *this; }
+  SearchOptions& end_and_pad(int64_t eos, int64_t pad) { eos_index = eos; pad_index = pad; return *this; }
+  SearchOptions& scores(bool v = true) { return_scores = v; return *this; }
+};
+
+/// What a search returns, one row per source.
+struct SearchResult {
+  torch::Tensor sequences;        ///< [B, T] int64 generated indices (no start token), pad after the end
+  torch::Tensor sequence_scores;  ///< [B] float: beam: the length-penalised score; greedy: sum of log-probs
+  std::vector<torch::Tensor> scores;  ///< per step, [B * beams, V] (only with return_scores)
+};
+
+/// Per-source maximum of new tokens: max_len + floor(max_len_a * source_length), at least 1.
+inline std::vector<int64_t> max_new_tokens(const SearchOptions& o, int64_t batch,
+                                           std::span<const int64_t> source_lengths = {}) {
+  GENNER_CHECK(source_lengths.empty() || static_cast<int64_t>(source_lengths.size()) == batch,
+               "max_new_tokens: expected one source length per batch row (", batch, "), found ",
+               source_lengths.size(), ".");
+  std::vector<int64_t> out(static_cast<size_t>(batch), o.max_len);
+  for (size_t b = 0; b < source_lengths.size(); ++b)
+    out[b] = o.max_len + static_cast<int64_t>(std::floor(o.max_len_a * static_cast<double>(source_lengths[b])));
+  for (auto& m : out) m = std::max<int64_t>(m, 1);
+  return out;
+}
+
+namespace detail {
+
+/// The processors every search applies before the caller's: minimum length, repetition penalty.
+inline void apply_builtin(torch::Tensor& log_probs, const SearchOptions& o, const StepContext& ctx) {
+  if (o.min_len > 0) MinLength(o.min_len, o.eos_index).apply(log_probs, ctx);
+  if (o.repetition_penalty != 1.0) RepetitionPenalty(o.repetition_penalty).apply(log_probs, ctx);
+}
+
+/// Hugging Face's BeamHypotheses: the num_beams best finished hypotheses of one source.
+class BeamHypotheses {
+ public:
+  struct Hypothesis {
+    double score;
+    std::vector<int64_t> tokens;  ///< generated indices, without the end index
+  };
+  BeamHypotheses(int64_t num_beams, double length_penalty) : beams_(num_beams), penalty_(length_penalty) {}
+
+  int64_t size() const { return static_cast<int64_t>(hyps_.size()); }
+
+  /// `length` as Hugging Face's hyp.shape[-1]: start token plus the tokens kept.
+  void add(std::vector<int64_t> tokens, double sum_logprobs, int64_t length) {
+    const double score = sum_logprobs / std::pow(static_cast<double>(length), penalty_);
+    if (size() < beams_ || score > worst_) {
+      hyps_.push_back({score, std::move(tokens)});
+      if (size() > beams_) {
+        // drop the worst (first of equals), the new worst is the next one
+        std::vector<size_t> order(hyps_.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::stable_sort(order.begin(), order.end(),
+                         [&](size_t a, size_t b) { return hyps_[a].score < hyps_[b].score; });
+        worst_ = hyps_[order[1]].score;
+        hyps_.erase(hyps_.begin() + static_cast<std::ptrdiff_t>(order[0]));
+      } else {
+        worst_ = std::min(score, worst_);
+      }
+    }
+  }
+
+  /// early_stopping=false: done when full and the best running sum cannot beat the worst kept.
+  bool is_done(double best_sum_logprobs, int64_t current_length) const {
+    if (size() < beams_) return false;
+    return worst_ >= best_sum_logprobs / std::pow(static_cast<double>(current_length), penalty_);
+  }
+
+  /// The best hypothesis (the last added among equal scores, as Python's sorted().pop()).
+  const Hypothesis& best() const {
+    GENNER_CHECK(!hyps_.empty(), "BeamHypotheses::best: expected at least one finished hypothesis, found none.");
+    const Hypothesis* out = &hyps_.front();
+    for (const auto& h : hyps_)
+      if (h.score >= out->score) out = &h;
+    return *out;
+  }
+
+ private:
+  int64_t beams_;
+  double penalty_;
+  double worst_ = 1e9;
+  std::vector<Hypothesis> hyps_;
+};
+
+inline std::vector<int64_t> row_of(const torch::Tensor& history, int64_t row) {
+  const auto r = history[row];
+  return {r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.size(0)};
+}
+
+}  // namespace detail
+
+/// Greedy search over `batch` sources; `state` holds one row per source.
+template <typename M>
+SearchResult greedy_search(M& model, typename M::State& state, int64_t batch, const SearchOptions& options,
+                           std::span<const int64_t> source_lengths = {}, const LogitsChain& chain = {}) {
+  static_assert(is_step_model<M>,
+                "greedy_search needs a StepModel: a State type, step(State&, last [N]) -> logits [N, V] and "
+                "reorder(State&, index); see genner/generate/step_model.hpp.");
+  const auto max_new = max_new_tokens(options, batch, source_lengths);
+  const int64_t steps = *std::max_element(max_new.begin(), max_new.end());
+  auto cpu_long = torch::TensorOptions().dtype(torch::kLong);
+  torch::Tensor history = torch::empty({batch, 0}, cpu_long);
+  std::vector<bool> finished(static_cast<size_t>(batch), false);
+  std::vector<double> sums(static_cast<size_t>(batch), 0.0);
+  SearchResult out;
+  torch::Tensor last;
+  for (int64_t t = 0; t < steps; ++t) {
+    torch::Tensor logits = model.step(state, last);
+    GENNER_CHECK(logits.dim() == 2 && logits.size(0) == batch, "greedy_search: expected logits [", batch,
+                 ", V] from step(), found ", logits.sizes(), ".");
+    if (options.return_scores) out.scores.push_back(logits.detach().to(torch::kFloat).cpu());
+    auto log_probs = torch::log_softmax(logits.to(torch::kFloat), -1).cpu();
+    const StepContext ctx{history, t, 1, max_new, finished};
+    detail::apply_builtin(log_probs, options, ctx);
+    chain.apply(log_probs, ctx);
+    auto next = log_probs.argmax(-1).contiguous();
+    auto picked = log_probs.gather(1, next.unsqueeze(1)).squeeze(1).to(torch::kDouble).contiguous();
+    auto* n = next.data_ptr<int64_t>();
+    const auto* p = picked.data_ptr<double>();
+    bool all_done = true;
+    for (int64_t b = 0; b < batch; ++b) {
+      if (finished[b]) {
+        n[b] = options.pad_index;
+      } else {
+        sums[b] += p[b];
+        if (n[b] == options.eos_index || t + 1 >= max_new[b]) finished[b] = true;
+      }
+      all_done = all_done && finished[b];
+    }
+    history = torch::cat({history, next.unsqueeze(1)}, 1);
+    if (all_done) break;
+    last = next.to(logits.device());
+  }
+  out.sequences = history;
+  out.sequence_scores = torch::tensor(sums, torch::kDouble).to(torch::kFloat);
+  return out;
+}
+
+/// Beam search over `batch` sources; `state` holds one row per source and is expanded here.
+template <typename M>
+SearchResult beam_search(M& model, typename M::State& state, int64_t batch, const SearchOptions& options,
+                         std::span<const int64_t> source_lengths = {}, const LogitsChain& chain = {}) {
+  static_assert(is_step_model<M>,
+                "beam_search needs a StepModel: a State type, step(State&, last [N]) -> logits [N, V] and "
+                "reorder(State&, index); see genner/generate/step_model.hpp.");
+  const int64_t k = options.num_beams;
+  GENNER_CHECK(k >= 1, "beam_search: expected num_beams >= 1, found ", k, ".");
+  const int64_t N = batch * k;
+  const auto max_new = max_new_tokens(options, batch, source_lengths);
+  const int64_t steps = *std::max_element(max_new.begin(), max_new.end());
+  auto cpu_long = torch::TensorOptions().dtype(torch::kLong);
+  model.reorder(state, torch::arange(batch, cpu_long).repeat_interleave(k));
+
+  std::vector<detail::BeamHypotheses> hyps(static_cast<size_t>(batch),
+                                           detail::BeamHypotheses(k, options.length_penalty));
+  std::vector<bool> done(static_cast<size_t>(batch), false), row_done(static_cast<size_t>(N), false);
+  std::vector<float> beam_scores(static_cast<size_t>(N), 0.0f);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = 1; j < k; ++j) beam_scores[static_cast<size_t>(b * k + j)] = -1e9f;
+  torch::Tensor history = torch::empty({N, 0}, cpu_long);
+  SearchResult out;
+  torch::Tensor last;
+  const auto finite = [](double v) { return std::isfinite(v) && v > -1e30; };
+
+  for (int64_t t = 0; t < steps; ++t) {
+    torch::Tensor logits = model.step(state, last);
+    GENNER_CHECK(logits.dim() == 2 && logits.size(0) == N, "beam_search: expected logits [", N,
+                 ", V] from step(), found ", logits.sizes(), ".");
+    const int64_t V = logits.size(1);
+    auto log_probs = torch::log_softmax(logits.to(torch::kFloat), -1).cpu();
+    const StepContext ctx{history, t, k, max_new, row_done};
+    detail::apply_builtin(log_probs, options, ctx);
+    chain.apply(log_probs, ctx);
+    if (options.return_scores) out.scores.push_back(log_probs.clone());
+    auto totals = (log_probs + torch::from_blob(beam_scores.data(), {N, 1}, torch::kFloat)).view({batch, k * V});
+    auto [top_scores, top_ids] = totals.topk(std::min(2 * k, k * V), 1, true, true);
+    top_scores = top_scores.contiguous();
+    top_ids = top_ids.contiguous();
+    const int64_t C = top_ids.size(1);
+    const auto* ts = top_scores.data_ptr<float>();
+    const auto* ti = top_ids.data_ptr<int64_t>();
+
+    std::vector<float> next_scores(static_cast<size_t>(N), 0.0f);
+    auto next_tokens = torch::full({N}, options.pad_index, cpu_long);
+    auto next_index = torch::arange(N, cpu_long);
+    auto* nt = next_tokens.data_ptr<int64_t>();
+    auto* ni = next_index.data_ptr<int64_t>();
+    const int64_t cur_len = t + 1;  // Hugging Face's input_ids length before this step's token
+    for (int64_t b = 0; b < batch; ++b) {
+      if (done[b]) continue;  // keeps its rows in place, feeding pad
+      int64_t j = 0;
+      for (int64_t rank = 0; rank < C && j < k; ++rank) {
+        const int64_t id = ti[b * C + rank];
+        const double score = ts[b * C + rank];
+        const int64_t beam = id / V, token = id % V;
+        const int64_t row = b * k + beam;
+        if (token == options.eos_index) {
+          if (rank >= k || !finite(score)) continue;
+          hyps[b].add(detail::row_of(history, row), score, cur_len);
+        } else {
+          next_scores[b * k + j] = static_cast<float>(score);
+          nt[b * k + j] = token;
+          ni[b * k + j] = row;
+          ++j;
+        }
+      }
+      GENNER_CHECK(j == k, "beam_search: expected ", k, " running beams for source ", b, ", found ", j,
+                   " (fewer than 2 * num_beams candidates).");
+      done[b] = hyps[b].is_done(ts[b * C], cur_len);
+    }
+    beam_scores = std::move(next_scores);
+    history = torch::cat({history.index_select(0, next_index), next_tokens.unsqueeze(1)}, 1);
+    // Sources at their own maximum length: their running beams become hypotheses.
+    bool all_done = true;
+    for (int64_t b = 0; b < batch; ++b) {
+      if (!done[b] && t + 1 >= max_new[b]) {
+        for (int64_t j = 0; j < k; ++j) {
+          const double s = beam_scores[b * k + j];
+          if (finite(s) || hyps[b].size() == 0) hyps[b].add(detail::row_of(history, b * k + j), s, cur_len + 1);
+        }
+        done[b] = true;
+      }
+      for (int64_t j = 0; j < k; ++j) row_done[b * k + j] = done[b];
+      all_done = all_done && done[b];
+    }
+    if (all_done) break;
+    const auto device = logits.device();
+    model.reorder(state, next_index.to(device));
+    last = next_tokens.to(device);
+  }
+
+  // Hugging Face's finalize: width = min(longest + 1, max new tokens), end index after shorter ones.
+  int64_t longest = 0;
+  for (const auto& h : hyps) longest = std::max<int64_t>(longest, static_cast<int64_t>(h.best().tokens.size()));
+  const int64_t width = std::min(longest + 1, steps);
+  out.sequences = torch::full({batch, width}, options.pad_index, cpu_long);
+  out.sequence_scores = torch::empty({batch}, torch::kFloat);
+  auto* seq = out.sequences.data_ptr<int64_t>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto& best = hyps[b].best();
+    const auto len = static_cast<int64_t>(best.tokens.size());
+    std::copy(best.tokens.begin(), best.tokens.end(), seq + b * width);
+    if (len < width) seq[b * width + len] = options.eos_index;
+    out.sequence_scores[b] = best.score;
+  }
+  return out;
+}
+
+/// Greedy when options.num_beams == 1, beam search otherwise.
+template <typename M>
+SearchResult search(M& model, typename M::State& state, int64_t batch, const SearchOptions& options,
+                    std::span<const int64_t> source_lengths = {}, const LogitsChain& chain = {}) {
+  static_assert(is_step_model<M>,
+                "search needs a StepModel: a State type, step(State&, last [N]) -> logits [N, V] and "
+                "reorder(State&, index); see genner/generate/step_model.hpp.");
+  return options.num_beams == 1 ? greedy_search(model, state, batch, options, source_lengths, chain)
+                                : beam_search(model, state, batch, options, source_lengths, chain);
+}
+
+}  // namespace genner::generate

@@ -1,0 +1,33 @@
+// genner/generate/step_model.hpp: the StepModel concept — what any model must offer to be
+// decoded by genner/generate/search.hpp (a state, one decoding step, a beam reorder).
+#pragma once
+
+#include <torch/types.h>
+
+#include <concepts>
+#include <type_traits>
+
+namespace genner::generate {
+
+/// A model the searches can drive, one token per call.
+///  - `State`: everything that persists across steps (encoder output, decoder cache, ...),
+///    one row per hypothesis.
+///  - `step(state, last)`: `last` [N] int64 holds the index each row chose at the previous step;
+///    on the first call it is an undefined tensor (feed the decoder start token). Returns
+///    logits [N, V]; V may differ between searches but is fixed within one.
+///  - `reorder(state, index)`: row i of the new state is row index[i] of the old one. Before the
+///    first step the searches call it once to expand each source to its beams (index may be
+///    longer than the state); after that, `index` never moves a row to another source, so
+///    per-source tensors (encoder output, masks) need not be gathered again.
+template <typename M>
+concept StepModel = requires(M& model, typename M::State& state, const torch::Tensor& tensor) {
+  typename M::State;
+  { model.step(state, tensor) } -> std::convertible_to<torch::Tensor>;
+  { model.reorder(state, tensor) };
+};
+
+/// For a readable error at the call site: `static_assert(is_step_model<M>, ...)`.
+template <typename M>
+inline constexpr bool is_step_model = StepModel<M>;
+
+}  // namespace genner::generate
