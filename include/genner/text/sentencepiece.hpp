@@ -9,18 +9,20 @@
 // RTLD_DEEPBIND, so the library binds to its own protobuf, creates processors
 // through the library's own constructor and calls their virtual functions
 // through the vtable slots the header lays out — no symbol of the library is
-// referenced at link time.
+// referenced at link time. (Its trainer is not called this way: its logging
+// writes to std::cerr, which under DEEPBIND binds to libstdc++'s own object
+// rather than the program's copy and crashes; text/tokenizer.hpp runs spm_train
+// as a child process instead. genner's own encoder, text/unigram.hpp, is what
+// encodes; this processor serves to cross-check it.)
 #pragma once
 
 #include <dlfcn.h>
 #include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
 
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
-#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -31,13 +33,11 @@ namespace genner::text::detail {
 /// The two SentencePiece libraries, opened once with their own symbols bound first.
 struct SpmLibrary {
   void* processor_lib = nullptr;
-  void* trainer_lib = nullptr;
   void (*construct)(void*) = nullptr;
   void (*status_destroy)(void*) = nullptr;
   void (*status_copy)(void*, const void*) = nullptr;
   std::string (*status_to_string)(const void*) = nullptr;
   struct StatusStorage;
-  StatusStorage (*train)(std::string_view, sentencepiece::SentenceIterator*, std::string*) = nullptr;
 
   static void* open(const char* name) {
     void* handle = ::dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
@@ -62,16 +62,6 @@ struct SpmLibrary {
                                                        "Status copy constructor");
     status_to_string = symbol<std::string (*)(const void*)>(
         processor_lib, "_ZNK13sentencepiece4util6Status8ToStringB5cxx11Ev", "Status::ToString");
-  }
-
-  void open_trainer() {
-    if (trainer_lib) return;
-    trainer_lib = open("libsentencepiece_train.so.0");
-    train = symbol<decltype(train)>(
-        trainer_lib,
-        "_ZN13sentencepiece20SentencePieceTrainer5TrainESt17basic_string_viewIcSt11char_traitsIcEEPNS_"
-        "16SentenceIteratorEPNSt7__cxx1112basic_stringIcS3_SaIcEEE",
-        "SentencePieceTrainer::Train");
   }
 
   static SpmLibrary& get() {
@@ -214,16 +204,5 @@ class SpmProcessor {
   };
   std::unique_ptr<void, Destroy> object_;
 };
-
-/// Runs SentencePiece's own trainer with a command-line style argument string
-/// (`--input=... --model_prefix=... --vocab_size=...`).
-inline void spm_train(const std::string& args) {
-  auto& lib = detail::SpmLibrary::get();
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
-  lib.open_trainer();
-  auto status = lib.train(args, nullptr, nullptr);
-  GENNER_CHECK(status.ok(), "SentencePiece training failed (", status.message(), ") with arguments: ", args);
-}
 
 }  // namespace genner::text
