@@ -124,3 +124,341 @@ TEST_CASE("pointer head scores equal a hand computation", "[model]") {
     check_variant(make<gm::ExperimentType<Tiny, gm::Head<gm::AvgScore>>>(), true, gm::PointerFeatures::avg_score);
   }
 }
+
+TEST_CASE("index_to_token maps end, types and pointers to decoder tokens", "[model]") {
+  auto m = make<gm::ExperimentType<Tiny>>();
+  auto b = batch();
+  auto idx = torch::tensor(std::vector<int64_t>{0, 1, 3, 4, 8, -100}, torch::kLong).view({1, 6});
+  auto tok = m->index_to_token(idx, b.src.narrow(0, 0, 1));
+  // 0 -> </s>; type 1 -> 64 (first label token); type 3 -> 66; pointer 0 -> src[0]=5; pointer 4 -> 1; pad -> 0
+  CHECK(torch::equal(tok, torch::tensor(std::vector<int64_t>{1, 64, 66, 5, 1, 0}, torch::kLong).view({1, 6})));
+  CHECK(m->label_token_id(2) == 65);
+}
+
+TEST_CASE("pointer positions at padding and at or after </s> are masked", "[model]") {
+  auto m = make<gm::ExperimentType<Tiny>>();
+  m->eval();
+  torch::NoGradGuard no_grad;
+  auto src = torch::tensor(std::vector<int64_t>{5, 1, 9, 0, 7, 8, 9, 1}, torch::kLong).view({2, 4});
+  auto mask = torch::tensor(std::vector<int64_t>{1, 1, 1, 0, 1, 1, 1, 1}, torch::kLong).view({2, 4});
+  auto logits = m->forward(src, mask, torch::zeros({2, 1}, torch::kLong)).logits;
+  const double low = t5::lowest_value(torch::kFloat);
+  auto ptr = logits.narrow(-1, 1 + TYPES, 4).squeeze(1);
+  CHECK(num(ptr[0][0]) != low);
+  CHECK(num(ptr[0][1]) == low);  // </s>
+  CHECK(num(ptr[0][2]) == low);  // after </s>
+  CHECK(num(ptr[0][3]) == low);  // padding
+  for (int p = 0; p < 3; ++p) CHECK(num(ptr[1][p]) != low);
+  CHECK(num(ptr[1][3]) == low);
+  CHECK(torch::isfinite(logits).all().item<bool>());
+}
+
+TEST_CASE("label embeddings start at the mean of their name's pieces, rescaled to the table", "[model]") {
+  auto m = make<gm::ExperimentType<Tiny>>();
+  {
+    torch::NoGradGuard no_grad;
+    m->t5->shared->weight.mul_(3.0).add_(0.5);  // table statistics far from the standard normal
+  }
+  m->init_label_embeddings({{10, 11}, {12}, {13, 14, 15}});
+  const auto& table = m->t5->shared->weight;
+  for (int64_t t = 0; t < TYPES; ++t) {
+    auto row = m->label_embeddings[t];
+    CHECK(num(row.mean()) == Approx(num(table.mean())).margin(1e-4));
+    CHECK(num(row.std()) == Approx(num(table.std())).epsilon(1e-4));
+  }
+  // Same direction as the plain mean of the pieces (standardising keeps the shape).
+  auto plain = table.index_select(0, torch::tensor(std::vector<int64_t>{10, 11})).mean(0);
+  auto centred = plain - plain.mean();
+  auto got = m->label_embeddings[0] - m->label_embeddings[0].mean();
+  CHECK(num(torch::cosine_similarity(centred, got, 0)) == Approx(1.0).margin(1e-5));
+  CHECK_THROWS_AS(m->init_label_embeddings({{1}}), genner::Error);
+}
+
+TEST_CASE("the initial loss on a random sentence is sane", "[model]") {
+  auto m = make<gm::AdapterTuning<Tiny, 8>>();
+  m->init_label_embeddings({{10}, {11, 12}, {13}});
+  torch::manual_seed(3);
+  auto src = torch::randint(2, 60, {4, 12}, torch::kLong);
+  src.select(1, 11).fill_(1);
+  auto mask = torch::ones_like(src);
+  // entities: pointer, type, end
+  auto target = torch::tensor(std::vector<int64_t>{4 + 2, 1, 4 + 5, 2, 0}, torch::kLong).view({1, 5}).repeat({4, 1});
+  auto dec = dec_input(m, {src, mask, {}, target});
+  auto out = m->forward(src, mask, dec, target);
+  const double uniform = std::log(1.0 + TYPES + 12);
+  INFO("initial loss " << num(out.loss) << ", uniform guess " << uniform);
+  CHECK(std::isfinite(num(out.loss)));
+  CHECK(num(out.loss) < 10 * uniform);  // the published failure mode is > 200
+}
+
+TEST_CASE("incremental decode_step reproduces teacher-forced logits", "[model]") {
+  auto m = make<gm::ExperimentType<Tiny, gm::SoftPrompt<4>, gm::Head<gm::AvgScore>>>();
+  m->eval();
+  torch::NoGradGuard no_grad;
+  auto b = batch();
+  auto dec = dec_input(m, b);
+  auto full = m->forward(b.src, b.mask, dec).logits;
+  auto source = m->encode(b.src, b.mask);
+  CHECK(source.hidden.size(1) == 5 + 4);  // the prompt stays for cross-attention
+  CHECK(source.features.size(1) == 5);    // and is stripped before pointing
+  t5::DecoderCache cache;
+  for (int64_t t = 0; t < 3; ++t) {
+    auto step = m->decode_step(dec.narrow(1, t, 1), source, cache);
+    CHECK(step.sizes() == torch::IntArrayRef{2, 1 + TYPES + 5});
+    CHECK(torch::allclose(step, full.select(1, t), 1e-4, 1e-4));
+  }
+}
+
+// ---- trainable sets ----------------------------------------------------------------------------
+
+namespace {
+
+// Closed forms for Tiny: d=16, d_ff=32, inner=16, 4+4 blocks, 4 heads, 32 buckets, vocab 64, 3 types.
+constexpr int64_t LABELS = TYPES * D;
+constexpr int64_t MLP = 2 * (D * D + D);
+constexpr int64_t NORMS = (N_BLOCKS * 2 + 1) * D + (N_BLOCKS * 3 + 1) * D;
+constexpr int64_t ATTN = 4 * D * INNER, FF = 2 * D * F, BIAS = 32 * 4;
+constexpr int64_t BACKBONE = VOCAB * D + N_BLOCKS * (ATTN + FF) + N_BLOCKS * (2 * ATTN + FF) + 2 * BIAS + NORMS;
+constexpr int64_t adapter(int64_t m) { return 2 * D * m + m + D; }
+// Published spread of 4 blocks = {0, 1, 3}: encoder 3 blocks x 2 sites, decoder 3 blocks x 3 sites.
+constexpr int64_t ADAPTER_SITES = 3 * 2 + 3 * 3;
+// LoRA on q and v of every attention: 4 encoder + 8 decoder attentions.
+constexpr int64_t lora_qv(int64_t r) { return 12 * 2 * r * (D + INNER); }
+
+using FullE = gm::FullFineTuning<Tiny>;
+using EmbedE = gm::EmbeddingTuning<Tiny>;
+using PromptE = gm::PromptTuning<Tiny, 5>;
+using AdapterE = gm::AdapterTuning<Tiny, 8>;
+using AdapterPromptE = gm::AdapterPromptTuning<Tiny, 8, 5>;
+using LoraE = gm::LoraTuning<Tiny, 2>;
+using LoraGatedE = gm::ExperimentType<TinyGated, gm::Lora<2, 4, gm::lora::Q, gm::lora::Wi0, gm::lora::Wi1, gm::lora::Wo>,
+                                      gm::NoEncoderMlp>;
+using AdapterEncoderE = gm::ExperimentType<Tiny, gm::Adapters<4, gm::AdapterSites<false, false, true>, gm::EveryKth<2>,
+                                                              gm::EncoderStack>, gm::Trainable<gm::AddedModules, gm::WithoutLayerNorms>>;
+
+template <class E>
+int64_t expected_trainable();
+template <> int64_t expected_trainable<FullE>() { return BACKBONE + MLP + LABELS; }
+template <> int64_t expected_trainable<EmbedE>() { return VOCAB * D + MLP + LABELS; }
+template <> int64_t expected_trainable<PromptE>() { return 5 * D + MLP + LABELS; }
+template <> int64_t expected_trainable<AdapterE>() { return ADAPTER_SITES * adapter(8) + NORMS + MLP + LABELS; }
+template <> int64_t expected_trainable<AdapterPromptE>() {
+  return ADAPTER_SITES * adapter(8) + 5 * D + NORMS + MLP + LABELS;
+}
+template <> int64_t expected_trainable<LoraE>() { return lora_qv(2) + MLP + LABELS; }
+// q on 12 attentions; wi_0, wi_1 [32x16] and wo [16x32] on 8 feed-forwards; no MLP.
+template <> int64_t expected_trainable<LoraGatedE>() { return 12 * 2 * (D + INNER) + 8 * 3 * 2 * (D + F) + LABELS; }
+// Feed-forward only, encoder blocks {0, 2}.
+template <> int64_t expected_trainable<AdapterEncoderE>() { return 2 * adapter(4) + MLP + LABELS; }
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("trainable-parameter counts equal the closed form", "[model]", FullE, EmbedE, PromptE, AdapterE,
+                   AdapterPromptE, LoraE, LoraGatedE, AdapterEncoderE) {
+  auto m = make<TestType>();
+  CHECK(m->count_trainable() == expected_trainable<TestType>());
+  int64_t flagged = 0;
+  for (const auto& p : m->parameters()) flagged += p.requires_grad() ? p.numel() : 0;
+  CHECK(flagged == expected_trainable<TestType>());  // frozen = requires_grad false, nothing else
+}
+
+TEMPLATE_TEST_CASE("after AdamW steps frozen parameters are bit-identical and trainable ones moved", "[model]",
+                   FullE, EmbedE, PromptE, AdapterE, AdapterPromptE, LoraE, LoraGatedE) {
+  auto m = make<TestType>();
+  m->train();
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& p : m->named_parameters()) before[p.key()] = p.value().detach().clone();
+  auto opt = m->make_adamw(1e-2);
+  auto b = batch();
+  auto dec = dec_input(m, b);
+  for (int step = 0; step < 3; ++step) {
+    opt->zero_grad();
+    m->forward(b.src, b.mask, dec, b.target).loss.backward();
+    opt->step();
+  }
+  for (const auto& p : m->named_parameters()) {
+    INFO(p.key());
+    if (m->is_trainable(p.key())) {
+      CHECK_FALSE(torch::equal(p.value(), before[p.key()]));
+    } else {
+      CHECK(torch::equal(p.value(), before[p.key()]));
+      CHECK_FALSE(p.value().grad().defined());
+    }
+  }
+}
+
+TEST_CASE("full fine-tuning has three parameter groups with the published weight decay", "[model]") {
+  auto m = make<FullE>();
+  auto groups = m->parameter_groups();
+  REQUIRE(groups.size() == 3);
+  CHECK(groups[0].name == "new_modules");
+  CHECK(groups[1].name == "backbone");
+  CHECK(groups[1].weight_decay == 0.01);
+  CHECK(groups[2].name == "layer_norms");
+  CHECK(groups[2].weight_decay == 0.0);
+  int64_t norms = 0, added = 0;
+  for (const auto& p : groups[2].parameters) norms += p.numel();
+  for (const auto& p : groups[0].parameters) added += p.numel();
+  CHECK(norms == NORMS);
+  CHECK(added == MLP + LABELS);
+  auto a = make<AdapterE>()->parameter_groups();
+  REQUIRE(a.size() == 2);  // new modules and layer norms; the backbone is frozen
+}
+
+TEST_CASE("merged LoRA factors reproduce the unmerged outputs", "[model]") {
+  auto m = make<LoraE>();
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->named_parameters())
+      if (p.key().find("lora_B") != std::string::npos) p.value().normal_(0, 0.1);
+  }
+  m->eval();
+  torch::NoGradGuard no_grad;
+  auto b = batch();
+  auto dec = dec_input(m, b);
+  auto before = m->forward(b.src, b.mask, dec).logits;
+  m->merge_lora();
+  auto after = m->forward(b.src, b.mask, dec).logits;
+  CHECK(torch::allclose(before, after, 1e-4, 1e-4));
+}
+
+// ---- device maps ---------------------------------------------------------------------------------
+
+namespace {
+template <class Model>
+void copy_parameters(Model& to, const gm::NerModelCore& from) {
+  torch::NoGradGuard no_grad;
+  auto src = from.named_parameters();
+  for (auto& p : to->named_parameters()) p.value().copy_(src[p.key()].to(p.value().device()));
+}
+using Single = gm::ExperimentType<Tiny, gm::Adapters<4>, gm::SoftPrompt<3>>;
+using Staged = gm::ExperimentType<Tiny, gm::Adapters<4>, gm::SoftPrompt<3>, gm::DeviceMap<gm::Balanced<3>>>;
+using Ranged = gm::ExperimentType<
+    Tiny, gm::Adapters<4>, gm::SoftPrompt<3>,
+    gm::DeviceMap<gm::LayerRanges<gm::EncoderRanges<gm::Range<0, 1, 0>, gm::Range<1, 4, 1>>,
+                                  gm::DecoderRanges<gm::Range<0, 2, 1>, gm::Range<2, 4, 0>>>>>;
+}  // namespace
+
+TEST_CASE("device maps place blocks by stage; multi-stage maps onto cpu match one device", "[model]") {
+  auto plan = Staged::spec().device_map;
+  auto [enc, dec] = plan.ordinals(4, 4);
+  CHECK(enc == std::vector<int64_t>{0, 0, 0, 1});
+  CHECK(dec == std::vector<int64_t>{1, 1, 2, 2});
+  auto ranged = Ranged::spec().device_map.ordinals(4, 4);
+  CHECK(ranged.first == std::vector<int64_t>{0, 1, 1, 1});
+  CHECK(ranged.second == std::vector<int64_t>{1, 1, 0, 0});
+  CHECK_THROWS_WITH(gm::NerModel<Staged>(options().on({torch::kCPU, torch::kCPU})),
+                    Catch::Contains("lists only 2 devices"));
+
+  auto one = make<Single>();
+  one->eval();
+  auto b = batch();
+  auto dec_in = dec_input(one, b);
+  auto ref = one->forward(b.src, b.mask, dec_in, b.target);
+  auto check = [&](auto staged) {
+    copy_parameters(staged, *one);
+    staged->eval();
+    auto out = staged->forward(b.src, b.mask, dec_in, b.target);
+    CHECK(torch::equal(out.logits, ref.logits));
+    CHECK(num(out.loss) == num(ref.loss));
+  };
+  check(gm::NerModel<Staged>(options().on({torch::kCPU, torch::kCPU, torch::kCPU})));
+  check(gm::NerModel<Ranged>(options().on({torch::kCPU, torch::kCPU})));
+}
+
+TEST_CASE("a model split across cpu and cuda:0 matches the cpu model and trains", "[model][cuda]") {
+  if (!torch::cuda::is_available()) {
+    WARN("CUDA is not available: skipping the cpu + cuda:0 device-map test");
+    return;
+  }
+  const torch::Device cpu(torch::kCPU), gpu(torch::kCUDA, 0);
+  auto one = make<Single>();
+  one->eval();
+  auto b = batch();
+  auto dec_in = dec_input(one, b);
+  auto ref = one->forward(b.src, b.mask, dec_in, b.target);
+  auto staged = gm::NerModel<Staged>(options().on({cpu, gpu, gpu}));
+  copy_parameters(staged, *one);
+  // Every module was placed at build: embeddings and prompt on stage 0, the last blocks on cuda.
+  CHECK(staged->t5->shared->weight.device() == cpu);
+  CHECK(staged->soft_prompt.device() == cpu);
+  CHECK(staged->t5->encoder->block_at(3)->parameters().front().device() == gpu);
+  CHECK(staged->t5->decoder->block_at(3)->parameters().front().device() == gpu);
+  CHECK(staged->encoder_mlp->parameters().front().device() == gpu);
+  staged->eval();
+  auto out = staged->forward(b.src, b.mask, dec_in, b.target);
+  CHECK(out.logits.device() == gpu);
+  CHECK(torch::allclose(out.logits.cpu(), ref.logits, 1e-4, 1e-4));
+  CHECK(num(out.loss.cpu()) == Approx(num(ref.loss)).margin(1e-4));
+  staged->train();
+  auto opt = staged->make_adamw(1e-3);
+  std::map<std::string, torch::Device> placed;
+  for (const auto& p : staged->named_parameters()) placed.emplace(p.key(), p.value().device());
+  opt->zero_grad();
+  staged->forward(b.src, b.mask, dec_in, b.target).loss.backward();
+  opt->step();
+  for (const auto& p : staged->named_parameters()) {
+    INFO(p.key());
+    CHECK(p.value().device() == placed.at(p.key()));  // nothing moved weights
+    if (p.value().grad().defined()) CHECK(p.value().grad().device() == p.value().device());
+  }
+}
+
+// ---- checkpoints ---------------------------------------------------------------------------------
+
+TEST_CASE("checkpoints hold only the trainable tensors and refuse another experiment", "[model]") {
+  genner::test::TempDir dir;
+  const auto path = dir.path / "trained.safetensors";
+  auto m = make<AdapterPromptE>(1);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->parameters())
+      if (p.requires_grad()) p.add_(0.25);
+  }
+  gm::save_trained(*m, path);
+  genner::io::SafetensorsFile file(path);
+  CHECK(static_cast<int64_t>(file.entries().size()) == static_cast<int64_t>(m->trainable_parameters().size()));
+  CHECK(file.contains("label_embeddings"));
+  CHECK(file.contains("soft_prompt"));
+  CHECK_FALSE(file.contains("t5.shared.weight"));
+
+  auto fresh = make<AdapterPromptE>(2);
+  gm::load_trained(*fresh, path);
+  auto theirs = m->named_parameters();
+  for (const auto& p : fresh->named_parameters())
+    if (fresh->is_trainable(p.key())) CHECK(torch::equal(p.value(), theirs[p.key()]));
+
+  auto other = make<AdapterE>();
+  CHECK_THROWS_WITH(gm::load_trained(*other, path), Catch::Contains("was trained with experiment") &&
+                                                        Catch::Contains("build the model with the experiment alias"));
+  auto more_types = make<AdapterPromptE>(2, gm::NerOptions{}.types(TYPES + 1));
+  CHECK_THROWS_WITH(gm::load_trained(*more_types, path), Catch::Contains("entity types"));
+}
+
+TEST_CASE("LoRA factors round-trip through the Hugging Face PEFT layout", "[model]") {
+  genner::test::TempDir dir;
+  auto m = make<LoraE>(1);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->named_parameters())
+      if (p.key().find("lora_") != std::string::npos) p.value().normal_();
+  }
+  gm::export_peft_lora(*m, dir.path, "t5-small");
+  auto config = nlohmann::json::parse(std::ifstream(dir.path / "adapter_config.json"));
+  CHECK(config["peft_type"] == "LORA");
+  CHECK(config["r"] == 2);
+  CHECK(config["lora_alpha"] == 16.0);
+  CHECK(config["target_modules"] == nlohmann::json({"q", "v"}));
+  genner::io::SafetensorsFile file(dir.path / "adapter_model.safetensors");
+  CHECK(file.contains("base_model.model.encoder.block.0.layer.0.SelfAttention.q.lora_A.weight"));
+  CHECK(file.contains("base_model.model.decoder.block.3.layer.1.EncDecAttention.v.lora_B.weight"));
+  CHECK(file.entries().size() == 12 * 2 * 2);
+
+  auto fresh = make<LoraE>(2);
+  gm::import_peft_lora(*fresh, dir.path);
+  auto theirs = m->named_parameters();
+  for (const auto& p : fresh->named_parameters())
+    if (p.key().find("lora_") != std::string::npos) CHECK(torch::equal(p.value(), theirs[p.key()]));
+  auto rank4 = make<gm::LoraTuning<Tiny, 4>>();
+  CHECK_THROWS_WITH(gm::import_peft_lora(*rank4, dir.path), Catch::Contains("r=2"));
+}

@@ -6,3 +6,4 @@
 #include <genner/model/spec.hpp>
 #include <genner/model/policies.hpp>
 #include <genner/model/ner_model.hpp>
+#include <genner/model/checkpoint.hpp>
