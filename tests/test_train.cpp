@@ -566,3 +566,230 @@ TEST_CASE("checkpoint survives kill -9 at any moment and resumes bit-identically
   WARN("kill -9 test: 4 kills, last surviving checkpoint at step " << last << ", " << mid_save
                                                                    << " kill(s) left a half-written temporary folder");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Config files and command line.
+TEST_CASE("every config file in configs/ parses with its published settings", "[train]") {
+  using genner::train::RunConfig;
+  const fs::path dir = fs::path(GENNER_SOURCE_DIR) / "configs";
+  std::map<std::string, RunConfig> configs;
+  for (const char* name : {"conll2003", "ontonotes", "ace04", "ace05", "genia", "cadec", "share13", "share14", "wnut17"}) {
+    INFO(name);
+    const auto cl = genner::train::parse_command_line({"--config", (dir / (std::string(name) + ".json")).string()});
+    CHECK(cl.config.dataset == name);
+    CHECK(cl.config.epochs == 30);
+    configs[name] = cl.config;
+  }
+  CHECK(configs["conll2003"].train_on_dev);
+  CHECK(configs["conll2003"].max_len_a == 0.6);
+  CHECK(configs["ontonotes"].max_len_a == 0.8);
+  CHECK(configs["ace04"].max_len == 50);
+  CHECK(configs["ace04"].lr == 4e-5);
+  CHECK(configs["ace05"].beams == 4);
+  CHECK(configs["ace05"].batch_size == 12);
+  CHECK(configs["ace05"].warmup == 0.1);
+  CHECK(configs["genia"].target_type == "span");
+  CHECK(configs["cadec"].max_len_a == 1.6);
+  CHECK(!configs["share13"].encoder_mlp);
+  CHECK(configs["share14"].lr == 1e-5);
+  // Per-model PEFT section, selected by --model from the command line; the command line wins last.
+  const auto big = genner::train::parse_command_line(
+      {"--model=t5-11b", "--config", (dir / "conll2003.json").string(), "--beams", "2", "--constrained"});
+  CHECK(big.config.peft == "adapters");
+  CHECK(big.config.lr == 3e-3);
+  CHECK(big.config.clip_value == 0.1);
+  CHECK(big.config.effective_adapter_size() == 768);
+  CHECK(big.config.beams == 2);
+  CHECK(big.config.constrained);
+  RunConfig base;
+  CHECK(base.effective_adapter_size() == 192);
+  CHECK(genner::train::to_json(big.config)["model"] == "t5-11b");
+}
+
+TEST_CASE("config and command-line errors name the place, what was expected and what was found", "[train]") {
+  using genner::train::parse_command_line;
+  genner::test::TempDir tmp;
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(tmp.path / name) << text;
+    return (tmp.path / name).string();
+  };
+  CHECK_THROWS_WITH(parse_command_line({"--lrr", "1e-5"}), Catch::Contains("unknown setting 'lrr'") && Catch::Contains("did you mean 'lr'"));
+  CHECK_THROWS_WITH(parse_command_line({"--beams", "four"}), Catch::Contains("--beams: expected an integer in [1, 64], found 'four'"));
+  CHECK_THROWS_WITH(parse_command_line({"--beams", "0"}), Catch::Contains("--beams: expected an integer in [1, 64], found number 0"));
+  CHECK_THROWS_WITH(parse_command_line({"--lr=0"}), Catch::Contains("--lr: expected a number in (0, 1]"));
+  CHECK_THROWS_WITH(parse_command_line({"--target_type", "char"}), Catch::Contains("one of 'word' 'bpe' 'span'"));
+  CHECK_THROWS_WITH(parse_command_line({"--encoder_mlp=maybe"}), Catch::Contains("expected true or false, found 'maybe'"));
+  CHECK_THROWS_WITH(parse_command_line({"--max_len"}), Catch::Contains("found the end of the command line"));
+  CHECK_THROWS_WITH(parse_command_line({"beams"}), Catch::Contains("expected an option --key, found 'beams'"));
+  const auto bad_json = write("bad.json", "{\"lr\": 1e-5,}");
+  CHECK_THROWS_WITH(parse_command_line({"--config", bad_json}), Catch::Contains("bad.json: expected valid JSON"));
+  const auto unknown = write("unknown.json", "{\"bemas\": 4}");
+  CHECK_THROWS_WITH(parse_command_line({"--config", unknown}), Catch::Contains("unknown.json: unknown setting 'bemas'; did you mean 'beams'"));
+  const auto wrong_type = write("type.json", "{\"max_len\": \"10\"}");
+  CHECK_THROWS_WITH(parse_command_line({"--config", wrong_type}),
+                    Catch::Contains("type.json: 'max_len': expected an integer in [1, 4096], found string \"10\""));
+  const auto not_int = write("float.json", "{\"batch_size\": 16.5}");
+  CHECK_THROWS_WITH(parse_command_line({"--config", not_int}), Catch::Contains("'batch_size': expected an integer"));
+  const auto bad_section = write("section.json", "{\"by_model\": {\"t5-3b\": {\"peft\": \"lora\"}}}");
+  CHECK_THROWS_WITH(parse_command_line({"--config", bad_section}), Catch::Contains("by_model 't5-3b': 'peft': expected one of"));
+  CHECK_THROWS_WITH(parse_command_line({"--config", (tmp.path / "missing.json").string()}), Catch::Contains("missing.json: config file not found"));
+  const auto help = genner::train::help_text("genner-train");
+  for (const auto& o : genner::train::option_table()) CHECK_THAT(help, Catch::Contains("--" + o.key));
+  CHECK_THAT(help, Catch::Contains("expects an integer in [1, 64]; default 1"));
+  CHECK(parse_command_line({"--help"}).help);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress bar, metrics log, PNG plot.
+TEST_CASE("progress bar: plain lines every N percent off a terminal, in-place redraws on one", "[train]") {
+  double now = 0;
+  std::ostringstream plain;
+  {
+    genner::train::ProgressOptions o;
+    o.out = &plain;
+    o.tty = false;
+    o.plain_every_percent = 25;
+    o.clock = [&] { return now; };
+    genner::train::ProgressBar bar(100, o);
+    for (int s = 1; s <= 100; ++s) {
+      now += 0.5;
+      bar.update(s, 2.0, 100);
+    }
+  }
+  const auto text = plain.str();
+  CHECK(std::count(text.begin(), text.end(), '\n') == 4);
+  CHECK(text.find('\r') == std::string::npos);
+  CHECK_THAT(text, Catch::Contains("train 25/100 ( 25%) loss 2.0000 200 tok/s elapsed 0:13 eta 0:38"));
+  CHECK_THAT(text, Catch::Contains("100/100 (100%)"));
+  std::ostringstream tty;
+  {
+    genner::train::ProgressOptions o;
+    o.out = &tty;
+    o.tty = true;
+    o.clock = [&] { return now; };
+    genner::train::ProgressBar bar(10, o);
+    for (int s = 1; s <= 10; ++s) {
+      now += 0.05;  // two updates per redraw interval
+      bar.update(s, 1.0);
+    }
+  }
+  const auto t = tty.str();
+  CHECK(std::count(t.begin(), t.end(), '\r') >= 5);
+  CHECK(std::count(t.begin(), t.end(), '\r') <= 8);
+  CHECK(t.back() == '\n');
+  CHECK_THAT(t, Catch::Contains("[########################]"));
+  CHECK(genner::train::format_duration(3725) == "1:02:05");
+}
+
+TEST_CASE("metrics log appends flushed JSON lines and survives a torn last line", "[train]") {
+  genner::test::TempDir tmp;
+  const auto path = tmp.path / "run" / "metrics.jsonl";
+  {
+    genner::train::JsonlLog log(path);
+    log.write({{"step", 10}, {"loss", 3.5}});
+    CHECK(genner::train::JsonlLog::read(path).size() == 1);  // flushed already
+  }
+  {
+    genner::train::JsonlLog log(path);  // a resumed run appends
+    log.write({{"step", 20}, {"dev_f1", 0.5}});
+  }
+  std::ofstream(path, std::ios::app) << "{\"step\": 30, \"lo";  // killed mid-write
+  const auto records = genner::train::JsonlLog::read(path);
+  REQUIRE(records.size() == 2);
+  CHECK(records[1]["dev_f1"] == 0.5);
+  CHECK(records[0].contains("time"));
+  std::ofstream(path, std::ios::app) << "\n{}\n";
+  CHECK_THROWS_WITH(genner::train::JsonlLog::read(path), Catch::Contains("metrics.jsonl:3: expected a JSON object"));
+}
+
+namespace {
+uint32_t be32(const std::string& s, std::size_t at) {
+  return uint32_t(uint8_t(s[at])) << 24 | uint32_t(uint8_t(s[at + 1])) << 16 | uint32_t(uint8_t(s[at + 2])) << 8 | uint8_t(s[at + 3]);
+}
+}  // namespace
+
+TEST_CASE("training-curve PNG decodes: signature, chunk CRCs, IHDR, zlib stored blocks, Adler-32", "[train]") {
+  genner::train::Series loss, f1;
+  for (int s = 0; s <= 3000; s += 25) {
+    loss.steps.push_back(s);
+    loss.values.push_back(0.15 + 4.0 * std::exp(-s / 400.0) + 0.05 * std::sin(s * 0.07));
+  }
+  for (int s = 300; s <= 3000; s += 300) {
+    f1.steps.push_back(s);
+    f1.values.push_back(92.0 - 60.0 * std::exp(-s / 500.0));
+  }
+  const auto img = genner::train::plot_training_curves(loss, f1, "conll2003 t5-base");
+  const std::string png = img.encode_png();
+  REQUIRE(png.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+  std::size_t at = 8;
+  std::vector<std::string> types;
+  std::string idat;
+  uint32_t w = 0, h = 0;
+  while (at < png.size()) {
+    REQUIRE(at + 12 <= png.size());
+    const uint32_t len = be32(png, at);
+    const std::string type = png.substr(at + 4, 4);
+    REQUIRE(at + 12 + len <= png.size());
+    const std::string body = png.substr(at + 4, 4 + len);
+    CHECK(be32(png, at + 8 + len) == genner::train::detail::crc32(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
+    if (type == "IHDR") {
+      w = be32(png, at + 8);
+      h = be32(png, at + 12);
+      CHECK(int(png[at + 16]) == 8);
+      CHECK(int(png[at + 17]) == 2);
+    }
+    if (type == "IDAT") idat += png.substr(at + 8, len);
+    types.push_back(type);
+    at += 12 + len;
+  }
+  CHECK(types == std::vector<std::string>{"IHDR", "IDAT", "IEND"});
+  CHECK(w == 800);
+  CHECK(h == 480);
+  // Known CRC-32 / Adler-32 check values.
+  const std::string nine = "123456789";
+  CHECK(genner::train::detail::crc32(reinterpret_cast<const uint8_t*>(nine.data()), 9) == 0xCBF43926u);
+  const std::string wiki = "Wikipedia";
+  CHECK(genner::train::detail::adler32(reinterpret_cast<const uint8_t*>(wiki.data()), 9) == 0x11E60398u);
+  // zlib: header, stored blocks with LEN/NLEN, Adler-32 of the inflated bytes.
+  REQUIRE(idat.size() > 6);
+  CHECK((uint8_t(idat[0]) * 256 + uint8_t(idat[1])) % 31 == 0);
+  CHECK((uint8_t(idat[0]) & 0x0F) == 8);
+  std::string raw;
+  std::size_t p = 2;
+  bool final_block = false;
+  while (!final_block) {
+    REQUIRE(p + 5 <= idat.size());
+    const uint8_t hdr = uint8_t(idat[p]);
+    final_block = hdr & 1;
+    REQUIRE(((hdr >> 1) & 3) == 0);
+    const unsigned len = uint8_t(idat[p + 1]) | uint8_t(idat[p + 2]) << 8;
+    const unsigned nlen = uint8_t(idat[p + 3]) | uint8_t(idat[p + 4]) << 8;
+    REQUIRE((len ^ 0xFFFFu) == nlen);
+    raw += idat.substr(p + 5, len);
+    p += 5 + len;
+  }
+  REQUIRE(p + 4 == idat.size());
+  CHECK(raw.size() == std::size_t(h) * (1 + 3 * w));
+  CHECK(be32(idat, p) == genner::train::detail::adler32(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
+  for (uint32_t y = 0; y < h; ++y) CHECK(raw[y * (1 + 3 * w)] == 0);
+  // Something of each colour was drawn; the corner stays background.
+  CHECK(img.at(0, 0) == genner::train::Rgb{255, 255, 255});
+  int blue = 0, orange = 0;
+  for (int y = 0; y < img.height(); ++y)
+    for (int x = 0; x < img.width(); ++x) {
+      blue += img.at(x, y) == genner::train::Rgb{31, 119, 180};
+      orange += img.at(x, y) == genner::train::Rgb{230, 110, 10};
+    }
+  CHECK(blue > 500);
+  CHECK(orange > 300);
+  // Written through the log path too, for a person to look at.
+  genner::test::TempDir tmp;
+  {
+    genner::train::JsonlLog log(tmp.path / "m.jsonl");
+    for (std::size_t i = 0; i < loss.steps.size(); ++i) log.write({{"step", loss.steps[i]}, {"loss", loss.values[i]}});
+    for (std::size_t i = 0; i < f1.steps.size(); ++i) log.write({{"step", f1.steps[i]}, {"dev_f1", f1.values[i]}});
+  }
+  genner::train::plot_log(genner::train::JsonlLog::read(tmp.path / "m.jsonl"), tmp.path / "curves.png");
+  CHECK(fs::file_size(tmp.path / "curves.png") == png.size());
+  if (const char* keep = std::getenv("GENNER_KEEP_PLOT")) img.write_png(keep);
+}

@@ -6,3 +6,7 @@
 #include <genner/train/schedule.hpp>
 #include <genner/train/optim.hpp>
 #include <genner/train/checkpoint.hpp>
+#include <genner/train/config.hpp>
+#include <genner/train/progress.hpp>
+#include <genner/train/log.hpp>
+#include <genner/train/plot.hpp>

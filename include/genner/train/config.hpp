@@ -1,0 +1,427 @@
+// genner/train/config.hpp: the run-time settings of a training run (DESIGN.md §3-4: target type,
+// lengths, beams, LR, batch, epochs, warm-up, encoder MLP, PEFT mode...) read from a JSON file in
+// configs/ and overridden on the command line. One declarative option table drives the file
+// reader, the `--key value` / `--key=value` parser, validation and the generated --help.
+//
+// File format: a flat JSON object of settings, plus an optional "by_model" object mapping a model
+// name (e.g. "t5-11b") to settings applied when that model is chosen (PEFT settings per T5 size).
+// Precedence: defaults < file < file's by_model[model] < command line.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iomanip>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <genner/core/error.hpp>
+
+namespace genner::train {
+
+/// Every run-time setting, with the published defaults (DESIGN.md §4 "All:" row, CoNLL-2003).
+struct RunConfig {
+  // Data
+  std::string dataset = "conll2003";
+  std::string data_dir;               ///< empty: <data root>/<dataset>
+  std::string target_type = "word";   ///< word | bpe | span
+  bool train_on_dev = false;          ///< CoNLL-2003 trains on train+dev
+  double dev_from_train = 0.0;        ///< GENIA: fraction of train carved out as dev
+  // Model
+  std::string model = "t5-base";
+  std::string model_dir;              ///< empty: <models root>/<model>
+  bool encoder_mlp = true;
+  bool avg_feature = true;
+  // Decoding
+  int64_t max_len = 10;
+  double max_len_a = 0.6;
+  int64_t beams = 1;
+  double length_penalty = 1.0;
+  bool constrained = false;           ///< mask illegal next indices (beyond the published code)
+  // Optimisation
+  double lr = 1e-5;
+  double new_module_lr = 0.0;         ///< 0: same as lr
+  int64_t batch_size = 16;
+  int64_t epochs = 30;
+  double warmup = 0.01;               ///< fraction of the total steps
+  double weight_decay = 0.01;
+  double clip_value = 0.0;            ///< 0: off (PEFT runs used 0.1)
+  double clip_norm = 0.0;             ///< 0: off
+  double truncate_prob = 0.05;
+  // Parameter-efficient tuning (DESIGN.md §3)
+  std::string peft = "full";          ///< full | embeddings | prompt | adapters | adapters+prompt
+  int64_t adapter_size = 0;           ///< 0: 192 for t5-small/base, 768 for larger models
+  int64_t prompt_length = 0;
+  // Run
+  int64_t seed = 42;
+  std::string output_dir = "runs";
+  int64_t eval_every = 0;             ///< steps; 0: once per epoch
+  int64_t log_every = 50;
+  int64_t checkpoint_every = 0;       ///< steps; 0: at every evaluation
+  bool resume = true;
+  std::string description;
+
+  /// Adapter bottleneck for the chosen model: the explicit size, else 192 (small/base) or 768.
+  [[nodiscard]] int64_t effective_adapter_size() const {
+    if (adapter_size > 0) return adapter_size;
+    return (model.find("small") != std::string::npos || model.find("base") != std::string::npos) ? 192 : 768;
+  }
+};
+
+/// One setting of the table: its key, kind, range, help, and how to read/write it in RunConfig.
+struct OptionSpec {
+  enum class Kind { integer, number, boolean, string, choice };
+  std::string key;
+  Kind kind;
+  std::string section;
+  std::string help;
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_open = false;  ///< range excludes min (e.g. lr > 0)
+  std::vector<std::string> choices;
+  std::function<nlohmann::json(const RunConfig&)> get;
+  std::function<void(RunConfig&, const nlohmann::json&)> set;
+
+  [[nodiscard]] std::string expected() const {
+    std::ostringstream out;
+    switch (kind) {
+      case Kind::integer: out << "an integer"; break;
+      case Kind::number: out << "a number"; break;
+      case Kind::boolean: return "true or false";
+      case Kind::string: return "a string";
+      case Kind::choice: {
+        out << "one of";
+        for (const auto& c : choices) out << " '" << c << "'";
+        return out.str();
+      }
+    }
+    const bool lo = std::isfinite(min), hi = std::isfinite(max);
+    if (lo && hi) out << " in " << (min_open ? "(" : "[") << min << ", " << max << "]";
+    else if (lo) out << (min_open ? " > " : " >= ") << min;
+    else if (hi) out << " <= " << max;
+    return out.str();
+  }
+};
+
+namespace detail {
+
+template <typename T>
+OptionSpec make_option(std::string key, T RunConfig::*member, OptionSpec::Kind kind, std::string section,
+                       std::string help) {
+  OptionSpec o;
+  o.key = std::move(key);
+  o.kind = kind;
+  o.section = std::move(section);
+  o.help = std::move(help);
+  o.get = [member](const RunConfig& c) { return nlohmann::json(c.*member); };
+  o.set = [member](RunConfig& c, const nlohmann::json& v) { c.*member = v.get<T>(); };
+  return o;
+}
+inline OptionSpec int_opt(std::string key, int64_t RunConfig::*m, std::string section, double lo, double hi, std::string help) {
+  auto o = make_option(std::move(key), m, OptionSpec::Kind::integer, std::move(section), std::move(help));
+  o.min = lo;
+  o.max = hi;
+  return o;
+}
+inline OptionSpec num_opt(std::string key, double RunConfig::*m, std::string section, double lo, double hi, bool open,
+                          std::string help) {
+  auto o = make_option(std::move(key), m, OptionSpec::Kind::number, std::move(section), std::move(help));
+  o.min = lo;
+  o.max = hi;
+  o.min_open = open;
+  return o;
+}
+inline OptionSpec bool_opt(std::string key, bool RunConfig::*m, std::string section, std::string help) {
+  return make_option(std::move(key), m, OptionSpec::Kind::boolean, std::move(section), std::move(help));
+}
+inline OptionSpec str_opt(std::string key, std::string RunConfig::*m, std::string section, std::string help) {
+  return make_option(std::move(key), m, OptionSpec::Kind::string, std::move(section), std::move(help));
+}
+inline OptionSpec choice_opt(std::string key, std::string RunConfig::*m, std::string section,
+                             std::vector<std::string> choices, std::string help) {
+  auto o = make_option(std::move(key), m, OptionSpec::Kind::choice, std::move(section), std::move(help));
+  o.choices = std::move(choices);
+  return o;
+}
+
+inline std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace detail
+
+/// The option table: the single source of truth for keys, kinds, ranges and help.
+[[nodiscard]] inline const std::vector<OptionSpec>& option_table() {
+  using namespace detail;
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  static const std::vector<OptionSpec> table = {
+      str_opt("dataset", &RunConfig::dataset, "data", "data set name (conll2003, ontonotes, ace04, ace05, genia, cadec, share13, share14, wnut17)"),
+      str_opt("data_dir", &RunConfig::data_dir, "data", "folder holding the data set's files (empty: <data root>/<dataset>)"),
+      choice_opt("target_type", &RunConfig::target_type, "data", {"word", "bpe", "span"}, "pointer scheme of the target sequence (DESIGN.md §1)"),
+      bool_opt("train_on_dev", &RunConfig::train_on_dev, "data", "train on train+dev (the published CoNLL-2003 setting)"),
+      num_opt("dev_from_train", &RunConfig::dev_from_train, "data", 0, 0.5, false, "fraction of train carved out as dev (GENIA); 0: use the dev file"),
+      str_opt("model", &RunConfig::model, "model", "T5 checkpoint name, e.g. t5-base, t5-large, t5-11b, google/flan-t5-base"),
+      str_opt("model_dir", &RunConfig::model_dir, "model", "folder with config.json, weights and spiece.model (empty: <models root>/<model>)"),
+      bool_opt("encoder_mlp", &RunConfig::encoder_mlp, "model", "pass encoder outputs through the MLP before pointer scoring"),
+      bool_opt("avg_feature", &RunConfig::avg_feature, "model", "average MLP(H) with the source token embeddings (published default)"),
+      int_opt("max_len", &RunConfig::max_len, "decoding", 1, 4096, "constant part of the maximum target length"),
+      num_opt("max_len_a", &RunConfig::max_len_a, "decoding", 0, 16, false, "maximum target length grows by this times the source length"),
+      int_opt("beams", &RunConfig::beams, "decoding", 1, 64, "beam size (1: greedy)"),
+      num_opt("length_penalty", &RunConfig::length_penalty, "decoding", -inf, inf, false, "beam score = log-prob / length^penalty"),
+      bool_opt("constrained", &RunConfig::constrained, "decoding", "mask next indices that would make an invalid entity"),
+      num_opt("lr", &RunConfig::lr, "optimisation", 0, 1, true, "peak learning rate of the backbone"),
+      num_opt("new_module_lr", &RunConfig::new_module_lr, "optimisation", 0, 1, false, "peak learning rate of new modules (MLP, adapters, prompt); 0: same as lr"),
+      int_opt("batch_size", &RunConfig::batch_size, "optimisation", 1, 65536, "sentences per batch"),
+      int_opt("epochs", &RunConfig::epochs, "optimisation", 1, 10000, "passes over the training data"),
+      num_opt("warmup", &RunConfig::warmup, "optimisation", 0, 1, false, "linear warm-up as a fraction of all steps, then linear decay"),
+      num_opt("weight_decay", &RunConfig::weight_decay, "optimisation", 0, 1, false, "AdamW weight decay (layer norms get none)"),
+      num_opt("clip_value", &RunConfig::clip_value, "optimisation", 0, inf, false, "clip each gradient element to [-v, v]; 0: off"),
+      num_opt("clip_norm", &RunConfig::clip_norm, "optimisation", 0, inf, false, "clip the global gradient norm; 0: off"),
+      num_opt("truncate_prob", &RunConfig::truncate_prob, "optimisation", 0, 1, false, "probability per step of cutting the decoder input at a random length"),
+      choice_opt("peft", &RunConfig::peft, "peft", {"full", "embeddings", "prompt", "adapters", "adapters+prompt"}, "what trains (DESIGN.md §3)"),
+      int_opt("adapter_size", &RunConfig::adapter_size, "peft", 0, 65536, "adapter bottleneck; 0: 192 for t5-small/base, 768 for larger"),
+      int_opt("prompt_length", &RunConfig::prompt_length, "peft", 0, 4096, "soft prompt vectors (prompt modes)"),
+      int_opt("seed", &RunConfig::seed, "run", 0, 9.0e15, "random seed (sampler, dropout, initialisation)"),
+      str_opt("output_dir", &RunConfig::output_dir, "run", "folder for logs, plots and checkpoints"),
+      int_opt("eval_every", &RunConfig::eval_every, "run", 0, 9.0e15, "evaluate every N steps; 0: once per epoch"),
+      int_opt("log_every", &RunConfig::log_every, "run", 1, 9.0e15, "log the training loss every N steps"),
+      int_opt("checkpoint_every", &RunConfig::checkpoint_every, "run", 0, 9.0e15, "checkpoint every N steps; 0: at every evaluation"),
+      bool_opt("resume", &RunConfig::resume, "run", "resume from output_dir's checkpoint when there is one"),
+      str_opt("description", &RunConfig::description, "run", "free text recorded with the run"),
+  };
+  return table;
+}
+
+/// The spec for `key`, or an error naming `where` with a suggestion of the closest key.
+[[nodiscard]] inline const OptionSpec& find_option(const std::string& key, const std::string& where) {
+  const auto& table = option_table();
+  for (const auto& o : table)
+    if (o.key == key) return o;
+  const OptionSpec* best = nullptr;
+  std::size_t best_d = 3;
+  for (const auto& o : table)
+    if (auto d = detail::edit_distance(key, o.key); d < best_d) best = &o, best_d = d;
+  fail(where, ": unknown setting '", key, "'", best ? "; did you mean '" + best->key + "'?" : std::string(),
+       " (see --help for the list)");
+}
+
+/// Checks a JSON value against a spec; `where` names the file or option for the message.
+inline void check_value(const OptionSpec& o, const nlohmann::json& v, const std::string& where) {
+  bool ok = false;
+  switch (o.kind) {
+    case OptionSpec::Kind::integer: ok = v.is_number_integer(); break;
+    case OptionSpec::Kind::number: ok = v.is_number(); break;
+    case OptionSpec::Kind::boolean: ok = v.is_boolean(); break;
+    case OptionSpec::Kind::string: ok = v.is_string(); break;
+    case OptionSpec::Kind::choice:
+      ok = v.is_string() && std::find(o.choices.begin(), o.choices.end(), v.get<std::string>()) != o.choices.end();
+      break;
+  }
+  if (ok && v.is_number()) {
+    const double x = v.get<double>();
+    ok = std::isfinite(x) && (o.min_open ? x > o.min : x >= o.min) && x <= o.max;
+  }
+  GENNER_CHECK(ok, where, ": expected ", o.expected(), ", found ", v.type_name(), " ", v.dump());
+}
+
+/// Converts command-line text to the JSON value the spec wants (errors name the option).
+[[nodiscard]] inline nlohmann::json parse_value(const OptionSpec& o, const std::string& text, const std::string& where) {
+  nlohmann::json v;
+  switch (o.kind) {
+    case OptionSpec::Kind::integer: {
+      int64_t x = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), x);
+      GENNER_CHECK(ec == std::errc() && end == text.data() + text.size(), where, ": expected ", o.expected(),
+                   ", found '", text, "'");
+      v = x;
+      break;
+    }
+    case OptionSpec::Kind::number: {
+      char* end = nullptr;
+      const double x = std::strtod(text.c_str(), &end);
+      GENNER_CHECK(!text.empty() && end == text.c_str() + text.size(), where, ": expected ", o.expected(), ", found '",
+                   text, "'");
+      v = x;
+      break;
+    }
+    case OptionSpec::Kind::boolean:
+      if (text == "true" || text == "1" || text == "yes" || text == "on") v = true;
+      else if (text == "false" || text == "0" || text == "no" || text == "off") v = false;
+      else fail(where, ": expected true or false, found '", text, "'");
+      break;
+    default: v = text;
+  }
+  check_value(o, v, where);
+  return v;
+}
+
+namespace detail {
+inline void apply_object(RunConfig& config, const nlohmann::json& object, const std::string& where, bool allow_by_model) {
+  GENNER_CHECK(object.is_object(), where, ": expected a JSON object of settings, found ", object.type_name());
+  for (const auto& [key, value] : object.items()) {
+    if (key == "by_model") {
+      GENNER_CHECK(allow_by_model, where, ": 'by_model' may only appear at the top level");
+      continue;
+    }
+    const auto& o = find_option(key, where);
+    check_value(o, value, where + ": '" + key + "'");
+    o.set(config, value);
+  }
+}
+}  // namespace detail
+
+/// A parsed config file: its top-level settings and its per-model sections (already validated).
+struct ConfigFile {
+  std::filesystem::path path;
+  nlohmann::json settings = nlohmann::json::object();
+  nlohmann::json by_model = nlohmann::json::object();
+};
+
+/// Reads and validates a config file (invalid JSON, unknown keys, wrong kinds and ranges are errors
+/// naming the file and key, also inside by_model sections that the current model does not use).
+[[nodiscard]] inline ConfigFile read_config_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  GENNER_CHECK(in.good(), path.string(), ": config file not found or unreadable");
+  ConfigFile file;
+  file.path = path;
+  try {
+    file.settings = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(path.string(), ": expected valid JSON, found a syntax error (", e.what(), ")");
+  }
+  RunConfig scratch;
+  detail::apply_object(scratch, file.settings, path.string(), true);
+  if (file.settings.contains("by_model")) {
+    file.by_model = file.settings["by_model"];
+    GENNER_CHECK(file.by_model.is_object(), path.string(), ": 'by_model' expected an object from model names to settings, found ",
+                 file.by_model.type_name());
+    for (const auto& [model, section] : file.by_model.items())
+      detail::apply_object(scratch, section, path.string() + ": by_model '" + model + "'", false);
+    file.settings.erase("by_model");
+  }
+  return file;
+}
+
+/// Applies a config file: its settings, then the by_model section of the resulting model.
+inline void apply_config_file(RunConfig& config, const ConfigFile& file, const std::optional<std::string>& model_override = {}) {
+  detail::apply_object(config, file.settings, file.path.string(), false);
+  const std::string model = model_override.value_or(config.model);
+  if (file.by_model.contains(model)) detail::apply_object(config, file.by_model[model], file.path.string() + ": by_model '" + model + "'", false);
+}
+
+/// All settings as a JSON object (recorded next to the run's logs).
+[[nodiscard]] inline nlohmann::json to_json(const RunConfig& config) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& o : option_table()) out[o.key] = o.get(config);
+  return out;
+}
+
+/// --help text generated from the table: every option with its kind, default and explanation.
+[[nodiscard]] inline std::string help_text(const std::string& program) {
+  std::ostringstream out;
+  out << "usage: " << program << " [--config FILE] [--key value | --key=value]...\n\n"
+      << "Settings come from defaults, then the config file (configs/<dataset>.json; its by_model\n"
+      << "section for the chosen model), then the command line.\n\n"
+      << "  --config FILE              JSON config file\n"
+      << "  --help                     this text\n";
+  const RunConfig defaults;
+  std::string section;
+  for (const auto& o : option_table()) {
+    if (o.section != section) {
+      section = o.section;
+      out << "\n" << section << ":\n";
+    }
+    std::string lhs = "  --" + o.key + " " +
+                      (o.kind == OptionSpec::Kind::integer   ? "INT"
+                       : o.kind == OptionSpec::Kind::number  ? "NUM"
+                       : o.kind == OptionSpec::Kind::boolean ? "BOOL"
+                                                             : "STR");
+    out << std::left << std::setw(29) << lhs << o.help << "\n" << std::string(29, ' ') << "expects " << o.expected()
+        << "; default " << o.get(defaults).dump() << "\n";
+  }
+  return out.str();
+}
+
+/// What the command line asked for.
+struct CommandLine {
+  RunConfig config;
+  bool help = false;
+  std::optional<std::filesystem::path> config_file;
+};
+
+/// Parses `--key value`, `--key=value` (a boolean alone means true) and `--config FILE`.
+[[nodiscard]] inline CommandLine parse_command_line(const std::vector<std::string>& args) {
+  CommandLine out;
+  nlohmann::json overrides = nlohmann::json::object();
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      out.help = true;
+      continue;
+    }
+    GENNER_CHECK(arg.rfind("--", 0) == 0 && arg.size() > 2, "command line: expected an option --key, found '", arg, "'");
+    std::string key = arg.substr(2);
+    std::optional<std::string> value;
+    if (auto eq = key.find('='); eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key = key.substr(0, eq);
+    }
+    std::replace(key.begin(), key.end(), '-', '_');
+    if (key == "config") {
+      if (!value) {
+        GENNER_CHECK(i + 1 < args.size(), "--config: expected a file name, found the end of the command line");
+        value = args[++i];
+      }
+      out.config_file = *value;
+      continue;
+    }
+    const auto& o = find_option(key, "--" + key);
+    if (!value) {
+      const bool next_is_value = i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0;
+      if (o.kind == OptionSpec::Kind::boolean && !next_is_value) value = "true";
+      else {
+        GENNER_CHECK(next_is_value, "--", key, ": expected ", o.expected(), ", found ",
+                     i + 1 < args.size() ? "option '" + args[i + 1] + "'" : std::string("the end of the command line"));
+        value = args[++i];
+      }
+    }
+    overrides[key] = parse_value(o, *value, "--" + key);
+  }
+  if (out.config_file) {
+    const auto file = read_config_file(*out.config_file);
+    std::optional<std::string> model;
+    if (overrides.contains("model")) model = overrides["model"].get<std::string>();
+    apply_config_file(out.config, file, model);
+  }
+  for (const auto& [key, value] : overrides.items()) find_option(key, "--" + key).set(out.config, value);
+  return out;
+}
+
+/// argc/argv form (skips the program name).
+[[nodiscard]] inline CommandLine parse_command_line(int argc, const char* const* argv) {
+  return parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
+}
+
+}  // namespace genner::train

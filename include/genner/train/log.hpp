@@ -1,0 +1,73 @@
+// genner/train/log.hpp: the run's metrics log — one JSON object per line (train loss, dev
+// scores per evaluation), appended and flushed line by line so a killed run keeps every line it
+// wrote and a resumed run continues the same file. plot.hpp draws curves from it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <genner/core/error.hpp>
+
+namespace genner::train {
+
+class JsonlLog {
+ public:
+  /// Opens `path` for appending (creating folders); `truncate` starts a fresh file.
+  explicit JsonlLog(std::filesystem::path path, bool truncate = false) : path_(std::move(path)) {
+    if (path_.has_parent_path()) std::filesystem::create_directories(path_.parent_path());
+    out_.open(path_, truncate ? std::ios::trunc : std::ios::app);
+    GENNER_CHECK(out_.good(), path_.string(), ": cannot open the metrics log for appending");
+  }
+
+  /// Appends one record (adding "time": seconds since the epoch when absent) and flushes.
+  void write(nlohmann::json record) {
+    GENNER_CHECK(record.is_object(), path_.string(), ": expected a JSON object per log line, found ", record.type_name());
+    if (!record.contains("time"))
+      record["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const std::string line = record.dump();
+    std::lock_guard<std::mutex> lock(mutex_);
+    out_ << line << '\n';
+    out_.flush();
+    GENNER_CHECK(out_.good(), path_.string(), ": write failed (disk full?)");
+  }
+
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+  /// Reads every complete line back; a torn last line (killed mid-write) is skipped, any other
+  /// bad line is an error naming its line number.
+  [[nodiscard]] static std::vector<nlohmann::json> read(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    GENNER_CHECK(in.good(), path.string(), ": metrics log not found");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::string> lines;
+    std::istringstream split(text);
+    for (std::string line; std::getline(split, line);) lines.push_back(line);
+    const bool torn_tail = !text.empty() && text.back() != '\n';
+    std::vector<nlohmann::json> out;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (lines[i].empty()) continue;
+      try {
+        out.push_back(nlohmann::json::parse(lines[i]));
+      } catch (const nlohmann::json::parse_error& e) {
+        if (i + 1 == lines.size() && torn_tail) break;
+        fail(path.string(), ":", i + 1, ": expected a JSON object, found unparsable text (", e.what(), ")");
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::filesystem::path path_;
+  std::ofstream out_;
+  std::mutex mutex_;
+};
+
+}  // namespace genner::train
