@@ -6,3 +6,5 @@
 #include <genner/generate/search.hpp>
 #include <genner/generate/generator.hpp>
 #include <genner/generate/t5_lm.hpp>
+#include <genner/generate/constraints.hpp>
+#include <genner/generate/pointer.hpp>

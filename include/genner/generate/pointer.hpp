@@ -1,0 +1,169 @@
+// genner/generate/pointer.hpp: pointer NER decoding — PointerStepModel adapts a NER model
+// (the contract of genner/model/encoded_source.hpp) to the searches, and decode_entities()
+// runs search + optional constraints and parses the indices into entities (genner/data/targets.hpp).
+#pragma once
+
+#include <torch/types.h>
+
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <genner/core/error.hpp>
+#include <genner/data/entity.hpp>
+#include <genner/data/targets.hpp>
+#include <genner/generate/constraints.hpp>
+#include <genner/generate/generator.hpp>
+#include <genner/generate/search.hpp>
+#include <genner/model/encoded_source.hpp>
+#include <genner/t5/layers.hpp>
+
+namespace genner::generate {
+
+/// What pointer decoding needs from a NER model (genner::model::NerModel satisfies it):
+///  - `encode(src_ids [B,S], src_mask [B,S]) -> model::EncodedSource`
+///  - `index_to_token(indices [N,T], src_ids [N,S]) -> token ids` (0 -> `</s>`, type i -> its label
+///    token, L+1+p -> src_ids[p])
+///  - `decode_step(token_ids [N,1], const EncodedSource&, t5::DecoderCache&) -> logits [N, 1+L+S]`
+///    (or [N, 1, 1+L+S]) with unpointable positions already masked
+///  - `num_types() -> L`
+template <typename M>
+concept PointerNerModel = requires(M& m, const torch::Tensor& t, const model::EncodedSource& source,
+                                   t5::DecoderCache& cache) {
+  { m.encode(t, t) } -> std::convertible_to<model::EncodedSource>;
+  { m.index_to_token(t, t) } -> std::convertible_to<torch::Tensor>;
+  { m.decode_step(t, source, cache) } -> std::convertible_to<torch::Tensor>;
+  { m.num_types() } -> std::convertible_to<int64_t>;
+};
+
+namespace detail {
+/// The module behind a TORCH_MODULE holder, or the object itself.
+template <typename T>
+decltype(auto) module_of(T& m) {
+  if constexpr (requires { m.ptr(); *m; }) {
+    return (*m);
+  } else {
+    return (m);
+  }
+}
+template <typename T>
+using module_t = std::remove_reference_t<decltype(module_of(std::declval<T&>()))>;
+}  // namespace detail
+
+/// A StepModel over a pointer NER model: indices are the per-sentence output space.
+template <typename NerModel>
+class PointerStepModel {
+  static_assert(PointerNerModel<detail::module_t<NerModel>>,
+                "PointerStepModel<NerModel> needs encode(), index_to_token(), decode_step() and num_types() "
+                "as described in genner/generate/pointer.hpp (genner/model/encoded_source.hpp is the contract).");
+
+ public:
+  struct State {
+    model::EncodedSource source;
+    t5::DecoderCache cache;
+    bool started = false;
+  };
+
+  /// `decoder_start_token`: the first decoder input (T5: `<pad>` = 0).
+  explicit PointerStepModel(NerModel& model, int64_t decoder_start_token = 0)
+      : model_(model), start_token_(decoder_start_token) {}
+
+  State start(const torch::Tensor& src_ids, const torch::Tensor& src_mask) {
+    GENNER_CHECK(src_ids.dim() == 2 && src_mask.sizes() == src_ids.sizes(),
+                 "PointerStepModel::start: expected src_ids and src_mask [B, S] of equal shape, found ",
+                 src_ids.sizes(), " and ", src_mask.sizes(), ".");
+    return {detail::module_of(model_).encode(src_ids, src_mask), {}, false};
+  }
+
+  torch::Tensor step(State& s, const torch::Tensor& last) {
+    auto& m = detail::module_of(model_);
+    const int64_t N = s.source.batch();
+    torch::Tensor tokens = last.defined()
+                               ? m.index_to_token(last.view({N, 1}).to(s.source.src_ids.device()), s.source.src_ids)
+                               : torch::full({N, 1}, start_token_,
+                                             torch::TensorOptions().dtype(torch::kLong).device(s.source.src_ids.device()));
+    s.started = true;
+    torch::Tensor logits = m.decode_step(tokens, s.source, s.cache);
+    if (logits.dim() == 3) logits = logits.squeeze(1);
+    GENNER_CHECK(logits.dim() == 2 && logits.size(0) == N, "PointerStepModel::step: expected logits [", N,
+                 ", 1+L+S] from decode_step(), found ", logits.sizes(), ".");
+    return logits;
+  }
+
+  void reorder(State& s, const torch::Tensor& index) {
+    if (!s.started) {  // beam expansion before the first step
+      s.source = s.source.select(index);
+      return;
+    }
+    GENNER_CHECK(index.size(0) == s.source.batch(), "PointerStepModel::reorder: expected ", s.source.batch(),
+                 " indices after the first step, found ", index.size(0), ".");
+    s.cache.reorder(index);
+  }
+
+  int64_t num_types() { return detail::module_of(model_).num_types(); }
+
+ private:
+  NerModel& model_;
+  int64_t start_token_;
+};
+
+/// Settings of pointer decoding. The output space ends sequences with index 0 and pads with 0.
+struct PointerDecodeOptions {
+  SearchOptions search = SearchOptions{}.end_and_pad(0, 0);
+  data::TargetType target = data::TargetType::word;
+  bool constrained = false;  ///< mask illegal next indices (PointerConstraint)
+  bool no_repeat = false;    ///< with constrained: never generate the same entity twice
+};
+
+/// Decoded sentences: raw indices, entities and what parsing dropped.
+struct PointerDecoded {
+  torch::Tensor indices;                             ///< [B, T] generated indices
+  torch::Tensor scores;                              ///< [B]
+  std::vector<std::vector<data::Entity>> entities;   ///< per sentence
+  std::vector<data::ParseReport> reports;            ///< per sentence
+};
+
+/// Decodes a batch: src_ids / src_mask [B, S]; word_start / word_end per sentence (source positions
+/// of each word's first and last piece). Entities come from data::parse_target.
+template <typename NerModel>
+PointerDecoded decode_entities(NerModel& model, const torch::Tensor& src_ids, const torch::Tensor& src_mask,
+                               std::span<const std::vector<int64_t>> word_start,
+                               std::span<const std::vector<int64_t>> word_end, const data::LabelSpace& labels,
+                               const PointerDecodeOptions& options, int64_t eos_token_id = 1) {
+  const int64_t B = src_ids.size(0);
+  GENNER_CHECK(static_cast<int64_t>(word_start.size()) == B && static_cast<int64_t>(word_end.size()) == B,
+               "decode_entities: expected word_start and word_end for each of the ", B, " sentences, found ",
+               word_start.size(), " and ", word_end.size(), ".");
+  PointerStepModel<NerModel> step_model(model);
+  GENNER_CHECK(step_model.num_types() == labels.size(), "decode_entities: the model has ", step_model.num_types(),
+               " entity types but the label space has ", labels.size(), ".");
+  auto state = step_model.start(src_ids, src_mask);
+  auto lengths_t = src_mask.to(torch::kLong).sum(1).cpu().contiguous();
+  std::vector<int64_t> lengths(lengths_t.data_ptr<int64_t>(), lengths_t.data_ptr<int64_t>() + B);
+  LogitsChain chain;
+  if (options.constrained) {
+    auto constraint = std::make_shared<PointerConstraint>(
+        labels.size(), options.target, PointerConstraint::pointable_from(src_ids, src_mask, eos_token_id),
+        options.no_repeat);
+    constraint->with_words({word_start.begin(), word_start.end()}, {word_end.begin(), word_end.end()});
+    chain.add(constraint);
+  }
+  auto result = search(step_model, state, B, options.search, lengths, chain);
+  PointerDecoded out;
+  out.indices = result.sequences.contiguous();
+  out.scores = result.sequence_scores;
+  const int64_t T = out.indices.size(1);
+  for (int64_t b = 0; b < B; ++b) {
+    std::span<const int64_t> row(out.indices.data_ptr<int64_t>() + b * T, static_cast<size_t>(T));
+    data::ParseReport report;
+    out.entities.push_back(data::parse_target(row, word_start[b], word_end[b], labels, options.target, &report));
+    out.reports.push_back(report);
+  }
+  return out;
+}
+
+}  // namespace genner::generate
