@@ -256,9 +256,11 @@ inline constexpr std::string_view events[] = {
     "European Championship", "Super Bowl", "Nobel Peace Prize", "Champions League", "Commonwealth Games",
     "Winter Olympics", "Grand Slam", "Africa Cup of Nations", "Copa America", "Asian Games", "World Series"};
 
-inline constexpr std::string_view misc_other[] = {
-    "Catholic", "Muslim", "Christian", "Buddhist", "English", "Arabic", "Internet", "Euro", "Cold War",
-    "Marxist", "Islamic", "Protestant", "Renaissance", "Gothic"};
+/// Religious and political adjectives (MISC), as in "the Catholic leader".
+inline constexpr std::string_view misc_other[] = {"Catholic", "Muslim", "Christian", "Buddhist", "Marxist",
+                                                  "Islamic", "Protestant", "Hindu", "Orthodox", "Socialist"};
+inline constexpr std::string_view languages[] = {"English", "Arabic", "Spanish", "French", "Swahili", "Hindi",
+                                                 "Portuguese", "Mandarin", "Russian", "German"};
 
 inline constexpr std::string_view companies[] = {
     "Northwind Trading", "Apex Holdings", "Meridian Oil", "Bluewater Shipping", "Helix Pharma",
@@ -296,18 +298,18 @@ inline constexpr std::string_view currencies[] = {"dollars", "euros", "pounds", 
 /// Body sentences. Slots: PER full name, SUR surname alone (PER), CITY, COUNTRY, LOC (any
 /// location), REGION, NAT (nationality, MISC), EVENT (MISC), MISC (other MISC), COMP (company),
 /// ORG (any organisation), CLUB (sports club, often just a city name), EXCH (exchange), CBANK
-/// (central bank), BANK ("Bank of <city>"), PAPER (newspaper); non-entities NUM SMALL PCT SCORE DAY MONTH YEAR ROLE CUR
-/// AGE TIME.
+/// (central bank), BANK ("Bank of <city>"), PAPER (newspaper), LANG (language, MISC); non-entities NUM
+/// SMALL GOALS PCT SCORE DAY MONTH YEAR ROLE CUR AGE TIME.
 inline constexpr std::string_view templates[] = {
     "{PER} , the {NAT} {ROLE} , said on {DAY} that talks with the {ORG} would continue .",
-    "{ORG} said on {DAY} it had agreed to buy {COMP} for {NUM} million {CUR} .",
+    "{COMP} said on {DAY} it had agreed to buy {COMP} for {NUM} million {CUR} .",
     "Shares in {COMP} fell {PCT} percent to {NUM} pence in {CITY} trading .",
     "{SUR} told reporters in {CITY} that the decision was final .",
     "The {NAT} government has rejected the proposal , a spokesman said .",
     "Police in {CITY} arrested {SMALL} people after clashes on {DAY} .",
     "{CLUB} beat {CLUB} {SCORE} in the {EVENT} on {DAY} .",
     "{PER} ( {COUNTRY} ) {TIME}",
-    "{CLUB} {SMALL} {CLUB} {SMALL}",
+    "{CLUB} {GOALS} {CLUB} {GOALS}",
     "{PER} scored twice as {CLUB} won {SCORE} at home .",
     "Mr {SUR} arrived in {COUNTRY} on {DAY} for a three-day visit .",
     "The {ORG} will meet in {CITY} next month to discuss the crisis in {LOC} .",
@@ -358,7 +360,9 @@ inline constexpr std::string_view templates[] = {
     "Newspapers in {COUNTRY} said the deal was worth about {NUM} million {CUR} .",
     "The talks in {CITY} ended without a deal , the {PAPER} reported .",
     "Both sides said they were ready to resume talks .",
-    "Last week {SUR} criticised the {ORG} for its handling of the crisis ."};
+    "Last week {SUR} criticised the {ORG} for its handling of the crisis .",
+    "The novel , first published in {LANG} in {YEAR} , has sold {NUM} copies .",
+    "{PER} , who speaks fluent {LANG} , is tipped to become the next {ROLE} ."};
 
 /// Headlines, written in capitals as wire headlines are.
 inline constexpr std::string_view headlines[] = {
@@ -527,7 +531,12 @@ inline void slot(std::string_view name, Rng& rng, Phrase& out) {
   if (name == "AGE") return out.words.push_back(std::to_string(rng.between(18, 80)));
   if (name == "PCT")
     return out.words.push_back(std::to_string(rng.between(0, 12)) + (rng.chance(2, 3) ? "." + std::to_string(rng.between(1, 9)) : ""));
-  if (name == "SCORE") return out.words.push_back(std::to_string(rng.between(0, 5)) + "-" + std::to_string(rng.between(0, 4)));
+  if (name == "SCORE") {  // winner first
+    const int won = rng.between(1, 5);
+    return out.words.push_back(std::to_string(won) + "-" + std::to_string(rng.between(0, won - 1)));
+  }
+  if (name == "GOALS") return out.words.push_back(std::to_string(rng.between(0, 5)));
+  if (name == "LANG") return out.add_entity(rng.pick(languages), "MISC");
   if (name == "TIME")
     return out.words.push_back(std::to_string(rng.between(1, 4)) + ":" + std::to_string(rng.between(10, 59)) + "." +
                                std::to_string(rng.between(10, 99)));
@@ -832,8 +841,7 @@ inline constexpr std::string_view drugs[] = {"Lipitor", "Voltaren", "Arthrotec",
                                              "Naproxen", "Diclofenac", "Pennsaid", "Vioxx", "Simvastatin",
                                              "Ibuprofen", "Mobic", "Lovastatin"};
 inline constexpr std::string_view indications[] = {"arthritis", "back pain", "high cholesterol", "knee pain",
-                                                   "osteoarthritis", "my cholesterol", "joint pain",
-                                                   "a sports injury"};
+                                                   "osteoarthritis", "gout", "joint pain", "tendonitis"};
 
 inline const std::string adr = "ADR";
 
@@ -864,7 +872,7 @@ inline void contiguous(Rng& rng, Phrase& out) {
 /// Constructions that give discontinuous ADRs (and contiguous ones sharing their words).
 inline void discontinuous(Rng& rng, Phrase& out) {
   const int base = out.size();
-  switch (rng.below(5)) {
+  switch (rng.below(4)) {
     case 0:
     case 1: {  // "muscle and joint pain", "knee , hip and back pain"
       std::vector<std::string_view> parts;
@@ -900,7 +908,7 @@ inline void discontinuous(Rng& rng, Phrase& out) {
       out.entities.push_back({adr, {{base, base + 3}, {base + 5, base + 6}}});
       break;
     }
-    case 3: {  // "pain and stiffness in my neck"
+    default: {  // "pain and stiffness in my neck"
       const auto n1 = rng.chance(1, 2) ? std::string_view("pain") : std::string_view("swelling");
       const auto n2 = rng.pick({std::string_view("stiffness"), std::string_view("numbness"),
                                 std::string_view("tingling"), std::string_view("weakness")});
@@ -914,20 +922,21 @@ inline void discontinuous(Rng& rng, Phrase& out) {
       out.mark_from(second, adr);
       break;
     }
-    default: {  // "my legs were so weak": body part ... adjective
-      out.words.emplace_back("my");
-      const int part = out.size();
-      out.add_words(rng.pick(body_parts));
-      out.add_words(rng.pick({std::string_view("were"), std::string_view("felt"), std::string_view("became"),
-                              std::string_view("got"), std::string_view("are")}));
-      out.add_words(rng.pick({std::string_view("so"), std::string_view("very"), std::string_view("really"),
-                              std::string_view("extremely")}));
-      const int adj = out.size();
-      out.add_words(rng.pick(body_adjectives));
-      out.entities.push_back({adr, {{part, part + 1}, {adj, adj + 1}}});
-      break;
-    }
   }
+}
+
+/// A clause with a discontinuous ADR: "my legs were so weak" (body part ... adjective).
+inline void clause(Rng& rng, Phrase& out) {
+  out.words.emplace_back("my");
+  const int part = out.size();
+  out.add_words(rng.pick(body_parts));
+  out.add_words(rng.pick({std::string_view("were"), std::string_view("felt"), std::string_view("became"),
+                          std::string_view("got"), std::string_view("are")}));
+  out.add_words(rng.pick({std::string_view("so"), std::string_view("very"), std::string_view("really"),
+                          std::string_view("extremely")}));
+  const int adj = out.size();
+  out.add_words(rng.pick(body_adjectives));
+  out.entities.push_back({adr, {{part, part + 1}, {adj, adj + 1}}});
 }
 
 inline void slot(std::string_view name, Rng& rng, Phrase& out) {
@@ -936,6 +945,7 @@ inline void slot(std::string_view name, Rng& rng, Phrase& out) {
     return contiguous(rng, out);
   }
   if (name == "CADR") return contiguous(rng, out);
+  if (name == "CLAUSE") return clause(rng, out);
   if (name == "DRUG") return out.add_words(rng.pick(drugs));
   if (name == "FOR") return out.add_words(rng.pick(indications));
   if (name == "DUR") {
@@ -949,7 +959,8 @@ inline void slot(std::string_view name, Rng& rng, Phrase& out) {
   fail("sample: unknown discontinuous template slot '{", name, "}'.");
 }
 
-/// Slots: ADR (contiguous or a discontinuous construction), CADR (contiguous only), DRUG, FOR
+/// Slots: ADR (contiguous or a discontinuous construction), CADR (contiguous only), CLAUSE
+/// ("my legs were so weak", a discontinuous ADR), DRUG, FOR
 /// (what the drug was taken for: not an ADR), DUR, DOSE, AGE.
 inline constexpr std::string_view templates[] = {
     "I have been taking {DRUG} for {DUR} and have {ADR} .",
@@ -981,7 +992,11 @@ inline constexpr std::string_view templates[] = {
     "My pharmacist said {CADR} is a common side effect .",
     "I think the {ADR} is from {DRUG} .",
     "Do n't take this if you already have {FOR} .",
-    "Since starting {DRUG} {DOSE} mg , {ADR} ."};
+    "Since starting {DRUG} {DOSE} mg , {ADR} .",
+    "After {DUR} on {DRUG} {CLAUSE} .",
+    "Within a week {CLAUSE} and I had {CADR} .",
+    "{CLAUSE} and I could barely get out of bed .",
+    "Since I started {DRUG} {CLAUSE} ."};
 
 [[nodiscard]] inline Sentence sentence(Rng& rng) {
   Phrase p;
