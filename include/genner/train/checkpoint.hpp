@@ -6,6 +6,8 @@
 // Folder layout: tensors.safetensors (trainable tensors by name), optimizer.safetensors
 // ("<name>.exp_avg", "<name>.exp_avg_sq", "<name>.max_exp_avg_sq", "rng.torch_cpu") and
 // state.json (steps, sampler, generator states, extra), written last.
+// Bit-identical resume also needs the same thread settings (OMP_NUM_THREADS): kernels may sum in
+// a different order with another thread count.
 #pragma once
 
 #include <ATen/ATen.h>
