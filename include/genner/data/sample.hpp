@@ -236,8 +236,8 @@ inline constexpr std::string_view cities[] = {
 inline constexpr std::string_view countries[] = {
     "Germany", "France", "Spain", "Portugal", "Italy", "Britain", "Poland", "Russia", "Japan", "China",
     "India", "Brazil", "Argentina", "Canada", "Mexico", "Kenya", "Nigeria", "Egypt", "Australia",
-    "South Africa", "United States", "New Zealand", "Sri Lanka", "Saudi Arabia", "Costa Rica", "South Korea",
-    "Czech Republic", "Norway", "Sweden", "Finland", "Greece", "Turkey", "Ireland", "Chile", "Peru",
+    "South Africa", "El Salvador", "New Zealand", "Sri Lanka", "Saudi Arabia", "Costa Rica", "South Korea",
+    "Burkina Faso", "Norway", "Sweden", "Finland", "Greece", "Turkey", "Ireland", "Chile", "Peru",
     "Colombia", "Indonesia", "Thailand", "Jordan", "Israel", "Pakistan", "Ghana", "Hungary", "Romania"};
 
 inline constexpr std::string_view regions[] = {
