@@ -8,3 +8,4 @@
 #include <genner/data/discontinuous.hpp>
 #include <genner/data/targets.hpp>
 #include <genner/data/batching.hpp>
+#include <genner/data/sample.hpp>

@@ -10,3 +10,4 @@
 #include <genner/train/progress.hpp>
 #include <genner/train/log.hpp>
 #include <genner/train/plot.hpp>
+#include <genner/train/trainer.hpp>

@@ -43,6 +43,14 @@ struct RunConfig {
   std::string model_dir;              ///< empty: <models root>/<model>
   bool encoder_mlp = true;
   bool avg_feature = true;
+  std::string pretrained;             ///< Hugging Face T5 folder (weights + spiece.model); empty: from scratch
+  // From-scratch backbone (used when no pretrained folder is given)
+  int64_t scratch_d_model = 128;
+  int64_t scratch_d_ff = 256;
+  int64_t scratch_heads = 4;
+  int64_t scratch_layers = 2;
+  double scratch_dropout = 0.1;
+  int64_t spm_vocab_size = 2000;
   // Decoding
   int64_t max_len = 10;
   double max_len_a = 0.6;
@@ -54,6 +62,8 @@ struct RunConfig {
   double new_module_lr = 0.0;         ///< 0: same as lr
   int64_t batch_size = 16;
   int64_t epochs = 30;
+  int64_t max_steps = 0;              ///< 0: epochs decide
+  int64_t patience = 0;               ///< evaluations without a better dev F1 before stopping; 0: never
   double warmup = 0.01;               ///< fraction of the total steps
   double weight_decay = 0.01;
   double clip_value = 0.0;            ///< 0: off (PEFT runs used 0.1)
@@ -186,6 +196,13 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       str_opt("model_dir", &RunConfig::model_dir, "model", "folder with config.json, weights and spiece.model (empty: <models root>/<model>)"),
       bool_opt("encoder_mlp", &RunConfig::encoder_mlp, "model", "pass encoder outputs through the MLP before pointer scoring"),
       bool_opt("avg_feature", &RunConfig::avg_feature, "model", "average MLP(H) with the source token embeddings (published default)"),
+      str_opt("pretrained", &RunConfig::pretrained, "model", "Hugging Face T5 folder (config.json, model.safetensors, spiece.model) to start from; empty: train from scratch"),
+      int_opt("scratch_d_model", &RunConfig::scratch_d_model, "scratch model", 8, 65536, "from scratch: hidden size"),
+      int_opt("scratch_d_ff", &RunConfig::scratch_d_ff, "scratch model", 8, 262144, "from scratch: feed-forward size"),
+      int_opt("scratch_heads", &RunConfig::scratch_heads, "scratch model", 1, 256, "from scratch: attention heads (must divide scratch_d_model)"),
+      int_opt("scratch_layers", &RunConfig::scratch_layers, "scratch model", 1, 64, "from scratch: layers of the encoder and of the decoder"),
+      num_opt("scratch_dropout", &RunConfig::scratch_dropout, "scratch model", 0, 1, false, "from scratch: dropout rate"),
+      int_opt("spm_vocab_size", &RunConfig::spm_vocab_size, "scratch model", 100, 1000000, "from scratch: SentencePiece vocabulary size (an upper bound on small corpora)"),
       int_opt("max_len", &RunConfig::max_len, "decoding", 1, 4096, "constant part of the maximum target length"),
       num_opt("max_len_a", &RunConfig::max_len_a, "decoding", 0, 16, false, "maximum target length grows by this times the source length"),
       int_opt("beams", &RunConfig::beams, "decoding", 1, 64, "beam size (1: greedy)"),
@@ -195,6 +212,8 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       num_opt("new_module_lr", &RunConfig::new_module_lr, "optimisation", 0, 1, false, "peak learning rate of new modules (MLP, adapters, prompt); 0: same as lr"),
       int_opt("batch_size", &RunConfig::batch_size, "optimisation", 1, 65536, "sentences per batch"),
       int_opt("epochs", &RunConfig::epochs, "optimisation", 1, 10000, "passes over the training data"),
+      int_opt("max_steps", &RunConfig::max_steps, "optimisation", 0, 9.0e15, "stop after this many optimizer steps; 0: epochs decide"),
+      int_opt("patience", &RunConfig::patience, "optimisation", 0, 1000000, "stop after this many evaluations without a better dev F1; 0: never"),
       num_opt("warmup", &RunConfig::warmup, "optimisation", 0, 1, false, "linear warm-up as a fraction of all steps, then linear decay"),
       num_opt("weight_decay", &RunConfig::weight_decay, "optimisation", 0, 1, false, "AdamW weight decay (layer norms get none)"),
       num_opt("clip_value", &RunConfig::clip_value, "optimisation", 0, inf, false, "clip each gradient element to [-v, v]; 0: off"),

@@ -1,0 +1,272 @@
+// genner/train/trainer.hpp: the training loop that ties data (genner/data),
+// model (genner/model), search (genner/generate) and the training utilities of
+// this folder together — AdamW over the model's parameter groups, linear
+// warm-up/decay, clipping, random decoder truncation, periodic evaluation on
+// dev with keep-best and early stopping, resumable checkpoints, a progress bar,
+// a JSON-lines log and a training-curve image.
+#pragma once
+
+#include <torch/types.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <sstream>
+#include <cmath>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <genner/core/error.hpp>
+#include <genner/data/batching.hpp>
+#include <genner/data/targets.hpp>
+#include <genner/generate/pointer.hpp>
+#include <genner/model/checkpoint.hpp>
+#include <genner/model/ner_model.hpp>
+#include <genner/train/checkpoint.hpp>
+#include <genner/train/log.hpp>
+#include <genner/train/metric.hpp>
+#include <genner/train/optim.hpp>
+#include <genner/train/plot.hpp>
+#include <genner/train/progress.hpp>
+#include <genner/train/schedule.hpp>
+
+namespace genner::train {
+
+/// Settings of a training run (the run-time half of an experiment; see configs/).
+struct TrainerOptions {
+  int64_t epochs = 30;
+  int64_t max_steps = 0;  ///< 0: epochs decide; otherwise stop after this many steps
+  double lr = 1e-4;
+  double warmup = 0.01;  ///< fraction of all steps
+  double weight_decay = 0.01;
+  double clip_value = 0.0;  ///< 0: off
+  double clip_norm = 0.0;   ///< 0: off
+  double truncate_prob = 0.0;
+  int64_t eval_every = 0;  ///< steps; 0: once per epoch
+  int64_t patience = 0;    ///< evaluations without a better dev F1 before stopping; 0: never stop early
+  int64_t log_every = 50;
+  bool resume = true;
+  uint64_t seed = 42;
+  size_t max_tokens = 4096;  ///< padded tokens per training batch
+  size_t eval_batch = 32;
+  std::filesystem::path output_dir = "runs/default";
+  generate::PointerDecodeOptions decode;
+  bool show_progress = true;
+};
+
+/// Predictions and scores on one data set.
+struct Evaluation {
+  Scores scores;
+  std::vector<std::vector<data::Entity>> predictions;
+  size_t invalid_entities = 0;  ///< generated entities dropped by the validity rules
+  double seconds = 0.0;
+};
+
+/// Decodes every example (no gradients) and scores the predictions against the gold entities.
+inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Example> examples,
+                           const data::LabelSpace& labels, const generate::PointerDecodeOptions& decode,
+                           size_t batch_size = 32) {
+  const auto t0 = std::chrono::steady_clock::now();
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  Evaluation out;
+  out.predictions.resize(examples.size());
+  EntityMetric metric;
+  // Sentences sorted by length decode in tight batches; results go back to their own slots.
+  std::vector<size_t> order(examples.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return examples[a].src_ids.size() < examples[b].src_ids.size(); });
+  for (size_t begin = 0; begin < order.size(); begin += batch_size) {
+    const size_t end = std::min(order.size(), begin + batch_size);
+    std::span<const size_t> idx(order.data() + begin, end - begin);
+    auto batch = data::collate(examples, idx);
+    std::vector<std::vector<int64_t>> ws, we;
+    for (auto i : idx) {
+      ws.push_back(examples[i].word_start);
+      we.push_back(examples[i].word_end);
+    }
+    auto decoded = generate::decode_entities(model, batch.src_ids, batch.src_mask, ws, we, labels, decode);
+    for (size_t k = 0; k < idx.size(); ++k) {
+      out.invalid_entities += decoded.reports[k].invalid;
+      out.predictions[idx[k]] = std::move(decoded.entities[k]);
+    }
+  }
+  for (size_t i = 0; i < examples.size(); ++i) metric.add(examples[i].gold, out.predictions[i]);
+  out.scores = metric.scores();
+  if (was_training) model.train();
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+/// What a finished run reports.
+struct TrainResult {
+  int64_t steps = 0;
+  int64_t best_step = -1;
+  double best_dev_f1 = -1.0;
+  bool stopped_early = false;
+  bool resumed = false;
+  std::filesystem::path best_model;  ///< trained tensors of the best dev evaluation
+};
+
+/// Trains `model` on `train` and selects on `dev` (see TrainerOptions). Files in output_dir:
+/// `checkpoint/` (resumable state), `best.safetensors` (trained tensors of the best dev F1),
+/// `log.jsonl` (one line per evaluation), `curve.png` (loss and dev F1 over steps).
+class Trainer {
+ public:
+  Trainer(model::NerModelCore& model, const data::LabelSpace& labels, std::span<const data::Example> train,
+          std::span<const data::Example> dev, TrainerOptions options)
+      : model_(model), labels_(labels), train_(train), dev_(dev), options_(std::move(options)) {
+    GENNER_CHECK(!train_.empty(), "Trainer: the training set is empty");
+    GENNER_CHECK(options_.epochs > 0 || options_.max_steps > 0, "Trainer: expected epochs > 0 or max_steps > 0");
+  }
+
+  TrainResult fit() {
+    namespace fs = std::filesystem;
+    fs::create_directories(options_.output_dir);
+    torch::manual_seed(options_.seed);
+    data::BatchSampler sampler(data::BatchSampler::lengths_of(train_), {options_.max_tokens, 1024, true}, options_.seed);
+    const int64_t per_epoch = static_cast<int64_t>(sampler.batches_per_epoch());
+    const int64_t total = options_.max_steps > 0 ? options_.max_steps : per_epoch * options_.epochs;
+    const int64_t eval_every = options_.eval_every > 0 ? options_.eval_every : per_epoch;
+
+    auto optimizer = model_.make_adamw(options_.lr, options_.weight_decay);
+    LinearSchedule schedule(*optimizer, total, Warmup{options_.warmup, true});
+    DecoderTruncation truncation(options_.truncate_prob, options_.seed + 1);
+    const auto params = optimizer_params(*optimizer);
+    TrainingState state{model_.trainable_parameters(), optimizer.get(), &schedule, nullptr, true};
+
+    TrainResult result;
+    result.best_model = options_.output_dir / "best.safetensors";
+    int64_t step = 0, since_best = 0;
+    Series loss_curve, f1_curve;
+    nlohmann::json points = nlohmann::json::array();  // [step, loss, f1 or null], kept in checkpoints
+    const auto checkpoint_dir = options_.output_dir / "checkpoint";
+    if (options_.resume && find_checkpoint(checkpoint_dir)) {
+      auto info = load_checkpoint(checkpoint_dir, state);
+      step = info.step;
+      sampler.restore({info.sampler.at("seed").get<uint64_t>(), info.sampler.at("epoch").get<uint64_t>(),
+                       info.sampler.at("cursor").get<uint64_t>()});
+      truncation.set_state(info.extra.at("truncation").get<std::string>());
+      result.best_dev_f1 = info.extra.value("best_dev_f1", -1.0);
+      result.best_step = info.extra.value("best_step", int64_t{-1});
+      since_best = info.extra.value("since_best", int64_t{0});
+      for (const auto& p : info.extra.value("curve", nlohmann::json::array())) add_point(loss_curve, f1_curve, points, p);
+      result.resumed = true;
+    }
+    JsonlLog log(options_.output_dir / "log.jsonl", /*truncate=*/!result.resumed);
+    ProgressOptions bar_options;
+    if (!options_.show_progress) bar_options.out = &null_stream_;
+    ProgressBar bar(total, bar_options);
+    if (step > 0) bar.update(step, std::nan(""), 0);
+
+    model_.train();
+    double loss_sum = 0.0;
+    int64_t loss_count = 0;
+    double last_loss = std::nan("");
+    while (step < total) {
+      const auto idx = sampler.next();
+      auto batch = data::collate(train_, idx);
+      auto [dec_in, target] = truncation.apply(batch.decoder_input_ids, batch.target);
+      optimizer->zero_grad();
+      auto out = model_.forward(batch.src_ids, batch.src_mask, dec_in, target);
+      out.loss.backward();
+      if (options_.clip_value > 0) clip_grad_value(params, options_.clip_value);
+      if (options_.clip_norm > 0) clip_grad_norm(params, options_.clip_norm);
+      optimizer->step();
+      schedule.step();
+      ++step;
+      const double loss = out.loss.item<double>();
+      GENNER_CHECK(std::isfinite(loss), "Trainer: the loss became ", loss, " at step ", step,
+                   "; lower the learning rate or enable clipping");
+      loss_sum += loss;
+      ++loss_count;
+      bar.update(step, loss, batch.src_mask.sum().item<int64_t>() + (target >= 0).sum().item<int64_t>());
+
+      if (step % eval_every == 0 || step == total) {
+        last_loss = loss_sum / std::max<int64_t>(1, loss_count);
+        loss_sum = 0.0;
+        loss_count = 0;
+        double f1 = std::nan("");
+        nlohmann::json line = {{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"train_loss", last_loss},
+                               {"lr", optimizer->param_groups().front().options().get_lr()}};
+        if (!dev_.empty()) {
+          auto ev = evaluate(model_, dev_, labels_, options_.decode, options_.eval_batch);
+          f1 = ev.scores.micro.f1();
+          line["dev"] = ev.scores.to_json();
+          line["dev_invalid_entities"] = ev.invalid_entities;
+          line["dev_seconds"] = ev.seconds;
+          if (f1 > result.best_dev_f1) {
+            result.best_dev_f1 = f1;
+            result.best_step = step;
+            since_best = 0;
+            model::save_trained(model_, result.best_model);
+          } else {
+            ++since_best;
+          }
+          note("step " + std::to_string(step) + ": loss " + format_fixed(last_loss, 4) + ", dev F1 " +
+                   format_fixed(100 * f1, 2) + " (best " + format_fixed(100 * result.best_dev_f1, 2) + " at step " +
+                   std::to_string(result.best_step) + ")");
+        } else {
+          model::save_trained(model_, result.best_model);
+          result.best_step = step;
+        }
+        log.write(line);
+        const nlohmann::json point = {step, last_loss, std::isfinite(f1) ? nlohmann::json(f1) : nlohmann::json()};
+        add_point(loss_curve, f1_curve, points, point);
+        nlohmann::json extra = {{"truncation", truncation.state()}, {"best_dev_f1", result.best_dev_f1},
+                                {"best_step", result.best_step}, {"since_best", since_best},
+                                {"curve", points}};
+        const auto s = sampler.state();
+        save_checkpoint(checkpoint_dir, state, {{"seed", s.seed}, {"epoch", s.epoch}, {"cursor", s.cursor}}, extra);
+        plot_training_curves(loss_curve, f1_curve, "training: loss and dev F1").write_png(options_.output_dir / "curve.png");
+        if (options_.patience > 0 && since_best >= options_.patience) {
+          result.stopped_early = true;
+          break;
+        }
+      }
+    }
+    bar.finish();
+    result.steps = step;
+    return result;
+  }
+
+ private:
+  /// A [step, loss, f1-or-null] point added to the two curves.
+  static void add_point(Series& loss, Series& f1, nlohmann::json& points, const nlohmann::json& p) {
+    points.push_back(p);
+    loss.steps.push_back(p.at(0).get<double>());
+    loss.values.push_back(p.at(1).get<double>());
+    if (p.size() > 2 && p.at(2).is_number()) {
+      f1.steps.push_back(p.at(0).get<double>());
+      f1.values.push_back(p.at(2).get<double>());
+    }
+  }
+
+  /// A line of its own under the progress bar.
+  void note(const std::string& text) {
+    if (!options_.show_progress) return;
+    std::cerr << (::isatty(STDERR_FILENO) ? "\r\x1b[K" : "") << text << "\n" << std::flush;
+  }
+
+  static std::string format_fixed(double v, int digits) {
+    if (!std::isfinite(v)) return "n/a";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+  }
+
+  model::NerModelCore& model_;
+  const data::LabelSpace& labels_;
+  std::span<const data::Example> train_, dev_;
+  TrainerOptions options_;
+  std::ostringstream null_stream_;
+};
+
+}  // namespace genner::train
