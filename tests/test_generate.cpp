@@ -2,6 +2,7 @@
 // beam-search semantics on a toy model, pointer NER decoding and its constraints.
 #include <genner/generate.hpp>
 #include <genner/io/safetensors.hpp>
+#include <genner/model/ner_model.hpp>
 #include <genner/t5.hpp>
 
 #include <algorithm>
@@ -231,6 +232,7 @@ PointerBatch random_batch(int64_t B, std::mt19937& rng) {
 TEST_CASE("pointer decoding: unconstrained output often fails to parse, constrained never does",
           "[generate][pointer]") {
   static_assert(gen::StepModel<gen::PointerStepModel<TinyNer>>);
+  static_assert(gen::PointerNerModel<genner::model::NerModelCore>, "the real NER model keeps the pointer contract");
   torch::NoGradGuard no_grad;
   const auto labels = genner::data::LabelSpace::make({"per", "loc", "org"}, std::vector<int64_t>{90, 91, 92});
   std::mt19937 rng(11);

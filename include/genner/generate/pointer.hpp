@@ -66,6 +66,7 @@ class PointerStepModel {
     model::EncodedSource source;
     t5::DecoderCache cache;
     bool started = false;
+    torch::Tensor expand;  ///< beam expansion waiting for the first step
   };
 
   /// `decoder_start_token`: the first decoder input (T5: `<pad>` = 0).
@@ -76,10 +77,37 @@ class PointerStepModel {
     GENNER_CHECK(src_ids.dim() == 2 && src_mask.sizes() == src_ids.sizes(),
                  "PointerStepModel::start: expected src_ids and src_mask [B, S] of equal shape, found ",
                  src_ids.sizes(), " and ", src_mask.sizes(), ".");
-    return {detail::module_of(model_).encode(src_ids, src_mask), {}, false};
+    return {detail::module_of(model_).encode(src_ids, src_mask), {}, false, {}};
   }
 
   torch::Tensor step(State& s, const torch::Tensor& last) {
+    if (!s.started && s.expand.defined()) {
+      // Every beam of a source feeds the start token at the first step: run the source once,
+      // then copy its cache (cross-attention keys/values included) and logits to its beams.
+      auto logits = step_unexpanded(s, last);
+      s.source = s.source.select(s.expand);
+      s.cache.reorder(s.expand);
+      auto out = logits.index_select(0, s.expand.to(logits.device()));
+      s.expand = torch::Tensor();
+      return out;
+    }
+    return step_unexpanded(s, last);
+  }
+
+  void reorder(State& s, const torch::Tensor& index) {
+    if (!s.started) {  // beam expansion before the first step: deferred to it
+      s.expand = s.expand.defined() ? s.expand.index_select(0, index.to(s.expand.device())) : index.to(torch::kLong);
+      return;
+    }
+    GENNER_CHECK(index.size(0) == s.source.batch(), "PointerStepModel::reorder: expected ", s.source.batch(),
+                 " indices after the first step, found ", index.size(0), ".");
+    s.cache.reorder(index);
+  }
+
+  int64_t num_types() { return detail::module_of(model_).num_types(); }
+
+ private:
+  torch::Tensor step_unexpanded(State& s, const torch::Tensor& last) {
     auto& m = detail::module_of(model_);
     const int64_t N = s.source.batch();
     torch::Tensor tokens = last.defined()
@@ -94,19 +122,6 @@ class PointerStepModel {
     return logits;
   }
 
-  void reorder(State& s, const torch::Tensor& index) {
-    if (!s.started) {  // beam expansion before the first step
-      s.source = s.source.select(index);
-      return;
-    }
-    GENNER_CHECK(index.size(0) == s.source.batch(), "PointerStepModel::reorder: expected ", s.source.batch(),
-                 " indices after the first step, found ", index.size(0), ".");
-    s.cache.reorder(index);
-  }
-
-  int64_t num_types() { return detail::module_of(model_).num_types(); }
-
- private:
   NerModel& model_;
   int64_t start_token_;
 };
