@@ -4,10 +4,10 @@
 // 2 * num_beams candidates per step, finished hypotheses scored sum_logprobs / length^penalty
 // where length counts the decoder start token and every generated token except the end token,
 // a source is done once it holds num_beams finished hypotheses none of which the best running
-// beam can still beat. Deliberate differences, none visible in a finished source's output: a done
-// source keeps its rows in place (Hugging Face points them at row 0), end candidates scored -inf
-// (forbidden by a processor) never become hypotheses, per-source maximum lengths, and min_len and
-// the repetition penalty count generated tokens only (Hugging Face includes the start token).
+// beam can still beat. Deliberate differences: a done source keeps its rows in place (Hugging Face
+// points them at row 0; only the scores of rows nobody reads differ); end candidates scored -inf
+// (forbidden by a processor) never become hypotheses; maximum lengths are per source; min_len and
+// the repetition penalty count generated tokens only (Hugging Face also counts the start token).
 #pragma once
 
 #include <torch/types.h>
