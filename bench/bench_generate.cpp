@@ -4,7 +4,12 @@
 #include <genner/generate.hpp>
 #include <genner/t5.hpp>
 
+#include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
 
 namespace {
 
@@ -14,6 +19,10 @@ struct Workload {
   genner::t5::T5 model{nullptr};
   torch::Tensor ids, mask;
   Workload() {
+    // Intra-op threads: $GENNER_THREADS, else one per core (as PyTorch from Python does; this
+    // LibTorch build would otherwise start with one).
+    const char* env = std::getenv("GENNER_THREADS");
+    at::set_num_threads(env ? std::atoi(env) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     torch::manual_seed(0);
     model = genner::t5::T5(genner::t5::T5Small::config());
     model->eval();
@@ -38,6 +47,7 @@ void generate(benchmark::State& state, int64_t beams, bool use_cache) {
     benchmark::DoNotOptimize(out.sequences.data_ptr());
     if (out.sequences.size(1) != kNewTokens + 1) state.SkipWithError("expected 16 new tokens");
   }
+  state.counters["threads"] = at::get_num_threads();
   state.counters["tokens/s"] =
       benchmark::Counter(static_cast<double>(kBatch * kNewTokens) * static_cast<double>(state.iterations()),
                          benchmark::Counter::kIsRate);
@@ -48,6 +58,7 @@ void encode_only(benchmark::State& state) {
   auto& w = workload();
   torch::NoGradGuard no_grad;
   for (auto _ : state) benchmark::DoNotOptimize(w.model->encode(w.ids, w.mask).last_hidden_state.data_ptr());
+  state.counters["threads"] = at::get_num_threads();
 }
 
 }  // namespace
