@@ -462,3 +462,20 @@ TEST_CASE("LoRA factors round-trip through the Hugging Face PEFT layout", "[mode
   auto rank4 = make<gm::LoraTuning<Tiny, 4>>();
   CHECK_THROWS_WITH(gm::import_peft_lora(*rank4, dir.path), Catch::Contains("r=2"));
 }
+
+TEST_CASE("from_pretrained loads a Hugging Face folder under an adapter experiment", "[model]") {
+  genner::test::TempDir dir;
+  torch::manual_seed(5);
+  t5::T5 plain(Tiny::config());
+  t5::save_pretrained(*plain, dir.path);
+  using E = gm::AdapterPromptTuning<Tiny, 4, 2>;
+  gm::NerModel<E> m(gm::NerModelImpl<E>::from_pretrained(dir.path, options()));
+  CHECK(torch::equal(m->t5->shared->weight, plain->shared->weight));
+  CHECK(torch::equal(m->t5->decoder->block_at(3)->feed_forward()->dense->wo->weight,
+                     plain->decoder->block_at(3)->feed_forward()->dense->wo->weight));
+  CHECK_FALSE(m->t5->encoder->block_at(0)->self_attention()->adapter.is_empty());
+  // The prompt starts from <extra_id_0>, <extra_id_1> = the last rows below the label tokens.
+  CHECK(torch::equal(m->soft_prompt[0], plain->shared->weight[VOCAB - 1]));
+  CHECK(torch::equal(m->soft_prompt[1], plain->shared->weight[VOCAB - 2]));
+  CHECK(m->count_trainable() == expected_trainable<AdapterPromptE>() - ADAPTER_SITES * (adapter(8) - adapter(4)) - 3 * D);
+}
