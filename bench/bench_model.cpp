@@ -1,7 +1,9 @@
 // Training-step cost of each tuning mode on a t5-small-shaped NER model: one
 // forward + backward + AdamW step at batch 8, source 64, target 16. Counters:
 // trainable parameters, bytes held by parameters + gradients + optimizer state,
-// and the process's peak resident set (getrusage) after the policy ran.
+// and the process's peak resident set (getrusage) after the policy ran. LibTorch
+// runs one intra-op thread here, so CPU time is the stable figure on a loaded
+// machine; run one policy per process (--benchmark_filter) for a per-policy peak RSS.
 #include <genner/model.hpp>
 
 #include <benchmark/benchmark.h>
@@ -23,7 +25,6 @@ double peak_rss_mb() {
 template <class E>
 void BM_TrainStep(benchmark::State& state) {
   torch::manual_seed(0);
-  at::set_num_threads(static_cast<int>(std::max<int64_t>(1, at::get_num_threads())));
   gm::NerModel<E> model(gm::NerOptions{}.types(kTypes));
   model->train();
   auto opt = model->make_adamw(1e-4);
