@@ -167,6 +167,13 @@ class T5AttentionImpl : public torch::nn::Module {
     if (has_relative_bias)
       relative_attention_bias =
           register_module("relative_attention_bias", torch::nn::Embedding(buckets_, heads_));
+    // T5's own initialisation: with no 1/sqrt(d_kv) in the scores, q starts that much smaller.
+    torch::NoGradGuard no_grad;
+    q->weight.normal_(0.0, std::pow(static_cast<double>(c.d_model * c.d_kv), -0.5));
+    k->weight.normal_(0.0, std::pow(static_cast<double>(c.d_model), -0.5));
+    v->weight.normal_(0.0, std::pow(static_cast<double>(c.d_model), -0.5));
+    o->weight.normal_(0.0, std::pow(static_cast<double>(inner_), -0.5));
+    if (has_relative_bias) relative_attention_bias->weight.normal_(0.0, std::pow(static_cast<double>(c.d_model), -0.5));
   }
 
   bool has_relative_bias() const { return !relative_attention_bias.is_empty(); }
