@@ -495,6 +495,7 @@ inline void print_usage(const std::string& program, Family family) {
 template <class E>
 int run(Family family, const std::string& default_config, int argc, char** argv) {
   const std::string program = fs::path(argv[0]).filename().string();
+  std::cout << std::unitbuf;  // progress notes interleave with stderr and show up in logs as they happen
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::string command = "train";

@@ -57,6 +57,8 @@ struct TrainerOptions {
   std::filesystem::path output_dir = "runs/default";
   generate::PointerDecodeOptions decode;
   bool show_progress = true;
+  /// Return after this many steps of this call, as a killed run would (tests of resume).
+  int64_t interrupt_after = 0;
 };
 
 /// Predictions and scores on one data set.
@@ -170,7 +172,12 @@ class Trainer {
     double loss_sum = 0.0;
     int64_t loss_count = 0;
     double last_loss = std::nan("");
+    const int64_t first_step = step;
     while (step < total) {
+      if (options_.interrupt_after > 0 && step - first_step >= options_.interrupt_after) {
+        result.steps = step;
+        return result;
+      }
       const auto idx = sampler.next();
       auto batch = data::collate(train_, idx);
       auto [dec_in, target] = truncation.apply(batch.decoder_input_ids, batch.target);

@@ -1,0 +1,126 @@
+// The whole pipeline on genner's own sample data: tokenizer training, a small T5 from scratch,
+// the Trainer (learning asserted), and bit-exact resume of an interrupted run.
+#include <genner/genner.hpp>
+
+#include "support.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace gm = genner::model;
+using Scratch = gm::ExperimentType<genner::t5::DynamicBackbone, gm::Trainable<gm::Everything>>;
+
+/// Sample data, a tokenizer trained on it, labels and encoded examples.
+struct Pipeline {
+  genner::data::Dataset train, dev;
+  genner::text::Tokenizer tokenizer;
+  genner::data::LabelSpace labels;
+  std::vector<genner::data::Example> train_ex, dev_ex;
+
+  static Pipeline make(const fs::path& dir, size_t train_size, size_t dev_size) {
+    genner::data::sample::Options o;
+    o.seed = 7;
+    o.sizes = {train_size, dev_size, 10};
+    auto files = genner::data::sample::write_flat(dir / "data", o);
+    auto train = genner::data::load_conll(files.train);
+    auto dev = genner::data::load_conll(files.dev);
+    std::vector<std::string> corpus;
+    for (const auto& s : train.sentences) {
+      std::string line;
+      for (const auto& w : s.words) line += (line.empty() ? "" : " ") + w;
+      corpus.push_back(line);
+    }
+    genner::text::TrainOptions to;
+    to.vocab_size = 500;
+    auto tok = genner::text::Tokenizer::train(corpus, dir / "spiece.model", to);
+    auto labels = genner::data::LabelSpace::make(train.types, tok);
+    auto tr = genner::data::encode_dataset(train, tok, labels, genner::data::TargetType::word);
+    auto dv = genner::data::encode_dataset(dev, tok, labels, genner::data::TargetType::word);
+    return {std::move(train), std::move(dev), std::move(tok), std::move(labels), std::move(tr), std::move(dv)};
+  }
+
+  std::shared_ptr<gm::NerModelImpl<Scratch>> model(int64_t d_model) const {
+    genner::t5::T5Config c;
+    c.vocab_size = tokenizer.piece_count() + genner::text::Tokenizer::kNumExtraIds;
+    c.d_model = d_model; c.d_ff = 2 * d_model; c.num_heads = 4; c.d_kv = d_model / 4;
+    c.num_layers = 2; c.num_decoder_layers = 2;
+    c.feed_forward = genner::t5::FeedForward::gated_gelu;
+    c.tie_word_embeddings = false;
+    torch::manual_seed(3);
+    return std::make_shared<gm::NerModelImpl<Scratch>>(
+        gm::NerOptions{}.types(labels.size()).with_config(c));
+  }
+};
+
+genner::train::TrainerOptions options(const fs::path& out) {
+  genner::train::TrainerOptions o;
+  o.lr = 3e-3;
+  o.warmup = 0.05;
+  o.clip_norm = 1.0;
+  o.truncate_prob = 0.1;  // exercises the truncation generator's state in checkpoints too
+  o.max_tokens = 1200;
+  o.output_dir = out;
+  o.show_progress = false;
+  o.decode.constrained = true;
+  o.decode.search.max_length(10, 0.6);
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("a small T5 from scratch learns flat NER on the sample data", "[pipeline]") {
+  genner::test::TempDir tmp;
+  auto p = Pipeline::make(tmp.path, 800, 100);
+  auto model = p.model(64);
+  auto before = genner::train::evaluate(*model, p.dev_ex, p.labels, options(tmp.path).decode);
+  auto o = options(tmp.path / "run");
+  o.epochs = 6;
+  genner::train::Trainer trainer(*model, p.labels, p.train_ex, p.dev_ex, o);
+  const auto result = trainer.fit();
+  const auto log = genner::train::JsonlLog::read(tmp.path / "run" / "log.jsonl");
+  REQUIRE(log.size() == 6);
+  const double first = log.front()["train_loss"].get<double>(), last = log.back()["train_loss"].get<double>();
+  INFO("mean training loss of the first epoch " << first << ", of the last " << last << "; best dev F1 "
+                                                 << result.best_dev_f1 << ", before training " << before.scores.micro.f1());
+  CHECK(last < 0.5 * first);
+  CHECK(result.best_dev_f1 > 0.15);
+  CHECK(result.best_dev_f1 > before.scores.micro.f1() + 0.1);
+  CHECK(before.invalid_entities == 0);  // constrained decoding never yields an invalid entity
+  CHECK(fs::exists(tmp.path / "run" / "curve.png"));
+  CHECK(fs::exists(tmp.path / "run" / "best.safetensors"));
+}
+
+TEST_CASE("an interrupted training run resumes to bit-identical weights", "[pipeline]") {
+  genner::test::TempDir tmp;
+  auto p = Pipeline::make(tmp.path, 200, 20);
+  auto run = [&](const fs::path& out, std::vector<int64_t> pieces) {
+    auto model = p.model(32);
+    for (auto stop : pieces) {
+      auto o = options(out);
+      o.max_steps = 24;
+      o.eval_every = 6;
+      o.interrupt_after = stop;  // 0: run to the end
+      // A fresh model object each time, as after a crash: only the checkpoint carries state over.
+      if (stop != pieces.front()) model = p.model(32);
+      genner::train::Trainer(*model, p.labels, p.train_ex, p.dev_ex, o).fit();
+      torch::manual_seed(12345);  // disturb torch's generator: resume must restore it
+    }
+    return model;
+  };
+  auto straight = run(tmp.path / "straight", {0});
+  auto interrupted = run(tmp.path / "interrupted", {8, 7, 0});  // stops at 8 (after the checkpoint at 6), then 12+1, ...
+  auto a = straight->named_parameters(), b = interrupted->named_parameters();
+  REQUIRE(a.size() == b.size());
+  size_t identical = 0;
+  for (const auto& item : a) {
+    INFO(item.key());
+    CHECK(torch::equal(item.value(), b[item.key()]));
+    identical += torch::equal(item.value(), b[item.key()]);
+  }
+  CHECK(identical == a.size());
+  // And the resumed run really resumed: its log has one line per evaluation, no duplicates.
+  const auto log = genner::train::JsonlLog::read(tmp.path / "interrupted" / "log.jsonl");
+  std::vector<int64_t> steps;
+  for (const auto& l : log) steps.push_back(l["step"].get<int64_t>());
+  CHECK(steps.back() == 24);
+}
