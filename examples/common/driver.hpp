@@ -3,6 +3,7 @@
 // and the data-set family. Each experiment's main() is one call to run<E>().
 #pragma once
 
+#include <genner/core/threading.hpp>
 #include <genner/genner.hpp>
 
 #include <cstdlib>
@@ -390,13 +391,26 @@ class Experiment {
       const auto dir = out / "sample_data";
       data::sample::Options o;
       o.seed = static_cast<uint64_t>(cfg_.seed);
+      const auto n = static_cast<size_t>(cfg_.sample_size);
+      o.sizes = {n, std::max<size_t>(1, n * 2 / 15), std::max<size_t>(1, n * 2 / 15)};
+      data::sample::SplitFiles files;
       switch (family_) {
-        case Family::flat:
-          data::sample::write_flat(dir, o);
-          data::sample::write_raw(dir / "raw.txt", 20, o.seed);
-          break;
-        case Family::nested: data::sample::write_nested(dir, o); break;
-        case Family::discontinuous: data::sample::write_discontinuous(dir, o); break;
+        case Family::flat: files = data::sample::write_flat(dir, o); break;
+        case Family::nested: files = data::sample::write_nested(dir, o); break;
+        case Family::discontinuous: files = data::sample::write_discontinuous(dir, o); break;
+      }
+      // Unannotated text for the predict command: new sentences for flat, test sentences otherwise.
+      if (family_ == Family::flat) {
+        data::sample::write_raw(dir / "raw.txt", 20, o.seed);
+      } else {
+        std::string text;
+        const auto test = load_split(family_, files.test);
+        for (size_t i = 0; i < std::min<size_t>(20, test.sentences.size()); ++i) {
+          std::string line;
+          for (const auto& w : test.sentences[i].words) line += (line.empty() ? "" : " ") + w;
+          text += line + "\n";
+        }
+        io::write_text_atomically(dir / "raw.txt", text);
       }
       return dir;
     }
@@ -494,6 +508,7 @@ inline void print_usage(const std::string& program, Family family) {
 /// main() of an example experiment.
 template <class E>
 int run(Family family, const std::string& default_config, int argc, char** argv) {
+  core::prefer_passive_openmp(argv);
   const std::string program = fs::path(argv[0]).filename().string();
   std::cout << std::unitbuf;  // progress notes interleave with stderr and show up in logs as they happen
   try {

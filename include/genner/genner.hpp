@@ -7,6 +7,8 @@
 //   generate/ greedy and beam search, pointer decoding, constraints
 //   train/    metric, trainer, checkpoints, configs, progress, logs, plots
 #pragma once
+#include <genner/core/error.hpp>
+#include <genner/core/threading.hpp>
 #include <genner/data.hpp>
 #include <genner/generate.hpp>
 #include <genner/io.hpp>

@@ -35,6 +35,7 @@ struct RunConfig {
   // Data
   std::string dataset = "conll2003";
   std::string data_dir;               ///< empty: <data root>/<dataset>
+  int64_t sample_size = 3000;         ///< dataset "sample": training sentences genner writes (dev and test: 2/15 of it)
   std::string target_type = "word";   ///< word | bpe | span
   bool train_on_dev = false;          ///< CoNLL-2003 trains on train+dev
   double dev_from_train = 0.0;        ///< GENIA: fraction of train carved out as dev
@@ -189,6 +190,7 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
   static const std::vector<OptionSpec> table = {
       str_opt("dataset", &RunConfig::dataset, "data", "data set name (conll2003, ontonotes, ace04, ace05, genia, cadec, share13, share14, wnut17)"),
       str_opt("data_dir", &RunConfig::data_dir, "data", "folder holding the data set's files (empty: <data root>/<dataset>)"),
+      int_opt("sample_size", &RunConfig::sample_size, "data", 50, 1000000, "dataset 'sample': training sentences genner writes itself (dev and test get 2/15 of it each)"),
       choice_opt("target_type", &RunConfig::target_type, "data", {"word", "bpe", "span"}, "pointer scheme of the target sequence (DESIGN.md §1)"),
       bool_opt("train_on_dev", &RunConfig::train_on_dev, "data", "train on train+dev (the published CoNLL-2003 setting)"),
       num_opt("dev_from_train", &RunConfig::dev_from_train, "data", 0, 0.5, false, "fraction of train carved out as dev (GENIA); 0: use the dev file"),
