@@ -1,9 +1,11 @@
 // Shared helpers for genner's tests: where fixtures and real data live.
 #pragma once
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace genner::test {
 
@@ -23,6 +25,17 @@ inline std::filesystem::path data_root() {
 inline std::filesystem::path t5_spiece_model() {
   if (const char* env = std::getenv("GENNER_SPIECE")) return env;
   return std::filesystem::path(GENNER_SOURCE_DIR) / ".." / "shared" / "models" / "t5-spiece" / "spiece.model";
+}
+
+/// Every preset folder under the fixture root (those holding reference.safetensors), sorted.
+inline std::vector<std::filesystem::path> fixture_folders() {
+  std::vector<std::filesystem::path> out;
+  const auto root = fixtures_root();
+  if (!std::filesystem::is_directory(root)) return out;
+  for (const auto& entry : std::filesystem::directory_iterator(root))
+    if (std::filesystem::exists(entry.path() / "reference.safetensors")) out.push_back(entry.path());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 /// A fresh temporary directory removed at scope exit.

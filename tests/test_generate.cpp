@@ -21,16 +21,6 @@ namespace fs = std::filesystem;
 namespace gen = genner::generate;
 using genner::io::SafetensorsFile;
 
-std::vector<fs::path> generate_fixture_folders() {
-  std::vector<fs::path> out;
-  const auto root = genner::test::fixtures_root();
-  if (!fs::is_directory(root)) return out;
-  for (const auto& entry : fs::directory_iterator(root))
-    if (fs::exists(entry.path() / "reference.safetensors")) out.push_back(entry.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kDouble).cpu() - b.to(torch::kDouble).cpu()).abs().max().item<double>();
 }
@@ -38,7 +28,7 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
 }  // namespace
 
 TEST_CASE("greedy and beam search match Hugging Face on every fixture preset", "[generate][parity]") {
-  const auto folders = generate_fixture_folders();
+  const auto folders = genner::test::fixture_folders();
   if (folders.empty()) {
     WARN("no fixtures under " << genner::test::fixtures_root() << "; set GENNER_FIXTURES");
     return;

@@ -12,16 +12,6 @@ namespace {
 using genner::io::SafetensorsFile;
 namespace fs = std::filesystem;
 
-std::vector<fs::path> fixture_folders() {
-  std::vector<fs::path> out;
-  const auto root = genner::test::fixtures_root();
-  if (!fs::is_directory(root)) return out;
-  for (const auto& entry : fs::directory_iterator(root))
-    if (fs::exists(entry.path() / "reference.safetensors")) out.push_back(entry.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 std::vector<std::string> cases_of(const SafetensorsFile& ref) {
   std::vector<std::string> out;
   for (const auto& [name, e] : ref.entries()) {
@@ -58,7 +48,7 @@ struct Tally {
 }  // namespace
 
 TEST_CASE("T5 matches Hugging Face on every fixture preset", "[t5][parity]") {
-  const auto folders = fixture_folders();
+  const auto folders = genner::test::fixture_folders();
   if (folders.empty()) {
     WARN("no fixtures under " << genner::test::fixtures_root() << "; set GENNER_FIXTURES");
     return;
