@@ -275,3 +275,38 @@ TEST_CASE("pointer decoding: unconstrained output often fails to parse, constrai
     }
   }
 }
+
+TEST_CASE("contiguous constraints give single-fragment entities on consecutive words", "[generate][pointer]") {
+  torch::NoGradGuard no_grad;
+  const auto labels = genner::data::LabelSpace::make({"per", "loc", "org"}, std::vector<int64_t>{90, 91, 92});
+  std::mt19937 rng(5);
+  using genner::data::TargetType;
+  for (const auto target : {TargetType::word, TargetType::bpe, TargetType::span}) {
+    for (const int64_t beams : {1, 3}) {
+      INFO("target " << static_cast<int>(target) << " beams " << beams);
+      int64_t gapped_free = 0, gapped_contiguous = 0, entities = 0;
+      for (int64_t seed = 0; seed < 4; ++seed) {
+        TinyNer model(300 + seed);
+        const auto batch = random_batch(6, rng);
+        gen::PointerDecodeOptions o;
+        o.search.beams(beams).max_length(8, 0.5);
+        o.target = target;
+        o.constrained = true;
+        auto free_run = gen::decode_entities(model, batch.ids, batch.mask, batch.word_start, batch.word_end, labels, o);
+        o.contiguous = true;
+        auto contiguous = gen::decode_entities(model, batch.ids, batch.mask, batch.word_start, batch.word_end, labels, o);
+        for (int64_t b = 0; b < 6; ++b) {
+          CHECK(contiguous.reports[b].invalid == 0);
+          for (const auto& e : free_run.entities[b]) gapped_free += e.fragments.size() > 1;
+          for (const auto& e : contiguous.entities[b]) {
+            gapped_contiguous += e.fragments.size() > 1;
+            ++entities;
+          }
+        }
+      }
+      CHECK(gapped_free > 0);  // without the flag, random models do produce gapped entities
+      CHECK(gapped_contiguous == 0);
+      CHECK(entities > 0);
+    }
+  }
+}

@@ -179,6 +179,7 @@ inline generate::PointerDecodeOptions decode_options(const train::RunConfig& cfg
   d.search.length_penalty = cfg.length_penalty;
   d.target = target_type(cfg.target_type);
   d.constrained = cfg.constrained;
+  d.contiguous = cfg.contiguous;
   return d;
 }
 

@@ -28,9 +28,12 @@ namespace genner::generate {
 class PointerConstraint : public LogitsProcessor {
  public:
   /// `pointable[b]`: positions source b may point to (those before its `</s>`).
+  /// `contiguous`: every entity is one fragment (flat and nested NER), so pointers inside an
+  /// entity move to the very next word (`word`), piece (`bpe`), or close after one pair (`span`).
   PointerConstraint(int64_t num_types, data::TargetType target, std::vector<int64_t> pointable,
-                    bool no_repeat = false)
-      : types_(num_types), target_(target), pointable_(std::move(pointable)), no_repeat_(no_repeat) {
+                    bool no_repeat = false, bool contiguous = false)
+      : types_(num_types), target_(target), pointable_(std::move(pointable)), no_repeat_(no_repeat),
+        contiguous_(contiguous) {
     GENNER_CHECK(num_types >= 1, "PointerConstraint: expected at least one entity type, found ", num_types, ".");
   }
 
@@ -101,7 +104,7 @@ class PointerConstraint : public LogitsProcessor {
       const int64_t left = ctx.max_new_tokens[static_cast<size_t>(b)] - ctx.step - 1;  // steps after this one
       const auto count = static_cast<int64_t>(pending.size());
       if (count == 0) ok[r][0] = true;
-      const bool can_close = span ? (count >= 2 && count % 2 == 0) : count >= 1;
+      const bool can_close = span ? (count >= 2 && count % 2 == 0 && (!contiguous_ || count == 2)) : count >= 1;
       bool any_type = false;
       if (can_close) {
         for (int64_t i = 1; i <= types_ && i < V; ++i) {
@@ -125,10 +128,14 @@ class PointerConstraint : public LogitsProcessor {
         const unsigned char role = roles_.empty() || target_ == data::TargetType::bpe ? 0
                                    : (span && count % 2 == 1)                       ? 2
                                                                                     : 1;
-        for (int64_t p = lo; p < hi; ++p) {
+        // one fragment: after the first pointer only the next word / piece may follow (span: its end)
+        const bool next_only = contiguous_ && count > 0 && !span;
+        const bool closed_span = contiguous_ && span && count >= 2;
+        for (int64_t p = lo; p < hi && !closed_span; ++p) {
           if (role != 0 && (roles_[static_cast<size_t>(b)][static_cast<size_t>(p)] & role) == 0) continue;
           ok[r][types_ + 1 + p] = true;
           any_pointer = true;
+          if (next_only) break;  // the first admissible position after the last pointer
         }
       }
       if (can_close && !any_type && !any_pointer && count > 0)  // only repeats can close: allow them
@@ -142,6 +149,7 @@ class PointerConstraint : public LogitsProcessor {
   data::TargetType target_;
   std::vector<int64_t> pointable_;
   bool no_repeat_;
+  bool contiguous_;
   std::vector<std::vector<unsigned char>> roles_;  ///< per source, per position: 1 word start, 2 word end
 };
 

@@ -5,6 +5,7 @@
 
 #include <torch/types.h>
 
+#include <algorithm>
 #include <concepts>
 #include <cstdint>
 #include <memory>
@@ -132,6 +133,7 @@ struct PointerDecodeOptions {
   data::TargetType target = data::TargetType::word;
   bool constrained = false;  ///< mask illegal next indices (PointerConstraint)
   bool no_repeat = false;    ///< with constrained: never generate the same entity twice
+  bool contiguous = false;   ///< with constrained: one fragment per entity (flat and nested NER)
 };
 
 /// Decoded sentences: raw indices, entities and what parsing dropped.
@@ -163,7 +165,7 @@ PointerDecoded decode_entities(NerModel& model, const torch::Tensor& src_ids, co
   if (options.constrained) {
     auto constraint = std::make_shared<PointerConstraint>(
         labels.size(), options.target, PointerConstraint::pointable_from(src_ids, src_mask, eos_token_id),
-        options.no_repeat);
+        options.no_repeat, options.contiguous);
     constraint->with_words({word_start.begin(), word_start.end()}, {word_end.begin(), word_end.end()});
     chain.add(constraint);
   }
@@ -175,7 +177,16 @@ PointerDecoded decode_entities(NerModel& model, const torch::Tensor& src_ids, co
   for (int64_t b = 0; b < B; ++b) {
     std::span<const int64_t> row(out.indices.data_ptr<int64_t>() + b * T, static_cast<size_t>(T));
     data::ParseReport report;
-    out.entities.push_back(data::parse_target(row, word_start[b], word_end[b], labels, options.target, &report));
+    auto entities = data::parse_target(row, word_start[b], word_end[b], labels, options.target, &report);
+    if (options.no_repeat) {
+      // The constraint lets a repeat close an entity only when nothing else can (at the length
+      // limit); such a repeat is dropped here, so no entity is ever returned twice.
+      std::vector<data::Entity> unique;
+      for (auto& e : entities)
+        if (std::find(unique.begin(), unique.end(), e) == unique.end()) unique.push_back(std::move(e));
+      entities = std::move(unique);
+    }
+    out.entities.push_back(std::move(entities));
     out.reports.push_back(report);
   }
   return out;
