@@ -313,8 +313,8 @@ class Experiment {
               << (result.stopped_early ? " (stopped early)" : "") << "; best dev F1 " << std::fixed
               << std::setprecision(2) << 100 * result.best_dev_f1 << " at step " << result.best_step << "\n";
     model::load_trained(*model, result.best_model);
-    auto dev_eval = train::evaluate(*model, dev_ex, labels, topt.decode);
-    auto test_eval = train::evaluate(*model, test_ex, labels, topt.decode);
+    auto dev_eval = train::evaluate(*model, dev_ex, labels, topt.decode, 32, true);
+    auto test_eval = train::evaluate(*model, test_ex, labels, topt.decode, 32, true);
     print_scores("dev ", dev_eval);
     print_scores("test", test_eval);
     write_predictions(out / "test_predictions.jsonl", splits.test, test_eval);
@@ -335,7 +335,7 @@ class Experiment {
     const fs::path data_dir = resolve_data_dir(out);
     auto splits = load_splits(family_, data_dir, cfg_);
     auto test_ex = data::encode_dataset(splits.test, tokenizer, labels, target_type(cfg_.target_type));
-    auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_));
+    auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_), 32, true);
     print_scores("test", ev);
     if (family_ == Family::flat) {
       const auto file = out / "test_predictions.conll";
@@ -365,7 +365,7 @@ class Experiment {
       examples.push_back({enc.ids, enc.word_start, enc.word_end, {0}, {0}, {}});
       sentences.push_back(std::move(words));
     }
-    auto ev = train::evaluate(*model, examples, labels, decode_options(cfg_));
+    auto ev = train::evaluate(*model, examples, labels, decode_options(cfg_), 32, true);
     std::ostringstream text;
     for (size_t i = 0; i < sentences.size(); ++i) {
       std::string joined;

@@ -72,8 +72,13 @@ struct Evaluation {
 /// Decodes every example (no gradients) and scores the predictions against the gold entities.
 inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Example> examples,
                            const data::LabelSpace& labels, const generate::PointerDecodeOptions& decode,
-                           size_t batch_size = 32) {
+                           size_t batch_size = 32, bool show_progress = false) {
   const auto t0 = std::chrono::steady_clock::now();
+  std::ostringstream silent;
+  ProgressOptions bar_options;
+  bar_options.label = "decode";
+  if (!show_progress) bar_options.out = &silent;
+  ProgressBar bar(std::max<int64_t>(1, static_cast<int64_t>(examples.size())), bar_options);
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -99,7 +104,9 @@ inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Exa
       out.invalid_entities += decoded.reports[k].invalid;
       out.predictions[idx[k]] = std::move(decoded.entities[k]);
     }
+    bar.update(static_cast<int64_t>(end), std::nan(""), batch.src_mask.sum().item<int64_t>());
   }
+  bar.finish();
   for (size_t i = 0; i < examples.size(); ++i) metric.add(examples[i].gold, out.predictions[i]);
   out.scores = metric.scores();
   if (was_training) model.train();
@@ -204,7 +211,7 @@ class Trainer {
         nlohmann::json line = {{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"train_loss", last_loss},
                                {"lr", optimizer->param_groups().front().options().get_lr()}};
         if (!dev_.empty()) {
-          auto ev = evaluate(model_, dev_, labels_, options_.decode, options_.eval_batch);
+          auto ev = evaluate(model_, dev_, labels_, options_.decode, options_.eval_batch, options_.show_progress);
           f1 = ev.scores.micro.f1();
           line["dev"] = ev.scores.to_json();
           line["dev_invalid_entities"] = ev.invalid_entities;
