@@ -293,7 +293,7 @@ TEST_CASE("load_discontinuous: fragments sorted, adjacent merged and reported, e
 
 // ---------------------------------------------------------------- targets
 
-TEST_CASE("encode_target follows DESIGN.md §1 for word, bpe and span", "[data]") {
+TEST_CASE("encode_target follows docs/METHOD.md §1 for word, bpe and span", "[data]") {
   // A hand-built encoding: words w0 (pieces 10,11) w1 (12) w2 (13,14) w3 (15) + </s>.
   genner::text::Encoding src;
   src.ids = {10, 11, 12, 13, 14, 15, 1};

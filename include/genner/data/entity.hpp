@@ -16,7 +16,7 @@ namespace genner::data {
 
 /// A typed entity: one or more word fragments [start, end), sorted, non-overlapping and
 /// non-adjacent (loaders merge touching fragments, since "consecutive words form one fragment").
-/// Ordering is DESIGN.md §1's target order: first start, then last end, then fragments, then type.
+/// Ordering is docs/METHOD.md §1's target order: first start, then last end, then fragments, then type.
 struct Entity {
   std::string type;
   std::vector<std::pair<int, int>> fragments;

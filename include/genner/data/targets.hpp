@@ -1,4 +1,4 @@
-// genner/data/targets.hpp: DESIGN.md §1's pointer targets: entities -> target index sequence and
+// genner/data/targets.hpp: docs/METHOD.md §1's pointer targets: entities -> target index sequence and
 // teacher-forcing decoder input, and a generated index sequence -> entities.
 //
 // Index 0 = end, 1..L = types, L+1+p = pointer to source position p. Entities are emitted in
@@ -79,7 +79,7 @@ struct EncodeReport {
   std::vector<std::string> messages;
 };
 
-/// Encodes gold entities of one sentence into its target (DESIGN.md §1).
+/// Encodes gold entities of one sentence into its target (docs/METHOD.md §1).
 [[nodiscard]] inline Target encode_target(const text::Encoding& src, std::span<const Entity> entities,
                                           const LabelSpace& labels, TargetType type,
                                           EncodeReport* report = nullptr) {

@@ -1,5 +1,5 @@
 // genner/generate/constraints.hpp: PointerConstraint, the logits processor for constrained
-// pointer NER decoding (DESIGN.md §1, a step beyond the published code): it forbids every next
+// pointer NER decoding (docs/METHOD.md §1, a step beyond the published code): it forbids every next
 // index that would make an invalid entity, so every generated sequence parses completely.
 #pragma once
 

@@ -1,7 +1,7 @@
 // genner/model/ner_model.hpp: the generative NER model — a T5 built with the
 // structure an experiment alias chooses (genner/model/policies.hpp), label-token
 // embeddings, an optional soft prompt and encoder MLP, and the pointer head of
-// DESIGN.md §1. It implements the generator contract of encoded_source.hpp.
+// docs/METHOD.md §1. It implements the generator contract of encoded_source.hpp.
 // The body (NerModelCore) is compiled once for all experiments; NerModelImpl<E>
 // only checks E at compile time and lowers it to an ExperimentSpec.
 #pragma once
@@ -51,7 +51,7 @@ struct NerOutput {
   torch::Tensor logits, loss;
 };
 
-/// A named set of parameters with its weight decay (DESIGN.md §3: three groups).
+/// A named set of parameters with its weight decay (docs/METHOD.md §3: three groups).
 struct ParameterGroup {
   std::string name;
   std::vector<torch::Tensor> parameters;
@@ -170,7 +170,7 @@ class NerModelCore : public torch::nn::Module {
                                   /*weight=*/{}, at::Reduction::Mean, t5::ignore_index);
   }
 
-  /// Pointer-head logits [B, T, 1+L+S] from decoder states h [B, T, d] (DESIGN.md §1).
+  /// Pointer-head logits [B, T, 1+L+S] from decoder states h [B, T, d] (docs/METHOD.md §1).
   torch::Tensor scores(const torch::Tensor& decoder_hidden, const EncodedSource& source) {
     auto h = decoder_hidden.to(head_device_);
     // E[</s>] and the label rows are gathered on the embedding device; the rows, not the table, move.

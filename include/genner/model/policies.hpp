@@ -117,7 +117,7 @@ using DecoderStack = InStacks<false, true>;
 /// The published size for the backbone: 192 up to t5-base's width, 768 beyond.
 inline constexpr int64_t auto_adapter_size = -1;
 
-/// Bottleneck adapters `x + Up(GELU(Down(x)))` (DESIGN.md §3).
+/// Bottleneck adapters `x + Up(GELU(Down(x)))` (docs/METHOD.md §3).
 template <int64_t Size = auto_adapter_size, class Sites = AllSites, class Blocks = PublishedSpread,
           class Stacks = BothStacks>
 struct Adapters {
@@ -441,7 +441,7 @@ struct Experiment {
 template <class B, class... Policies>
 using ExperimentType = Experiment<Backbone<B>, Policies...>;
 
-// ---- The published tuning modes (DESIGN.md §3) ----------------------------------------------------
+// ---- The published tuning modes (docs/METHOD.md §3) ----------------------------------------------------
 
 template <class B>
 using FullFineTuning = ExperimentType<B, Trainable<Everything>>;

@@ -21,7 +21,7 @@
 
 namespace genner::model {
 
-/// How pointer features are formed from the encoder output (DESIGN.md §1, pointer head).
+/// How pointer features are formed from the encoder output (docs/METHOD.md §1, pointer head).
 enum class PointerFeatures {
   hidden,       ///< H' = MLP(H) (or H)
   avg_feature,  ///< H' = (MLP(H) + E[src]) / 2 — the published default
@@ -85,7 +85,7 @@ struct AdapterPlan {
   bool encoder = true, decoder = true;
 
   bool enabled() const { return size != 0; }
-  /// 192 for models up to t5-base's width, 768 beyond (DESIGN.md §3).
+  /// 192 for models up to t5-base's width, 768 beyond (docs/METHOD.md §3).
   int64_t resolved_size(const t5::T5Config& c) const { return size > 0 ? size : (c.d_model <= 768 ? 192 : 768); }
 };
 

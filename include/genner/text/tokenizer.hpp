@@ -1,5 +1,5 @@
 // genner/text/tokenizer.hpp: T5's SentencePiece tokenizer (id layout, extra ids,
-// label tokens) and word-by-word encoding; the source side of DESIGN.md §1.
+// label tokens) and word-by-word encoding; the source side of docs/METHOD.md §1.
 // Encoding runs on genner's own unigram reader (unigram.hpp: no protobuf clash, fast); training
 // runs SentencePiece's trainer (spm_train) in a child process, because the in-process trainer
 // reached through sentencepiece.hpp's RTLD_DEEPBIND library crashes in its logging (iostreams
@@ -226,7 +226,7 @@ class Tokenizer {
     return it->second;
   }
 
-  /// Encodes a sentence given as words (DESIGN.md §1, source side).
+  /// Encodes a sentence given as words (docs/METHOD.md §1, source side).
   [[nodiscard]] Encoding encode_words(std::span<const std::string> words) {
     Encoding out;
     out.ids.reserve(words.size() * 2 + 1);

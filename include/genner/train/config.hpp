@@ -1,4 +1,4 @@
-// genner/train/config.hpp: the run-time settings of a training run (DESIGN.md §3-4: target type,
+// genner/train/config.hpp: the run-time settings of a training run (docs/METHOD.md §3-4: target type,
 // lengths, beams, LR, batch, epochs, warm-up, encoder MLP, PEFT mode...) read from a JSON file in
 // configs/ and overridden on the command line. One declarative option table drives the file
 // reader, the `--key value` / `--key=value` parser, validation and the generated --help.
@@ -30,7 +30,7 @@
 
 namespace genner::train {
 
-/// Every run-time setting, with the published defaults (DESIGN.md §4 "All:" row, CoNLL-2003).
+/// Every run-time setting, with the published defaults (docs/METHOD.md §4 "All:" row, CoNLL-2003).
 struct RunConfig {
   // Data
   std::string dataset = "conll2003";
@@ -71,7 +71,7 @@ struct RunConfig {
   double clip_value = 0.0;            ///< 0: off (PEFT runs used 0.1)
   double clip_norm = 0.0;             ///< 0: off
   double truncate_prob = 0.05;
-  // Parameter-efficient tuning (DESIGN.md §3)
+  // Parameter-efficient tuning (docs/METHOD.md §3)
   std::string peft = "full";          ///< full | embeddings | prompt | adapters | adapters+prompt
   int64_t adapter_size = 0;           ///< 0: 192 for t5-small/base, 768 for larger models
   int64_t prompt_length = 0;
@@ -192,7 +192,7 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       str_opt("dataset", &RunConfig::dataset, "data", "data set name (conll2003, ontonotes, ace04, ace05, genia, cadec, share13, share14, wnut17)"),
       str_opt("data_dir", &RunConfig::data_dir, "data", "folder holding the data set's files (empty: <data root>/<dataset>)"),
       int_opt("sample_size", &RunConfig::sample_size, "data", 50, 1000000, "dataset 'sample': training sentences genner writes itself (dev and test get 2/15 of it each)"),
-      choice_opt("target_type", &RunConfig::target_type, "data", {"word", "bpe", "span"}, "pointer scheme of the target sequence (DESIGN.md §1)"),
+      choice_opt("target_type", &RunConfig::target_type, "data", {"word", "bpe", "span"}, "pointer scheme of the target sequence (docs/METHOD.md §1)"),
       bool_opt("train_on_dev", &RunConfig::train_on_dev, "data", "train on train+dev (the published CoNLL-2003 setting)"),
       num_opt("dev_from_train", &RunConfig::dev_from_train, "data", 0, 0.5, false, "fraction of train carved out as dev (GENIA); 0: use the dev file"),
       str_opt("model", &RunConfig::model, "model", "T5 checkpoint name, e.g. t5-base, t5-large, t5-11b, google/flan-t5-base"),
@@ -223,7 +223,7 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       num_opt("clip_value", &RunConfig::clip_value, "optimisation", 0, inf, false, "clip each gradient element to [-v, v]; 0: off"),
       num_opt("clip_norm", &RunConfig::clip_norm, "optimisation", 0, inf, false, "clip the global gradient norm; 0: off"),
       num_opt("truncate_prob", &RunConfig::truncate_prob, "optimisation", 0, 1, false, "probability per step of cutting the decoder input at a random length"),
-      choice_opt("peft", &RunConfig::peft, "peft", {"full", "embeddings", "prompt", "adapters", "adapters+prompt"}, "what trains (DESIGN.md §3)"),
+      choice_opt("peft", &RunConfig::peft, "peft", {"full", "embeddings", "prompt", "adapters", "adapters+prompt"}, "what trains (docs/METHOD.md §3)"),
       int_opt("adapter_size", &RunConfig::adapter_size, "peft", 0, 65536, "adapter bottleneck; 0: 192 for t5-small/base, 768 for larger"),
       int_opt("prompt_length", &RunConfig::prompt_length, "peft", 0, 4096, "soft prompt vectors (prompt modes)"),
       int_opt("seed", &RunConfig::seed, "run", 0, 9.0e15, "random seed (sampler, dropout, initialisation)"),

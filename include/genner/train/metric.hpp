@@ -1,4 +1,4 @@
-// genner/train/metric.hpp: the evaluation metric of DESIGN.md §1 — micro precision/recall/F1
+// genner/train/metric.hpp: the evaluation metric of docs/METHOD.md §1 — micro precision/recall/F1
 // over typed entities (type + word fragments) counted with multiplicity, per-type figures and
 // sentence exact match. Used by evaluation during training and by the example drivers; it is
 // generic over any entity type with `.type`, `.fragments` and `==` (genner::data::Entity fits).

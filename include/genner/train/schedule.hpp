@@ -1,5 +1,5 @@
 // genner/train/schedule.hpp: the published learning-rate schedule — linear warm-up to each
-// parameter group's own base LR, then linear decay to 0 (DESIGN.md §3-4) — applied to the
+// parameter group's own base LR, then linear decay to 0 (docs/METHOD.md §3-4) — applied to the
 // param groups of a torch::optim optimizer. Its only state is the step, saved by checkpoint.hpp.
 #pragma once
 
