@@ -133,14 +133,7 @@ struct RunRecord {
             {"config", config.to_json()}, {"tokenizer", tokenizer}, {"pretrained", pretrained}};
   }
   static RunRecord read(const fs::path& file) {
-    std::ifstream in(file);
-    GENNER_CHECK(in.good(), file.string(), ": no run record here; train first (the train command writes it)");
-    nlohmann::json j;
-    try {
-      in >> j;
-    } catch (const nlohmann::json::exception& e) {
-      fail(file.string(), ": not valid JSON (", e.what(), ")");
-    }
+    const auto j = io::read_json_file(file, "no run record here; train first (the train command writes it)");
     RunRecord r;
     try {
       r.settings = j.at("settings");
@@ -220,9 +213,7 @@ inline void print_examples(const data::Dataset& test, const train::Evaluation& e
   std::cout << "Example predictions (test):\n";
   for (size_t i = 0; i < std::min(count, test.sentences.size()); ++i) {
     const auto& s = test.sentences[i];
-    std::string text;
-    for (const auto& w : s.words) text += (text.empty() ? "" : " ") + w;
-    std::cout << "  " << text << "\n    gold:";
+    std::cout << "  " << data::join_words(s.words) << "\n    gold:";
     for (const auto& e : s.entities) std::cout << " [" << entity_text(s.words, e) << "]/" << e.type;
     std::cout << "\n    pred:";
     for (const auto& e : ev.predictions[i]) std::cout << " [" << entity_text(s.words, e) << "]/" << e.type;
@@ -368,9 +359,7 @@ class Experiment {
     auto ev = train::evaluate(*model, examples, labels, decode_options(cfg_), 32, true);
     std::ostringstream text;
     for (size_t i = 0; i < sentences.size(); ++i) {
-      std::string joined;
-      for (const auto& w : sentences[i]) joined += (joined.empty() ? "" : " ") + w;
-      text << nlohmann::json{{"text", joined}, {"words", sentences[i]},
+      text << nlohmann::json{{"text", data::join_words(sentences[i])}, {"words", sentences[i]},
                              {"entities", entities_json(sentences[i], ev.predictions[i])}}
                   .dump()
            << "\n";
@@ -406,11 +395,8 @@ class Experiment {
       } else {
         std::string text;
         const auto test = load_split(family_, files.test);
-        for (size_t i = 0; i < std::min<size_t>(20, test.sentences.size()); ++i) {
-          std::string line;
-          for (const auto& w : test.sentences[i].words) line += (line.empty() ? "" : " ") + w;
-          text += line + "\n";
-        }
+        for (size_t i = 0; i < std::min<size_t>(20, test.sentences.size()); ++i)
+          text += data::join_words(test.sentences[i].words) + "\n";
         io::write_text_atomically(dir / "raw.txt", text);
       }
       return dir;
@@ -426,11 +412,7 @@ class Experiment {
       return text::Tokenizer::load(spm);
     }
     std::vector<std::string> corpus;
-    for (const auto& sent : s.train.sentences) {
-      std::string line;
-      for (const auto& w : sent.words) line += (line.empty() ? "" : " ") + w;
-      corpus.push_back(std::move(line));
-    }
+    for (const auto& sent : s.train.sentences) corpus.push_back(data::join_words(sent.words));
     const auto file = out / "spiece.model";
     record.tokenizer = file.string();
     text::TrainOptions opt;

@@ -2,4 +2,5 @@
 #pragma once
 #include <genner/io/atomic_file.hpp>
 #include <genner/io/checkpoint.hpp>
+#include <genner/io/json_file.hpp>
 #include <genner/io/safetensors.hpp>

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/io/json_file.hpp>
 #include <genner/io/safetensors.hpp>
 
 namespace genner::io {
@@ -66,13 +67,7 @@ inline TensorMap read_checkpoint_folder(const std::filesystem::path& dir) {
   if (std::filesystem::exists(single)) {
     detail::add_safetensors(out, single);
   } else if (std::filesystem::exists(index)) {
-    std::ifstream in(index);
-    nlohmann::json j;
-    try {
-      in >> j;
-    } catch (const nlohmann::json::exception& e) {
-      fail(index.string(), ": not valid JSON (", e.what(), ")");
-    }
+    const nlohmann::json j = read_json_file(index);
     GENNER_CHECK(j.contains("weight_map") && j["weight_map"].is_object(), index.string(),
                  ": expected an object 'weight_map' from tensor names to shard files");
     std::map<std::string, std::set<std::string>> shards;

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include <genner/core/error.hpp>
+#include <genner/io/json_file.hpp>
 
 namespace genner::t5 {
 
@@ -124,15 +125,7 @@ struct T5Config {
   }
 
   static T5Config from_file(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    GENNER_CHECK(in.good(), path.string(), ": cannot open config file");
-    nlohmann::json j;
-    try {
-      in >> j;
-    } catch (const nlohmann::json::exception& e) {
-      fail(path.string(), ": not valid JSON (", e.what(), ")");
-    }
-    return from_json(j, path.string());
+    return from_json(io::read_json_file(path, "cannot open config file"), path.string());
   }
 };
 

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/io/json_file.hpp>
 #include <genner/io/atomic_file.hpp>
 #include <genner/io/safetensors.hpp>
 #include <genner/train/schedule.hpp>
@@ -190,11 +191,7 @@ inline ResumeInfo load_checkpoint(const std::filesystem::path& dir, const Traini
   GENNER_CHECK(found.has_value(), "load_checkpoint: expected a complete checkpoint (state.json, tensors.safetensors, "
                "optimizer.safetensors) in ", dir.string(), " or ", detail::sibling(dir, ".prev").string(), ", found none");
   const auto& folder = *found;
-  nlohmann::json meta;
-  {
-    std::ifstream in(folder / "state.json");
-    meta = nlohmann::json::parse(in);
-  }
+  const nlohmann::json meta = io::read_json_file(folder / "state.json");
   io::SafetensorsFile tensor_file(folder / "tensors.safetensors");
   io::SafetensorsFile optim_file(folder / "optimizer.safetensors");
   // Check everything before changing anything.

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/io/json_file.hpp>
 
 namespace genner::train {
 
@@ -325,15 +326,9 @@ struct ConfigFile {
 /// Reads and validates a config file (invalid JSON, unknown keys, wrong kinds and ranges are errors
 /// naming the file and key, also inside by_model sections that the current model does not use).
 [[nodiscard]] inline ConfigFile read_config_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  GENNER_CHECK(in.good(), path.string(), ": config file not found or unreadable");
   ConfigFile file;
   file.path = path;
-  try {
-    file.settings = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(path.string(), ": expected valid JSON, found a syntax error (", e.what(), ")");
-  }
+  file.settings = io::read_json_file(path, "config file not found or unreadable");
   RunConfig scratch;
   detail::apply_object(scratch, file.settings, path.string(), true);
   if (file.settings.contains("by_model")) {
