@@ -25,11 +25,7 @@ struct Pipeline {
     auto train = genner::data::load_conll(files.train);
     auto dev = genner::data::load_conll(files.dev);
     std::vector<std::string> corpus;
-    for (const auto& s : train.sentences) {
-      std::string line;
-      for (const auto& w : s.words) line += (line.empty() ? "" : " ") + w;
-      corpus.push_back(line);
-    }
+    for (const auto& s : train.sentences) corpus.push_back(genner::data::join_words(s.words));
     genner::text::TrainOptions to;
     to.vocab_size = 500;
     auto tok = genner::text::Tokenizer::train(corpus, dir / "spiece.model", to);

@@ -8,6 +8,7 @@
 #include <compare>
 #include <cstddef>
 #include <ostream>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,6 +62,16 @@ inline bool normalize_fragments(std::vector<std::pair<int, int>>& fragments) {
   const bool changed = merged.size() != fragments.size();
   fragments = std::move(merged);
   return changed;
+}
+
+/// Words joined by single spaces: the plain-text form of a sentence (corpora, raw input, display).
+[[nodiscard]] inline std::string join_words(std::span<const std::string> words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ' ';
+    out += w;
+  }
+  return out;
 }
 
 struct Sentence {

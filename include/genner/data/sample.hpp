@@ -1066,9 +1066,7 @@ inline void check_words(const Sentence& s, const char* who) {
   while (out.size() < n) {
     const auto s = detail::flat::sentence(rng);
     if (s.words.size() < 6) continue;  // skip results-table lines
-    std::string line;
-    for (const auto& w : s.words) line += (line.empty() ? "" : " ") + w;
-    out.push_back(std::move(line));
+    out.push_back(join_words(s.words));
   }
   return out;
 }
