@@ -5,6 +5,9 @@
 
 #include <genner/core/threading.hpp>
 #include <genner/genner.hpp>
+#include <genner/train/distributed.hpp>
+
+#include <torch/cuda.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -233,12 +236,17 @@ inline std::vector<std::string> split_words(const std::string& line) {
 template <class E>
 class Experiment {
  public:
-  Experiment(Family family, train::RunConfig cfg) : family_(family), cfg_(std::move(cfg)) {}
+  Experiment(Family family, train::RunConfig cfg, train::dist::Group* group = nullptr)
+      : family_(family), cfg_(std::move(cfg)), group_(group ? group : &single_) {}
 
   int train_command() {
     const fs::path out = cfg_.output_dir;
     fs::create_directories(out);
-    const fs::path data_dir = resolve_data_dir(out);
+    // Rank 0 writes the sample data and trains the tokenizer; the other ranks then read them.
+    fs::path data_dir;
+    if (group_->is_main()) data_dir = resolve_data_dir(out);
+    group_->barrier("sample data");
+    if (!group_->is_main()) data_dir = resolve_data_dir(out, /*write=*/false);
     std::cout << "genner " << family_name(family_) << " NER: data " << data_dir.string() << ", output "
               << out.string() << "\n";
     auto splits = load_splits(family_, data_dir, cfg_);
@@ -251,7 +259,11 @@ class Experiment {
     record.settings = train::to_json(cfg_);
     record.types = splits.types;
     record.pretrained = cfg_.pretrained;
-    text::Tokenizer tokenizer = make_tokenizer(splits, out, record);
+    std::optional<text::Tokenizer> made;
+    if (group_->is_main()) made.emplace(make_tokenizer(splits, out, record));
+    group_->barrier("tokenizer");
+    if (!group_->is_main()) made.emplace(make_tokenizer(splits, out, record, /*train=*/false));
+    text::Tokenizer tokenizer = std::move(*made);
     auto labels = data::LabelSpace::make(splits.types, tokenizer);
     record.label_token_ids = labels.token_ids;
 
@@ -269,8 +281,10 @@ class Experiment {
       names.push_back(pieces);
     }
     model->init_label_embeddings(names);
-    io::write_text_atomically(out / "run.json", record.to_json().dump(2) + "\n");
-    io::write_text_atomically(out / "config.json", train::to_json(cfg_).dump(2) + "\n");
+    if (group_->is_main()) {
+      io::write_text_atomically(out / "run.json", record.to_json().dump(2) + "\n");
+      io::write_text_atomically(out / "config.json", train::to_json(cfg_).dump(2) + "\n");
+    }
 
     const auto type = target_type(cfg_.target_type);
     data::EncodeReport report;
@@ -298,16 +312,22 @@ class Experiment {
     topt.max_tokens = tokens_per_batch(train_ex);
     topt.output_dir = out;
     topt.decode = decode_options(cfg_);
+    topt.accumulate = cfg_.accumulate;
+    topt.group = group_;
+    if (group_->distributed())
+      std::cout << "  data parallel: " << group_->size() << " ranks (" << train::dist::backend_name(group_->backend())
+                << ", store " << group_->address() << "), " << cfg_.accumulate << " micro-batch(es) per rank and step\n";
     train::Trainer trainer(*model, labels, train_ex, dev_ex, topt);
     const auto result = trainer.fit();
     std::cout << "  trained " << result.steps << " steps" << (result.resumed ? " (resumed)" : "")
               << (result.stopped_early ? " (stopped early)" : "") << "; best dev F1 " << std::fixed
               << std::setprecision(2) << 100 * result.best_dev_f1 << " at step " << result.best_step << "\n";
     model::load_trained(*model, result.best_model);
-    auto dev_eval = train::evaluate(*model, dev_ex, labels, topt.decode, 32, true);
-    auto test_eval = train::evaluate(*model, test_ex, labels, topt.decode, 32, true);
+    auto dev_eval = train::evaluate(*group_, *model, dev_ex, labels, topt.decode, 32, true);
+    auto test_eval = train::evaluate(*group_, *model, test_ex, labels, topt.decode, 32, true);
     print_scores("dev ", dev_eval);
     print_scores("test", test_eval);
+    if (!group_->is_main()) return 0;
     write_predictions(out / "test_predictions.jsonl", splits.test, test_eval);
     io::write_text_atomically(out / "results.json",
                               nlohmann::json{{"dev", dev_eval.scores.to_json()}, {"test", test_eval.scores.to_json()},
@@ -374,11 +394,12 @@ class Experiment {
   }
 
  private:
-  fs::path resolve_data_dir(const fs::path& out) {
+  fs::path resolve_data_dir(const fs::path& out, bool write = true) {
     if (!cfg_.data_dir.empty()) return cfg_.data_dir;
     if (cfg_.dataset == "sample") {
       // The built-in default: a data set genner writes itself (genner/data/sample.hpp).
       const auto dir = out / "sample_data";
+      if (!write) return dir;
       data::sample::Options o;
       o.seed = static_cast<uint64_t>(cfg_.seed);
       const auto n = static_cast<size_t>(cfg_.sample_size);
@@ -405,7 +426,7 @@ class Experiment {
     return fs::path(env ? env : "../shared/data") / cfg_.dataset;
   }
 
-  text::Tokenizer make_tokenizer(const Splits& s, const fs::path& out, RunRecord& record) {
+  text::Tokenizer make_tokenizer(const Splits& s, const fs::path& out, RunRecord& record, bool train = true) {
     if (!cfg_.pretrained.empty()) {
       const auto spm = fs::path(cfg_.pretrained) / "spiece.model";
       record.tokenizer = spm.string();
@@ -415,6 +436,7 @@ class Experiment {
     for (const auto& sent : s.train.sentences) corpus.push_back(data::join_words(sent.words));
     const auto file = out / "spiece.model";
     record.tokenizer = file.string();
+    if (!train) return text::Tokenizer::load(file);
     text::TrainOptions opt;
     opt.vocab_size = static_cast<int>(cfg_.spm_vocab_size);
     std::cout << "  training a SentencePiece model (vocabulary up to " << opt.vocab_size << ") on "
@@ -475,6 +497,8 @@ class Experiment {
 
   Family family_;
   train::RunConfig cfg_;
+  train::dist::Group single_;
+  train::dist::Group* group_;
 };
 
 inline void print_usage(const std::string& program, Family family) {
@@ -532,7 +556,25 @@ int run(Family family, const std::string& default_config, int argc, char** argv)
       return 0;
     }
     const train::RunConfig& cfg = cl.config;
-    Experiment<E> experiment(family, cfg);
+    // Data parallelism: RANK/WORLD_SIZE in the environment make this process one rank; --nproc N
+    // without them starts N local ranks of this program and waits for them.
+    const auto env = train::dist::launch_env_from_environment();
+    GENNER_CHECK(command == "train" || (cfg.nproc == 1 && env.world_size == 1), command,
+                 " runs in one process; drop --nproc ", cfg.nproc, " / WORLD_SIZE=", env.world_size);
+    GENNER_CHECK(!env.from_environment || cfg.nproc == 1 || cfg.nproc == env.world_size, "--nproc ", cfg.nproc,
+                 " disagrees with WORLD_SIZE=", env.world_size, " set in the environment");
+    if (command == "train" && cfg.nproc > 1 && !env.from_environment)
+      return train::dist::spawn_local_ranks(static_cast<int>(cfg.nproc), argv);
+    train::dist::Group group;
+    if (env.world_size > 1) {
+      const auto backend = train::dist::parse_backend(cfg.backend, torch::cuda::is_available());
+      group = train::dist::Group::connect(
+          env, {backend, std::chrono::milliseconds(static_cast<int64_t>(cfg.dist_timeout * 1000))});
+      if (!group.is_main()) std::cout.setstate(std::ios::badbit);  // rank 0 alone reports
+    } else {
+      (void)train::dist::parse_backend(cfg.backend, torch::cuda::is_available());  // refuses nccl without NCCL
+    }
+    Experiment<E> experiment(family, cfg, &group);
     if (command == "train") return experiment.train_command();
     if (command == "evaluate") return experiment.evaluate_command();
     GENNER_CHECK(!input.empty(), "predict needs --input FILE (one sentence per line)");

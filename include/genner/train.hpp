@@ -10,4 +10,5 @@
 #include <genner/train/progress.hpp>
 #include <genner/train/log.hpp>
 #include <genner/train/plot.hpp>
+#include <genner/train/distributed.hpp>
 #include <genner/train/trainer.hpp>

@@ -84,6 +84,11 @@ struct RunConfig {
   int64_t checkpoint_every = 0;       ///< steps; 0: at every evaluation
   bool resume = true;
   std::string description;
+  // Data parallelism (genner/train/distributed.hpp)
+  int64_t nproc = 1;                  ///< local ranks the driver starts itself (RANK/WORLD_SIZE in the environment also make a rank)
+  int64_t accumulate = 1;             ///< micro-batches per batch and rank; one optimizer step per batch
+  std::string backend = "auto";       ///< auto | gloo | nccl
+  double dist_timeout = 300;          ///< seconds a rank waits for the store or a peer before failing
 
   /// Adapter bottleneck for the chosen model: the explicit size, else 192 (small/base) or 768.
   [[nodiscard]] int64_t effective_adapter_size() const {
@@ -234,6 +239,10 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       int_opt("checkpoint_every", &RunConfig::checkpoint_every, "run", 0, 9.0e15, "checkpoint every N steps; 0: at every evaluation"),
       bool_opt("resume", &RunConfig::resume, "run", "resume from output_dir's checkpoint when there is one"),
       str_opt("description", &RunConfig::description, "run", "free text recorded with the run"),
+      int_opt("nproc", &RunConfig::nproc, "parallel", 1, 1024, "data-parallel ranks to start on this machine (batch_size is split between them)"),
+      int_opt("accumulate", &RunConfig::accumulate, "parallel", 1, 65536, "micro-batches per batch and rank (gradient accumulation; batch_size stays the update's batch)"),
+      choice_opt("backend", &RunConfig::backend, "parallel", {"auto", "gloo", "nccl"}, "c10d backend: gloo (CPU), nccl (CUDA builds only); auto: nccl when available with a GPU, else gloo"),
+      num_opt("dist_timeout", &RunConfig::dist_timeout, "parallel", 1, 86400, false, "seconds a rank waits for the store or a peer before failing"),
   };
   return table;
 }

@@ -28,6 +28,7 @@
 #include <genner/model/checkpoint.hpp>
 #include <genner/model/ner_model.hpp>
 #include <genner/train/checkpoint.hpp>
+#include <genner/train/distributed.hpp>
 #include <genner/train/log.hpp>
 #include <genner/train/metric.hpp>
 #include <genner/train/optim.hpp>
@@ -59,6 +60,11 @@ struct TrainerOptions {
   bool show_progress = true;
   /// Return after this many steps of this call, as a killed run would (tests of resume).
   int64_t interrupt_after = 0;
+  /// Gradient accumulation: each rank cuts its share of a batch into this many micro-batches,
+  /// run one after another; the optimizer steps (and ranks all-reduce) once per batch.
+  int64_t accumulate = 1;
+  /// Data-parallel group (train/distributed.hpp); null: this process alone. Rank 0 alone writes.
+  dist::Group* group = nullptr;
 };
 
 /// Predictions and scores on one data set.
@@ -114,6 +120,46 @@ inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Exa
   return out;
 }
 
+/// evaluate() over a data-parallel group: each rank decodes every world_size-th example, the
+/// predictions are gathered, and every rank scores the whole set once.
+inline Evaluation evaluate(dist::Group& group, model::NerModelCore& model, std::span<const data::Example> examples,
+                           const data::LabelSpace& labels, const generate::PointerDecodeOptions& decode,
+                           size_t batch_size = 32, bool show_progress = false) {
+  if (!group.distributed()) return evaluate(model, examples, labels, decode, batch_size, show_progress);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto mine = dist::shard_positions(examples.size(), static_cast<size_t>(group.rank()),
+                                          static_cast<size_t>(group.size()));
+  std::vector<data::Example> shard;
+  for (auto i : mine) shard.push_back(examples[i]);
+  auto local = evaluate(model, shard, labels, decode, batch_size, show_progress && group.is_main());
+  nlohmann::json sent = {{"invalid", local.invalid_entities}, {"entities", nlohmann::json::array()}};
+  for (const auto& sentence : local.predictions) {
+    nlohmann::json ents = nlohmann::json::array();
+    for (const auto& e : sentence) ents.push_back({e.type, e.fragments});
+    sent["entities"].push_back(std::move(ents));
+  }
+  const auto all = group.all_gather(sent.dump(), "gathering dev/test predictions");
+  Evaluation out;
+  out.predictions.resize(examples.size());
+  for (size_t r = 0; r < all.size(); ++r) {
+    const auto j = nlohmann::json::parse(all[r]);
+    const auto positions = dist::shard_positions(examples.size(), r, all.size());
+    const auto& sentences = j.at("entities");
+    GENNER_CHECK(sentences.size() == positions.size(), group.who(), ": rank ", r, " sent ", sentences.size(),
+                 " predictions, expected ", positions.size());
+    out.invalid_entities += j.at("invalid").get<size_t>();
+    for (size_t k = 0; k < positions.size(); ++k)
+      for (const auto& e : sentences[k])
+        out.predictions[positions[k]].push_back(
+            {e.at(0).get<std::string>(), e.at(1).get<std::vector<std::pair<int, int>>>()});
+  }
+  EntityMetric metric;
+  for (size_t i = 0; i < examples.size(); ++i) metric.add(examples[i].gold, out.predictions[i]);
+  out.scores = metric.scores();
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
 /// What a finished run reports.
 struct TrainResult {
   int64_t steps = 0;
@@ -140,6 +186,11 @@ class Trainer {
     namespace fs = std::filesystem;
     fs::create_directories(options_.output_dir);
     torch::manual_seed(options_.seed);
+    GENNER_CHECK(options_.accumulate >= 1, "Trainer: expected accumulate >= 1, found ", options_.accumulate);
+    dist::Group single;
+    dist::Group& group = options_.group ? *options_.group : single;
+    const bool main_rank = group.is_main();
+    if (!main_rank) options_.show_progress = false;  // rank 0 alone reports
     data::BatchSampler sampler(data::BatchSampler::lengths_of(train_), {options_.max_tokens, 1024, true}, options_.seed);
     const int64_t per_epoch = static_cast<int64_t>(sampler.batches_per_epoch());
     const int64_t total = options_.max_steps > 0 ? options_.max_steps : per_epoch * options_.epochs;
@@ -150,6 +201,7 @@ class Trainer {
     DecoderTruncation truncation(options_.truncate_prob, options_.seed + 1);
     const auto params = optimizer_params(*optimizer);
     TrainingState state{model_.trainable_parameters(), optimizer.get(), &schedule, nullptr, true};
+    dist::GradientReducer reducer(group, params);
 
     TrainResult result;
     result.best_model = options_.output_dir / "best.safetensors";
@@ -169,9 +221,13 @@ class Trainer {
       for (const auto& p : info.extra.value("curve", nlohmann::json::array())) add_point(loss_curve, f1_curve, points, p);
       result.resumed = true;
     }
-    JsonlLog log(options_.output_dir / "log.jsonl", /*truncate=*/!result.resumed);
+    // Every rank starts from rank 0's weights (from a checkpoint, all ranks read the same one).
+    reducer.broadcast_values(0);
+    group.barrier("start of training");
+    std::optional<JsonlLog> log;
+    if (main_rank) log.emplace(options_.output_dir / "log.jsonl", /*truncate=*/!result.resumed);
     ProgressOptions bar_options;
-    if (!options_.show_progress) bar_options.out = &null_stream_;
+    if (!options_.show_progress || !main_rank) bar_options.out = &null_stream_;
     ProgressBar bar(total, bar_options);
     if (step > 0) bar.update(step, std::nan(""), 0);
 
@@ -186,22 +242,50 @@ class Trainer {
         return result;
       }
       const auto idx = sampler.next();
-      auto batch = data::collate(train_, idx);
-      auto [dec_in, target] = truncation.apply(batch.decoder_input_ids, batch.target);
+      // One draw per global batch, so every cut of it truncates alike (train/distributed.hpp).
+      size_t longest = 0;
+      for (auto i : idx) longest = std::max(longest, train_[i].target.size());
+      const auto keep = truncation.draw(static_cast<int64_t>(longest));
+      int64_t batch_tokens = 0;  // target tokens of the whole global batch: the loss's denominator
+      for (auto i : idx) batch_tokens += target_tokens(train_[i], keep);
       optimizer->zero_grad();
-      auto out = model_.forward(batch.src_ids, batch.src_mask, dec_in, target);
-      out.loss.backward();
+      if (group.distributed()) torch::manual_seed(options_.seed + 1000003ull * static_cast<uint64_t>(step) +
+                                                  static_cast<uint64_t>(group.rank()) + 1);
+      const auto pieces = static_cast<size_t>(group.size() * options_.accumulate);
+      double piece_loss_sum = 0.0;
+      int64_t shown_tokens = 0;
+      for (int64_t k = 0; k < options_.accumulate; ++k) {
+        const auto part = static_cast<size_t>(k * group.size() + group.rank());
+        std::vector<size_t> piece;
+        for (auto p : dist::shard_positions(idx.size(), part, pieces)) piece.push_back(idx[p]);
+        if (piece.empty()) continue;  // fewer examples than pieces: this cut contributes nothing
+        auto batch = data::collate(train_, piece);
+        auto dec_in = batch.decoder_input_ids, target = batch.target;
+        if (keep && *keep < target.size(1)) {
+          dec_in = dec_in.narrow(1, 0, *keep);
+          target = target.narrow(1, 0, *keep);
+        }
+        auto out = model_.forward(batch.src_ids, batch.src_mask, dec_in, target);
+        int64_t tokens = 0;
+        for (auto i : piece) tokens += target_tokens(train_[i], keep);
+        // Mean over this piece's tokens -> share of the mean over the global batch's tokens.
+        auto scaled = tokens == batch_tokens ? out.loss : out.loss * (double(tokens) / double(batch_tokens));
+        scaled.backward();
+        piece_loss_sum += scaled.item<double>();
+        shown_tokens += batch.src_mask.sum().item<int64_t>() + (target >= 0).sum().item<int64_t>();
+      }
+      reducer.all_reduce_gradients();
       if (options_.clip_value > 0) clip_grad_value(params, options_.clip_value);
       if (options_.clip_norm > 0) clip_grad_norm(params, options_.clip_norm);
       optimizer->step();
       schedule.step();
       ++step;
-      const double loss = out.loss.item<double>();
+      const double loss = group.sum(piece_loss_sum, "loss all-reduce");
       GENNER_CHECK(std::isfinite(loss), "Trainer: the loss became ", loss, " at step ", step,
                    "; lower the learning rate or enable clipping");
       loss_sum += loss;
       ++loss_count;
-      bar.update(step, loss, batch.src_mask.sum().item<int64_t>() + (target >= 0).sum().item<int64_t>());
+      bar.update(step, loss, shown_tokens);
 
       if (step % eval_every == 0 || step == total) {
         last_loss = loss_sum / std::max<int64_t>(1, loss_count);
@@ -211,7 +295,8 @@ class Trainer {
         nlohmann::json line = {{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"train_loss", last_loss},
                                {"lr", optimizer->param_groups().front().options().get_lr()}};
         if (!dev_.empty()) {
-          auto ev = evaluate(model_, dev_, labels_, options_.decode, options_.eval_batch, options_.show_progress);
+          auto ev = evaluate(group, model_, dev_, labels_, options_.decode, options_.eval_batch,
+                             options_.show_progress && main_rank);
           f1 = ev.scores.micro.f1();
           line["dev"] = ev.scores.to_json();
           line["dev_invalid_entities"] = ev.invalid_entities;
@@ -220,7 +305,7 @@ class Trainer {
             result.best_dev_f1 = f1;
             result.best_step = step;
             since_best = 0;
-            model::save_trained(model_, result.best_model);
+            if (main_rank) model::save_trained(model_, result.best_model);
           } else {
             ++since_best;
           }
@@ -228,18 +313,23 @@ class Trainer {
                    format_fixed(100 * f1, 2) + " (best " + format_fixed(100 * result.best_dev_f1, 2) + " at step " +
                    std::to_string(result.best_step) + ")");
         } else {
-          model::save_trained(model_, result.best_model);
+          if (main_rank) model::save_trained(model_, result.best_model);
           result.best_step = step;
         }
-        log.write(line);
+        if (main_rank) log->write(line);
         const nlohmann::json point = {step, last_loss, std::isfinite(f1) ? nlohmann::json(f1) : nlohmann::json()};
         add_point(loss_curve, f1_curve, points, point);
         nlohmann::json extra = {{"truncation", truncation.state()}, {"best_dev_f1", result.best_dev_f1},
                                 {"best_step", result.best_step}, {"since_best", since_best},
                                 {"curve", points}};
         const auto s = sampler.state();
-        save_checkpoint(checkpoint_dir, state, {{"seed", s.seed}, {"epoch", s.epoch}, {"cursor", s.cursor}}, extra);
-        plot_training_curves(loss_curve, f1_curve, "training: loss and dev F1").write_png(options_.output_dir / "curve.png");
+        if (main_rank) {
+          save_checkpoint(checkpoint_dir, state, {{"seed", s.seed}, {"epoch", s.epoch}, {"cursor", s.cursor}}, extra);
+          plot_training_curves(loss_curve, f1_curve, "training: loss and dev F1")
+              .write_png(options_.output_dir / "curve.png");
+        }
+        // Other ranks read best.safetensors and the checkpoint only after rank 0 has written them.
+        group.barrier("checkpoint");
         if (options_.patience > 0 && since_best >= options_.patience) {
           result.stopped_early = true;
           break;
@@ -248,10 +338,21 @@ class Trainer {
     }
     bar.finish();
     result.steps = step;
+    reduce_stats_ = reducer.stats();
     return result;
   }
 
+  /// Gradient all-reduce traffic of the last fit() (zero in a single process).
+  [[nodiscard]] const dist::ReduceStats& reduce_stats() const { return reduce_stats_; }
+
  private:
+  /// Target tokens of one example that the loss counts, after truncation to `keep`.
+  static int64_t target_tokens(const data::Example& e, const std::optional<int64_t>& keep) {
+    const auto n = keep ? std::min<size_t>(e.target.size(), static_cast<size_t>(*keep)) : e.target.size();
+    return std::count_if(e.target.begin(), e.target.begin() + static_cast<std::ptrdiff_t>(n),
+                         [](int64_t t) { return t != data::kIgnoreIndex; });
+  }
+
   /// A [step, loss, f1-or-null] point added to the two curves.
   static void add_point(Series& loss, Series& f1, nlohmann::json& points, const nlohmann::json& p) {
     points.push_back(p);
@@ -281,6 +382,7 @@ class Trainer {
   std::span<const data::Example> train_, dev_;
   TrainerOptions options_;
   std::ostringstream null_stream_;
+  dist::ReduceStats reduce_stats_;
 };
 
 }  // namespace genner::train
