@@ -130,10 +130,12 @@ struct RunRecord {
   t5::T5Config config;
   std::string tokenizer;   ///< path of spiece.model
   std::string pretrained;  ///< Hugging Face folder the backbone came from, or empty
+  std::string family;      ///< flat, nested or discontinuous (recognize::Recognizer::load reads it)
 
   nlohmann::json to_json() const {
     return {{"settings", settings}, {"types", types}, {"label_token_ids", label_token_ids},
-            {"config", config.to_json()}, {"tokenizer", tokenizer}, {"pretrained", pretrained}};
+            {"config", config.to_json()}, {"tokenizer", tokenizer}, {"pretrained", pretrained},
+            {"family", family}};
   }
   static RunRecord read(const fs::path& file) {
     const auto j = io::read_json_file(file, "no run record here; train first (the train command writes it)");
@@ -168,7 +170,7 @@ inline t5::T5Config scratch_config(const train::RunConfig& cfg, int64_t vocab_si
   return c;
 }
 
-inline generate::PointerDecodeOptions decode_options(const train::RunConfig& cfg) {
+inline generate::PointerDecodeOptions decode_options(const train::RunConfig& cfg, Family family) {
   generate::PointerDecodeOptions d;
   d.search.num_beams = cfg.beams;
   d.search.max_length(cfg.max_len, cfg.max_len_a);
@@ -176,6 +178,7 @@ inline generate::PointerDecodeOptions decode_options(const train::RunConfig& cfg
   d.target = target_type(cfg.target_type);
   d.constrained = cfg.constrained;
   d.contiguous = cfg.contiguous;
+  d.flat = family == Family::flat;  // flat entities never overlap (generate/overlaps.hpp)
   return d;
 }
 
@@ -224,13 +227,21 @@ inline void print_examples(const data::Dataset& test, const train::Evaluation& e
   }
 }
 
-/// Split words on whitespace (predict input is one sentence per line).
+/// Split words on whitespace.
 inline std::vector<std::string> split_words(const std::string& line) {
   std::istringstream in(line);
   std::vector<std::string> out;
   for (std::string w; in >> w;) out.push_back(w);
   return out;
 }
+
+/// Options of the predict command (taken out of the arguments before the settings parser).
+struct PredictFlags {
+  std::string format = "jsonl";
+  bool pretokenized = false;
+  bool split_sentences = false;
+  int64_t max_source_pieces = 512;
+};
 
 /// The experiment-specific half: building, training, evaluating and predicting with model E.
 template <class E>
@@ -259,6 +270,7 @@ class Experiment {
     record.settings = train::to_json(cfg_);
     record.types = splits.types;
     record.pretrained = cfg_.pretrained;
+    record.family = family_name(family_);
     std::optional<text::Tokenizer> made;
     if (group_->is_main()) made.emplace(make_tokenizer(splits, out, record));
     group_->barrier("tokenizer");
@@ -311,7 +323,7 @@ class Experiment {
     topt.seed = static_cast<uint64_t>(cfg_.seed);
     topt.max_tokens = tokens_per_batch(train_ex);
     topt.output_dir = out;
-    topt.decode = decode_options(cfg_);
+    topt.decode = decode_options(cfg_, family_);
     topt.accumulate = cfg_.accumulate;
     topt.group = group_;
     if (group_->distributed())
@@ -346,7 +358,7 @@ class Experiment {
     const fs::path data_dir = resolve_data_dir(out);
     auto splits = load_splits(family_, data_dir, cfg_);
     auto test_ex = data::encode_dataset(splits.test, tokenizer, labels, target_type(cfg_.target_type));
-    auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_), 32, true);
+    auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_, family_), 32, true);
     print_scores("test", ev);
     if (family_ == Family::flat) {
       const auto file = out / "test_predictions.conll";
@@ -361,34 +373,34 @@ class Experiment {
     return 0;
   }
 
-  int predict_command(const fs::path& input, const fs::path& output) {
-    const fs::path out = cfg_.output_dir;
-    auto record = RunRecord::read(out / "run.json");
-    auto [model, tokenizer, labels] = restore(record, out);
-    std::ifstream in(input);
-    GENNER_CHECK(in.good(), input.string(), ": cannot read the input text (one sentence per line)");
-    std::vector<std::vector<std::string>> sentences;
-    std::vector<data::Example> examples;
-    for (std::string line; std::getline(in, line);) {
-      auto words = split_words(line);
-      if (words.empty()) continue;
-      auto enc = tokenizer.encode_words(words);
-      examples.push_back({enc.ids, enc.word_start, enc.word_end, {0}, {0}, {}});
-      sentences.push_back(std::move(words));
+  /// Raw text (one text per line; `-` reads standard input) to entities, one output record per
+  /// input line; the logic lives in genner/recognize/predict.hpp.
+  int predict_command(const std::string& input, const fs::path& output, const PredictFlags& flags) {
+    recognize::RecognizerOptions ro;
+    ro.decode = decode_options(cfg_, family_);
+    ro.flat = family_ == Family::flat;
+    ro.tokenize.pretokenized = flags.pretokenized;
+    ro.tokenize.split_sentences = flags.split_sentences;
+    ro.max_source_pieces = flags.max_source_pieces;
+    const auto recognizer = recognize::Recognizer::load<E>(cfg_.output_dir, ro);
+    recognize::PredictOptions po;
+    po.format = recognize::parse_format(flags.format);
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (input != "-") {
+      file.open(input);
+      GENNER_CHECK(file.good(), input, ": cannot read the input text (one text per line; - reads standard input)");
+      po.input_name = input;
+      std::ifstream count(input);
+      po.total_lines = static_cast<size_t>(std::count(std::istreambuf_iterator<char>(count), {}, '\n'));
+      in = &file;
     }
-    auto ev = train::evaluate(*model, examples, labels, decode_options(cfg_), 32, true);
-    std::ostringstream text;
-    for (size_t i = 0; i < sentences.size(); ++i) {
-      text << nlohmann::json{{"text", data::join_words(sentences[i])}, {"words", sentences[i]},
-                             {"entities", entities_json(sentences[i], ev.predictions[i])}}
-                  .dump()
-           << "\n";
-    }
-    if (output.empty()) {
-      std::cout << text.str();
+    if (output.empty() || output == "-") {
+      (void)recognize::predict_lines(recognizer, *in, std::cout, po);
     } else {
-      io::write_text_atomically(output, text.str());
-      std::cout << "Wrote " << sentences.size() << " predictions to " << output.string() << "\n";
+      recognize::PredictStats stats;
+      io::write_atomically(output, [&](std::ofstream& o) { stats = recognize::predict_lines(recognizer, *in, o, po); });
+      std::cerr << "Wrote " << stats.lines << " predictions to " << output.string() << "\n";
     }
     return 0;
   }
@@ -505,7 +517,10 @@ inline void print_usage(const std::string& program, Family family) {
   std::cout << "usage: " << program << " [train|evaluate|predict] [--config FILE] [--key value]...\n\n"
             << "  train     train on <data_dir>/train, select on dev, report test (the default command)\n"
             << "  evaluate  score the run in --output_dir on the test split; flat data also gets a CoNLL file\n"
-            << "  predict   --input FILE (one sentence per line) [--predictions FILE]: entities as JSON lines\n\n"
+            << "  predict   --input FILE|- (one text per line; - is standard input) [--predictions FILE|-]\n"
+            << "            [--format jsonl|conll|brat] [--pretokenized] [--split_sentences]\n"
+            << "            [--max_source_pieces N (512)]: one record per input line, character offsets\n"
+            << "            (brat: code points of the whole input); throughput on standard error\n\n"
             << "With no arguments: the built-in default — a " << family_name(family)
             << " sample data set written by genner, a SentencePiece model and a small T5 trained from scratch.\n"
             << "With --pretrained DIR (a Hugging Face T5 folder with spiece.model) training starts from its weights.\n\n";
@@ -528,7 +543,8 @@ int run(Family family, const std::string& default_config, int argc, char** argv)
                    "unknown command '", command, "'; expected train, evaluate or predict (see --help)");
     }
     // predict's own options are taken out before the settings parser sees the rest.
-    std::string input, predictions;
+    std::string input, predictions, max_pieces;
+    PredictFlags flags;
     for (size_t i = 0; i < args.size();) {
       auto take = [&](const std::string& key, std::string& into) {
         if (args[i] == key) {
@@ -544,7 +560,19 @@ int run(Family family, const std::string& default_config, int argc, char** argv)
         }
         return false;
       };
-      if (!take("--input", input) && !take("--predictions", predictions)) ++i;
+      auto flag = [&](const std::string& key, bool& into) {
+        if (args[i] != key) return false;
+        into = true;
+        args.erase(args.begin() + static_cast<long>(i));
+        return true;
+      };
+      if (!take("--input", input) && !take("--predictions", predictions) && !take("--format", flags.format) &&
+          !take("--max_source_pieces", max_pieces) && !flag("--pretokenized", flags.pretokenized) &&
+          !flag("--split_sentences", flags.split_sentences))
+        ++i;
+      else
+        GENNER_CHECK(command == "predict", "--input, --predictions, --format, --pretokenized, "
+                     "--split_sentences and --max_source_pieces belong to the predict command, not to ", command);
     }
     const bool has_config = std::any_of(args.begin(), args.end(), [](const std::string& a) {
       return a == "--config" || a.rfind("--config=", 0) == 0;
@@ -577,8 +605,19 @@ int run(Family family, const std::string& default_config, int argc, char** argv)
     Experiment<E> experiment(family, cfg, &group);
     if (command == "train") return experiment.train_command();
     if (command == "evaluate") return experiment.evaluate_command();
-    GENNER_CHECK(!input.empty(), "predict needs --input FILE (one sentence per line)");
-    return experiment.predict_command(input, predictions);
+    GENNER_CHECK(!input.empty(), "predict needs --input FILE (one text per line; - reads standard input)");
+    (void)recognize::parse_format(flags.format);
+    if (!max_pieces.empty()) {
+      size_t used = 0;
+      try {
+        flags.max_source_pieces = std::stoll(max_pieces, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      GENNER_CHECK(used == max_pieces.size() && flags.max_source_pieces >= 2,
+                   "--max_source_pieces: expected an integer of at least 2, found '", max_pieces, "'");
+    }
+    return experiment.predict_command(input, predictions, flags);
   } catch (const Error& e) {
     std::cerr << program << ": error: " << e.what() << "\n";
     return 2;

@@ -7,4 +7,5 @@
 #include <genner/generate/generator.hpp>
 #include <genner/generate/t5_lm.hpp>
 #include <genner/generate/constraints.hpp>
+#include <genner/generate/overlaps.hpp>
 #include <genner/generate/pointer.hpp>

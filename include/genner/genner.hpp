@@ -6,6 +6,7 @@
 //   model/    experiment policies, the pointer-head NER model, PEFT, device maps
 //   generate/ greedy and beam search, pointer decoding, constraints
 //   train/    metric, trainer, checkpoints, configs, progress, logs, plots
+//   recognize/ Recognizer: raw text in, entities with character offsets out; predict
 #pragma once
 #include <genner/core/error.hpp>
 #include <genner/core/threading.hpp>
@@ -13,6 +14,7 @@
 #include <genner/generate.hpp>
 #include <genner/io.hpp>
 #include <genner/model.hpp>
+#include <genner/recognize.hpp>
 #include <genner/t5.hpp>
 #include <genner/text.hpp>
 #include <genner/train.hpp>

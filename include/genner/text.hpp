@@ -4,3 +4,4 @@
 #include <genner/text/sentencepiece.hpp>
 #include <genner/text/unigram.hpp>
 #include <genner/text/tokenizer.hpp>
+#include <genner/text/pretokenize.hpp>

@@ -19,6 +19,7 @@
 #include <genner/data/targets.hpp>
 #include <genner/generate/constraints.hpp>
 #include <genner/generate/generator.hpp>
+#include <genner/generate/overlaps.hpp>
 #include <genner/generate/search.hpp>
 #include <genner/model/encoded_source.hpp>
 #include <genner/t5/layers.hpp>
@@ -134,6 +135,7 @@ struct PointerDecodeOptions {
   bool constrained = false;  ///< mask illegal next indices (PointerConstraint)
   bool no_repeat = false;    ///< with constrained: never generate the same entity twice
   bool contiguous = false;   ///< with constrained: one fragment per entity (flat and nested NER)
+  bool flat = false;         ///< flat NER: no two entities share a word (rule: generate/overlaps.hpp)
 };
 
 /// Decoded sentences: raw indices, entities and what parsing dropped.
@@ -142,6 +144,7 @@ struct PointerDecoded {
   torch::Tensor scores;                              ///< [B]
   std::vector<std::vector<data::Entity>> entities;   ///< per sentence
   std::vector<data::ParseReport> reports;            ///< per sentence
+  std::vector<std::size_t> overlaps_removed;         ///< per sentence (options.flat)
 };
 
 /// Decodes a batch: src_ids / src_mask [B, S]; word_start / word_end per sentence (source positions
@@ -186,6 +189,7 @@ PointerDecoded decode_entities(NerModel& model, const torch::Tensor& src_ids, co
         if (std::find(unique.begin(), unique.end(), e) == unique.end()) unique.push_back(std::move(e));
       entities = std::move(unique);
     }
+    out.overlaps_removed.push_back(options.flat ? remove_overlaps(entities) : 0);
     out.entities.push_back(std::move(entities));
     out.reports.push_back(report);
   }

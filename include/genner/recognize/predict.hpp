@@ -1,0 +1,191 @@
+// genner/recognize/predict.hpp: the predict command's logic — lines of raw text in, one record per
+// line out as JSON lines, CoNLL columns or brat standoff annotations — for programs and pipes.
+#pragma once
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <iomanip>
+#include <istream>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <genner/core/error.hpp>
+#include <genner/data/conll.hpp>
+#include <genner/recognize/recognizer.hpp>
+#include <genner/text/pretokenize.hpp>
+#include <genner/train/progress.hpp>
+
+namespace genner::recognize {
+
+/// Output formats of predict_lines().
+enum class Format {
+  jsonl,  ///< one JSON object per input line (blank line in: empty entity list out)
+  conll,  ///< "word<TAB>BIO-tag" lines, one block per input line ended by a blank line (flat only)
+  brat,   ///< brat standoff (.ann): "T<n><TAB>TYPE begin end<TAB>text", offsets in code points of the whole input
+};
+
+[[nodiscard]] inline Format parse_format(std::string_view name) {
+  if (name == "jsonl") return Format::jsonl;
+  if (name == "conll") return Format::conll;
+  if (name == "brat") return Format::brat;
+  fail("--format: expected jsonl, conll or brat, found '", name, "'");
+}
+
+/// Settings of predict_lines().
+struct PredictOptions {
+  Format format = Format::jsonl;
+  std::string input_name = "stdin";  ///< named in errors ("<input_name> line N")
+  std::size_t chunk_lines = 256;     ///< lines read, decoded and written together
+  /// Lines in the input, for the progress bar (0: unknown, no bar). The bar is drawn only when
+  /// standard error is a terminal.
+  std::size_t total_lines = 0;
+  std::ostream* log = &std::cerr;    ///< where the closing throughput line goes (nullptr: nowhere)
+};
+
+/// What predict_lines() did.
+struct PredictStats {
+  std::size_t lines = 0;      ///< input lines, blank ones included
+  std::size_t sentences = 0;  ///< sentences decoded
+  std::size_t windows = 0;    ///< source windows decoded
+  std::size_t split = 0;      ///< lines with a sentence longer than the model's limit (decoded in windows)
+  std::size_t entities = 0;
+  double seconds = 0.0;
+  [[nodiscard]] double sentences_per_second() const { return seconds > 0 ? static_cast<double>(sentences) / seconds : 0.0; }
+};
+
+/// One line's record: {"text", "entities": [{type, begin, end, cp_begin, cp_end, text, words,
+/// fragments?, score}], "sentences", "windows", "split", "max_source_pieces" (when split),
+/// "unread_words" (when any)}. Offsets are into `text`; `words` is [first, last) into the
+/// line's words, listed under "words".
+[[nodiscard]] inline nlohmann::json to_json(const Result& r, std::string_view text, std::int64_t max_source_pieces) {
+  nlohmann::json entities = nlohmann::json::array();
+  for (const auto& e : r.entities) {
+    nlohmann::json j = {{"type", e.type}, {"begin", e.begin}, {"end", e.end}, {"cp_begin", e.cp_begin},
+                        {"cp_end", e.cp_end}, {"text", e.text}, {"words", {e.word_begin, e.word_end}}};
+    if (e.fragments.size() > 1) {
+      nlohmann::json frags = nlohmann::json::array();
+      for (const auto& f : e.fragments)
+        frags.push_back({{"begin", f.begin}, {"end", f.end}, {"cp_begin", f.cp_begin}, {"cp_end", f.cp_end},
+                         {"text", f.text}, {"words", {f.word_begin, f.word_end}}});
+      j["fragments"] = std::move(frags);
+    }
+    j["score"] = std::isfinite(e.score) ? nlohmann::json(e.score) : nlohmann::json();
+    entities.push_back(std::move(j));
+  }
+  nlohmann::json out = {{"text", text}, {"words", r.words}, {"entities", std::move(entities)},
+                        {"sentences", r.sentences}, {"windows", r.windows}, {"split", r.split}};
+  if (r.split) out["max_source_pieces"] = max_source_pieces;
+  if (!r.unread_words.empty()) out["unread_words"] = r.unread_words;
+  if (r.overlaps_removed) out["overlaps_removed"] = r.overlaps_removed;
+  return out;
+}
+
+/// Reads lines from `in`, finds their entities with `recognizer` and writes one record per line to
+/// `out` in `options.format`, chunk by chunk (output flows while a pipe is still being read).
+/// Ends with a throughput line ("... sentences/s") on options.log.
+inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in, std::ostream& out,
+                                  const PredictOptions& options = {}) {
+  GENNER_CHECK(options.format != Format::conll || recognizer.flat(),
+               "--format conll writes BIO tags, which cannot hold nested or discontinuous entities; "
+               "use --format jsonl or brat");
+  GENNER_CHECK(options.chunk_lines >= 1, "predict: chunk_lines must be at least 1");
+  const auto t0 = std::chrono::steady_clock::now();
+  PredictStats stats;
+  std::unique_ptr<train::ProgressBar> bar;
+  if (options.total_lines > 0 && ::isatty(STDERR_FILENO) == 1) {
+    train::ProgressOptions po;
+    po.label = "predict";
+    po.tty = true;
+    bar = std::make_unique<train::ProgressBar>(static_cast<int64_t>(options.total_lines), po);
+  }
+  std::size_t doc_cp = 0;  // brat: code points of the input before the current line
+  std::size_t brat_id = 0;
+  std::vector<std::string> lines;
+  bool eof = false;
+  while (!eof) {
+    lines.clear();
+    for (std::string line; lines.size() < options.chunk_lines;) {
+      if (!std::getline(in, line)) {
+        eof = true;
+        break;
+      }
+      lines.push_back(std::move(line));
+    }
+    GENNER_CHECK(!in.bad(), options.input_name, ": read error after line ", stats.lines + lines.size());
+    if (lines.empty()) break;
+    // A trailing carriage return (CRLF input) is part of the line break, not of the text.
+    std::vector<std::size_t> cr(lines.size(), 0);
+    std::vector<std::string_view> views;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (!lines[i].empty() && lines[i].back() == '\r') cr[i] = 1;
+      views.emplace_back(lines[i].data(), lines[i].size() - cr[i]);
+      text::check_utf8(views.back(), options.input_name + " line " + std::to_string(stats.lines + i + 1));
+    }
+    const auto results = recognizer.predict(std::span<const std::string_view>(views));
+    std::ostringstream chunk;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const auto& r = results[i];
+      stats.sentences += r.sentences;
+      stats.windows += r.windows;
+      stats.split += r.split;
+      stats.entities += r.entities.size();
+      switch (options.format) {
+        case Format::jsonl:
+          chunk << to_json(r, views[i], recognizer.options().max_source_pieces).dump() << '\n';
+          break;
+        case Format::conll: {
+          std::vector<data::Entity> ents;
+          for (const auto& e : r.entities) {
+            data::Entity d{e.type, {}};
+            for (const auto& f : e.fragments) d.fragments.emplace_back(f.word_begin, f.word_end);
+            ents.push_back(std::move(d));
+          }
+          const auto tags = data::to_bio(r.words.size(), ents);
+          for (std::size_t w = 0; w < r.words.size(); ++w) chunk << r.words[w] << '\t' << tags[w] << '\n';
+          chunk << '\n';
+          break;
+        }
+        case Format::brat: {
+          for (const auto& e : r.entities) {
+            chunk << 'T' << ++brat_id << '\t' << e.type << ' ';
+            std::string text;
+            for (std::size_t f = 0; f < e.fragments.size(); ++f) {
+              const auto& fr = e.fragments[f];
+              chunk << (f ? ";" : "") << doc_cp + fr.cp_begin << ' ' << doc_cp + fr.cp_end;
+              text += (f ? " " : "") + fr.text;
+            }
+            chunk << '\t' << text << '\n';
+          }
+          doc_cp += text::code_point_offsets(views[i]).back() + cr[i] + 1;  // + the line break
+          break;
+        }
+      }
+    }
+    out << chunk.str() << std::flush;
+    GENNER_CHECK(out.good(), "predict: cannot write the output (disk full or closed pipe?)");
+    stats.lines += lines.size();
+    if (bar) bar->update(static_cast<int64_t>(std::min(stats.lines, options.total_lines)), std::nan(""));
+  }
+  if (bar) bar->finish();
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (options.log) {
+    *options.log << "predict: " << stats.lines << " lines, " << stats.sentences << " sentences, " << stats.entities
+                 << " entities in " << std::fixed << std::setprecision(2) << stats.seconds << " s ("
+                 << std::setprecision(1) << stats.sentences_per_second() << " sentences/s)";
+    if (stats.split)
+      *options.log << "; " << stats.split << " line(s) held a sentence longer than "
+                   << recognizer.options().max_source_pieces << " pieces and were decoded in windows (\"split\": true)";
+    *options.log << "\n";
+  }
+  return stats;
+}
+
+}  // namespace genner::recognize

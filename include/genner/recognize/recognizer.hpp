@@ -1,0 +1,447 @@
+// genner/recognize/recognizer.hpp: Recognizer, the downstream API — raw text in, typed entities
+// with byte and code-point offsets out. It tokenizes like the corpora (text/pretokenize.hpp),
+// splits long texts into windows the model can read, decodes in length-sorted batches and maps
+// every entity back to the original text.
+#pragma once
+
+#include <torch/types.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <genner/core/error.hpp>
+#include <genner/data/batching.hpp>
+#include <genner/data/entity.hpp>
+#include <genner/data/targets.hpp>
+#include <genner/generate/pointer.hpp>
+#include <genner/io/json_file.hpp>
+#include <genner/model/checkpoint.hpp>
+#include <genner/model/ner_model.hpp>
+#include <genner/model/policies.hpp>
+#include <genner/t5/config.hpp>
+#include <genner/text/pretokenize.hpp>
+#include <genner/text/tokenizer.hpp>
+
+namespace genner::recognize {
+
+/// Settings of a Recognizer.
+struct RecognizerOptions {
+  /// Decoding settings; unset: those the run was trained with (run.json), or the defaults of
+  /// generate::PointerDecodeOptions for a model given in memory.
+  std::optional<generate::PointerDecodeOptions> decode;
+  /// Whether entities are flat (no two share a word; generate/overlaps.hpp gives the rule).
+  /// Unset: the run's family in run.json; a model given in memory must say.
+  std::optional<bool> flat;
+  /// How text becomes words (`pretokenized`: split on whitespace only) and whether texts are
+  /// split into sentences, each decoded on its own.
+  text::PretokenizeOptions tokenize;
+  /// The longest source the model reads, in SentencePiece pieces including `</s>`; longer
+  /// sentences are decoded in windows (reported in Result::windows and Result::split).
+  std::int64_t max_source_pieces = 512;
+  /// Windows decoded together (sorted by length, so batches carry little padding).
+  std::size_t batch_size = 32;
+  /// Compute Entity::score (one teacher-forced pass over the generated sequence per batch).
+  bool scores = true;
+};
+
+/// One contiguous piece of an entity.
+struct Fragment {
+  std::size_t begin = 0, end = 0;        ///< bytes [begin, end) of the original text
+  std::size_t cp_begin = 0, cp_end = 0;  ///< the same in code points
+  int word_begin = 0, word_end = 0;      ///< words [word_begin, word_end) of Result::words
+  std::string text;                      ///< the original text of [begin, end)
+};
+
+/// An entity found in a text.
+struct Entity {
+  std::string type;
+  std::size_t begin = 0, end = 0;        ///< bytes [begin, end): first fragment's begin, last fragment's end
+  std::size_t cp_begin = 0, cp_end = 0;  ///< the same in code points
+  int word_begin = 0, word_end = 0;      ///< words [word_begin, word_end) of Result::words
+  /// The original text of [begin, end): always `text_in.substr(begin, end - begin)`. A
+  /// discontinuous entity's text includes its gaps; its fragments carry the pieces.
+  std::string text;
+  std::vector<Fragment> fragments;       ///< one for flat and nested entities
+  /// Mean log-probability the model gives the entity's generated tokens (its pointers and its type
+  /// token), without decoding constraints: in (-inf, 0], higher is more confident; exp(score) is
+  /// the geometric-mean token probability. NaN when RecognizerOptions::scores is off.
+  double score = std::nan("");
+};
+
+/// What a Recognizer returns for one text.
+struct Result {
+  std::vector<std::string> words;        ///< the text's words (exact substrings)
+  std::vector<text::WordSpan> spans;     ///< byte offsets of each word
+  std::vector<Entity> entities;          ///< sorted by begin, then end
+  std::size_t sentences = 0;             ///< sentences decoded (1 without sentence splitting)
+  std::size_t windows = 0;               ///< source windows decoded (more than sentences when split)
+  bool split = false;                    ///< a sentence was longer than max_source_pieces and was split
+  std::vector<int> unread_words;         ///< words longer than max_source_pieces on their own: never read
+  std::size_t overlaps_removed = 0;      ///< flat: entities dropped by the overlap rule
+};
+
+/// Decoding settings from a run's recorded settings (run.json "settings"); keys that are absent
+/// keep the defaults of train::RunConfig.
+[[nodiscard]] inline generate::PointerDecodeOptions decode_options_from(const nlohmann::json& settings,
+                                                                         const std::string& where) {
+  generate::PointerDecodeOptions d;
+  try {
+    d.search.num_beams = settings.value("beams", int64_t{1});
+    d.search.max_length(settings.value("max_len", int64_t{10}), settings.value("max_len_a", 0.6));
+    d.search.length_penalty = settings.value("length_penalty", 1.0);
+    const auto target = settings.value("target_type", std::string("word"));
+    if (target == "word") d.target = data::TargetType::word;
+    else if (target == "bpe") d.target = data::TargetType::bpe;
+    else if (target == "span") d.target = data::TargetType::span;
+    else fail(where, ": 'target_type': expected word, bpe or span, found '", target, "'");
+    d.constrained = settings.value("constrained", false);
+    d.contiguous = settings.value("contiguous", false);
+  } catch (const nlohmann::json::exception& e) {
+    fail(where, ": malformed decoding settings (", e.what(), ")");
+  }
+  return d;
+}
+
+/// The experiment the example drivers train by default (full fine-tuning of a T5 of any shape).
+using DefaultExperiment = model::ExperimentType<t5::DynamicBackbone, model::Trainable<model::Everything>>;
+
+/// Raw text to entities. Thread safety: predict() may be called from several threads at once on
+/// one Recognizer — the model is only read (inference without gradients) and tokenization, which
+/// fills the tokenizer's cache, is serialized by an internal mutex. Do not train or modify the
+/// model while predictions run.
+class Recognizer {
+ public:
+  /// From a model, tokenizer and label space in memory (the model is switched to eval mode).
+  Recognizer(std::shared_ptr<model::NerModelCore> model, text::Tokenizer tokenizer, data::LabelSpace labels,
+             RecognizerOptions options = {})
+      : model_(std::move(model)), tokenizer_(std::move(tokenizer)), labels_(std::move(labels)),
+        options_(std::move(options)) {
+    GENNER_CHECK(model_ != nullptr, "Recognizer: expected a model, found a null pointer");
+    GENNER_CHECK(model_->num_types() == labels_.size(), "Recognizer: the model has ", model_->num_types(),
+                 " entity types but the label space has ", labels_.size());
+    GENNER_CHECK(options_.flat.has_value(), "Recognizer: say whether the entities are flat (RecognizerOptions::flat); "
+                 "flat models never return overlapping entities");
+    GENNER_CHECK(options_.max_source_pieces >= 2, "Recognizer: max_source_pieces must be at least 2, found ",
+                 options_.max_source_pieces);
+    GENNER_CHECK(options_.batch_size >= 1, "Recognizer: batch_size must be at least 1");
+    decode_ = options_.decode.value_or(generate::PointerDecodeOptions{});
+    decode_.flat = *options_.flat;
+    model_->eval();
+  }
+
+  /// From a trained run folder: run.json (types, label token ids, backbone shape, settings,
+  /// family), best.safetensors (the trained tensors) and spiece.model. `E` must be the experiment
+  /// alias the run was trained with (the drivers' flat_ner / nested_ner / discontinuous_ner use
+  /// DefaultExperiment). Runs that started from a pretrained folder load its weights first.
+  template <class E = DefaultExperiment>
+  [[nodiscard]] static Recognizer load(const std::filesystem::path& run_dir, RecognizerOptions options = {}) {
+    const auto file = run_dir / "run.json";
+    const auto record = io::read_json_file(file, "not a run folder; train first (the train command writes run.json)");
+    std::vector<std::string> types;
+    std::vector<int64_t> label_ids;
+    t5::T5Config config;
+    std::string tokenizer_path, pretrained, family;
+    nlohmann::json settings;
+    try {
+      types = record.at("types").get<std::vector<std::string>>();
+      label_ids = record.at("label_token_ids").get<std::vector<int64_t>>();
+      config = t5::T5Config::from_json(record.at("config"), file.string());
+      tokenizer_path = record.value("tokenizer", std::string());
+      pretrained = record.value("pretrained", std::string());
+      family = record.value("family", std::string());
+      settings = record.value("settings", nlohmann::json::object());
+    } catch (const nlohmann::json::exception& e) {
+      fail(file.string(), ": missing or malformed field (", e.what(), ")");
+    }
+    if (!options.decode) options.decode = decode_options_from(settings, file.string());
+    if (!options.flat) {
+      GENNER_CHECK(!family.empty(), file.string(), ": no 'family' recorded; set RecognizerOptions::flat "
+                   "(true for flat NER, false for nested or discontinuous)");
+      GENNER_CHECK(family == "flat" || family == "nested" || family == "discontinuous", file.string(),
+                   ": 'family': expected flat, nested or discontinuous, found '", family, "'");
+      options.flat = family == "flat";
+    }
+    auto tokenizer = text::Tokenizer::load(locate(run_dir, tokenizer_path, "spiece.model", file));
+    auto labels = data::LabelSpace::make(types, tokenizer);
+    GENNER_CHECK(labels.token_ids == label_ids, file.string(),
+                 ": label token ids differ from the tokenizer's; was spiece.model replaced?");
+    model::NerOptions opt;
+    opt.types(static_cast<int64_t>(types.size()));
+    std::shared_ptr<model::NerModelImpl<E>> m;
+    if (!pretrained.empty()) {
+      m = model::NerModelImpl<E>::from_pretrained(locate(run_dir, pretrained, "", file), opt);
+    } else {
+      opt.with_config(config);
+      m = std::make_shared<model::NerModelImpl<E>>(opt);
+    }
+    model::load_trained(*m, run_dir / "best.safetensors");
+    return Recognizer(std::move(m), std::move(tokenizer), std::move(labels), std::move(options));
+  }
+
+  [[nodiscard]] const data::LabelSpace& labels() const { return labels_; }
+  [[nodiscard]] const RecognizerOptions& options() const { return options_; }
+  [[nodiscard]] const generate::PointerDecodeOptions& decode_options() const { return decode_; }
+  [[nodiscard]] bool flat() const { return decode_.flat; }
+  [[nodiscard]] model::NerModelCore& model() const { return *model_; }
+
+  /// Entities of one text.
+  [[nodiscard]] Result predict(std::string_view text) const {
+    return std::move(predict(std::span<const std::string_view>(&text, 1)).front());
+  }
+
+  /// Entities of each text (same order). Invalid UTF-8 is an error naming the text's index.
+  [[nodiscard]] std::vector<Result> predict(std::span<const std::string_view> texts) const {
+    std::vector<Result> results(texts.size());
+    std::vector<Window> windows;
+    for (std::size_t i = 0; i < texts.size(); ++i) plan(texts[i], i, texts.size(), results[i], windows);
+    decode(windows);
+    for (auto& w : windows) {
+      auto& r = results[w.text];
+      r.overlaps_removed += w.overlaps_removed;
+      for (auto& e : w.found) r.entities.push_back(std::move(e));
+    }
+    for (std::size_t i = 0; i < texts.size(); ++i) finish_entities(texts[i], results[i]);
+    return results;
+  }
+
+  [[nodiscard]] std::vector<Result> predict(const std::vector<std::string>& texts) const {
+    std::vector<std::string_view> views(texts.begin(), texts.end());
+    return predict(std::span<const std::string_view>(views));
+  }
+
+ private:
+  /// A piece of one text decoded as one source: words [first, last) of the text.
+  struct Window {
+    std::size_t text = 0;
+    std::vector<int> words;  ///< text word indices of this window's words, in order
+    data::Example example;
+    std::vector<Entity> found;  ///< entities with word indices into the text (offsets filled later)
+    std::size_t overlaps_removed = 0;
+  };
+
+  static std::filesystem::path locate(const std::filesystem::path& run_dir, const std::string& recorded,
+                                      const std::string& fallback, const std::filesystem::path& file) {
+    std::vector<std::filesystem::path> tried;
+    if (!recorded.empty()) {
+      const std::filesystem::path p(recorded);
+      if (std::filesystem::exists(p)) return p;
+      tried.push_back(p);
+      if (p.is_relative() && std::filesystem::exists(run_dir / p)) return run_dir / p;
+      tried.push_back(run_dir / p);
+    }
+    if (!fallback.empty()) {
+      if (std::filesystem::exists(run_dir / fallback)) return run_dir / fallback;
+      tried.push_back(run_dir / fallback);
+    }
+    std::string list;
+    for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t.string();
+    fail(file.string(), ": cannot find '", recorded.empty() ? fallback : recorded, "' (looked at ", list, ")");
+  }
+
+  /// Tokenizes a text and cuts it into windows of at most max_source_pieces pieces.
+  void plan(std::string_view text, std::size_t index, std::size_t count, Result& r, std::vector<Window>& out) const {
+    auto tokenize = options_.tokenize;
+    const bool by_sentence = tokenize.split_sentences;
+    tokenize.split_sentences = true;  // sentence ends are the preferred places to split a long text
+    const std::string where = count == 1 ? std::string("text") : "text " + std::to_string(index);
+    auto pre = text::pretokenize(text, tokenize, where);
+    r.words = std::move(pre.words);
+    r.spans = std::move(pre.spans);
+    if (r.words.empty()) return;
+    std::vector<std::size_t> pieces(r.words.size());
+    {
+      std::lock_guard lock(*tokenizer_mutex_);
+      for (std::size_t w = 0; w < r.words.size(); ++w)
+        pieces[w] = std::max<std::size_t>(1, tokenizer_.word_pieces(r.words[w]).size());
+    }
+    std::vector<bool> sentence_end(r.words.size() + 1, false);
+    for (const auto& [first, last] : pre.sentences) sentence_end[last] = true;
+    std::vector<std::pair<std::size_t, std::size_t>> units;
+    if (by_sentence) units = pre.sentences;
+    else units.emplace_back(0, r.words.size());
+    r.sentences = units.size();
+    const auto limit = static_cast<std::size_t>(options_.max_source_pieces) - 1;  // room for </s>
+    for (const auto& [first, last] : units) {
+      std::size_t w = first;
+      bool first_window = true;
+      while (w < last) {
+        // fill the window; when a word does not fit, cut at the last sentence end inside it, if any
+        std::size_t used = 0, end = w, best_cut = w;
+        while (end < last && (pieces[end] > limit || used + pieces[end] <= limit)) {
+          if (pieces[end] <= limit) used += pieces[end];
+          ++end;
+          if (sentence_end[end]) best_cut = end;
+        }
+        if (end < last && best_cut > w) end = best_cut;
+        if (!first_window || end < last) r.split = true;
+        first_window = false;
+        Window win;
+        win.text = index;
+        for (std::size_t k = w; k < end; ++k) {
+          if (pieces[k] > limit) {
+            r.unread_words.push_back(static_cast<int>(k));
+            continue;
+          }
+          win.words.push_back(static_cast<int>(k));
+        }
+        w = end;
+        if (win.words.empty()) continue;
+        std::vector<std::string> words;
+        for (int k : win.words) words.push_back(r.words[static_cast<std::size_t>(k)]);
+        text::Encoding enc;
+        {
+          std::lock_guard lock(*tokenizer_mutex_);
+          enc = tokenizer_.encode_words(words);
+        }
+        win.example = {std::move(enc.ids), std::move(enc.word_start), std::move(enc.word_end), {0}, {0}, {}};
+        ++r.windows;
+        out.push_back(std::move(win));
+      }
+    }
+  }
+
+  /// Decodes every window in length-sorted batches.
+  void decode(std::vector<Window>& windows) const {
+    if (windows.empty()) return;
+    torch::NoGradGuard no_grad;
+    std::vector<std::size_t> order(windows.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return windows[a].example.src_ids.size() < windows[b].example.src_ids.size();
+    });
+    std::vector<data::Example> examples;
+    examples.reserve(windows.size());
+    for (auto& w : windows) examples.push_back(w.example);
+    const auto batch_size = options_.batch_size;
+    for (std::size_t begin = 0; begin < order.size(); begin += batch_size) {
+      const std::size_t end = std::min(order.size(), begin + batch_size);
+      std::span<const std::size_t> idx(order.data() + begin, end - begin);
+      auto batch = data::collate(examples, idx);
+      std::vector<std::vector<int64_t>> ws, we;
+      for (auto i : idx) {
+        ws.push_back(examples[i].word_start);
+        we.push_back(examples[i].word_end);
+      }
+      auto decoded = generate::decode_entities(*model_, batch.src_ids, batch.src_mask, ws, we, labels_, decode_);
+      torch::Tensor token_logp;  // [B, T]: log-probability of each generated index
+      if (options_.scores) token_logp = score_tokens(batch.src_ids, batch.src_mask, decoded.indices);
+      const int64_t T = decoded.indices.size(1);
+      auto indices = decoded.indices.contiguous();
+      for (std::size_t k = 0; k < idx.size(); ++k) {
+        auto& win = windows[idx[k]];
+        std::vector<double> logp;
+        if (token_logp.defined()) {
+          auto row = token_logp[static_cast<int64_t>(k)].to(torch::kDouble).contiguous();
+          logp.assign(row.data_ptr<double>(), row.data_ptr<double>() + T);
+        }
+        const auto* row = indices.data_ptr<int64_t>() + static_cast<int64_t>(k) * T;
+        auto scores = entity_scores({row, static_cast<std::size_t>(T)}, logp, ws[k], we[k]);
+        for (auto& e : decoded.entities[k]) {
+          double s = std::nan("");
+          for (auto& [ent, sc] : scores)
+            if (ent == e) {
+              s = sc;
+              break;
+            }
+          Entity out;
+          out.type = e.type;
+          for (const auto& [a, b] : e.fragments) {
+            Fragment f;
+            f.word_begin = win.words[static_cast<std::size_t>(a)];
+            f.word_end = win.words[static_cast<std::size_t>(b - 1)] + 1;
+            out.fragments.push_back(std::move(f));
+          }
+          out.score = s;
+          win.found.push_back(std::move(out));
+        }
+        win.overlaps_removed = decoded.overlaps_removed[k];
+      }
+    }
+  }
+
+  /// Teacher-forced log-probabilities of the generated indices [B, T] (unconstrained model).
+  torch::Tensor score_tokens(const torch::Tensor& src_ids, const torch::Tensor& src_mask,
+                             const torch::Tensor& indices) const {
+    auto idx = indices.to(torch::kLong);
+    auto tokens = model_->index_to_token(idx.to(src_ids.device()), src_ids);
+    auto start = torch::zeros({tokens.size(0), 1}, tokens.options());
+    auto decoder_in = torch::cat({start, tokens.narrow(1, 0, tokens.size(1) - 1)}, 1);
+    auto logits = model_->forward(src_ids, src_mask, decoder_in).logits.to(torch::kFloat);
+    auto logp = torch::log_softmax(logits, -1).gather(2, idx.to(logits.device()).unsqueeze(2)).squeeze(2);
+    return logp.cpu();
+  }
+
+  /// Each closed entity of a generated row with the mean log-probability of its tokens.
+  std::vector<std::pair<data::Entity, double>> entity_scores(std::span<const int64_t> row, const std::vector<double>& logp,
+                                                             const std::vector<int64_t>& ws,
+                                                             const std::vector<int64_t>& we) const {
+    std::vector<std::pair<data::Entity, double>> out;
+    if (logp.empty()) return out;
+    std::vector<int64_t> segment;
+    double sum = 0;
+    const auto L = labels_.size();
+    for (std::size_t t = 0; t < row.size(); ++t) {
+      const auto x = row[t];
+      if (x == 0) break;
+      segment.push_back(x);
+      sum += logp[t];
+      if (x >= 1 && x <= L) {
+        segment.push_back(0);
+        auto parsed = data::parse_target(segment, ws, we, labels_, decode_.target);
+        if (parsed.size() == 1)
+          out.emplace_back(std::move(parsed.front()), sum / static_cast<double>(segment.size() - 1));
+        segment.clear();
+        sum = 0;
+      }
+    }
+    return out;
+  }
+
+  /// Byte, code-point and text fields of every entity, sorted by position. Windows never share a
+  /// word, so merging them cannot make flat entities overlap.
+  static void finish_entities(std::string_view text, Result& r) {
+    if (r.entities.empty()) return;
+    const auto cps = text::code_point_offsets(text);
+    for (auto& e : r.entities) {
+      for (auto& f : e.fragments) {
+        f.begin = r.spans[static_cast<std::size_t>(f.word_begin)].begin;
+        f.end = r.spans[static_cast<std::size_t>(f.word_end - 1)].end;
+        f.cp_begin = cps[f.begin];
+        f.cp_end = cps[f.end];
+        f.text = std::string(text.substr(f.begin, f.end - f.begin));
+      }
+      e.begin = e.fragments.front().begin;
+      e.end = e.fragments.back().end;
+      e.cp_begin = cps[e.begin];
+      e.cp_end = cps[e.end];
+      e.word_begin = e.fragments.front().word_begin;
+      e.word_end = e.fragments.back().word_end;
+      e.text = std::string(text.substr(e.begin, e.end - e.begin));
+    }
+    std::stable_sort(r.entities.begin(), r.entities.end(), [](const Entity& a, const Entity& b) {
+      return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    });
+  }
+
+  std::shared_ptr<model::NerModelCore> model_;
+  mutable text::Tokenizer tokenizer_;
+  data::LabelSpace labels_;
+  RecognizerOptions options_;
+  generate::PointerDecodeOptions decode_;
+  std::unique_ptr<std::mutex> tokenizer_mutex_ = std::make_unique<std::mutex>();
+};
+
+}  // namespace genner::recognize
