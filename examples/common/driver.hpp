@@ -298,6 +298,7 @@ class Experiment {
     topt.max_tokens = tokens_per_batch(train_ex);
     topt.output_dir = out;
     topt.decode = decode_options(cfg_);
+    topt.precision = model::parse_precision(cfg_.precision);
     train::Trainer trainer(*model, labels, train_ex, dev_ex, topt);
     const auto result = trainer.fit();
     std::cout << "  trained " << result.steps << " steps" << (result.resumed ? " (resumed)" : "")
@@ -451,6 +452,7 @@ class Experiment {
     }
     model::load_trained(*m, out / "best.safetensors");
     m->eval();
+    model::prepare_inference(*m, model::parse_precision(cfg_.precision));  // evaluate / predict
     return {m, std::move(tokenizer), std::move(labels)};
   }
 

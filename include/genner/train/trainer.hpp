@@ -27,6 +27,7 @@
 #include <genner/generate/pointer.hpp>
 #include <genner/model/checkpoint.hpp>
 #include <genner/model/ner_model.hpp>
+#include <genner/model/precision.hpp>
 #include <genner/train/checkpoint.hpp>
 #include <genner/train/log.hpp>
 #include <genner/train/metric.hpp>
@@ -56,6 +57,8 @@ struct TrainerOptions {
   size_t eval_batch = 32;
   std::filesystem::path output_dir = "runs/default";
   generate::PointerDecodeOptions decode;
+  /// fp32, or bf16 mixed precision (autocast forward, fp32 weights, AdamW state and loss).
+  model::Precision precision = model::Precision::fp32;
   bool show_progress = true;
   /// Return after this many steps of this call, as a killed run would (tests of resume).
   int64_t interrupt_after = 0;
@@ -138,6 +141,7 @@ class Trainer {
 
   TrainResult fit() {
     namespace fs = std::filesystem;
+    model::require_precision(options_.precision, model_.head_device(), /*training=*/true);
     fs::create_directories(options_.output_dir);
     torch::manual_seed(options_.seed);
     data::BatchSampler sampler(data::BatchSampler::lengths_of(train_), {options_.max_tokens, 1024, true}, options_.seed);
@@ -189,7 +193,11 @@ class Trainer {
       auto batch = data::collate(train_, idx);
       auto [dec_in, target] = truncation.apply(batch.decoder_input_ids, batch.target);
       optimizer->zero_grad();
-      auto out = model_.forward(batch.src_ids, batch.src_mask, dec_in, target);
+      model::NerOutput out;
+      {
+        model::Autocast autocast(options_.precision, model_.head_device());
+        out = model_.forward(batch.src_ids, batch.src_mask, dec_in, target);
+      }
       out.loss.backward();
       if (options_.clip_value > 0) clip_grad_value(params, options_.clip_value);
       if (options_.clip_norm > 0) clip_grad_norm(params, options_.clip_norm);
