@@ -1,5 +1,7 @@
 // T5 throughput on a t5-small-shaped model with random weights: encoder forward,
-// decoder forward and a full forward+backward, batch 8, source 64, target 16.
+// decoder forward and a full forward+backward, batch 8, source 64, target 16; the
+// forward+backward also under bf16 mixed precision (genner/model/precision.hpp), side by side.
+#include <genner/model/precision.hpp>
 #include <genner/t5.hpp>
 
 #include <benchmark/benchmark.h>
@@ -58,13 +60,20 @@ void BM_DecoderForward(benchmark::State& state) {
   report(state, kBatch * kTarget, decoder_flops(w.model->config()));
 }
 
+/// state.range(0): 0 fp32, 1 bf16 mixed precision (autocast forward, fp32 weights and loss).
 void BM_ForwardBackward(benchmark::State& state) {
   auto& w = Workload::get();
+  const auto precision = static_cast<genner::model::Precision>(state.range(0));
+  genner::model::require_precision(precision, torch::kCPU, /*training=*/true);
   w.model->train();
   for (auto _ : state) {
     w.model->zero_grad();
-    auto out = w.model->forward(w.ids, w.mask, w.labels);
-    out.loss.backward();
+    genner::t5::T5Impl::Output out;
+    {
+      genner::model::Autocast autocast(precision);
+      out = w.model->forward(w.ids, w.mask, w.labels);
+    }
+    out.loss.to(torch::kFloat).backward();
   }
   w.model->eval();
   report(state, kBatch * (kSource + kTarget), 3 * (encoder_flops(w.model->config()) + decoder_flops(w.model->config())));
@@ -74,5 +83,5 @@ void BM_ForwardBackward(benchmark::State& state) {
 
 BENCHMARK(BM_EncoderForward)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
 BENCHMARK(BM_DecoderForward)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
-BENCHMARK(BM_ForwardBackward)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK(BM_ForwardBackward)->ArgName("bf16")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK_MAIN();

@@ -324,6 +324,7 @@ class Experiment {
     topt.max_tokens = tokens_per_batch(train_ex);
     topt.output_dir = out;
     topt.decode = decode_options(cfg_, family_);
+    topt.precision = model::parse_precision(cfg_.precision);
     topt.accumulate = cfg_.accumulate;
     topt.group = group_;
     if (group_->distributed())
@@ -485,6 +486,7 @@ class Experiment {
     }
     model::load_trained(*m, out / "best.safetensors");
     m->eval();
+    model::prepare_inference(*m, model::parse_precision(cfg_.precision));  // evaluate / predict
     return {m, std::move(tokenizer), std::move(labels)};
   }
 

@@ -1,5 +1,5 @@
 // genner/model.hpp: umbrella header of genner/model — experiment policies, the
-// NER model with its pointer head, and checkpoints of what was trained.
+// NER model with its pointer head, checkpoints of what was trained, and numeric precision.
 #pragma once
 
 #include <genner/model/encoded_source.hpp>
@@ -7,3 +7,4 @@
 #include <genner/model/policies.hpp>
 #include <genner/model/ner_model.hpp>
 #include <genner/model/checkpoint.hpp>
+#include <genner/model/precision.hpp>

@@ -106,6 +106,15 @@ class PointerStepModel {
     s.cache.reorder(index);
   }
 
+  /// Keeps rows `index` of the state (encoder output, pointer features, caches) and drops the rest:
+  /// finished rows leave the batch (greedy search, step_model.hpp).
+  void keep_rows(State& s, const torch::Tensor& index) {
+    GENNER_CHECK(s.started && !s.expand.defined(),
+                 "PointerStepModel::keep_rows: rows can be dropped only after the first step.");
+    s.source = s.source.select(index);
+    s.cache.reorder(index);
+  }
+
   int64_t num_types() { return detail::module_of(model_).num_types(); }
 
  private:

@@ -36,6 +36,10 @@ struct SearchOptions {
   int64_t eos_index = 1;         ///< index that ends a sequence
   int64_t pad_index = 0;         ///< index written after the end
   bool return_scores = false;    ///< keep per-step scores (greedy: raw logits; beam: processed log-probs)
+  /// Greedy search with a model that can drop rows (keep_rows, step_model.hpp): finished rows leave
+  /// the batch instead of being decoded to the length limit. Results are the same either way; with
+  /// return_scores, a dropped row's later scores are 0.
+  bool drop_finished = true;
 
   SearchOptions& beams(int64_t v) { num_beams = v; return *this; }
   SearchOptions& max_length(int64_t fixed, double per_source_token = 0.0) {
@@ -48,6 +52,7 @@ struct SearchOptions {
   SearchOptions& repetition(double v) { repetition_penalty = v; return *this; }
   SearchOptions& end_and_pad(int64_t eos, int64_t pad) { eos_index = eos; pad_index = pad; return *this; }
   SearchOptions& scores(bool v = true) { return_scores = v; return *this; }
+  SearchOptions& dropping_finished(bool v = true) { drop_finished = v; return *this; }
 };
 
 /// What a search returns, one row per source.
@@ -152,10 +157,19 @@ SearchResult greedy_search(M& model, typename M::State& state, int64_t batch, co
   std::vector<double> sums(static_cast<size_t>(batch), 0.0);
   SearchResult out;
   torch::Tensor last;
+  // The batch rows the model's state holds, in order (all of them unless finished rows are dropped).
+  std::vector<int64_t> active(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b) active[static_cast<size_t>(b)] = b;
   for (int64_t t = 0; t < steps; ++t) {
     torch::Tensor logits = model.step(state, last);
-    GENNER_CHECK(logits.dim() == 2 && logits.size(0) == batch, "greedy_search: expected logits [", batch,
+    const auto A = static_cast<int64_t>(active.size());
+    GENNER_CHECK(logits.dim() == 2 && logits.size(0) == A, "greedy_search: expected logits [", A,
                  ", V] from step(), found ", logits.sizes(), ".");
+    if (A < batch) {  // dropped rows read 0; their choice is overwritten with the pad index below
+      auto full = torch::zeros({batch, logits.size(1)}, logits.options());
+      full.index_copy_(0, torch::tensor(active, cpu_long).to(logits.device()), logits);
+      logits = full;
+    }
     if (options.return_scores) out.scores.push_back(logits.detach().to(torch::kFloat).cpu());
     auto log_probs = torch::log_softmax(logits.to(torch::kFloat), -1).cpu();
     const StepContext ctx{history, t, 1, max_new, finished};
@@ -177,7 +191,22 @@ SearchResult greedy_search(M& model, typename M::State& state, int64_t batch, co
     }
     history = torch::cat({history, next.unsqueeze(1)}, 1);
     if (all_done) break;
-    last = next.to(logits.device());
+    if constexpr (can_keep_rows<M>) {
+      if (options.drop_finished) {
+        std::vector<int64_t> keep, rows;  // positions in the current state, and their batch rows
+        for (size_t i = 0; i < active.size(); ++i)
+          if (!finished[static_cast<size_t>(active[i])]) {
+            keep.push_back(static_cast<int64_t>(i));
+            rows.push_back(active[i]);
+          }
+        if (rows.size() < active.size()) {
+          model.keep_rows(state, torch::tensor(keep, cpu_long).to(logits.device()));
+          active = std::move(rows);
+        }
+      }
+    }
+    last = active.size() < static_cast<size_t>(batch) ? next.index_select(0, torch::tensor(active, cpu_long)) : next;
+    last = last.to(logits.device());
   }
   out.sequences = history;
   out.sequence_scores = torch::tensor(sums, torch::kDouble).to(torch::kFloat);

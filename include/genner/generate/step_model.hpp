@@ -26,6 +26,16 @@ concept StepModel = requires(M& model, typename M::State& state, const torch::Te
   { model.reorder(state, tensor) };
 };
 
+/// A StepModel that can also shrink its state: `keep_rows(state, index)` keeps rows `index` (increasing
+/// positions in the current state, after the first step) and drops the others. Greedy search uses it
+/// to stop decoding rows that have finished.
+template <typename M>
+concept RowDroppingStepModel = StepModel<M> && requires(M& model, typename M::State& state, const torch::Tensor& t) {
+  { model.keep_rows(state, t) };
+};
+template <typename M>
+inline constexpr bool can_keep_rows = RowDroppingStepModel<M>;
+
 /// For a readable error at the call site: `static_assert(is_step_model<M>, ...)`.
 template <typename M>
 inline constexpr bool is_step_model = StepModel<M>;

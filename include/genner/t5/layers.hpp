@@ -11,6 +11,7 @@
 #include <torch/nn/init.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -58,11 +59,14 @@ class ProjectionImpl : public torch::nn::Module {
     }
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    auto y = at::linear(x, weight);
+    auto y = kernel ? kernel(x) : at::linear(x, weight);
     if (lora_A && !merged_) y = y + lora_B(lora_A(x)) * scaling_;
     return y;
   }
   bool has_lora() const { return !lora_A.is_empty(); }
+  /// A replacement for `x W^T` computed from a transformed copy of W (int8 inference,
+  /// genner/model/precision.hpp); empty: `weight` itself is used.
+  std::function<torch::Tensor(const torch::Tensor&)> kernel;
   double lora_scaling() const { return scaling_; }
   /// Folds B A * scaling into W; the factors stay registered but stop contributing.
   void merge_lora() {

@@ -77,6 +77,7 @@ struct RunConfig {
   int64_t adapter_size = 0;           ///< 0: 192 for t5-small/base, 768 for larger models
   int64_t prompt_length = 0;
   // Run
+  std::string precision = "fp32";     ///< fp32 | bf16 (mixed-precision training, bf16 inference) | int8 (CPU inference)
   int64_t seed = 42;
   std::string output_dir = "runs";
   int64_t eval_every = 0;             ///< steps; 0: once per epoch
@@ -232,6 +233,7 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       choice_opt("peft", &RunConfig::peft, "peft", {"full", "embeddings", "prompt", "adapters", "adapters+prompt"}, "what trains (docs/METHOD.md §3)"),
       int_opt("adapter_size", &RunConfig::adapter_size, "peft", 0, 65536, "adapter bottleneck; 0: 192 for t5-small/base, 768 for larger"),
       int_opt("prompt_length", &RunConfig::prompt_length, "peft", 0, 4096, "soft prompt vectors (prompt modes)"),
+      choice_opt("precision", &RunConfig::precision, "run", {"fp32", "bf16", "int8"}, "fp32; bf16: train in mixed precision (fp32 weights, optimizer state and final scores), evaluate/predict with bf16 weights; int8: evaluate/predict with int8 projections (CPU) (genner/model/precision.hpp)"),
       int_opt("seed", &RunConfig::seed, "run", 0, 9.0e15, "random seed (sampler, dropout, initialisation)"),
       str_opt("output_dir", &RunConfig::output_dir, "run", "folder for logs, plots and checkpoints"),
       int_opt("eval_every", &RunConfig::eval_every, "run", 0, 9.0e15, "evaluate every N steps; 0: once per epoch"),

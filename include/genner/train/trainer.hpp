@@ -27,6 +27,7 @@
 #include <genner/generate/pointer.hpp>
 #include <genner/model/checkpoint.hpp>
 #include <genner/model/ner_model.hpp>
+#include <genner/model/precision.hpp>
 #include <genner/train/checkpoint.hpp>
 #include <genner/train/distributed.hpp>
 #include <genner/train/log.hpp>
@@ -57,6 +58,8 @@ struct TrainerOptions {
   size_t eval_batch = 32;
   std::filesystem::path output_dir = "runs/default";
   generate::PointerDecodeOptions decode;
+  /// fp32, or bf16 mixed precision (autocast forward, fp32 weights, AdamW state and loss).
+  model::Precision precision = model::Precision::fp32;
   bool show_progress = true;
   /// Return after this many steps of this call, as a killed run would (tests of resume).
   int64_t interrupt_after = 0;
@@ -184,6 +187,7 @@ class Trainer {
 
   TrainResult fit() {
     namespace fs = std::filesystem;
+    model::require_precision(options_.precision, model_.head_device(), /*training=*/true);
     fs::create_directories(options_.output_dir);
     torch::manual_seed(options_.seed);
     GENNER_CHECK(options_.accumulate >= 1, "Trainer: expected accumulate >= 1, found ", options_.accumulate);
@@ -265,7 +269,11 @@ class Trainer {
           dec_in = dec_in.narrow(1, 0, *keep);
           target = target.narrow(1, 0, *keep);
         }
-        auto out = model_.forward(batch.src_ids, batch.src_mask, dec_in, target);
+        model::NerOutput out;
+        {
+          model::Autocast autocast(options_.precision, model_.head_device());
+          out = model_.forward(batch.src_ids, batch.src_mask, dec_in, target);
+        }
         int64_t tokens = 0;
         for (auto i : piece) tokens += target_tokens(train_[i], keep);
         // Mean over this piece's tokens -> share of the mean over the global batch's tokens.

@@ -1,0 +1,173 @@
+// NER prediction and training on a t5-small-shaped NER model with random weights, per precision:
+//  - predict: greedy decoding of the first 256 CoNLL-2003 test sentences in batches of 32, at most
+//    10 + floor(0.6 * source length) new indices per sentence, unconstrained; sentences/s. Variants
+//    take the sentences in file order or sorted by length, and keep finished rows in the batch or
+//    drop them, so that each change's share shows.
+//  - train_step: forward, loss, backward and AdamW at batch 16 (the first 16 test sentences with
+//    their gold targets), full fine-tuning and adapters.
+// Data: $GENNER_DATA/conll2003/test.txt (default ../shared/data) and the T5 spiece.model in
+// $GENNER_SPIECE (default ../shared/models/t5-spiece/spiece.model).
+#include <genner/genner.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace gm = genner::model;
+using genner::model::Precision;
+using Small = genner::t5::T5Small;
+using Full = gm::FullFineTuning<Small>;
+using Adapters = gm::AdapterTuning<Small>;
+
+constexpr size_t kSentences = 256, kPredictBatch = 32, kTrainBatch = 16;
+
+fs::path data_file() {
+  const char* env = std::getenv("GENNER_DATA");
+  return fs::path(env ? env : GENNER_SOURCE_DIR "/../shared/data") / "conll2003" / "test.txt";
+}
+fs::path spiece_file() {
+  const char* env = std::getenv("GENNER_SPIECE");
+  return env ? fs::path(env) : fs::path(GENNER_SOURCE_DIR "/../shared/models/t5-spiece/spiece.model");
+}
+
+struct Corpus {
+  genner::data::LabelSpace labels;
+  std::vector<genner::data::Example> examples;  ///< the first kSentences test sentences
+
+  static Corpus& get() {
+    static Corpus c = [] {
+      auto tokenizer = genner::text::Tokenizer::load(spiece_file());
+      auto test = genner::data::load_conll(data_file());
+      GENNER_CHECK(test.sentences.size() >= kSentences, data_file().string(), ": expected at least ", kSentences,
+                   " sentences, found ", test.sentences.size());
+      test.sentences.resize(kSentences);
+      Corpus out;
+      out.labels = genner::data::LabelSpace::make({"PER", "LOC", "ORG", "MISC"}, tokenizer);
+      out.examples = genner::data::encode_dataset(test, tokenizer, out.labels, genner::data::TargetType::word);
+      return out;
+    }();
+    return c;
+  }
+};
+
+/// The same random weights for every precision (seeded), converted for inference.
+template <class E>
+gm::NerModel<E> make_model(Precision p, bool for_training) {
+  torch::manual_seed(1234);
+  gm::NerModel<E> model(gm::NerOptions{}.types(4));
+  if (for_training) {
+    gm::require_precision(p, torch::kCPU, true);
+  } else {
+    gm::prepare_inference(*model, p);
+  }
+  return model;
+}
+
+/// state.range(0): precision (0 fp32, 1 bf16, 2 int8); range(1): 1 = sort by length; range(2): 1 = drop
+/// finished rows.
+void BM_Predict(benchmark::State& state) {
+  const auto p = static_cast<Precision>(state.range(0));
+  const bool sorted = state.range(1) != 0, drop = state.range(2) != 0;
+  auto& corpus = Corpus::get();
+  auto model = make_model<Full>(p, false);
+  genner::generate::PointerDecodeOptions decode;
+  decode.search.max_length(10, 0.6);
+  decode.search.drop_finished = drop;
+  std::vector<size_t> order(corpus.examples.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  if (sorted)
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return corpus.examples[a].src_ids.size() < corpus.examples[b].src_ids.size();
+    });
+  torch::NoGradGuard no_grad;
+  int64_t generated = 0, at_limit = 0, padded_rows_steps = 0;
+  for (auto _ : state) {
+    generated = at_limit = padded_rows_steps = 0;
+    for (size_t begin = 0; begin < order.size(); begin += kPredictBatch) {
+      std::span<const size_t> idx(order.data() + begin, std::min(kPredictBatch, order.size() - begin));
+      auto batch = genner::data::collate(corpus.examples, idx);
+      std::vector<std::vector<int64_t>> ws, we;
+      for (auto i : idx) {
+        ws.push_back(corpus.examples[i].word_start);
+        we.push_back(corpus.examples[i].word_end);
+      }
+      auto out = genner::generate::decode_entities(*model, batch.src_ids, batch.src_mask, ws, we, corpus.labels, decode);
+      const int64_t T = out.indices.size(1);
+      padded_rows_steps += T * static_cast<int64_t>(idx.size());
+      auto lengths = batch.src_mask.sum(1);
+      for (int64_t b = 0; b < out.indices.size(0); ++b) {
+        const int64_t limit = 10 + static_cast<int64_t>(0.6 * lengths[b].item<double>());
+        int64_t n = 0;
+        while (n < T && out.indices[b][n].item<int64_t>() != 0) ++n;
+        n = std::min(n + 1, limit);
+        generated += n;
+        at_limit += n == limit;
+      }
+    }
+    benchmark::DoNotOptimize(generated);
+  }
+  state.counters["sentences/s"] =
+      benchmark::Counter(static_cast<double>(order.size()), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["rows_at_limit_%"] = 100.0 * static_cast<double>(at_limit) / static_cast<double>(order.size());
+  state.counters["row_steps"] = static_cast<double>(generated);
+  state.counters["batch_row_steps"] = static_cast<double>(padded_rows_steps);
+}
+
+/// state.range(0): precision (0 fp32, 1 bf16).
+template <class E>
+void BM_TrainStep(benchmark::State& state) {
+  const auto p = static_cast<Precision>(state.range(0));
+  auto& corpus = Corpus::get();
+  auto model = make_model<E>(p, true);
+  model->train();
+  auto opt = model->make_adamw(1e-4);
+  std::vector<size_t> idx(kTrainBatch);
+  std::iota(idx.begin(), idx.end(), size_t{0});
+  auto batch = genner::data::collate(corpus.examples, idx);
+  auto step = [&] {
+    opt->zero_grad();
+    gm::NerOutput out;
+    {
+      gm::Autocast autocast(p);
+      out = model->forward(batch.src_ids, batch.src_mask, batch.decoder_input_ids, batch.target);
+    }
+    out.loss.backward();
+    opt->step();
+  };
+  step();  // allocates gradients and optimizer state
+  for (auto _ : state) step();
+  state.counters["src_tokens"] = static_cast<double>(batch.src_ids.size(1));
+  state.counters["tgt_tokens"] = static_cast<double>(batch.target.size(1));
+}
+
+}  // namespace
+
+// Prediction: genner's default (sorted, finished rows dropped) per precision, then the file-order and
+// keep-finished variants that isolate each change.
+BENCHMARK(BM_Predict)
+    ->ArgNames({"precision", "sorted", "drop"})
+    ->Args({0, 0, 0})
+    ->Args({0, 1, 0})
+    ->Args({0, 0, 1})
+    ->Args({0, 1, 1})
+    ->Args({1, 0, 1})
+    ->Args({1, 1, 1})
+    ->Args({2, 0, 1})
+    ->Args({2, 1, 1})
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(BM_TrainStep, Full)
+    ->Name("train_step/full")->ArgName("precision")->Arg(0)->Arg(1)
+    ->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_TrainStep, Adapters)
+    ->Name("train_step/adapters")->ArgName("precision")->Arg(0)->Arg(1)
+    ->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
+BENCHMARK_MAIN();

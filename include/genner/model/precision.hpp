@@ -1,0 +1,231 @@
+// genner/model/precision.hpp: numeric precision as part of an experiment — fp32 (the default),
+// bf16 (mixed-precision training under autocast with fp32 master weights, AdamW state and loss;
+// bf16 weights for inference) and int8 (dynamically quantized projections for CPU inference).
+// A precision the machine cannot run natively is refused with a sentence, never replaced by fp32.
+//
+//   auto p = genner::model::parse_precision("bf16");
+//   genner::model::require_precision(p, torch::kCPU, /*training=*/true);
+//   { genner::model::Autocast ac(p, torch::kCPU); auto out = model->forward(...); }  // then backward
+//   genner::model::prepare_inference(*model, p);  // after the weights are final
+#pragma once
+
+#include <ATen/autocast_mode.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/cuda.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include <genner/core/error.hpp>
+#include <genner/t5/layers.hpp>
+
+namespace genner::model {
+
+enum class Precision { fp32, bf16, int8 };
+
+inline const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::fp32: return "fp32";
+    case Precision::bf16: return "bf16";
+    case Precision::int8: return "int8";
+  }
+  return "?";
+}
+
+/// "fp32", "bf16" or "int8"; anything else is an error naming the choices.
+inline Precision parse_precision(std::string_view name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "bf16") return Precision::bf16;
+  if (name == "int8") return Precision::int8;
+  fail("precision: expected fp32, bf16 or int8, found '", std::string(name), "'");
+}
+
+// ---- what this machine can run ---------------------------------------------------------------------
+
+namespace detail {
+/// The CPU feature flags of /proc/cpuinfo (empty where the file does not exist).
+inline const std::set<std::string>& cpu_flags() {
+  static const std::set<std::string> flags = [] {
+    std::set<std::string> out;
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("flags", 0) != 0) continue;
+      std::istringstream words(line.substr(line.find(':') + 1));
+      for (std::string w; words >> w;) out.insert(w);
+      break;
+    }
+    return out;
+  }();
+  return flags;
+}
+
+inline bool has_flag(const char* f) { return cpu_flags().count(f) > 0; }
+
+inline c10::OperatorHandle quantized_op(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+}
+
+/// Packs W [out, in] as per-output-channel symmetric int8 for quantized::linear_dynamic.
+inline c10::IValue pack_int8(const torch::Tensor& weight) {
+  auto w = weight.detach().to(torch::kFloat).contiguous();
+  auto scales = (w.abs().amax(1) / 127.0).clamp_min(1e-12).to(torch::kDouble);
+  auto zero_points = torch::zeros({w.size(0)}, torch::kLong);
+  auto q = at::quantize_per_channel(w, scales, zero_points, 0, at::kQInt8);
+  torch::jit::Stack stack{q, c10::IValue()};
+  quantized_op("quantized::linear_prepack").callBoxed(&stack);
+  return stack.at(0);
+}
+
+/// y = x W^T from packed int8 weights, activations quantized per call (dynamic quantization).
+inline torch::Tensor apply_int8(const c10::IValue& packed, const torch::Tensor& x) {
+  torch::jit::Stack stack{x.to(torch::kFloat).contiguous(), packed, false};
+  quantized_op("quantized::linear_dynamic").callBoxed(&stack);
+  return stack.at(0).toTensor();
+}
+}  // namespace detail
+
+/// Why `p` cannot run on `device` here, or an empty string when it can.
+///  - bf16 on a CPU needs native bf16 instructions (avx512_bf16 or amx_bf16); elsewhere LibTorch
+///    emulates bf16 more slowly than fp32. On CUDA, bf16 is left to the device.
+///  - int8 runs on CPUs only, through LibTorch's oneDNN quantized engine (x86) or QNNPACK (ARM).
+inline std::string precision_unsupported(Precision p, torch::Device device = torch::kCPU) {
+  switch (p) {
+    case Precision::fp32: return {};
+    case Precision::bf16:
+      if (device.is_cuda()) return torch::cuda::is_available() ? "" : "bf16 on CUDA: no CUDA device is available";
+      if (!device.is_cpu()) return std::string("bf16 is supported on CPU and CUDA devices, not ") + device.str();
+      if (detail::has_flag("avx512_bf16") || detail::has_flag("amx_bf16")) return {};
+      return "bf16 on this CPU: it has no native bf16 instructions (cpuinfo flags avx512_bf16 or amx_bf16), so "
+             "LibTorch would emulate bf16 more slowly than fp32; use fp32";
+    case Precision::int8: {
+      if (!device.is_cpu()) return std::string("int8 is CPU inference only, found device ") + device.str();
+      const auto engines = at::globalContext().supportedQEngines();
+      const auto has = [&](at::QEngine e) { return std::find(engines.begin(), engines.end(), e) != engines.end(); };
+      if (!has(at::QEngine::ONEDNN) && !has(at::QEngine::QNNPACK))
+        return "int8: this LibTorch has no quantized engine (onednn or qnnpack)";
+      try {  // a probe: pack and apply a 4x4 projection
+        auto packed = detail::pack_int8(torch::eye(4));
+        auto y = detail::apply_int8(packed, torch::ones({1, 4}));
+        if (y.sizes() != torch::IntArrayRef({1, 4})) return "int8: the quantized linear probe returned a wrong shape";
+      } catch (const c10::Error& e) {
+        return std::string("int8: the quantized linear probe failed: ") + e.what_without_backtrace();
+      }
+      return {};
+    }
+  }
+  return "unknown precision";
+}
+
+/// Selects the quantized engine int8 runs on (oneDNN on x86, QNNPACK otherwise).
+inline void select_quantized_engine() {
+  const auto engines = at::globalContext().supportedQEngines();
+  const bool onednn = std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) != engines.end();
+  at::globalContext().setQEngine(onednn ? at::QEngine::ONEDNN : at::QEngine::QNNPACK);
+}
+
+/// Throws a genner::Error when `p` cannot run on `device` (for training, when `training`).
+inline void require_precision(Precision p, torch::Device device = torch::kCPU, bool training = false) {
+  GENNER_CHECK(!(training && p == Precision::int8),
+               "precision int8 is for inference only (dynamically quantized projections have no gradient); "
+               "train in fp32 or bf16 and evaluate or predict with --precision int8");
+  if (p == Precision::int8) select_quantized_engine();
+  const auto why = precision_unsupported(p, device);
+  GENNER_CHECK(why.empty(), "precision ", precision_name(p), " cannot run here: ", why);
+}
+
+// ---- training: autocast ----------------------------------------------------------------------------
+
+/// Mixed precision for the scope of one forward pass: under bf16, matrix products run in bf16 while
+/// parameters (master weights), their gradients and the optimizer state stay fp32; genner computes
+/// the loss from fp32 logits. fp32 does nothing. Run backward after the scope, as autocast expects.
+class Autocast {
+ public:
+  explicit Autocast(Precision p, torch::Device device = torch::kCPU) : on_(p == Precision::bf16) {
+    GENNER_CHECK(p != Precision::int8, "Autocast: int8 is for inference only; use prepare_inference");
+    if (!on_) return;
+    cuda_ = device.is_cuda();
+    if (cuda_) {
+      was_enabled_ = at::autocast::is_enabled();
+      was_dtype_ = at::autocast::get_autocast_gpu_dtype();
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      was_enabled_ = at::autocast::is_cpu_enabled();
+      was_dtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+    at::autocast::increment_nesting();
+  }
+  ~Autocast() {
+    if (!on_) return;
+    // Casts of the weights are cached while autocast is on; drop them once the outermost scope
+    // ends, so that the next scope sees the updated fp32 weights.
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    if (cuda_) {
+      at::autocast::set_enabled(was_enabled_);
+      at::autocast::set_autocast_gpu_dtype(was_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(was_enabled_);
+      at::autocast::set_autocast_cpu_dtype(was_dtype_);
+    }
+  }
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  bool on_ = false, cuda_ = false, was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kBFloat16;
+};
+
+// ---- inference ---------------------------------------------------------------------------------------
+
+/// Converts a trained model for inference in `p` (call it after loading the final weights; it
+/// switches the model to eval mode):
+///  - fp32: nothing;
+///  - bf16: every parameter and buffer becomes bf16 (T5 keeps its layer-norm statistics and
+///    attention softmax in fp32; searches take log-softmax in fp32);
+///  - int8: every T5 projection (q, k, v, o, wi, wo) computes `x W^T` with per-output-channel
+///    int8 weights and activations quantized per call; embeddings, layer norms, the encoder MLP and
+///    the pointer head stay fp32. LoRA factors are merged first. Gradients are refused afterwards.
+/// Returns the number of projections quantized (int8) or of tensors converted (bf16).
+inline int64_t prepare_inference(torch::nn::Module& model, Precision p) {
+  require_precision(p, torch::kCPU, /*training=*/false);
+  model.eval();
+  int64_t n = 0;
+  switch (p) {
+    case Precision::fp32: break;
+    case Precision::bf16:
+      model.to(torch::kBFloat16);
+      n = static_cast<int64_t>(model.parameters().size() + model.buffers().size());
+      break;
+    case Precision::int8:
+      for (const auto& item : model.named_modules()) {
+        auto* proj = item.value()->as<t5::ProjectionImpl>();
+        if (!proj) continue;
+        GENNER_CHECK(proj->weight.device().is_cpu(), "prepare_inference: int8 needs the model on the CPU; ",
+                     item.key(), " is on ", proj->weight.device().str());
+        proj->merge_lora();
+        auto packed = detail::pack_int8(proj->weight);
+        const std::string name = item.key();
+        proj->kernel = [packed, name](const torch::Tensor& x) {
+          GENNER_CHECK(!torch::GradMode::is_enabled(), "the int8 projection ", name,
+                       " is for inference only; run it under torch::NoGradGuard (evaluation does)");
+          return detail::apply_int8(packed, x).to(x.scalar_type());
+        };
+        ++n;
+      }
+      GENNER_CHECK(n > 0, "prepare_inference: int8 found no T5 projection to quantize in this model");
+      break;
+  }
+  return n;
+}
+
+}  // namespace genner::model

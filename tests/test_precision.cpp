@@ -1,0 +1,250 @@
+// Precision as part of an experiment (genner/model/precision.hpp): choices and refusals, logits of
+// bf16 and int8 against fp32 on the Hugging Face fixtures, and F1 kept on genner's sample data
+// (bf16 training against fp32 training with the same seed; bf16 and int8 inference of one model).
+#include <genner/genner.hpp>
+
+#include <iomanip>
+#include <iostream>
+
+#include "support.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace gm = genner::model;
+using genner::model::Precision;
+
+bool cpu_has(const std::string& flag) {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("flags", 0) == 0) return (line + " ").find(" " + flag + " ") != std::string::npos;
+  return false;
+}
+
+/// Worst |a - b| over max |b|: differences relative to the logits' own scale.
+double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
+  auto ref = b.to(torch::kDouble);
+  return (a.to(torch::kDouble) - ref).abs().max().item<double>() / ref.abs().max().item<double>();
+}
+
+/// Mean |a - b| over mean |b|.
+double mean_relative_error(const torch::Tensor& a, const torch::Tensor& b) {
+  auto ref = b.to(torch::kDouble);
+  return (a.to(torch::kDouble) - ref).abs().mean().item<double>() / ref.abs().mean().item<double>();
+}
+
+}  // namespace
+
+TEST_CASE("precision names parse, and the impossible is refused with a sentence", "[precision]") {
+  CHECK(gm::parse_precision("fp32") == Precision::fp32);
+  CHECK(gm::parse_precision("bf16") == Precision::bf16);
+  CHECK(gm::parse_precision("int8") == Precision::int8);
+  for (auto p : {Precision::fp32, Precision::bf16, Precision::int8})
+    CHECK(gm::parse_precision(gm::precision_name(p)) == p);
+  CHECK_THROWS_WITH(gm::parse_precision("fp16"), Catch::Contains("expected fp32, bf16 or int8, found 'fp16'"));
+  CHECK_THROWS_WITH(gm::require_precision(Precision::int8, torch::kCPU, /*training=*/true),
+                    Catch::Contains("int8 is for inference only"));
+  CHECK_THROWS_WITH(gm::Autocast(Precision::int8), Catch::Contains("inference only"));
+
+  // bf16 is offered exactly when the CPU computes bf16 natively; otherwise it is an error, not fp32.
+  const bool native_bf16 = cpu_has("avx512_bf16") || cpu_has("amx_bf16");
+  INFO("native bf16 on this CPU: " << native_bf16);
+  if (native_bf16) {
+    CHECK_NOTHROW(gm::require_precision(Precision::bf16, torch::kCPU, true));
+  } else {
+    CHECK_THROWS_WITH(gm::require_precision(Precision::bf16, torch::kCPU, true), Catch::Contains("no native bf16"));
+  }
+  CHECK_THROWS_WITH(gm::require_precision(Precision::int8, torch::Device(torch::kCUDA, 0)),
+                    Catch::Contains("CPU inference only"));
+}
+
+TEST_CASE("autocast runs products in bf16 and leaves weights, gradients and the scope in fp32", "[precision]") {
+  gm::require_precision(Precision::bf16, torch::kCPU, true);
+  torch::manual_seed(0);
+  auto w = torch::randn({8, 4}, torch::requires_grad());
+  auto x = torch::randn({3, 4});
+  torch::Tensor y;
+  {
+    gm::Autocast ac(Precision::bf16);
+    y = at::linear(x, w);
+    CHECK(at::autocast::is_cpu_enabled());
+  }
+  CHECK_FALSE(at::autocast::is_cpu_enabled());
+  CHECK(y.scalar_type() == torch::kBFloat16);
+  y.to(torch::kFloat).sum().backward();
+  CHECK(w.scalar_type() == torch::kFloat);
+  CHECK(w.grad().scalar_type() == torch::kFloat);
+  // Outside the scope the same product is fp32 again; fp32 "autocast" changes nothing.
+  {
+    gm::Autocast off(Precision::fp32);
+    CHECK(at::linear(x, w).scalar_type() == torch::kFloat);
+  }
+}
+
+TEST_CASE("bf16 and int8 logits stay within stated tolerances of fp32 on the fixtures", "[precision]") {
+  const auto folders = genner::test::fixture_folders();
+  INFO("fixture root " << genner::test::fixtures_root() << " (set GENNER_FIXTURES)");
+  REQUIRE(!folders.empty());
+  gm::require_precision(Precision::bf16);
+  gm::require_precision(Precision::int8);
+  // Tolerances relative to the largest |logit| of the fp32 reference (Hugging Face's own). int8
+  // quantizes activations per tensor at run time; the fixtures' layer norms are drawn far from 1,
+  // which widens activation ranges, so its worst case is looser and its mean error is checked too.
+  const double tol_autocast = 0.04, tol_bf16 = 0.05, tol_int8 = 0.15, tol_int8_mean = 0.05;
+  torch::NoGradGuard no_grad;
+  for (const auto& folder : folders) {
+    const std::string preset = folder.filename().string();
+    genner::io::SafetensorsFile ref(folder / "reference.safetensors");
+    for (const std::string c : {"short", "long"}) {
+      INFO(preset << " case " << c);
+      REQUIRE(ref.contains(c + ".logits"));
+      auto ids = ref.load(c + ".input_ids"), mask = ref.load(c + ".attention_mask");
+      auto labels = ref.load(c + ".labels"), dec_in = ref.load(c + ".decoder_input_ids");
+      auto expected = ref.load(c + ".logits");
+      auto logits = [&](genner::t5::T5& m) { return m->forward(ids, mask, labels, dec_in).logits.to(torch::kFloat); };
+
+      auto fp32 = genner::t5::load_pretrained(folder);
+      fp32->eval();
+      const double e_fp32 = relative_error(logits(fp32), expected);
+      double e_autocast = 0;
+      {
+        gm::Autocast ac(Precision::bf16);
+        e_autocast = relative_error(logits(fp32), expected);
+      }
+      auto bf16 = genner::t5::load_pretrained(folder);
+      CHECK(gm::prepare_inference(*bf16, Precision::bf16) > 0);
+      CHECK(bf16->shared->weight.scalar_type() == torch::kBFloat16);
+      const double e_bf16 = relative_error(logits(bf16), expected);
+      auto int8 = genner::t5::load_pretrained(folder);
+      const auto quantized = gm::prepare_inference(*int8, Precision::int8);
+      const auto layers = bf16->config().num_layers, dec_layers = bf16->config().num_decoder_layers;
+      const int64_t ff = bf16->config().feed_forward == genner::t5::FeedForward::gated_gelu ? 3 : 2;
+      CHECK(quantized == layers * (4 + ff) + dec_layers * (8 + ff));  // every q, k, v, o, wi*, wo
+      const auto int8_logits = logits(int8);
+      const double e_int8 = relative_error(int8_logits, expected), m_int8 = mean_relative_error(int8_logits, expected);
+      std::cout << "  " << std::left << std::setw(9) << preset << std::setw(6) << c << std::scientific
+                << std::setprecision(2) << "max |logit error| / max |logit|: fp32 " << e_fp32 << ", bf16 autocast "
+                << e_autocast << ", bf16 weights " << e_bf16 << ", int8 " << e_int8 << " (mean " << m_int8 << ")\n";
+      CHECK(e_fp32 < 1e-5);
+      CHECK(e_autocast > 0);  // it really ran in another precision
+      CHECK(e_autocast < tol_autocast);
+      CHECK(e_bf16 > 0);
+      CHECK(e_bf16 < tol_bf16);
+      CHECK(e_int8 > 0);
+      CHECK(e_int8 < tol_int8);
+      CHECK(m_int8 < tol_int8_mean);
+      // An int8 model refuses to build a graph for gradients.
+      torch::AutoGradMode grad(true);
+      CHECK_THROWS_WITH(logits(int8), Catch::Contains("inference only"));
+    }
+  }
+}
+
+namespace {
+
+using Scratch = gm::ExperimentType<genner::t5::DynamicBackbone, gm::Trainable<gm::Everything>>;
+using ScratchModel = gm::NerModelImpl<Scratch>;
+
+/// A smaller cut of the built-in default (configs/sample_flat.json): the same sample data generator,
+/// lr, warm-up, clipping and constrained contiguous decoding, at d_model 64 and 1200 training sentences.
+struct SampleRun {
+  genner::data::LabelSpace labels;
+  std::vector<genner::data::Example> train, dev, test;
+  genner::t5::T5Config config;
+
+  static SampleRun make(const fs::path& dir) {
+    genner::data::sample::Options o;
+    o.seed = 42;
+    o.sizes = {1200, 160, 400};
+    auto files = genner::data::sample::write_flat(dir / "data", o);
+    auto train = genner::data::load_conll(files.train), dev = genner::data::load_conll(files.dev),
+         test = genner::data::load_conll(files.test);
+    std::vector<std::string> corpus;
+    for (const auto& s : train.sentences) corpus.push_back(genner::data::join_words(s.words));
+    genner::text::TrainOptions to;
+    to.vocab_size = 600;
+    auto tok = genner::text::Tokenizer::train(corpus, dir / "spiece.model", to);
+    SampleRun r;
+    r.labels = genner::data::LabelSpace::make(train.types, tok);
+    const auto word = genner::data::TargetType::word;
+    r.train = genner::data::encode_dataset(train, tok, r.labels, word);
+    r.dev = genner::data::encode_dataset(dev, tok, r.labels, word);
+    r.test = genner::data::encode_dataset(test, tok, r.labels, word);
+    auto& c = r.config;
+    c.vocab_size = tok.piece_count() + genner::text::Tokenizer::kNumExtraIds;
+    c.d_model = 64; c.d_ff = 128; c.num_heads = 4; c.d_kv = 16;
+    c.num_layers = 2; c.num_decoder_layers = 2;
+    c.feed_forward = genner::t5::FeedForward::gated_gelu;
+    c.tie_word_embeddings = false;
+    return r;
+  }
+
+  std::shared_ptr<ScratchModel> model() const {
+    torch::manual_seed(5);
+    return std::make_shared<ScratchModel>(gm::NerOptions{}.types(labels.size()).with_config(config));
+  }
+
+  genner::train::TrainerOptions options(const fs::path& out, Precision p) const {
+    genner::train::TrainerOptions o;
+    o.epochs = 8;
+    o.lr = 3e-3;
+    o.warmup = 0.05;
+    o.clip_norm = 1.0;
+    o.truncate_prob = 0.0;
+    o.max_tokens = 1300;
+    o.seed = 42;
+    o.output_dir = out;
+    o.show_progress = false;
+    o.decode.constrained = true;
+    o.decode.contiguous = true;
+    o.decode.search.max_length(10, 0.6);
+    o.precision = p;
+    return o;
+  }
+
+  /// Trains from the same initial weights and seed; returns the model at its best dev F1.
+  std::shared_ptr<ScratchModel> trained(const fs::path& out, Precision p) const {
+    auto m = model();
+    genner::train::Trainer(*m, labels, train, dev, options(out, p)).fit();
+    gm::load_trained(*m, out / "best.safetensors");
+    return m;
+  }
+
+  double test_f1(ScratchModel& m) const {
+    return genner::train::evaluate(m, test, labels, options("", Precision::fp32).decode).scores.micro.f1();
+  }
+};
+
+/// A copy of `m`'s weights in a fresh model of the same shape.
+std::shared_ptr<ScratchModel> copy_of(const SampleRun& run, ScratchModel& m) {
+  auto out = run.model();
+  torch::NoGradGuard no_grad;
+  auto to = out->named_parameters();
+  for (const auto& p : m.named_parameters()) to[p.key()].copy_(p.value());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 training and bf16/int8 inference keep the sample data's F1", "[precision]") {
+  gm::require_precision(Precision::bf16, torch::kCPU, true);
+  gm::require_precision(Precision::int8);
+  genner::test::TempDir tmp;
+  const auto run = SampleRun::make(tmp.path);
+  auto fp32 = run.trained(tmp.path / "fp32", Precision::fp32);
+  auto bf16 = run.trained(tmp.path / "bf16", Precision::bf16);
+  const double f1_fp32 = run.test_f1(*fp32), f1_bf16_trained = run.test_f1(*bf16);
+
+  auto bf16_weights = copy_of(run, *fp32);
+  gm::prepare_inference(*bf16_weights, Precision::bf16);
+  auto int8 = copy_of(run, *fp32);
+  gm::prepare_inference(*int8, Precision::int8);
+  const double f1_bf16_inference = run.test_f1(*bf16_weights), f1_int8_inference = run.test_f1(*int8);
+  std::cout << std::fixed << std::setprecision(2) << "  sample test F1: fp32 training " << 100 * f1_fp32
+            << ", bf16 training " << 100 * f1_bf16_trained << "; inference of the fp32-trained model in bf16 "
+            << 100 * f1_bf16_inference << ", int8 " << 100 * f1_int8_inference << "\n";
+  CHECK(f1_fp32 > 0.3);  // it learned something, so the comparison means something
+  CHECK(std::abs(f1_bf16_trained - f1_fp32) <= 0.010);
+  CHECK(std::abs(f1_bf16_inference - f1_fp32) <= 0.005);
+  CHECK(std::abs(f1_int8_inference - f1_fp32) <= 0.005);
+}
