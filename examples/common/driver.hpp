@@ -384,6 +384,7 @@ class Experiment {
     ro.tokenize.split_sentences = flags.split_sentences;
     ro.max_source_pieces = flags.max_source_pieces;
     const auto recognizer = recognize::Recognizer::load<E>(cfg_.output_dir, ro);
+    model::prepare_inference(recognizer.model(), model::parse_precision(cfg_.precision));
     recognize::PredictOptions po;
     po.format = recognize::parse_format(flags.format);
     std::ifstream file;
