@@ -20,7 +20,7 @@ execute_process(COMMAND ${CHECKPOINT_MAKER} ${WORK_DIR}/checkpoint RESULT_VARIAB
 if(rc)
   message(FATAL_ERROR "writing a checkpoint for the consumer failed (${rc})")
 endif()
-execute_process(COMMAND ${WORK_DIR}/build/consumer ${WORK_DIR}/checkpoint RESULT_VARIABLE rc)
+execute_process(COMMAND ${WORK_DIR}/build/consumer ${WORK_DIR}/checkpoint ${WORK_DIR}/recognize RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "the consumer program failed (${rc})")
 endif()

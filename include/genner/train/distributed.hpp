@@ -7,7 +7,7 @@
 // Every collective runs under the group's timeout: a rank that cannot reach the store, or whose
 // peer died or stopped answering, throws genner::Error naming itself and the store address.
 //
-// How a global batch is cut (docs/METHOD.md §4 "Data parallelism"): the sampler yields the same
+// How a global batch is cut (docs/METHOD.md §5): the sampler yields the same
 // global batch on every rank; its examples are dealt round-robin into world_size x accumulate
 // pieces, rank r processing pieces r, r + world_size, ... one after the other. Each piece's loss is
 // its summed token cross-entropy divided by the target-token count of the whole global batch, so
@@ -136,6 +136,7 @@ inline std::optional<long> env_int(const char* name, long lo, long hi) {
 struct GroupOptions {
   Backend backend = Backend::gloo;
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};  ///< store connection and every collective
+  bool connect_alone = false;  ///< build a process group even for one rank (to measure c10d's own cost)
 };
 
 /// Bytes and wall time spent in gradient all-reduces (the benchmark reports them).
@@ -160,7 +161,7 @@ class Group {
     g.address_ = env.master_addr + ":" + std::to_string(env.master_port);
     g.backend_ = options.backend;
     g.timeout_ = options.timeout;
-    if (g.size_ == 1) return g;
+    if (g.size_ == 1 && !options.connect_alone) return g;
     const double seconds = std::chrono::duration<double>(options.timeout).count();
     try {
       c10d::TCPStoreOptions so;
@@ -207,7 +208,8 @@ class Group {
   [[nodiscard]] int size() const { return size_; }
   [[nodiscard]] int local_rank() const { return local_rank_; }
   [[nodiscard]] bool is_main() const { return rank_ == 0; }
-  [[nodiscard]] bool distributed() const { return size_ > 1; }
+  /// Whether collectives go through c10d (more than one rank, or connect_alone).
+  [[nodiscard]] bool distributed() const { return static_cast<bool>(pg_); }
   [[nodiscard]] Backend backend() const { return backend_; }
   [[nodiscard]] const std::string& address() const { return address_; }
   /// "rank 1 of 2 (store 127.0.0.1:29500)", the prefix of every error.
