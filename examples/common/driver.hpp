@@ -298,14 +298,15 @@ class Experiment {
     topt.max_tokens = tokens_per_batch(train_ex);
     topt.output_dir = out;
     topt.decode = decode_options(cfg_);
+    topt.metric = train::parse_metric_rules(cfg_.metric);
     train::Trainer trainer(*model, labels, train_ex, dev_ex, topt);
     const auto result = trainer.fit();
     std::cout << "  trained " << result.steps << " steps" << (result.resumed ? " (resumed)" : "")
               << (result.stopped_early ? " (stopped early)" : "") << "; best dev F1 " << std::fixed
               << std::setprecision(2) << 100 * result.best_dev_f1 << " at step " << result.best_step << "\n";
     model::load_trained(*model, result.best_model);
-    auto dev_eval = train::evaluate(*model, dev_ex, labels, topt.decode, 32, true);
-    auto test_eval = train::evaluate(*model, test_ex, labels, topt.decode, 32, true);
+    auto dev_eval = train::evaluate(*model, dev_ex, labels, topt.decode, 32, true, topt.metric);
+    auto test_eval = train::evaluate(*model, test_ex, labels, topt.decode, 32, true, topt.metric);
     print_scores("dev ", dev_eval);
     print_scores("test", test_eval);
     write_predictions(out / "test_predictions.jsonl", splits.test, test_eval);
@@ -326,7 +327,8 @@ class Experiment {
     const fs::path data_dir = resolve_data_dir(out);
     auto splits = load_splits(family_, data_dir, cfg_);
     auto test_ex = data::encode_dataset(splits.test, tokenizer, labels, target_type(cfg_.target_type));
-    auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_), 32, true);
+    auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_), 32, true,
+                              train::parse_metric_rules(cfg_.metric));
     print_scores("test", ev);
     if (family_ == Family::flat) {
       const auto file = out / "test_predictions.conll";

@@ -56,6 +56,7 @@ struct TrainerOptions {
   size_t eval_batch = 32;
   std::filesystem::path output_dir = "runs/default";
   generate::PointerDecodeOptions decode;
+  MetricRules metric = MetricRules::pointer;  ///< rules of the dev F1 (train/metric.hpp)
   bool show_progress = true;
   /// Return after this many steps of this call, as a killed run would (tests of resume).
   int64_t interrupt_after = 0;
@@ -69,10 +70,12 @@ struct Evaluation {
   double seconds = 0.0;
 };
 
-/// Decodes every example (no gradients) and scores the predictions against the gold entities.
+/// Decodes every example (no gradients) and scores the predictions against the gold targets
+/// (`pointer` rules) or the gold entities (`word` rules); see train/metric.hpp.
 inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Example> examples,
                            const data::LabelSpace& labels, const generate::PointerDecodeOptions& decode,
-                           size_t batch_size = 32, bool show_progress = false) {
+                           size_t batch_size = 32, bool show_progress = false,
+                           MetricRules rules = MetricRules::pointer) {
   const auto t0 = std::chrono::steady_clock::now();
   std::ostringstream silent;
   ProgressOptions bar_options;
@@ -84,7 +87,7 @@ inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Exa
   model.eval();
   Evaluation out;
   out.predictions.resize(examples.size());
-  EntityMetric metric;
+  std::vector<std::vector<int64_t>> generated(examples.size());
   // Sentences sorted by length decode in tight batches; results go back to their own slots.
   std::vector<size_t> order(examples.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -103,12 +106,21 @@ inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Exa
     for (size_t k = 0; k < idx.size(); ++k) {
       out.invalid_entities += decoded.reports[k].invalid;
       out.predictions[idx[k]] = std::move(decoded.entities[k]);
+      auto row = decoded.indices[static_cast<int64_t>(k)].contiguous();
+      generated[idx[k]].assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
     }
     bar.update(static_cast<int64_t>(end), std::nan(""), batch.src_mask.sum().item<int64_t>());
   }
   bar.finish();
-  for (size_t i = 0; i < examples.size(); ++i) metric.add(examples[i].gold, out.predictions[i]);
-  out.scores = metric.scores();
+  if (rules == MetricRules::pointer) {
+    PointerMetric metric(labels.types, decode.target);
+    for (size_t i = 0; i < examples.size(); ++i) metric.add(examples[i].target, generated[i]);
+    out.scores = metric.scores();
+  } else {
+    EntityMetric metric;
+    for (size_t i = 0; i < examples.size(); ++i) metric.add(examples[i].gold, out.predictions[i]);
+    out.scores = metric.scores();
+  }
   if (was_training) model.train();
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
@@ -211,7 +223,8 @@ class Trainer {
         nlohmann::json line = {{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"train_loss", last_loss},
                                {"lr", optimizer->param_groups().front().options().get_lr()}};
         if (!dev_.empty()) {
-          auto ev = evaluate(model_, dev_, labels_, options_.decode, options_.eval_batch, options_.show_progress);
+          auto ev = evaluate(model_, dev_, labels_, options_.decode, options_.eval_batch, options_.show_progress,
+                             options_.metric);
           f1 = ev.scores.micro.f1();
           line["dev"] = ev.scores.to_json();
           line["dev_invalid_entities"] = ev.invalid_entities;
