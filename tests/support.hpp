@@ -1,8 +1,11 @@
 // Shared helpers for genner's tests: where fixtures and real data live.
 #pragma once
+#include <torch/types.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +17,14 @@ inline std::filesystem::path fixtures_root() {
   if (const char* env = std::getenv("GENNER_FIXTURES")) return env;
   return std::filesystem::path(GENNER_SOURCE_DIR) / ".." / "shared" / "fixtures" / "t5";
 }
+
+/// Root of the original system's reference outputs: $GENNER_SEED_FIXTURES or ../shared/fixtures/seed.
+inline std::filesystem::path seed_fixtures_root() {
+  if (const char* env = std::getenv("GENNER_SEED_FIXTURES")) return env;
+  return std::filesystem::path(GENNER_SOURCE_DIR) / ".." / "shared" / "fixtures" / "seed";
+}
+/// Whether GENNER_SEED_FIXTURES is set (then an empty case folder is a failure, not a skip).
+inline bool seed_fixtures_required() { return std::getenv("GENNER_SEED_FIXTURES") != nullptr; }
 
 /// Root of the real data sets: $GENNER_DATA or ../shared/data.
 inline std::filesystem::path data_root() {
@@ -37,6 +48,25 @@ inline std::vector<std::filesystem::path> fixture_folders() {
   std::sort(out.begin(), out.end());
   return out;
 }
+
+/// The project's parity rule for one tensor: max|ours - ref| / max(1, max|ref|), the maximum over
+/// the reference's ordinary entries. Fill values (|ref| >= `fill`) and non-finite entries must be
+/// reproduced exactly; when one is not, the result is +infinity. Pass: <= 1e-5.
+inline double relative_difference(const torch::Tensor& ours, const torch::Tensor& ref, double fill = 1e30) {
+  auto o = ours.detach().to(torch::kDouble).cpu();
+  auto r = ref.detach().to(torch::kDouble).cpu();
+  if (o.sizes() != r.sizes()) return std::numeric_limits<double>::infinity();
+  if (r.numel() == 0) return 0.0;
+  auto special = r.isfinite().logical_not().logical_or(r.abs() >= fill);
+  if (special.any().item<bool>() && !torch::equal(o.masked_select(special), r.masked_select(special)))
+    return std::numeric_limits<double>::infinity();
+  auto ordinary = special.logical_not();
+  if (!ordinary.any().item<bool>()) return 0.0;
+  auto ro = r.masked_select(ordinary), oo = o.masked_select(ordinary);
+  const double scale = std::max(1.0, ro.abs().max().item<double>());
+  return (oo - ro).abs().max().item<double>() / scale;
+}
+inline constexpr double parity_tolerance = 1e-5;
 
 /// A fresh temporary directory removed at scope exit.
 struct TempDir {

@@ -392,7 +392,9 @@ TEST_CASE("targets round-trip every sentence of every real data set", "[data]") 
         gd::ParseReport rep;
         auto back = gd::parse_target(target.indices, src, labels, type, &rep);
         std::sort(back.begin(), back.end());
-        if (back != s.entities || rep.invalid != 0 || !rep.ended) {
+        auto gold = s.entities;  // loaders keep the file's order among entities sharing start and end
+        std::sort(gold.begin(), gold.end());
+        if (back != gold || rep.invalid != 0 || !rep.ended) {
           if (failures++ < 3) UNSCOPED_INFO(name << ": round trip failed for sentence starting '" << s.words[0] << "'");
         }
       }

@@ -199,8 +199,8 @@ TEST_CASE("incremental decode_step reproduces teacher-forced logits", "[model]")
   auto dec = dec_input(m, b);
   auto full = m->forward(b.src, b.mask, dec).logits;
   auto source = m->encode(b.src, b.mask);
-  CHECK(source.hidden.size(1) == 5 + 4);  // the prompt stays for cross-attention
-  CHECK(source.features.size(1) == 5);    // and is stripped before pointing
+  CHECK(source.hidden.size(1) == 5);    // the prompt is stripped before cross-attention
+  CHECK(source.features.size(1) == 5);  // and before pointing
   t5::DecoderCache cache;
   for (int64_t t = 0; t < 3; ++t) {
     auto step = m->decode_step(dec.narrow(1, t, 1), source, cache);
@@ -474,8 +474,10 @@ TEST_CASE("from_pretrained loads a Hugging Face folder under an adapter experime
   CHECK(torch::equal(m->t5->decoder->block_at(3)->feed_forward()->dense->wo->weight,
                      plain->decoder->block_at(3)->feed_forward()->dense->wo->weight));
   CHECK_FALSE(m->t5->encoder->block_at(0)->self_attention()->adapter.is_empty());
-  // The prompt starts from <extra_id_0>, <extra_id_1> = the last rows below the label tokens.
-  CHECK(torch::equal(m->soft_prompt[0], plain->shared->weight[VOCAB - 1]));
-  CHECK(torch::equal(m->soft_prompt[1], plain->shared->weight[VOCAB - 2]));
+  // The prompt starts from the rows prompt_rows() names (offset-90 upwards; row 0 on this tiny table).
+  const auto rows = gm::NerModelCore::prompt_rows(VOCAB, 2);
+  CHECK(rows == std::vector<int64_t>{0, 1});
+  CHECK(torch::equal(m->soft_prompt[0], plain->shared->weight[rows[0]]));
+  CHECK(torch::equal(m->soft_prompt[1], plain->shared->weight[rows[1]]));
   CHECK(m->count_trainable() == expected_trainable<AdapterPromptE>() - ADAPTER_SITES * (adapter(8) - adapter(4)) - 3 * D);
 }

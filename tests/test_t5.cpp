@@ -21,7 +21,7 @@ std::vector<std::string> cases_of(const SafetensorsFile& ref) {
   return out;
 }
 
-/// Worst absolute difference per tensor group, for the report and the assertion.
+/// Worst relative difference (support.hpp's rule) per tensor group, for the report and the assertion.
 struct Tally {
   std::string preset;
   std::map<std::string, std::pair<double, std::string>> worst;  // group -> (diff, tensor)
@@ -29,7 +29,7 @@ struct Tally {
            const torch::Tensor& ref) {
     INFO(preset << ": " << tensor << " ours " << ours.sizes() << " reference " << ref.sizes());
     REQUIRE(ours.sizes() == ref.sizes());
-    const double d = (ours.to(torch::kDouble).cpu() - ref.to(torch::kDouble)).abs().max().item<double>();
+    const double d = genner::test::relative_difference(ours, ref);
     auto& w = worst[group];
     if (d >= w.first) w = {d, tensor};
   }
@@ -123,6 +123,6 @@ TEST_CASE("T5 matches Hugging Face on every fixture preset", "[t5][parity]") {
         CHECK(compared == model->parameters().size());
       }
     }
-    tally.check(1e-5);
+    tally.check(genner::test::parity_tolerance);
   }
 }

@@ -324,6 +324,7 @@ class Experiment {
     topt.max_tokens = tokens_per_batch(train_ex);
     topt.output_dir = out;
     topt.decode = decode_options(cfg_, family_);
+    topt.metric = train::parse_metric_rules(cfg_.metric);
     topt.precision = model::parse_precision(cfg_.precision);
     topt.accumulate = cfg_.accumulate;
     topt.group = group_;
@@ -336,8 +337,8 @@ class Experiment {
               << (result.stopped_early ? " (stopped early)" : "") << "; best dev F1 " << std::fixed
               << std::setprecision(2) << 100 * result.best_dev_f1 << " at step " << result.best_step << "\n";
     model::load_trained(*model, result.best_model);
-    auto dev_eval = train::evaluate(*group_, *model, dev_ex, labels, topt.decode, 32, true);
-    auto test_eval = train::evaluate(*group_, *model, test_ex, labels, topt.decode, 32, true);
+    auto dev_eval = train::evaluate(*group_, *model, dev_ex, labels, topt.decode, 32, true, topt.metric);
+    auto test_eval = train::evaluate(*group_, *model, test_ex, labels, topt.decode, 32, true, topt.metric);
     print_scores("dev ", dev_eval);
     print_scores("test", test_eval);
     if (!group_->is_main()) return 0;
@@ -359,7 +360,8 @@ class Experiment {
     const fs::path data_dir = resolve_data_dir(out);
     auto splits = load_splits(family_, data_dir, cfg_);
     auto test_ex = data::encode_dataset(splits.test, tokenizer, labels, target_type(cfg_.target_type));
-    auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_, family_), 32, true);
+    auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_, family_), 32, true,
+                              train::parse_metric_rules(cfg_.metric));
     print_scores("test", ev);
     if (family_ == Family::flat) {
       const auto file = out / "test_predictions.conll";

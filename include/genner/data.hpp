@@ -7,5 +7,6 @@
 #include <genner/data/nested_json.hpp>
 #include <genner/data/discontinuous.hpp>
 #include <genner/data/targets.hpp>
+#include <genner/data/label_convention.hpp>
 #include <genner/data/batching.hpp>
 #include <genner/data/sample.hpp>

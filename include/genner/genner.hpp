@@ -10,6 +10,7 @@
 #pragma once
 #include <genner/core/error.hpp>
 #include <genner/core/threading.hpp>
+#include <genner/compat.hpp>
 #include <genner/data.hpp>
 #include <genner/generate.hpp>
 #include <genner/io.hpp>

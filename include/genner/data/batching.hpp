@@ -35,12 +35,13 @@ struct Example {
 /// Encodes a whole data set; `report` counts entities on words that produced no piece.
 [[nodiscard]] inline std::vector<Example> encode_dataset(const Dataset& data, text::Tokenizer& tokenizer,
                                                          const LabelSpace& labels, TargetType type,
-                                                         EncodeReport* report = nullptr) {
+                                                         EncodeReport* report = nullptr,
+                                                         EntityOrder order = EntityOrder::sorted) {
   std::vector<Example> out;
   out.reserve(data.sentences.size());
   for (const auto& s : data.sentences) {
     auto src = tokenizer.encode_words(s.words);
-    auto t = encode_target(src, s.entities, labels, type, report);
+    auto t = encode_target(src, s.entities, labels, type, report, order);
     out.push_back({std::move(src.ids), std::move(src.word_start), std::move(src.word_end), std::move(t.indices),
                    std::move(t.decoder_input_ids), s.entities});
   }

@@ -76,7 +76,7 @@ inline bool normalize_fragments(std::vector<std::pair<int, int>>& fragments) {
 
 struct Sentence {
   std::vector<std::string> words;
-  std::vector<Entity> entities;  ///< sorted by Entity's ordering
+  std::vector<Entity> entities;  ///< by first start and last end; file order among ties
   friend bool operator==(const Sentence&, const Sentence&) = default;
 };
 
@@ -131,12 +131,18 @@ struct Dataset {
 
 namespace detail {
 
-/// Sorts the sentence's entities, drops exact duplicates (reported), and collects type names.
+/// Orders the sentence's entities by first start and last end, keeping the file's order among
+/// entities that share both (the order the original system writes them in its targets); drops
+/// exact duplicates (reported) and collects type names.
 inline void finish_sentence(Sentence& s, const std::string& file, std::size_t line, LoadReport& report,
                             std::vector<std::string>& types) {
-  std::sort(s.entities.begin(), s.entities.end());
+  std::stable_sort(s.entities.begin(), s.entities.end(), [](const Entity& a, const Entity& b) {
+    if (a.fragments.empty() || b.fragments.empty()) return a.fragments.empty() && !b.fragments.empty();
+    return std::pair(a.start(), a.end()) < std::pair(b.start(), b.end());
+  });
   for (std::size_t i = 1; i < s.entities.size();) {
-    if (s.entities[i] == s.entities[i - 1]) {
+    if (std::find(s.entities.begin(), s.entities.begin() + static_cast<std::ptrdiff_t>(i), s.entities[i]) !=
+        s.entities.begin() + static_cast<std::ptrdiff_t>(i)) {
       report.add(LoadIssue::Kind::dropped, file, line,
                  "duplicate entity of type '" + s.entities[i].type + "' dropped");
       s.entities.erase(s.entities.begin() + static_cast<std::ptrdiff_t>(i));

@@ -16,11 +16,18 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace genner::data {
 
 enum class TargetType { word, bpe, span };
+
+/// The order entities are written in a target. `sorted`: Entity's ordering (first start, last end,
+/// fragments, type), independent of the input's order. `start_end`: first start, then last end,
+/// keeping the given order among entities that share both (the original system's order; loaders
+/// keep the file's order there).
+enum class EntityOrder { sorted, start_end };
 
 /// The entity types of a task and their label token ids: type i (0-based) is target index 1 + i.
 struct LabelSpace {
@@ -82,11 +89,19 @@ struct EncodeReport {
 /// Encodes gold entities of one sentence into its target (docs/METHOD.md §1).
 [[nodiscard]] inline Target encode_target(const text::Encoding& src, std::span<const Entity> entities,
                                           const LabelSpace& labels, TargetType type,
-                                          EncodeReport* report = nullptr) {
+                                          EncodeReport* report = nullptr,
+                                          EntityOrder entity_order = EntityOrder::sorted) {
   std::vector<const Entity*> order;
   order.reserve(entities.size());
   for (const auto& e : entities) order.push_back(&e);
-  std::stable_sort(order.begin(), order.end(), [](const Entity* a, const Entity* b) { return *a < *b; });
+  if (entity_order == EntityOrder::sorted) {
+    std::stable_sort(order.begin(), order.end(), [](const Entity* a, const Entity* b) { return *a < *b; });
+  } else {
+    std::stable_sort(order.begin(), order.end(), [](const Entity* a, const Entity* b) {
+      if (a->fragments.empty() || b->fragments.empty()) return a->fragments.empty() && !b->fragments.empty();
+      return std::pair(a->start(), a->end()) < std::pair(b->start(), b->end());
+    });
+  }
   const auto L = labels.size();
   const auto n = static_cast<int>(src.num_words());
   Target out;

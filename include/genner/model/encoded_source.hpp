@@ -9,8 +9,8 @@ namespace genner::model {
 
 /// The encoded source of a batch, with any soft prompt already stripped.
 struct EncodedSource {
-  torch::Tensor hidden;    ///< [B, S(+P), d] encoder output the decoder cross-attends to (prompt kept)
-  torch::Tensor mask;      ///< [B, S(+P)] 1 real, 0 padding, matching `hidden`
+  torch::Tensor hidden;    ///< [B, S, d] encoder output the decoder cross-attends to (prompt stripped)
+  torch::Tensor mask;      ///< [B, S] 1 real, 0 padding, matching `hidden`
   torch::Tensor src_ids;   ///< [B, S] source token ids, `</s>` last on each row, padding 0
   torch::Tensor src_mask;  ///< [B, S] 1 real, 0 padding
   torch::Tensor features;  ///< [B, S, d] pointer features (encoder MLP / avg_feature applied)

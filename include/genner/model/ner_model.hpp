@@ -14,6 +14,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/types.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -82,13 +83,14 @@ class NerModelCore : public torch::nn::Module {
       label_embeddings = register_parameter("label_embeddings", init);
     }
     if (spec_.prompt_length > 0) {
-      // <extra_id_0> is the last SentencePiece row (32099), <extra_id_1> the one before, ...
-      const int64_t first = label_offset_ - 1;
-      GENNER_CHECK(first - spec_.prompt_length + 1 >= 0, "a soft prompt of ", spec_.prompt_length,
-                   " vectors needs as many <extra_id_*> rows below id ", label_offset_);
-      auto rows = torch::arange(first, first - spec_.prompt_length, -1,
-                                torch::TensorOptions().dtype(torch::kLong).device(table.device()));
+      auto rows = torch::tensor(prompt_rows(label_offset_, spec_.prompt_length), torch::kLong).to(table.device());
       soft_prompt = register_parameter("soft_prompt", table.detach().index_select(0, rows).clone());
+    }
+    label_tokens_ = torch::arange(label_offset_, label_offset_ + options_.num_types, torch::kLong);
+    if (spec_.seed_compat) {
+      torch::NoGradGuard no_grad;
+      // The end index's own scoring row; imported checkpoints overwrite it.
+      eos_embedding = register_parameter("eos_embedding", table.narrow(0, config_.eos_token_id, 1).detach().clone());
     }
     if (spec_.encoder_mlp) {
       const int64_t d = config_.d_model;
@@ -103,8 +105,32 @@ class NerModelCore : public torch::nn::Module {
   // ---- the generator contract (encoded_source.hpp) ----
 
   int64_t num_types() const { return options_.num_types; }
-  int64_t label_token_id(int64_t type) const { return label_offset_ + type - 1; }  // type in 1..L
+  int64_t label_token_id(int64_t type) const { return label_tokens_[type - 1].item<int64_t>(); }  // type in 1..L
   int64_t label_token_offset() const { return label_offset_; }
+
+  /// The rows a soft prompt of `length` vectors starts from: `<extra_id_89>` (row offset-90) and
+  /// upwards to the last SentencePiece row, then downwards below offset-90 (docs/METHOD.md §3).
+  static std::vector<int64_t> prompt_rows(int64_t label_offset, int64_t length) {
+    GENNER_CHECK(length <= label_offset, "a soft prompt of ", length, " vectors needs as many rows below id ",
+                 label_offset);
+    const int64_t start = std::max<int64_t>(0, label_offset - 90);
+    std::vector<int64_t> rows;
+    for (int64_t r = start; r < label_offset && static_cast<int64_t>(rows.size()) < length; ++r) rows.push_back(r);
+    for (int64_t r = start - 1; static_cast<int64_t>(rows.size()) < length; --r) rows.push_back(r);
+    return rows;
+  }
+
+  /// The token id each type is fed to the decoder as (type i -> ids[i-1]); default: consecutive
+  /// ids from the label offset. Every id must be a label token id (label offset .. + L - 1).
+  void set_label_tokens(const std::vector<int64_t>& ids) {
+    GENNER_CHECK(static_cast<int64_t>(ids.size()) == options_.num_types, "set_label_tokens: expected ",
+                 options_.num_types, " label token ids, found ", ids.size());
+    for (const auto id : ids)
+      GENNER_CHECK(id >= label_offset_ && id < label_offset_ + options_.num_types, "set_label_tokens: expected ids in [",
+                   label_offset_, ", ", label_offset_ + options_.num_types, "), found ", id);
+    label_tokens_ = torch::tensor(ids, torch::kLong);
+  }
+  const torch::Tensor& label_tokens() const { return label_tokens_; }
 
   /// Encodes src_ids [B, S] (each row ends with </s>) under src_mask [B, S].
   EncodedSource encode(const torch::Tensor& src_ids, const torch::Tensor& src_mask) {
@@ -119,9 +145,11 @@ class NerModelCore : public torch::nn::Module {
       embeds = torch::cat({soft_prompt.unsqueeze(0).expand({B, P, config_.d_model}), embeds}, 1);
       mask = torch::cat({torch::ones({B, P}, mask.options()), mask}, 1);
     }
-    out.hidden = t5->encoder->forward(embeds, mask).last_hidden_state;
-    out.mask = mask.to(out.hidden.device());
-    auto H = P > 0 ? out.hidden.narrow(1, P, src_ids.size(1)) : out.hidden;  // the prompt is not pointable
+    auto hidden = t5->encoder->forward(embeds, mask).last_hidden_state;
+    // The prompt is stripped: the decoder and the pointer head see the source positions only.
+    out.hidden = P > 0 ? hidden.narrow(1, P, src_ids.size(1)) : hidden;
+    out.mask = src_mask.to(out.hidden.device());
+    auto H = out.hidden;
     if (spec_.encoder_mlp) H = encoder_mlp->forward(H);
     if (spec_.features == PointerFeatures::avg_feature) {
       auto src_embeds = P > 0 ? embeds.narrow(1, P, src_ids.size(1)) : embeds;
@@ -139,14 +167,16 @@ class NerModelCore : public torch::nn::Module {
     auto src = src_ids.to(idx.device()).to(torch::kLong);
     auto pointer = (idx - (L + 1)).clamp(0, src.size(1) - 1);
     auto out = torch::gather(src, 1, pointer);
-    out = torch::where(idx <= L, idx + (label_offset_ - 1), out);
+    auto type_token = label_tokens_.to(idx.device()).index_select(0, (idx - 1).clamp(0, L - 1).reshape({-1}))
+                          .view(idx.sizes());
+    out = torch::where(idx <= L, type_token, out);
     out = torch::where(idx == 0, torch::full_like(idx, config_.eos_token_id), out);
     return torch::where(idx < 0, torch::full_like(idx, config_.pad_token_id), out);
   }
 
   /// One incremental decoder step: token_ids [N, 1] -> logits [N, 1+L+S].
   torch::Tensor decode_step(const torch::Tensor& token_ids, const EncodedSource& source, t5::DecoderCache& cache) {
-    auto h = t5->decoder->forward(embed(token_ids), torch::Tensor(), source.hidden, source.mask, &cache)
+    auto h = t5->decoder->forward(embed(token_ids), torch::Tensor(), source.hidden, cross_mask(source), &cache)
                  .last_hidden_state;
     return scores(h, source).squeeze(1);
   }
@@ -156,7 +186,7 @@ class NerModelCore : public torch::nn::Module {
   NerOutput forward(const torch::Tensor& src_ids, const torch::Tensor& src_mask,
                     const torch::Tensor& decoder_input_ids, const torch::Tensor& target_indices = {}) {
     auto source = encode(src_ids, src_mask);
-    auto h = t5->decoder->forward(embed(decoder_input_ids), torch::Tensor(), source.hidden, source.mask)
+    auto h = t5->decoder->forward(embed(decoder_input_ids), torch::Tensor(), source.hidden, cross_mask(source))
                  .last_hidden_state;
     NerOutput out;
     out.logits = scores(h, source);
@@ -174,7 +204,7 @@ class NerModelCore : public torch::nn::Module {
   torch::Tensor scores(const torch::Tensor& decoder_hidden, const EncodedSource& source) {
     auto h = decoder_hidden.to(head_device_);
     // E[</s>] and the label rows are gathered on the embedding device; the rows, not the table, move.
-    auto rows = torch::cat({t5->shared->weight.narrow(0, config_.eos_token_id, 1), label_embeddings}).to(head_device_);
+    auto rows = torch::cat({end_row(), type_rows()}).to(head_device_);
     auto fixed = torch::matmul(h, rows.t());                               // [B, T, 1+L]
     auto pointer = torch::matmul(h, source.features.transpose(1, 2));      // [B, T, S]
     if (spec_.features == PointerFeatures::avg_score) {
@@ -182,8 +212,25 @@ class NerModelCore : public torch::nn::Module {
       pointer = (pointer + torch::matmul(h, src_embeds.transpose(1, 2))) / 2;
     }
     auto keep = pointable(source.src_ids, source.src_mask).to(head_device_);  // [B, S]
-    pointer = pointer.masked_fill(keep.logical_not().unsqueeze(1), t5::lowest_value(pointer.scalar_type()));
+    // SeedCompat: the original's fill value -1e32 instead of the type's lowest value.
+    pointer = pointer.masked_fill(keep.logical_not().unsqueeze(1),
+                                  spec_.seed_compat ? -1e32 : t5::lowest_value(pointer.scalar_type()));
     return torch::cat({fixed, pointer}, -1);
+  }
+
+  /// The row the end index is scored with: E[</s>]; SeedCompat: its own row `eos_embedding`.
+  torch::Tensor end_row() const {
+    return spec_.seed_compat ? eos_embedding : t5->shared->weight.narrow(0, config_.eos_token_id, 1);
+  }
+  /// The rows types 1..L are scored with: each type's own token row; SeedCompat: the label rows in
+  /// token-id order, whatever token each type is fed as.
+  torch::Tensor type_rows() const {
+    if (spec_.seed_compat) return label_embeddings;
+    return label_embeddings.index_select(0, (label_tokens_ - label_offset_).to(label_embeddings.device()));
+  }
+  /// The source mask decoder cross-attention uses; SeedCompat: none (padding is attended to).
+  torch::Tensor cross_mask(const EncodedSource& source) const {
+    return spec_.seed_compat ? torch::Tensor() : source.mask;
   }
 
   /// Positions a pointer may name: real tokens strictly before the first </s>.
@@ -205,22 +252,29 @@ class NerModelCore : public torch::nn::Module {
 
   // ---- label tokens ----
 
-  /// Each type's row = mean of the shared-table rows of the pieces of its natural-language name,
-  /// then standardised to the table's mean and std (without it the initial loss explodes).
+  /// Each type's row (the row of the token it is fed as) = mean of the shared-table rows of the
+  /// pieces of its natural-language name, then standardised to the table's mean and std (without
+  /// it the initial loss explodes). SeedCompat: standardised to the original's fixed 0.4356 / -0.0094
+  /// (unbiased std over d_model), and the end-index row set to E[</s>] standardised the same way.
   void init_label_embeddings(const std::vector<std::vector<int64_t>>& name_pieces) {
     GENNER_CHECK(static_cast<int64_t>(name_pieces.size()) == options_.num_types, "init_label_embeddings: got ",
                  name_pieces.size(), " type names but the model has ", options_.num_types, " types");
     torch::NoGradGuard no_grad;
     const auto& table = t5->shared->weight;
-    const auto mean = table.mean(), std = table.std();
+    const auto mean = spec_.seed_compat ? torch::tensor(-0.0094, table.options()) : table.mean();
+    const auto std = spec_.seed_compat ? torch::tensor(0.4356, table.options()) : table.std();
+    const auto standardise = [&](torch::Tensor row) {
+      const auto row_std = row.std();
+      return row_std.item<double>() > 0 ? (row - row.mean()) / row_std * std + mean : row - row.mean() + mean;
+    };
     for (size_t t = 0; t < name_pieces.size(); ++t) {
       GENNER_CHECK(!name_pieces[t].empty(), "init_label_embeddings: type ", t + 1, " has an empty name");
       auto ids = torch::tensor(name_pieces[t], torch::TensorOptions().dtype(torch::kLong)).to(table.device());
-      auto row = table.index_select(0, ids).mean(0);
-      const auto row_std = row.std();
-      row = row_std.item<double>() > 0 ? (row - row.mean()) / row_std * std + mean : row - row.mean() + mean;
-      label_embeddings[static_cast<int64_t>(t)].copy_(row.to(label_embeddings.device()));
+      auto row = standardise(table.index_select(0, ids).mean(0));
+      const auto r = label_tokens_[static_cast<int64_t>(t)].item<int64_t>() - label_offset_;
+      label_embeddings[r].copy_(row.to(label_embeddings.device()));
     }
+    if (spec_.seed_compat) eos_embedding[0].copy_(standardise(table[config_.eos_token_id]).to(eos_embedding.device()));
   }
 
   // ---- training ----
@@ -231,7 +285,13 @@ class NerModelCore : public torch::nn::Module {
   torch::Device embedding_device() const { return embedding_device_; }
   torch::Device head_device() const { return head_device_; }
 
-  bool is_trainable(const std::string& name) const { return spec_.trainable.contains(name); }
+  /// Whether a parameter trains. SeedCompat: the label and end-index rows belong to the embedding
+  /// table, as in the original, and train only when the table does.
+  bool is_trainable(const std::string& name) const {
+    if (spec_.seed_compat && (name == "label_embeddings" || name == "eos_embedding"))
+      return spec_.trainable.embeddings || spec_.trainable.backbone;
+    return spec_.trainable.contains(name);
+  }
 
   /// The trainable parameters, by name.
   std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters() const {
@@ -283,6 +343,7 @@ class NerModelCore : public torch::nn::Module {
   t5::T5 t5{nullptr};
   torch::Tensor label_embeddings;  ///< [L, d] rows of the label tokens
   torch::Tensor soft_prompt;       ///< [P, d] (undefined without a prompt)
+  torch::Tensor eos_embedding;     ///< [1, d] end-index scoring row (SeedCompat only)
   torch::nn::Sequential encoder_mlp{nullptr};
 
  private:
@@ -297,6 +358,7 @@ class NerModelCore : public torch::nn::Module {
   NerOptions options_;
   t5::T5Structure structure_;
   int64_t label_offset_ = 32100;
+  torch::Tensor label_tokens_;  ///< [L] token id each type is fed as
   torch::Device embedding_device_{torch::kCPU}, encoder_device_{torch::kCPU}, head_device_{torch::kCPU};
 };
 

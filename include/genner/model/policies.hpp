@@ -1,6 +1,6 @@
 // genner/model/policies.hpp: the compile-time vocabulary of an experiment —
 // one policy per slot (Backbone, Trainable, Adapters, SoftPrompt, Lora,
-// EncoderMlp, Head, DeviceMap), each with an Auto-style default, and the
+// EncoderMlp, Head, DeviceMap, Compat), each with an Auto-style default, and the
 // Experiment alias that gathers them, rejects illegal combinations with a
 // sentence, and lowers itself to a run-time ExperimentSpec (genner/model/spec.hpp).
 //
@@ -27,7 +27,7 @@ inline constexpr int64_t max_prompt_length = 100;
 namespace detail {
 template <class...>
 inline constexpr bool dependent_false = false;
-enum class Slot { backbone, trainable, adapters, soft_prompt, lora, encoder_mlp, head, device_map };
+enum class Slot { backbone, trainable, adapters, soft_prompt, lora, encoder_mlp, head, device_map, compat };
 template <class P>
 concept Policy = requires { { P::slot } -> std::convertible_to<Slot>; };
 }  // namespace detail
@@ -91,7 +91,8 @@ struct EveryKth {
   static constexpr int64_t max_index = -1;
   static BlockSelection selection() { return {BlockSelection::Kind::every_kth, K, {}}; }
 };
-/// Blocks {0, N/3-1, 2N/3-1, N-1} of each stack, as the T5 follow-up placed them.
+/// Blocks {0, N/3-1, 2(N/3)-1, N-1} of each stack (integer division; N = 8: {0, 1, 3, 7}), as
+/// the T5 follow-up placed them.
 struct PublishedSpread {
   static constexpr int64_t max_index = -1;
   static BlockSelection selection() { return {BlockSelection::Kind::published_spread, 1, {}}; }
@@ -150,7 +151,8 @@ struct NoAdapters {
 
 // ---- Soft prompt ---------------------------------------------------------------------------------
 
-/// N trainable vectors prepended to the encoder input, initialised from `<extra_id_0..N-1>`.
+/// N trainable vectors prepended to the encoder input and stripped from its output, initialised
+/// from `<extra_id_89>`, `<extra_id_88>`, ... (rows 32010.. upwards; NerModelCore::prompt_rows).
 template <int64_t Length = 100>
 struct SoftPrompt {
   static constexpr detail::Slot slot = detail::Slot::soft_prompt;
@@ -234,6 +236,23 @@ struct Head {
   static_assert(std::is_same_v<features, HiddenFeatures> || std::is_same_v<features, AvgFeature> ||
                     std::is_same_v<features, AvgScore>,
                 "Head<F>: F must be HiddenFeatures, AvgFeature or AvgScore; see genner/model/policies.hpp");
+};
+
+// ---- Numerics of the original system -------------------------------------------------------------
+
+/// The original system's numerics where they differ from genner's (docs/METHOD.md, departures):
+/// type scores use the label rows in token-id order while the decoder is fed each type's own
+/// token; the end index is scored with its own row (`eos_embedding`, fed back as `</s>`); decoder
+/// cross-attention sees no source mask. Use it to reproduce the original's numbers, e.g. with a
+/// checkpoint imported by genner/compat/seed_checkpoint.hpp; greedy decoding as the original ran
+/// it is compat::seed_greedy.
+struct SeedCompat {
+  static constexpr detail::Slot slot = detail::Slot::compat;
+  static constexpr bool on = true;
+};
+struct NoSeedCompat {
+  static constexpr detail::Slot slot = detail::Slot::compat;
+  static constexpr bool on = false;
 };
 
 // ---- Device maps ---------------------------------------------------------------------------------
@@ -357,7 +376,7 @@ template <class... Policies>
 struct Experiment {
   static_assert((detail::Policy<Policies> && ...),
                 "Experiment<...>: every argument must be a policy (Backbone<>, Trainable<>, Adapters<>, "
-                "SoftPrompt<>, Lora<>, EncoderMlp<>, Head<>, DeviceMap<>); see genner/model/policies.hpp");
+                "SoftPrompt<>, Lora<>, EncoderMlp<>, Head<>, DeviceMap<>, SeedCompat); see genner/model/policies.hpp");
 
  private:
   template <detail::Slot S>
@@ -365,7 +384,8 @@ struct Experiment {
   static_assert(unique<detail::Slot::backbone> && unique<detail::Slot::trainable> &&
                     unique<detail::Slot::adapters> && unique<detail::Slot::soft_prompt> &&
                     unique<detail::Slot::lora> && unique<detail::Slot::encoder_mlp> &&
-                    unique<detail::Slot::head> && unique<detail::Slot::device_map>,
+                    unique<detail::Slot::head> && unique<detail::Slot::device_map> &&
+                    unique<detail::Slot::compat>,
                 "Experiment<...>: a slot is given twice; keep one policy per slot");
   template <detail::Slot S, class D>
   using pick = typename detail::find_slot<S, D, Policies...>::type;
@@ -380,6 +400,7 @@ struct Experiment {
   using head = pick<detail::Slot::head, Head<>>;
   using device_map = pick<detail::Slot::device_map, SingleDevice<>>;
   using trainable_policy = pick<detail::Slot::trainable, Trainable<>>;
+  using compat = pick<detail::Slot::compat, NoSeedCompat>;
 
   static constexpr bool adds_modules = adapters::enabled || soft_prompt::length > 0 || lora_policy::enabled;
   using trainable_what =
@@ -433,6 +454,7 @@ struct Experiment {
     s.encoder_mlp = encoder_mlp::on;
     s.features = head::features::value;
     s.device_map = device_map::plan();
+    s.seed_compat = compat::on;
     return s;
   }
 };

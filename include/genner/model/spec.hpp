@@ -52,8 +52,8 @@ struct BlockSelection {
       case Kind::every_kth:
         for (int64_t i = 0; i < n; i += k) out.insert(i);
         break;
-      case Kind::published_spread:  // {0, N/3-1, 2N/3-1, N-1}, as the T5 follow-up placed them
-        for (int64_t i : {int64_t{0}, n / 3 - 1, 2 * n / 3 - 1, n - 1})
+      case Kind::published_spread:  // {0, N/3-1, 2(N/3)-1, N-1} in integer division, as published
+        for (int64_t i : {int64_t{0}, n / 3 - 1, 2 * (n / 3) - 1, n - 1})
           if (i >= 0) out.insert(i);
         break;
       case Kind::list:
@@ -166,7 +166,7 @@ enum class ParameterRole {
 inline ParameterRole role_of(std::string_view name) {
   auto has = [&](std::string_view s) { return name.find(s) != std::string_view::npos; };
   if (has(".adapter.") || has(".lora_A.") || has(".lora_B.") || name == "label_embeddings" ||
-      name == "soft_prompt" || name.starts_with("encoder_mlp."))
+      name == "eos_embedding" || name == "soft_prompt" || name.starts_with("encoder_mlp."))
     return ParameterRole::added;
   if (name == "t5.shared.weight") return ParameterRole::embedding;
   if (name.starts_with("t5.lm_head.")) return ParameterRole::unused;
@@ -202,6 +202,7 @@ struct ExperimentSpec {
   bool encoder_mlp = true;
   PointerFeatures features = PointerFeatures::avg_feature;
   DeviceMapPlan device_map;
+  bool seed_compat = false;  ///< the original system's numerics (SeedCompat, genner/model/policies.hpp)
 
   /// What was trained and how it is wired; the device map is left out (it does not change weights).
   nlohmann::json to_json() const {
@@ -212,9 +213,11 @@ struct ExperimentSpec {
            {"blocks", adapters.blocks.to_json()},
            {"stacks", {adapters.encoder, adapters.decoder}}};
     if (lora.enabled()) l = {{"rank", lora.rank}, {"alpha", lora.alpha}, {"targets", lora.targets}};
-    return {{"backbone", backbone}, {"trainable", trainable.to_json()}, {"adapters", a},
-            {"soft_prompt", prompt_length}, {"lora", l}, {"encoder_mlp", encoder_mlp},
-            {"pointer_features", to_string(features)}};
+    nlohmann::json out = {{"backbone", backbone}, {"trainable", trainable.to_json()}, {"adapters", a},
+                          {"soft_prompt", prompt_length}, {"lora", l}, {"encoder_mlp", encoder_mlp},
+                          {"pointer_features", to_string(features)}};
+    if (seed_compat) out["seed_compat"] = true;
+    return out;
   }
 
   /// Run-time checks of what a DynamicBackbone could not check at compile time.

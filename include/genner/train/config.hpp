@@ -60,6 +60,7 @@ struct RunConfig {
   double length_penalty = 1.0;
   bool constrained = false;           ///< mask illegal next indices (beyond the published code)
   bool contiguous = false;            ///< with constrained: one fragment per entity (flat and nested data)
+  std::string metric = "pointer";     ///< pointer | word (train/metric.hpp)
   // Optimisation
   double lr = 1e-5;
   double new_module_lr = 0.0;         ///< 0: same as lr
@@ -219,6 +220,7 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       num_opt("length_penalty", &RunConfig::length_penalty, "decoding", -inf, inf, false, "beam score = log-prob / length^penalty"),
       bool_opt("constrained", &RunConfig::constrained, "decoding", "mask next indices that would make an invalid entity"),
       bool_opt("contiguous", &RunConfig::contiguous, "decoding", "with constrained: entities are single fragments (flat and nested data)"),
+      choice_opt("metric", &RunConfig::metric, "decoding", {"pointer", "word"}, "F1 rules: pointer (the published figures' rules, on output indices) or word (entities as word fragments)"),
       num_opt("lr", &RunConfig::lr, "optimisation", 0, 1, true, "peak learning rate of the backbone"),
       num_opt("new_module_lr", &RunConfig::new_module_lr, "optimisation", 0, 1, false, "peak learning rate of new modules (MLP, adapters, prompt); 0: same as lr"),
       int_opt("batch_size", &RunConfig::batch_size, "optimisation", 1, 65536, "sentences per batch"),

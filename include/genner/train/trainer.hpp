@@ -60,6 +60,7 @@ struct TrainerOptions {
   generate::PointerDecodeOptions decode;
   /// fp32, or bf16 mixed precision (autocast forward, fp32 weights, AdamW state and loss).
   model::Precision precision = model::Precision::fp32;
+  MetricRules metric = MetricRules::pointer;  ///< rules of the dev F1 (train/metric.hpp)
   bool show_progress = true;
   /// Return after this many steps of this call, as a killed run would (tests of resume).
   int64_t interrupt_after = 0;
@@ -74,14 +75,33 @@ struct TrainerOptions {
 struct Evaluation {
   Scores scores;
   std::vector<std::vector<data::Entity>> predictions;
+  std::vector<std::vector<int64_t>> generated;  ///< decoded target indices per sentence
   size_t invalid_entities = 0;  ///< generated entities dropped by the validity rules
   double seconds = 0.0;
 };
 
-/// Decodes every example (no gradients) and scores the predictions against the gold entities.
+namespace detail {
+/// Scores `out` (predictions and generated indices) against `examples` by `rules`.
+inline void score_evaluation(Evaluation& out, std::span<const data::Example> examples, const data::LabelSpace& labels,
+                             const generate::PointerDecodeOptions& decode, MetricRules rules) {
+  if (rules == MetricRules::pointer) {
+    PointerMetric metric(labels.types, decode.target);
+    for (size_t i = 0; i < examples.size(); ++i) metric.add(examples[i].target, out.generated[i]);
+    out.scores = metric.scores();
+  } else {
+    EntityMetric metric;
+    for (size_t i = 0; i < examples.size(); ++i) metric.add(examples[i].gold, out.predictions[i]);
+    out.scores = metric.scores();
+  }
+}
+}  // namespace detail
+
+/// Decodes every example (no gradients) and scores the predictions against the gold targets
+/// (`pointer` rules) or the gold entities (`word` rules); see train/metric.hpp.
 inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Example> examples,
                            const data::LabelSpace& labels, const generate::PointerDecodeOptions& decode,
-                           size_t batch_size = 32, bool show_progress = false) {
+                           size_t batch_size = 32, bool show_progress = false,
+                           MetricRules rules = MetricRules::pointer) {
   const auto t0 = std::chrono::steady_clock::now();
   std::ostringstream silent;
   ProgressOptions bar_options;
@@ -93,7 +113,8 @@ inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Exa
   model.eval();
   Evaluation out;
   out.predictions.resize(examples.size());
-  EntityMetric metric;
+  out.generated.resize(examples.size());
+  auto& generated = out.generated;
   // Sentences sorted by length decode in tight batches; results go back to their own slots.
   std::vector<size_t> order(examples.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -112,12 +133,13 @@ inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Exa
     for (size_t k = 0; k < idx.size(); ++k) {
       out.invalid_entities += decoded.reports[k].invalid;
       out.predictions[idx[k]] = std::move(decoded.entities[k]);
+      auto row = decoded.indices[static_cast<int64_t>(k)].contiguous();
+      generated[idx[k]].assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
     }
     bar.update(static_cast<int64_t>(end), std::nan(""), batch.src_mask.sum().item<int64_t>());
   }
   bar.finish();
-  for (size_t i = 0; i < examples.size(); ++i) metric.add(examples[i].gold, out.predictions[i]);
-  out.scores = metric.scores();
+  detail::score_evaluation(out, examples, labels, decode, rules);
   if (was_training) model.train();
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
@@ -127,15 +149,17 @@ inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Exa
 /// predictions are gathered, and every rank scores the whole set once.
 inline Evaluation evaluate(dist::Group& group, model::NerModelCore& model, std::span<const data::Example> examples,
                            const data::LabelSpace& labels, const generate::PointerDecodeOptions& decode,
-                           size_t batch_size = 32, bool show_progress = false) {
-  if (!group.distributed()) return evaluate(model, examples, labels, decode, batch_size, show_progress);
+                           size_t batch_size = 32, bool show_progress = false,
+                           MetricRules rules = MetricRules::pointer) {
+  if (!group.distributed()) return evaluate(model, examples, labels, decode, batch_size, show_progress, rules);
   const auto t0 = std::chrono::steady_clock::now();
   const auto mine = dist::shard_positions(examples.size(), static_cast<size_t>(group.rank()),
                                           static_cast<size_t>(group.size()));
   std::vector<data::Example> shard;
   for (auto i : mine) shard.push_back(examples[i]);
-  auto local = evaluate(model, shard, labels, decode, batch_size, show_progress && group.is_main());
-  nlohmann::json sent = {{"invalid", local.invalid_entities}, {"entities", nlohmann::json::array()}};
+  auto local = evaluate(model, shard, labels, decode, batch_size, show_progress && group.is_main(), rules);
+  nlohmann::json sent = {{"invalid", local.invalid_entities}, {"entities", nlohmann::json::array()},
+                         {"generated", local.generated}};
   for (const auto& sentence : local.predictions) {
     nlohmann::json ents = nlohmann::json::array();
     for (const auto& e : sentence) ents.push_back({e.type, e.fragments});
@@ -144,6 +168,7 @@ inline Evaluation evaluate(dist::Group& group, model::NerModelCore& model, std::
   const auto all = group.all_gather(sent.dump(), "gathering dev/test predictions");
   Evaluation out;
   out.predictions.resize(examples.size());
+  out.generated.resize(examples.size());
   for (size_t r = 0; r < all.size(); ++r) {
     const auto j = nlohmann::json::parse(all[r]);
     const auto positions = dist::shard_positions(examples.size(), r, all.size());
@@ -151,14 +176,16 @@ inline Evaluation evaluate(dist::Group& group, model::NerModelCore& model, std::
     GENNER_CHECK(sentences.size() == positions.size(), group.who(), ": rank ", r, " sent ", sentences.size(),
                  " predictions, expected ", positions.size());
     out.invalid_entities += j.at("invalid").get<size_t>();
+    const auto& generated = j.at("generated");
+    GENNER_CHECK(generated.size() == positions.size(), group.who(), ": rank ", r, " sent ", generated.size(),
+                 " decoded sequences, expected ", positions.size());
+    for (size_t k = 0; k < positions.size(); ++k) out.generated[positions[k]] = generated[k].get<std::vector<int64_t>>();
     for (size_t k = 0; k < positions.size(); ++k)
       for (const auto& e : sentences[k])
         out.predictions[positions[k]].push_back(
             {e.at(0).get<std::string>(), e.at(1).get<std::vector<std::pair<int, int>>>()});
   }
-  EntityMetric metric;
-  for (size_t i = 0; i < examples.size(); ++i) metric.add(examples[i].gold, out.predictions[i]);
-  out.scores = metric.scores();
+  detail::score_evaluation(out, examples, labels, decode, rules);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }
@@ -304,7 +331,7 @@ class Trainer {
                                {"lr", optimizer->param_groups().front().options().get_lr()}};
         if (!dev_.empty()) {
           auto ev = evaluate(group, model_, dev_, labels_, options_.decode, options_.eval_batch,
-                             options_.show_progress && main_rank);
+                             options_.show_progress && main_rank, options_.metric);
           f1 = ev.scores.micro.f1();
           line["dev"] = ev.scores.to_json();
           line["dev_invalid_entities"] = ev.invalid_entities;

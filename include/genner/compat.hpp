@@ -1,0 +1,6 @@
+// genner/compat.hpp: umbrella for compatibility with the original system (checkpoint import, its
+// greedy decoding); its numerics are the SeedCompat policy of genner/model/policies.hpp.
+#pragma once
+
+#include <genner/compat/seed_checkpoint.hpp>
+#include <genner/compat/seed_greedy.hpp>
