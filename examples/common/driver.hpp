@@ -464,6 +464,7 @@ class Experiment {
   std::shared_ptr<model::NerModelImpl<E>> build_model(const RunRecord& record, int64_t pieces) {
     model::NerOptions opt;
     opt.types(static_cast<int64_t>(record.types.size()));
+    opt.mlp_dropout = cfg_.mlp_dropout;
     if (!record.pretrained.empty()) return model::NerModelImpl<E>::from_pretrained(record.pretrained, opt);
     opt.with_config(scratch_config(cfg_, pieces + text::Tokenizer::kNumExtraIds));
     return std::make_shared<model::NerModelImpl<E>>(opt);

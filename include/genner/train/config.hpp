@@ -45,6 +45,7 @@ struct RunConfig {
   std::string model_dir;              ///< empty: <models root>/<model>
   bool encoder_mlp = true;
   bool avg_feature = true;
+  double mlp_dropout = 0.3;           ///< dropout inside the encoder MLP
   std::string pretrained;             ///< Hugging Face T5 folder (weights + spiece.model); empty: from scratch
   // From-scratch backbone (used when no pretrained folder is given)
   int64_t scratch_d_model = 128;
@@ -206,6 +207,7 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       str_opt("model", &RunConfig::model, "model", "T5 checkpoint name, e.g. t5-base, t5-large, t5-11b, google/flan-t5-base"),
       str_opt("model_dir", &RunConfig::model_dir, "model", "folder with config.json, weights and spiece.model (empty: <models root>/<model>)"),
       bool_opt("encoder_mlp", &RunConfig::encoder_mlp, "model", "pass encoder outputs through the MLP before pointer scoring"),
+      num_opt("mlp_dropout", &RunConfig::mlp_dropout, "model", 0, 1, false, "dropout inside the encoder MLP"),
       bool_opt("avg_feature", &RunConfig::avg_feature, "model", "average MLP(H) with the source token embeddings (published default)"),
       str_opt("pretrained", &RunConfig::pretrained, "model", "Hugging Face T5 folder (config.json, model.safetensors, spiece.model) to start from; empty: train from scratch"),
       int_opt("scratch_d_model", &RunConfig::scratch_d_model, "scratch model", 8, 65536, "from scratch: hidden size"),
