@@ -9,6 +9,7 @@
 #pragma once
 #include <genner/core/error.hpp>
 #include <genner/core/threading.hpp>
+#include <genner/core/utf8.hpp>
 #include <genner/data.hpp>
 #include <genner/generate.hpp>
 #include <genner/io.hpp>
