@@ -11,6 +11,7 @@
 #include <genner/core/error.hpp>
 #include <genner/core/threading.hpp>
 #include <genner/compat.hpp>
+#include <genner/core/utf8.hpp>
 #include <genner/data.hpp>
 #include <genner/generate.hpp>
 #include <genner/io.hpp>

@@ -24,6 +24,7 @@ enum class TagScheme { automatic, iob1, bio, bioes };
 
 struct ConllOptions {
   TagScheme scheme = TagScheme::automatic;
+  std::size_t length_guard = kDefaultLengthGuard;  ///< see entity.hpp; 0: off
 };
 
 namespace detail {
@@ -46,16 +47,21 @@ struct TaggedSentence {
   std::vector<std::size_t> lines;
 };
 
+/// IOB1 when I-X opens more chunks than B-X does (IOB1 uses B- only between two chunks of one
+/// type, so a stray B- opening is an annotation slip there); BIO otherwise, where every I-X that
+/// opens a chunk is a repair that the report lists with its line.
 inline TagScheme detect_scheme(const std::vector<TaggedSentence>& sentences) {
-  bool i_opens = false;
+  std::size_t i_opens = 0, b_opens = 0;
   for (const auto& s : sentences) {
     for (std::size_t k = 0; k < s.tags.size(); ++k) {
       const auto& t = s.tags[k];
       if (t.prefix == 'E' || t.prefix == 'S') return TagScheme::bioes;
-      if (t.prefix == 'I' && (k == 0 || s.tags[k - 1].prefix == 'O' || s.tags[k - 1].type != t.type)) i_opens = true;
+      const bool opens = k == 0 || s.tags[k - 1].prefix == 'O' || s.tags[k - 1].type != t.type;
+      if (t.prefix == 'I' && opens) ++i_opens;
+      if (t.prefix == 'B' && opens) ++b_opens;
     }
   }
-  return i_opens ? TagScheme::iob1 : TagScheme::bio;
+  return i_opens > b_opens ? TagScheme::iob1 : TagScheme::bio;
 }
 
 inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::filesystem::path& file,
@@ -115,10 +121,11 @@ inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::fi
 
 }  // namespace detail
 
-/// Loads a CoNLL column file: word in the first column, tag in the last, separated by tabs when
-/// the line has one, else by spaces; blank lines end sentences; -DOCSTART- lines are skipped.
-[[nodiscard]] inline Dataset load_conll(const std::filesystem::path& file, const ConllOptions& options = {}) {
-  const auto lines = detail::read_lines(file, "load_conll");
+/// Parses CoNLL column text (see load_conll); `file` names it in errors and reports.
+[[nodiscard]] inline Dataset parse_conll(std::string_view text, const std::filesystem::path& file,
+                                         const ConllOptions& options = {}) {
+  const auto lines = detail::text_lines(text, file, "load_conll");
+  std::size_t columns = 0, columns_line = 0;  // every token line has as many columns as the first
   std::vector<detail::TaggedSentence> tagged;
   detail::TaggedSentence current;
   const auto flush = [&] {
@@ -141,6 +148,10 @@ inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::fi
     }
     GENNER_CHECK(fields.size() >= 2, "load_conll: ", detail::where(file, i + 1),
                  ": expected at least two columns (word ... tag), found '", line, "'.");
+    if (columns == 0) columns = fields.size(), columns_line = i + 1;
+    GENNER_CHECK(fields.size() == columns, "load_conll: ", detail::where(file, i + 1), ": expected ", columns,
+                 " columns as on line ", columns_line, ", found ", fields.size(), " in '", line,
+                 "' (a missing tag column would make another column the tag).");
     current.words.emplace_back(fields.front());
     current.tags.push_back(detail::parse_tag(fields.back(), file, i + 1));
     current.lines.push_back(i + 1);
@@ -150,9 +161,21 @@ inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::fi
   const auto scheme = options.scheme == TagScheme::automatic ? detail::detect_scheme(tagged) : options.scheme;
   Dataset out;
   out.sentences.reserve(tagged.size());
-  for (auto& s : tagged) out.sentences.push_back(detail::decode_tags(std::move(s), scheme, file, out.report, out.types));
+  for (auto& s : tagged) {
+    const std::size_t first_line = s.lines.empty() ? 0 : s.lines.front();
+    detail::add_guarded(out.sentences, detail::decode_tags(std::move(s), scheme, file, out.report, out.types),
+                        options.length_guard, file.string(), first_line, out.report, "load_conll");
+  }
   detail::finish_types(out.types);
   return out;
+}
+
+/// Loads a CoNLL column file: word in the first column, tag in the last, separated by tabs when
+/// the line has one, else by spaces; blank lines end sentences; -DOCSTART- lines are skipped.
+/// The file must be UTF-8 (a leading byte-order mark is dropped) with the same number of columns
+/// on every token line; sentences longer than the length guard are split or refused (entity.hpp).
+[[nodiscard]] inline Dataset load_conll(const std::filesystem::path& file, const ConllOptions& options = {}) {
+  return parse_conll(detail::read_text(file, "load_conll"), file, options);
 }
 
 /// BIO tags for the entities of a sentence of `n` words. Entities that overlap an earlier one

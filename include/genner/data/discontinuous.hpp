@@ -12,13 +12,20 @@
 #include <genner/data/entity.hpp>
 
 #include <filesystem>
+#include <string_view>
 #include <string>
 #include <vector>
 
 namespace genner::data {
 
-[[nodiscard]] inline Dataset load_discontinuous(const std::filesystem::path& file) {
-  const auto lines = detail::read_lines(file, "load_discontinuous");
+struct DiscontinuousOptions {
+  std::size_t length_guard = kDefaultLengthGuard;  ///< see entity.hpp; 0: off
+};
+
+/// Parses the 3-line format from text (see load_discontinuous); `file` names it in errors.
+[[nodiscard]] inline Dataset parse_discontinuous(std::string_view text, const std::filesystem::path& file,
+                                                 const DiscontinuousOptions& options = {}) {
+  const auto lines = detail::text_lines(text, file, "load_discontinuous");
   Dataset out;
   std::size_t i = 0;
   const auto blank = [&](std::size_t k) { return lines[k].find_first_not_of(" \t") == std::string::npos; };
@@ -60,12 +67,19 @@ namespace genner::data {
     GENNER_CHECK(i + 2 >= lines.size() || blank(i + 2), "load_discontinuous: ", detail::where(file, i + 3),
                  ": expected a blank line after the entity line, found '", lines[i + 2], "'.");
     detail::finish_sentence(s, file.string(), token_line, out.report, out.types);
-    out.sentences.push_back(std::move(s));
+    detail::add_guarded(out.sentences, std::move(s), options.length_guard, file.string(), token_line, out.report,
+                        "load_discontinuous");
     i += 3;
   }
   GENNER_CHECK(!out.sentences.empty(), "load_discontinuous: expected sentences in '", file.string(), "', found none.");
   detail::finish_types(out.types);
   return out;
+}
+
+/// Loads a discontinuous-NER file (UTF-8; a byte-order mark is dropped; length guard as in entity.hpp).
+[[nodiscard]] inline Dataset load_discontinuous(const std::filesystem::path& file,
+                                                const DiscontinuousOptions& options = {}) {
+  return parse_discontinuous(detail::read_text(file, "load_discontinuous"), file, options);
 }
 
 }  // namespace genner::data

@@ -129,13 +129,90 @@ struct Dataset {
   return out;
 }
 
+/// The length guard of every loader: a sentence longer than `length_guard` words is split where
+/// no entity crosses (reported as a split); a piece that still exceeds the guard, because entities
+/// cross every cut, is refused with its file:line. Memory of training and decoding grows with the
+/// square of the source length (attention) and linearly in the batch's tokens, so this bound is
+/// what keeps one sentence from exhausting memory (README "Reliability").
+inline constexpr std::size_t kDefaultLengthGuard = 512;
+
 namespace detail {
+
+/// Cuts `s` into pieces of at most `max_words` words where possible, never inside an entity.
+inline std::vector<Sentence> split_sentence(Sentence s, std::size_t max_words, const std::string& file,
+                                            std::size_t line, LoadReport& report) {
+  std::vector<Sentence> out;
+  const int n = static_cast<int>(s.words.size());
+  if (max_words == 0 || s.words.size() <= max_words) {
+    out.push_back(std::move(s));
+    return out;
+  }
+  const auto crosses = [&](int c) {
+    for (const auto& e : s.entities)
+      if (e.start() < c && c < e.end()) return true;
+    return false;
+  };
+  const int limit = static_cast<int>(max_words);
+  std::vector<int> cuts{0};
+  while (n - cuts.back() > limit) {
+    const int from = cuts.back();
+    int cut = -1;
+    for (int c = from + limit; c > from && cut < 0; --c)
+      if (!crosses(c)) cut = c;
+    for (int c = from + limit + 1; c < n && cut < 0; ++c)
+      if (!crosses(c)) cut = c;
+    if (cut < 0) break;
+    cuts.push_back(cut);
+  }
+  cuts.push_back(n);
+  for (std::size_t k = 0; k + 1 < cuts.size(); ++k) {
+    const int a = cuts[k], b = cuts[k + 1];
+    Sentence piece;
+    piece.words.assign(s.words.begin() + a, s.words.begin() + b);
+    for (const auto& e : s.entities) {
+      if (e.start() >= a && e.end() <= b) {
+        Entity shifted = e;
+        for (auto& f : shifted.fragments) f = {f.first - a, f.second - a};
+        piece.entities.push_back(std::move(shifted));
+      }
+    }
+    out.push_back(std::move(piece));
+  }
+  report.add(LoadIssue::Kind::split, file, line,
+             "sentence of " + std::to_string(n) + " words split into " + std::to_string(out.size()) + " pieces" +
+                 (n - cuts[cuts.size() - 2] > limit ? " (the last is still longer than the limit: entities cross every cut)"
+                                                    : ""));
+  return out;
+}
+
+
+/// Appends `s` to `out` under the length guard `limit` (0: off); see kDefaultLengthGuard.
+inline void add_guarded(std::vector<Sentence>& out, Sentence s, std::size_t limit, const std::string& file,
+                        std::size_t line, LoadReport& report, const char* who) {
+  if (limit == 0 || s.words.size() <= limit) {
+    out.push_back(std::move(s));
+    return;
+  }
+  const std::size_t n = s.words.size();
+  LoadReport local;
+  auto pieces = split_sentence(std::move(s), limit, file, line, local);
+  for (const auto& p : pieces)
+    GENNER_CHECK(p.words.size() <= limit, who, ": ", file, ":", line, ": a sentence of ", n,
+                 " words is longer than the length guard (", limit,
+                 " words) and entities cross every cut that would shorten it; split it in the file or raise the "
+                 "guard (--max_words)");
+  for (auto& i : local.issues) report.issues.push_back(std::move(i));
+  for (auto& p : pieces) out.push_back(std::move(p));
+}
 
 /// Orders the sentence's entities by first start and last end, keeping the file's order among
 /// entities that share both (the order the original system writes them in its targets); drops
 /// exact duplicates (reported) and collects type names.
 inline void finish_sentence(Sentence& s, const std::string& file, std::size_t line, LoadReport& report,
                             std::vector<std::string>& types) {
+  for (const auto& e : s.entities)
+    GENNER_CHECK(!e.type.empty() && e.type.find_first_of(" \t\n") == std::string::npos, file, ":", line,
+                 ": expected an entity type without spaces, found '", e.type, "'");
   std::stable_sort(s.entities.begin(), s.entities.end(), [](const Entity& a, const Entity& b) {
     if (a.fragments.empty() || b.fragments.empty()) return a.fragments.empty() && !b.fragments.empty();
     return std::pair(a.start(), a.end()) < std::pair(b.start(), b.end());

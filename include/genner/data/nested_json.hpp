@@ -12,69 +12,24 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <filesystem>
+#include <string_view>
 #include <string>
 #include <vector>
 
 namespace genner::data {
 
 struct NestedJsonOptions {
-  std::size_t max_words = 150;  ///< 0 disables splitting
+  std::size_t max_words = 150;                      ///< 0 disables splitting
+  std::size_t length_guard = kDefaultLengthGuard;  ///< see LengthGuard in entity.hpp; 0: off
 };
 
-namespace detail {
 
-/// Cuts `s` into pieces of at most `max_words` words where possible, never inside an entity.
-inline std::vector<Sentence> split_sentence(Sentence s, std::size_t max_words, const std::string& file,
-                                            std::size_t line, LoadReport& report) {
-  std::vector<Sentence> out;
-  const int n = static_cast<int>(s.words.size());
-  if (max_words == 0 || s.words.size() <= max_words) {
-    out.push_back(std::move(s));
-    return out;
-  }
-  const auto crosses = [&](int c) {
-    for (const auto& e : s.entities)
-      if (e.start() < c && c < e.end()) return true;
-    return false;
-  };
-  const int limit = static_cast<int>(max_words);
-  std::vector<int> cuts{0};
-  while (n - cuts.back() > limit) {
-    const int from = cuts.back();
-    int cut = -1;
-    for (int c = from + limit; c > from && cut < 0; --c)
-      if (!crosses(c)) cut = c;
-    for (int c = from + limit + 1; c < n && cut < 0; ++c)
-      if (!crosses(c)) cut = c;
-    if (cut < 0) break;
-    cuts.push_back(cut);
-  }
-  cuts.push_back(n);
-  for (std::size_t k = 0; k + 1 < cuts.size(); ++k) {
-    const int a = cuts[k], b = cuts[k + 1];
-    Sentence piece;
-    piece.words.assign(s.words.begin() + a, s.words.begin() + b);
-    for (const auto& e : s.entities) {
-      if (e.start() >= a && e.end() <= b) {
-        Entity shifted = e;
-        for (auto& f : shifted.fragments) f = {f.first - a, f.second - a};
-        piece.entities.push_back(std::move(shifted));
-      }
-    }
-    out.push_back(std::move(piece));
-  }
-  report.add(LoadIssue::Kind::split, file, line,
-             "sentence of " + std::to_string(n) + " words split into " + std::to_string(out.size()) + " pieces" +
-                 (n - cuts[cuts.size() - 2] > limit ? " (the last is still longer than the limit: entities cross every cut)"
-                                                    : ""));
-  return out;
-}
-
-}  // namespace detail
-
-[[nodiscard]] inline Dataset load_nested_json(const std::filesystem::path& file, const NestedJsonOptions& options = {}) {
-  const auto lines = detail::read_lines(file, "load_nested_json");
+/// Parses nested JSON lines from text (see load_nested_json); `file` names it in errors.
+[[nodiscard]] inline Dataset parse_nested_json(std::string_view text, const std::filesystem::path& file,
+                                               const NestedJsonOptions& options = {}) {
+  const auto lines = detail::text_lines(text, file, "load_nested_json");
   Dataset out;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
@@ -82,7 +37,7 @@ inline std::vector<Sentence> split_sentence(Sentence s, std::size_t max_words, c
     nlohmann::json doc;
     try {
       doc = nlohmann::json::parse(lines[i]);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
       fail("load_nested_json: ", at, ": expected a JSON object, found invalid JSON (", e.what(), ").");
     }
     GENNER_CHECK(doc.is_object() && doc.contains("ners") && doc.contains("sentences") && doc["ners"].is_array() &&
@@ -110,19 +65,28 @@ inline std::vector<Sentence> split_sentence(Sentence s, std::size_t max_words, c
                          e[2].is_string(),
                      "load_nested_json: ", at, ": sentence ", k, ": expected [start, end_inclusive, type], found ",
                      e.dump(), ".");
-        const int start = e[0].get<int>(), last = e[1].get<int>();
-        GENNER_CHECK(0 <= start && start <= last && last < n, "load_nested_json: ", at, ": sentence ", k,
+        // Compared as 64-bit (an offset of 2^32 or more must not wrap to a small number).
+        const auto start64 = e[0].get<std::int64_t>(), last64 = e[1].get<std::int64_t>();
+        GENNER_CHECK(e[0].is_number_unsigned() && e[1].is_number_unsigned() && 0 <= start64 && start64 <= last64 && last64 < n, "load_nested_json: ", at, ": sentence ", k,
                      ": expected an entity span inside the sentence's ", n, " words, found ", e.dump(), ".");
+        const auto start = static_cast<int>(start64), last = static_cast<int>(last64);
         s.entities.push_back({e[2].get<std::string>(), {{start, last + 1}}});
       }
       detail::finish_sentence(s, file.string(), i + 1, out.report, out.types);
       for (auto& piece : detail::split_sentence(std::move(s), options.max_words, file.string(), i + 1, out.report))
-        out.sentences.push_back(std::move(piece));
+        detail::add_guarded(out.sentences, std::move(piece), options.length_guard, file.string(), i + 1, out.report,
+                            "load_nested_json");
     }
   }
   GENNER_CHECK(!out.sentences.empty(), "load_nested_json: expected sentences in '", file.string(), "', found none.");
   detail::finish_types(out.types);
   return out;
+}
+
+/// Loads a nested-NER JSON-lines file (UTF-8; a byte-order mark is dropped; offsets are checked
+/// as 64-bit integers; the length guard of entity.hpp applies after the max_words split).
+[[nodiscard]] inline Dataset load_nested_json(const std::filesystem::path& file, const NestedJsonOptions& options = {}) {
+  return parse_nested_json(detail::read_text(file, "load_nested_json"), file, options);
 }
 
 }  // namespace genner::data

@@ -20,7 +20,7 @@ inline nlohmann::json read_json_file(const std::filesystem::path& path,
   GENNER_CHECK(in.good(), path.string(), ": ", missing);
   try {
     return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
     fail(path.string(), ": expected valid JSON, found a syntax error (", e.what(), ")");
   }
 }

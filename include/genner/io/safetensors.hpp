@@ -127,19 +127,25 @@ class SafetensorsFile {
                        value.contains("data_offsets"),
                    where, ": expected an object with dtype, shape and data_offsets");
       TensorEntry e;
+      GENNER_CHECK(value["dtype"].is_string(), where, ": expected a dtype string, found ", value["dtype"].dump());
       e.dtype = safetensors_dtype(value["dtype"].get<std::string>(), where);
+      GENNER_CHECK(value["shape"].is_array(), where, ": expected a shape array, found ", value["shape"].dump());
       uint64_t numel = 1;
       for (const auto& d : value["shape"]) {
-        GENNER_CHECK(d.is_number_integer() && d.get<int64_t>() >= 0, where,
-                     ": shape entries must be non-negative integers, found ", d.dump());
+        GENNER_CHECK(d.is_number_unsigned(), where, ": shape entries must be non-negative integers, found ", d.dump());
+        GENNER_CHECK(d.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX) &&
+                         !__builtin_mul_overflow(numel, d.get<uint64_t>(), &numel),
+                     where, ": shape ", value["shape"].dump(), " has more elements than 2^64");
         e.shape.push_back(d.get<int64_t>());
-        numel *= static_cast<uint64_t>(e.shape.back());
       }
       const auto& off = value["data_offsets"];
-      GENNER_CHECK(off.is_array() && off.size() == 2, where, ": data_offsets must be [begin, end]");
+      GENNER_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
+                   where, ": data_offsets must be [begin, end] of non-negative integers, found ", off.dump());
       e.begin = off[0].get<uint64_t>();
       e.end = off[1].get<uint64_t>();
-      const uint64_t expected = numel * at::elementSize(e.dtype);
+      uint64_t expected = 0;
+      GENNER_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(at::elementSize(e.dtype)), &expected), where,
+                   ": shape ", value["shape"].dump(), " needs more than 2^64 bytes");
       GENNER_CHECK(e.begin <= e.end && e.end - e.begin == expected, where, ": data_offsets [",
                    e.begin, ", ", e.end, ") hold ", e.end - e.begin, " bytes but dtype ",
                    value["dtype"].get<std::string>(), " and shape ", value["shape"].dump(),

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <vector>
+#include <unistd.h>
 
 #include <genner/core/error.hpp>
 
@@ -41,6 +43,25 @@ class JsonlLog {
 
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
+  /// Drops the lines a killed run wrote after its last checkpoint (those with "step" above
+  /// `step`) and a torn last line, so that the resumed run does not log them twice. The file is
+  /// rewritten atomically; nothing happens when it does not exist.
+  static void keep_until_step(const std::filesystem::path& path, int64_t step) {
+    if (!std::filesystem::exists(path)) return;
+    std::string kept;
+    for (const auto& line : read(path))
+      if (!line.contains("step") || !line["step"].is_number() || line["step"].get<int64_t>() <= step)
+        kept += line.dump() + "\n";
+    const auto tmp = std::filesystem::path(path.string() + ".tmp-" + std::to_string(::getpid()));
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << kept;
+      out.flush();
+      GENNER_CHECK(out.good(), tmp.string(), ": write failed (disk full?)");
+    }
+    std::filesystem::rename(tmp, path);
+  }
+
   /// Reads every complete line back; a torn last line (killed mid-write) is skipped, any other
   /// bad line is an error naming its line number.
   [[nodiscard]] static std::vector<nlohmann::json> read(const std::filesystem::path& path) {
@@ -56,7 +77,7 @@ class JsonlLog {
       if (lines[i].empty()) continue;
       try {
         out.push_back(nlohmann::json::parse(lines[i]));
-      } catch (const nlohmann::json::parse_error& e) {
+      } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
         if (i + 1 == lines.size() && torn_tail) break;
         fail(path.string(), ":", i + 1, ": expected a JSON object, found unparsable text (", e.what(), ")");
       }
