@@ -279,7 +279,8 @@ class Experiment {
     auto labels = data::LabelSpace::make(splits.types, tokenizer);
     record.label_token_ids = labels.token_ids;
 
-    torch::manual_seed(static_cast<uint64_t>(cfg_.seed));  // the same initial weights for the same seed
+    // LibTorch seeds its generator at random in each process: --seed also decides the initial weights.
+    torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
     auto model = build_model(record, tokenizer.piece_count());
     record.config = model->config();
     std::vector<std::vector<int64_t>> names;
