@@ -11,6 +11,7 @@ packages=(
   libsentencepiece-dev libsentencepiece0 sentencepiece
   librange-v3-dev libboost-dev nlohmann-json3-dev
   catch2 libbenchmark-dev libgloo-dev
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -274,7 +274,7 @@ TEST_CASE("config.json: defaults, presets and mismatches", "[io]") {
   }
 }
 
-TEST_CASE("libtorch and sentencepiece live in one program", "[io]") {
+TEST_CASE("libtorch and sentencepiece live in one program", "[io][deepbind]") {
   // libsentencepiece embeds its own protobuf; genner opens it in isolation so that
   // tensors and real tokenization work side by side in one process.
   genner::text::SpmProcessor sp;

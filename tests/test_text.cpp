@@ -156,7 +156,7 @@ TEST_CASE("Tokenizer: load errors name the file", "[text]") {
   CHECK_THROWS_AS(Tokenizer::load(dir.path / "garbage.model"), genner::Error);
 }
 
-TEST_CASE("Tokenizer::train builds a T5-layout unigram model offline", "[text]") {
+TEST_CASE("Tokenizer::train builds a T5-layout unigram model offline", "[text][deepbind]") {
   genner::test::TempDir dir;
   std::vector<std::string> corpus;
   const std::vector<std::string> base = {
@@ -202,7 +202,7 @@ TEST_CASE("Tokenizer::train builds a T5-layout unigram model offline", "[text]")
   CHECK_THROWS_AS(Tokenizer::train(dir.path / "no-corpus.txt", dir.path / "x.model"), genner::Error);
 }
 
-TEST_CASE("Native unigram encoder equals libsentencepiece on every word of the real corpora", "[text]") {
+TEST_CASE("Native unigram encoder equals libsentencepiece on every word of the real corpora", "[text][deepbind]") {
   const auto model = genner::test::t5_spiece_model();
   const auto root = genner::test::data_root();
   if (!std::filesystem::exists(model) || !std::filesystem::exists(root / "conll2003")) {

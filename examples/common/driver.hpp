@@ -39,11 +39,15 @@ struct Splits {
   std::vector<std::string> types;
 };
 
-inline data::Dataset load_split(Family family, const fs::path& file) {
+inline data::Dataset load_split(Family family, const fs::path& file, size_t length_guard = data::kDefaultLengthGuard) {
   switch (family) {
-    case Family::flat: return data::load_conll(file);
-    case Family::nested: return data::load_nested_json(file);
-    case Family::discontinuous: return data::load_discontinuous(file);
+    case Family::flat: return data::load_conll(file, {data::TagScheme::automatic, length_guard});
+    case Family::nested: {
+      data::NestedJsonOptions o;
+      o.length_guard = length_guard;
+      return data::load_nested_json(file, o);
+    }
+    case Family::discontinuous: return data::load_discontinuous(file, {length_guard});
   }
   fail("unknown data-set family");
 }
@@ -71,10 +75,11 @@ inline Splits load_splits(Family family, const fs::path& dir, const train::RunCo
       return false;
     }
   }();
-  s.dev = load_split(family, split_file(family, dir, "dev"));
-  s.test = load_split(family, split_file(family, dir, "test"));
+  const auto guard = static_cast<size_t>(cfg.max_words);
+  s.dev = load_split(family, split_file(family, dir, "dev"), guard);
+  s.test = load_split(family, split_file(family, dir, "test"), guard);
   if (has_train) {
-    s.train = load_split(family, split_file(family, dir, "train"));
+    s.train = load_split(family, split_file(family, dir, "train"), guard);
   } else {
     // GENIA as shipped here has no train split: train on dev, evaluate on test.
     std::cerr << "note: " << dir.string() << " has no train split; training on dev and selecting on dev\n";
@@ -128,14 +133,16 @@ struct RunRecord {
   std::vector<std::string> types;
   std::vector<int64_t> label_token_ids;
   t5::T5Config config;
-  std::string tokenizer;   ///< path of spiece.model
+  std::string tokenizer;   ///< path of spiece.model (relative to the run folder when inside it)
   std::string pretrained;  ///< Hugging Face folder the backbone came from, or empty
   std::string family;      ///< flat, nested or discontinuous (recognize::Recognizer::load reads it)
+  std::string data_dir;    ///< the data folder trained on (relative to the run folder when inside it)
+  std::string frozen;      ///< file of the frozen weights when they are not a published checkpoint, or empty
 
   nlohmann::json to_json() const {
     return {{"settings", settings}, {"types", types}, {"label_token_ids", label_token_ids},
             {"config", config.to_json()}, {"tokenizer", tokenizer}, {"pretrained", pretrained},
-            {"family", family}};
+            {"family", family}, {"data_dir", data_dir}, {"frozen", frozen}};
   }
   static RunRecord read(const fs::path& file) {
     const auto j = io::read_json_file(file, "no run record here; train first (the train command writes it)");
@@ -147,6 +154,9 @@ struct RunRecord {
       r.config = t5::T5Config::from_json(j.at("config"), file.string());
       r.tokenizer = j.at("tokenizer").get<std::string>();
       r.pretrained = j.value("pretrained", "");
+      r.family = j.value("family", "");
+      r.data_dir = j.value("data_dir", "");
+      r.frozen = j.value("frozen", "");
     } catch (const nlohmann::json::exception& e) {
       fail(file.string(), ": missing or malformed field (", e.what(), ")");
     }
@@ -156,6 +166,7 @@ struct RunRecord {
 
 /// A small T5 for training from scratch, shaped by the scratch_* settings.
 inline t5::T5Config scratch_config(const train::RunConfig& cfg, int64_t vocab_size) {
+  train::check_consistency(cfg);
   t5::T5Config c;
   c.vocab_size = vocab_size;
   c.d_model = cfg.scratch_d_model;
@@ -210,7 +221,7 @@ inline nlohmann::json entities_json(const std::vector<std::string>& words, const
   for (const auto& e : ents) {
     nlohmann::json frags = nlohmann::json::array();
     for (const auto& [s, t] : e.fragments) frags.push_back({s, t});
-    out.push_back({{"text", entity_text(words, e)}, {"type", e.type}, {"fragments", frags}});
+    out.push_back({{"text", core::json_safe(entity_text(words, e))}, {"type", core::json_safe(e.type)}, {"fragments", frags}});
   }
   return out;
 }
@@ -251,13 +262,23 @@ class Experiment {
       : family_(family), cfg_(std::move(cfg)), group_(group ? group : &single_) {}
 
   int train_command() {
-    const fs::path out = cfg_.output_dir;
-    fs::create_directories(out);
-    // Rank 0 writes the sample data and trains the tokenizer; the other ranks then read them.
+    // Rank 0 owns the folder (checks, lock, clean-up), writes the sample data and trains the
+    // tokenizer; the other ranks then read them.
+    const bool main_rank = group_->is_main();
+    const fs::path out = main_rank ? train::prepare_output_dir(cfg_.output_dir) : fs::path(cfg_.output_dir);
+    std::optional<train::RunLock> lock;
+    if (main_rank) {
+      lock.emplace(out);
+      for (const auto& p : train::remove_stale_temporaries(out))
+        std::cerr << "note: removed " << p.string() << ", left by a killed run\n";
+    }
+    const auto trajectory = trajectory_settings();
+    if (cfg_.resume) train::check_resume_settings(train::checkpoint_settings(out / "checkpoint"), trajectory,
+                                                  (out / "checkpoint").string());
     fs::path data_dir;
-    if (group_->is_main()) data_dir = resolve_data_dir(out);
+    if (main_rank) data_dir = resolve_data_dir(out);
     group_->barrier("sample data");
-    if (!group_->is_main()) data_dir = resolve_data_dir(out, /*write=*/false);
+    if (!main_rank) data_dir = resolve_data_dir(out, /*write=*/false);
     std::cout << "genner " << family_name(family_) << " NER: data " << data_dir.string() << ", output "
               << out.string() << "\n";
     auto splits = load_splits(family_, data_dir, cfg_);
@@ -271,6 +292,7 @@ class Experiment {
     record.types = splits.types;
     record.pretrained = cfg_.pretrained;
     record.family = family_name(family_);
+    record.data_dir = train::path_for_record(data_dir, out);
     std::optional<text::Tokenizer> made;
     if (group_->is_main()) made.emplace(make_tokenizer(splits, out, record));
     group_->barrier("tokenizer");
@@ -283,6 +305,7 @@ class Experiment {
     torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
     auto model = build_model(record, tokenizer.piece_count());
     record.config = model->config();
+    check_vocabulary(tokenizer, record);
     std::vector<std::vector<int64_t>> names;
     for (const auto& t : splits.types) {
       std::vector<std::string> words = split_words(type_description(t));
@@ -296,6 +319,11 @@ class Experiment {
     }
     model->init_label_embeddings(names);
     if (group_->is_main()) {
+      if (record.pretrained.empty() && !model::frozen_parameters(*model).empty()) {
+        // A random frozen backbone exists only in this process: keep it, or the run cannot be evaluated.
+        record.frozen = "frozen.safetensors";
+        model::save_frozen(*model, out / record.frozen);
+      }
       io::write_text_atomically(out / "run.json", record.to_json().dump(2) + "\n");
       io::write_text_atomically(out / "config.json", train::to_json(cfg_).dump(2) + "\n");
     }
@@ -323,6 +351,7 @@ class Experiment {
     topt.patience = cfg_.patience;
     topt.resume = cfg_.resume;
     topt.seed = static_cast<uint64_t>(cfg_.seed);
+    topt.trajectory = trajectory;
     topt.max_tokens = tokens_per_batch(train_ex);
     topt.output_dir = out;
     topt.decode = decode_options(cfg_, family_);
@@ -356,10 +385,13 @@ class Experiment {
   }
 
   int evaluate_command() {
+    GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to evaluate, found an empty path");
     const fs::path out = cfg_.output_dir;
     auto record = RunRecord::read(out / "run.json");
+    use_recorded_settings(record, out);
+    train::RunLock lock(out);
     auto [model, tokenizer, labels] = restore(record, out);
-    const fs::path data_dir = resolve_data_dir(out);
+    const fs::path data_dir = recorded_data_dir(record, out);
     auto splits = load_splits(family_, data_dir, cfg_);
     auto test_ex = data::encode_dataset(splits.test, tokenizer, labels, target_type(cfg_.target_type));
     auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_, family_), 32, true,
@@ -381,6 +413,12 @@ class Experiment {
   /// Raw text (one text per line; `-` reads standard input) to entities, one output record per
   /// input line; the logic lives in genner/recognize/predict.hpp.
   int predict_command(const std::string& input, const fs::path& output, const PredictFlags& flags) {
+    GENNER_CHECK(input == "-" || !fs::is_directory(input),
+                 "--input: expected a text file (one text per line) or -, found the folder '", input, "'");
+    GENNER_CHECK(output.empty() || !fs::is_directory(output), "--predictions: expected a file to write, found the folder '",
+                 output.string(), "'");
+    GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to predict with, found an empty path");
+    use_recorded_settings(RunRecord::read(fs::path(cfg_.output_dir) / "run.json"), cfg_.output_dir);
     recognize::RecognizerOptions ro;
     ro.decode = decode_options(cfg_, family_);
     ro.flat = family_ == Family::flat;
@@ -447,13 +485,13 @@ class Experiment {
   text::Tokenizer make_tokenizer(const Splits& s, const fs::path& out, RunRecord& record, bool train = true) {
     if (!cfg_.pretrained.empty()) {
       const auto spm = fs::path(cfg_.pretrained) / "spiece.model";
-      record.tokenizer = spm.string();
+      record.tokenizer = train::path_for_record(spm, out);
       return text::Tokenizer::load(spm);
     }
     std::vector<std::string> corpus;
     for (const auto& sent : s.train.sentences) corpus.push_back(data::join_words(sent.words));
     const auto file = out / "spiece.model";
-    record.tokenizer = file.string();
+    record.tokenizer = train::path_for_record(file, out);
     if (!train) return text::Tokenizer::load(file);
     text::TrainOptions opt;
     opt.vocab_size = static_cast<int>(cfg_.spm_vocab_size);
@@ -477,7 +515,7 @@ class Experiment {
     data::LabelSpace labels;
   };
   Restored restore(const RunRecord& record, const fs::path& out) {
-    auto tokenizer = text::Tokenizer::load(record.tokenizer);
+    auto tokenizer = text::Tokenizer::load(recorded_path(record.tokenizer, out));
     auto labels = data::LabelSpace::make(record.types, tokenizer);
     GENNER_CHECK(labels.token_ids == record.label_token_ids, (out / "run.json").string(),
                  ": label token ids differ from the tokenizer's; was spiece.model replaced?");
@@ -490,10 +528,60 @@ class Experiment {
       opt.with_config(record.config);
       m = std::make_shared<model::NerModelImpl<E>>(opt);
     }
+    check_vocabulary(tokenizer, record);
+    if (!record.frozen.empty()) model::load_frozen(*m, train::path_from_record(record.frozen, out));
     model::load_trained(*m, out / "best.safetensors");
     m->eval();
     model::prepare_inference(*m, model::parse_precision(cfg_.precision));  // evaluate / predict
     return {m, std::move(tokenizer), std::move(labels)};
+  }
+
+  /// A path from run.json: relative to the run folder; a record of an older run may hold one
+  /// relative to the working directory instead.
+  static fs::path recorded_path(const std::string& recorded, const fs::path& out) {
+    const auto p = train::path_from_record(recorded, out);
+    return fs::exists(p) || !fs::exists(recorded) ? p : fs::path(recorded);
+  }
+
+  /// Settings of the recorded run, except those given on this command line.
+  void use_recorded_settings(const RunRecord& record, const fs::path& out) {
+    train::RunConfig merged = cfg_;
+    if (record.settings.is_object()) {
+      for (const auto& [key, value] : record.settings.items()) {
+        if (key == "output_dir" || key == "resume" || std::find(given_.begin(), given_.end(), key) != given_.end())
+          continue;
+        try {
+          const auto& o = train::find_option(key, (out / "run.json").string());
+          train::check_value(o, value, (out / "run.json").string() + ": settings: '" + key + "'");
+          o.set(merged, value);
+        } catch (const Error&) {
+          // A setting this version no longer knows: the command line's value stands.
+        }
+      }
+    }
+    cfg_ = merged;
+  }
+
+  fs::path recorded_data_dir(const RunRecord& record, const fs::path& out) {
+    const bool given = std::find(given_.begin(), given_.end(), "data_dir") != given_.end();
+    if (!given && !record.data_dir.empty()) return recorded_path(record.data_dir, out);
+    return resolve_data_dir(out);
+  }
+
+  /// Settings whose change would make a resumed run a different run (checked against the checkpoint).
+  nlohmann::json trajectory_settings() const {
+    auto j = train::to_json(cfg_);
+    for (const char* k : {"output_dir", "resume", "description", "log_every", "checkpoint_every", "patience", "data_dir",
+                          "pretrained", "model_dir"})
+      j.erase(k);
+    return j;
+  }
+
+  /// The tokenizer's pieces must all be rows of the model's embedding table.
+  static void check_vocabulary(const text::Tokenizer& tokenizer, const RunRecord& record) {
+    GENNER_CHECK(tokenizer.piece_count() <= record.config.vocab_size, record.tokenizer, ": the tokenizer has ",
+                 tokenizer.piece_count(), " pieces but the model's vocabulary (vocab_size) holds ",
+                 record.config.vocab_size, "; use the spiece.model that belongs to the checkpoint");
   }
 
   /// Padded tokens per batch so that a batch holds about batch_size sentences of average length.
@@ -510,7 +598,7 @@ class Experiment {
       text << nlohmann::json{{"words", d.sentences[i].words},
                              {"gold", entities_json(d.sentences[i].words, d.sentences[i].entities)},
                              {"predicted", entities_json(d.sentences[i].words, ev.predictions[i])}}
-                  .dump()
+                  .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
            << "\n";
     io::write_text_atomically(file, text.str());
   }
@@ -519,6 +607,9 @@ class Experiment {
   train::RunConfig cfg_;
   train::dist::Group single_;
   train::dist::Group* group_;
+
+ public:
+  std::vector<std::string> given_;  ///< settings given on the command line (they override a run's record)
 };
 
 inline void print_usage(const std::string& program, Family family) {
@@ -611,6 +702,7 @@ int run(Family family, const std::string& default_config, int argc, char** argv)
       (void)train::dist::parse_backend(cfg.backend, torch::cuda::is_available());  // refuses nccl without NCCL
     }
     Experiment<E> experiment(family, cfg, &group);
+    experiment.given_ = cl.given;
     if (command == "train") return experiment.train_command();
     if (command == "evaluate") return experiment.evaluate_command();
     GENNER_CHECK(!input.empty(), "predict needs --input FILE (one text per line; - reads standard input)");
@@ -628,10 +720,17 @@ int run(Family family, const std::string& default_config, int argc, char** argv)
     return experiment.predict_command(input, predictions, flags);
   } catch (const Error& e) {
     std::cerr << program << ": error: " << e.what() << "\n";
-    return 2;
+    return 1;
   } catch (const c10::Error& e) {
     std::cerr << program << ": error: " << e.what_without_backtrace() << "\n";
-    return 2;
+    return 1;
+  } catch (const std::exception& e) {
+    // Anything a check did not name: still a message and an exit code, never terminate().
+    std::cerr << program << ": error: " << e.what() << "\n";
+    return 1;
+  } catch (...) {
+    std::cerr << program << ": error: unknown exception\n";
+    return 1;
   }
 }
 

@@ -9,6 +9,7 @@
 #include <genner/train/config.hpp>
 #include <genner/train/progress.hpp>
 #include <genner/train/log.hpp>
+#include <genner/train/run_folder.hpp>
 #include <genner/train/plot.hpp>
 #include <genner/train/distributed.hpp>
 #include <genner/train/trainer.hpp>

@@ -77,6 +77,38 @@ inline void load_trained(NerModelCore& m, const std::filesystem::path& path) {
                  "' is not a trainable parameter of this model");
 }
 
+/// The frozen parameters of `m` (every parameter that save_trained leaves out), by name.
+inline std::map<std::string, at::Tensor> frozen_parameters(const NerModelCore& m) {
+  std::set<std::string> trainable;
+  for (const auto& [name, p] : m.trainable_parameters()) trainable.insert(name);
+  std::map<std::string, at::Tensor> out;
+  for (const auto& p : m.named_parameters(true))
+    if (!trainable.count(p.key())) out.emplace(p.key(), p.value());
+  return out;
+}
+
+/// Writes the frozen parameters of `m`: with save_trained's file, everything needed to restore
+/// a model whose frozen part is not a published checkpoint (a randomly initialised backbone).
+inline void save_frozen(const NerModelCore& m, const std::filesystem::path& path) {
+  io::save_safetensors(path, frozen_parameters(m), {{"format", "pt"}, {"genner", trained_description(m).dump()}});
+}
+
+/// Loads a save_frozen file; every frozen parameter must be there with its shape.
+inline void load_frozen(NerModelCore& m, const std::filesystem::path& path) {
+  io::SafetensorsFile file(path);
+  const auto frozen = frozen_parameters(m);
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, p] : frozen) {
+    GENNER_CHECK(file.contains(name), path.string(), ": frozen tensor '", name, "' is missing");
+    auto t = file.load(name);
+    GENNER_CHECK(t.sizes() == p.sizes(), path.string(), ": tensor '", name, "' has shape ", t.sizes(),
+                 " but the model expects ", p.sizes());
+    p.copy_(t.to(p.device()).to(p.scalar_type()));
+  }
+  for (const auto& [name, entry] : file.entries())
+    GENNER_CHECK(frozen.count(name), path.string(), ": tensor '", name, "' is not a frozen parameter of this model");
+}
+
 // ---- Hugging Face PEFT (LoRA) --------------------------------------------------------------------
 
 namespace detail {

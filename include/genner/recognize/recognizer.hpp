@@ -153,7 +153,7 @@ class Recognizer {
     std::vector<std::string> types;
     std::vector<int64_t> label_ids;
     t5::T5Config config;
-    std::string tokenizer_path, pretrained, family;
+    std::string tokenizer_path, pretrained, family, frozen;
     nlohmann::json settings;
     try {
       types = record.at("types").get<std::vector<std::string>>();
@@ -162,6 +162,7 @@ class Recognizer {
       tokenizer_path = record.value("tokenizer", std::string());
       pretrained = record.value("pretrained", std::string());
       family = record.value("family", std::string());
+      frozen = record.value("frozen", std::string());
       settings = record.value("settings", nlohmann::json::object());
     } catch (const nlohmann::json::exception& e) {
       fail(file.string(), ": missing or malformed field (", e.what(), ")");
@@ -187,6 +188,8 @@ class Recognizer {
       opt.with_config(config);
       m = std::make_shared<model::NerModelImpl<E>>(opt);
     }
+    // A from-scratch run with a frozen backbone saved that random backbone beside its trained tensors.
+    if (!frozen.empty()) model::load_frozen(*m, locate(run_dir, frozen, "", file));
     model::load_trained(*m, run_dir / "best.safetensors");
     return Recognizer(std::move(m), std::move(tokenizer), std::move(labels), std::move(options));
   }
@@ -236,11 +239,11 @@ class Recognizer {
                                       const std::string& fallback, const std::filesystem::path& file) {
     std::vector<std::filesystem::path> tried;
     if (!recorded.empty()) {
+      // A relative path is relative to the run folder (run records are relocatable).
       const std::filesystem::path p(recorded);
-      if (std::filesystem::exists(p)) return p;
-      tried.push_back(p);
-      if (p.is_relative() && std::filesystem::exists(run_dir / p)) return run_dir / p;
-      tried.push_back(run_dir / p);
+      const std::filesystem::path resolved = p.is_relative() ? run_dir / p : p;
+      if (std::filesystem::exists(resolved)) return resolved;
+      tried.push_back(resolved);
     }
     if (!fallback.empty()) {
       if (std::filesystem::exists(run_dir / fallback)) return run_dir / fallback;

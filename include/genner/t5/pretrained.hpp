@@ -31,10 +31,17 @@ inline bool is_known_extra(const std::string& name, const T5Config& c) {
 inline io::LoadReport load_weights(T5Impl& model, const std::filesystem::path& dir) {
   const auto tensors = io::read_checkpoint_folder(dir);
   const T5Config& c = model.config();
-  return io::load_into(
+  auto report = io::load_into(
       model, tensors, dir.string(), [](const std::string& n) { return is_backbone_parameter(n); },
       [&](const std::string& n) { return is_known_extra(n, c); },
       {{"shared.weight", {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}}});
+  // A corrupt checkpoint is named here, not later as a diverging loss.
+  at::NoGradGuard no_grad;
+  for (const auto& p : model.named_parameters(true))
+    if (is_backbone_parameter(p.key()) && p.value().is_floating_point())
+      GENNER_CHECK(at::isfinite(p.value()).all().item<bool>(), dir.string(), ": tensor '", p.key(),
+                   "' holds NaN or infinite values; the checkpoint is corrupt (expected finite weights)");
+  return report;
 }
 
 /// Reads `dir/config.json`, checks it against the backbone policy B, builds the T5 with

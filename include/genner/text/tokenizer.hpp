@@ -125,6 +125,15 @@ class Tokenizer {
            WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1, "); run '", argv_storage[0],
            "' by hand with the same options to see its message.");
     }
+    // A trainer that ran out of disk may still exit 0 with a truncated file: read it before it
+    // replaces anything.
+    try {
+      (void)load(tmp_prefix + ".model");
+    } catch (const Error& e) {
+      std::filesystem::remove(tmp_prefix + ".model", ec);
+      fail("Tokenizer::train: the trained model is unreadable, nothing was written to '", model_file.string(),
+           "' (disk full?): ", e.what());
+    }
     std::filesystem::rename(tmp_prefix + ".model", model_file, ec);
     GENNER_CHECK(!ec, "Tokenizer::train: could not move the trained model to '", model_file.string(), "': ",
                  ec.message());
@@ -141,6 +150,12 @@ class Tokenizer {
       std::ofstream out(corpus);
       GENNER_CHECK(out.good(), "Tokenizer::train: could not write '", corpus.string(), "'.");
       for (const auto& s : sentences) out << s << '\n';
+      out.flush();
+      if (!out.good()) {
+        std::error_code ec;
+        std::filesystem::remove(corpus, ec);
+        fail("Tokenizer::train: could not write '", corpus.string(), "' (disk full?).");
+      }
     }
     struct Cleanup {
       std::filesystem::path path;

@@ -100,6 +100,29 @@ inline bool checkpoint_complete(const std::filesystem::path& dir) {
   return std::nullopt;
 }
 
+/// Refuses to resume when settings that shape the training trajectory differ from those a
+/// checkpoint recorded: `saved` and `now` are JSON objects of settings; every key present in both
+/// must be equal. The error lists each difference and how to start over instead.
+inline void check_resume_settings(const nlohmann::json& saved, const nlohmann::json& now, const std::string& where) {
+  if (!saved.is_object() || !now.is_object()) return;
+  std::string diffs;
+  for (const auto& [key, value] : now.items()) {
+    if (!saved.contains(key) || saved[key] == value) continue;
+    diffs += (diffs.empty() ? "" : ", ") + key + " " + value.dump() + " (checkpoint: " + saved[key].dump() + ")";
+  }
+  GENNER_CHECK(diffs.empty(), where, ": cannot resume: settings that shape training differ from the checkpoint's: ",
+               diffs, "; run with the checkpoint's settings, or with --resume false to start over in this folder");
+}
+
+/// The settings a checkpoint in `dir` (or its fallback) recorded under extra.trajectory, or null.
+[[nodiscard]] inline nlohmann::json checkpoint_settings(const std::filesystem::path& dir) {
+  const auto found = find_checkpoint(dir);
+  if (!found) return nullptr;
+  const auto meta = io::read_json_file(*found / "state.json");
+  if (!meta.contains("extra") || !meta["extra"].is_object() || !meta["extra"].contains("trajectory")) return nullptr;
+  return meta["extra"]["trajectory"];
+}
+
 /// Saves `state` (plus the sampler position and extra JSON) into folder `dir`, replacing any
 /// previous checkpoint there atomically: everything is written to `dir.tmp-<pid>` and swapped in
 /// with one renameat2(RENAME_EXCHANGE); the old folder stays intact until that instant.

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/core/utf8.hpp>
 #include <genner/io/json_file.hpp>
 
 namespace genner::train {
@@ -40,6 +41,7 @@ struct RunConfig {
   std::string target_type = "word";   ///< word | bpe | span
   bool train_on_dev = false;          ///< CoNLL-2003 trains on train+dev
   double dev_from_train = 0.0;        ///< GENIA: fraction of train carved out as dev
+  int64_t max_words = 512;            ///< length guard: longer sentences are split where no entity crosses, else refused
   // Model
   std::string model = "t5-base";
   std::string model_dir;              ///< empty: <models root>/<model>
@@ -203,6 +205,7 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       int_opt("sample_size", &RunConfig::sample_size, "data", 50, 1000000, "dataset 'sample': training sentences genner writes itself (dev and test get 2/15 of it each)"),
       choice_opt("target_type", &RunConfig::target_type, "data", {"word", "bpe", "span"}, "pointer scheme of the target sequence (docs/METHOD.md §1)"),
       bool_opt("train_on_dev", &RunConfig::train_on_dev, "data", "train on train+dev (the published CoNLL-2003 setting)"),
+      int_opt("max_words", &RunConfig::max_words, "data", 0, 1000000, "length guard: sentences longer than this are split where no entity crosses, else refused with file:line; 0: off (memory then grows with the square of the longest sentence)"),
       num_opt("dev_from_train", &RunConfig::dev_from_train, "data", 0, 0.5, false, "fraction of train carved out as dev (GENIA); 0: use the dev file"),
       str_opt("model", &RunConfig::model, "model", "T5 checkpoint name, e.g. t5-base, t5-large, t5-11b, google/flan-t5-base"),
       str_opt("model_dir", &RunConfig::model_dir, "model", "folder with config.json, weights and spiece.model (empty: <models root>/<model>)"),
@@ -310,7 +313,9 @@ inline void check_value(const OptionSpec& o, const nlohmann::json& v, const std:
       else if (text == "false" || text == "0" || text == "no" || text == "off") v = false;
       else fail(where, ": expected true or false, found '", text, "'");
       break;
-    default: v = text;
+    default:
+      core::check_utf8(text, where);  // settings are recorded as JSON, which holds only UTF-8
+      v = text;
   }
   check_value(o, v, where);
   return v;
@@ -397,9 +402,16 @@ inline void apply_config_file(RunConfig& config, const ConfigFile& file, const s
   return out.str();
 }
 
+/// Checks what the option table cannot: relations between settings.
+inline void check_consistency(const RunConfig& c) {
+  GENNER_CHECK(c.scratch_d_model % c.scratch_heads == 0, "--scratch_heads: expected a divisor of scratch_d_model (",
+               c.scratch_d_model, "), found ", c.scratch_heads);
+}
+
 /// What the command line asked for.
 struct CommandLine {
   RunConfig config;
+  std::vector<std::string> given;  ///< keys set on the command line itself (they override a run's record)
   bool help = false;
   std::optional<std::filesystem::path> config_file;
 };
@@ -448,7 +460,11 @@ struct CommandLine {
     if (overrides.contains("model")) model = overrides["model"].get<std::string>();
     apply_config_file(out.config, file, model);
   }
-  for (const auto& [key, value] : overrides.items()) find_option(key, "--" + key).set(out.config, value);
+  for (const auto& [key, value] : overrides.items()) {
+    find_option(key, "--" + key).set(out.config, value);
+    out.given.push_back(key);
+  }
+  check_consistency(out.config);
   return out;
 }
 

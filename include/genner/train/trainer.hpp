@@ -54,6 +54,9 @@ struct TrainerOptions {
   int64_t log_every = 50;
   bool resume = true;
   uint64_t seed = 42;
+  /// Settings that shape the trajectory (JSON object), saved with every checkpoint; resuming with
+  /// different values is refused (check_resume_settings). Null: not checked.
+  nlohmann::json trajectory;
   size_t max_tokens = 4096;  ///< padded tokens per training batch
   size_t eval_batch = 32;
   std::filesystem::path output_dir = "runs/default";
@@ -241,6 +244,7 @@ class Trainer {
     nlohmann::json points = nlohmann::json::array();  // [step, loss, f1 or null], kept in checkpoints
     const auto checkpoint_dir = options_.output_dir / "checkpoint";
     if (options_.resume && find_checkpoint(checkpoint_dir)) {
+      check_resume_settings(checkpoint_settings(checkpoint_dir), options_.trajectory, checkpoint_dir.string());
       auto info = load_checkpoint(checkpoint_dir, state);
       step = info.step;
       sampler.restore({info.sampler.at("seed").get<uint64_t>(), info.sampler.at("epoch").get<uint64_t>(),
@@ -251,6 +255,7 @@ class Trainer {
       since_best = info.extra.value("since_best", int64_t{0});
       for (const auto& p : info.extra.value("curve", nlohmann::json::array())) add_point(loss_curve, f1_curve, points, p);
       result.resumed = true;
+      JsonlLog::keep_until_step(options_.output_dir / "log.jsonl", step);
     }
     // Every rank starts from rank 0's weights (from a checkpoint, all ranks read the same one).
     reducer.broadcast_values(0);
@@ -357,6 +362,7 @@ class Trainer {
         nlohmann::json extra = {{"truncation", truncation.state()}, {"best_dev_f1", result.best_dev_f1},
                                 {"best_step", result.best_step}, {"since_best", since_best},
                                 {"curve", points}};
+        if (!options_.trajectory.is_null()) extra["trajectory"] = options_.trajectory;
         const auto s = sampler.state();
         if (main_rank) {
           save_checkpoint(checkpoint_dir, state, {{"seed", s.seed}, {"epoch", s.epoch}, {"cursor", s.cursor}}, extra);
