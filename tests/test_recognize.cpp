@@ -441,7 +441,7 @@ TEST_CASE("predict_lines writes one record per input line as JSON lines, CoNLL o
     std::istringstream in("good\nbad \xff line\n");
     std::ostringstream out;
     po.input_name = "raw.txt";
-    CHECK_THROWS_WITH(gr::predict_lines(rec, in, out, po), Catch::Contains("raw.txt line 2"));
+    CHECK_THROWS_WITH(gr::predict_lines(rec, in, out, po), Catch::Contains("raw.txt:2: expected UTF-8"));
   }
   CHECK_THROWS_WITH(gr::parse_format("xml"), Catch::Contains("jsonl, conll or brat"));
 }

@@ -127,7 +127,7 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
     for (std::size_t i = 0; i < lines.size(); ++i) {
       if (!lines[i].empty() && lines[i].back() == '\r') cr[i] = 1;
       views.emplace_back(lines[i].data(), lines[i].size() - cr[i]);
-      text::check_utf8(views.back(), options.input_name + " line " + std::to_string(stats.lines + i + 1));
+      text::check_utf8(views.back(), options.input_name + ":" + std::to_string(stats.lines + i + 1));
     }
     const auto results = recognizer.predict(std::span<const std::string_view>(views));
     std::ostringstream chunk;
