@@ -17,6 +17,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "support.hpp"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,14 +60,8 @@ int train_worker(const dist::LaunchEnv& env, const std::string& out, bool alone_
   dist::GradientReducer reducer(group, params);
   const int64_t b = kGlobalBatch / env.world_size;
   torch::manual_seed(100 + env.rank);
-  auto src = torch::randint(2, 1000, {b, kSrc}, torch::kLong);
-  src.select(1, kSrc - 1).fill_(1);
-  auto mask = torch::ones_like(src);
-  auto target = torch::randint(1 + kTypes, 1 + kTypes + kSrc - 1, {b, kTgt}, torch::kLong);
-  target.select(1, kTgt - 1).fill_(0);
-  auto tokens = model->index_to_token(target, src);
-  auto dec_in = torch::zeros_like(tokens);
-  dec_in.narrow(1, 1, kTgt - 1).copy_(tokens.narrow(1, 0, kTgt - 1));
+  auto batch = genner::bench::random_batch(*model, b, kSrc, kTgt, kTypes, 1000);
+  auto &src = batch.src, &mask = batch.mask, &dec_in = batch.dec_in, &target = batch.target;
   src = src.to(device), mask = mask.to(device), dec_in = dec_in.to(device), target = target.to(device);
   auto sync = [&] {
     if (cuda) (void)src.sum().item<int64_t>();  // waits for the device's queue

@@ -7,6 +7,8 @@
 #include <genner/model.hpp>
 
 #include <benchmark/benchmark.h>
+
+#include "support.hpp"
 #include <sys/resource.h>
 
 namespace {
@@ -28,15 +30,8 @@ void BM_TrainStep(benchmark::State& state) {
   gm::NerModel<E> model(gm::NerOptions{}.types(kTypes));
   model->train();
   auto opt = model->make_adamw(1e-4);
-  auto src = torch::randint(2, 32000, {kBatch, kSrc}, torch::kLong);
-  src.select(1, kSrc - 1).fill_(1);
-  auto mask = torch::ones_like(src);
-  // targets: alternating pointers and types, ending with 0
-  auto target = torch::randint(1 + kTypes, 1 + kTypes + kSrc - 1, {kBatch, kTgt}, torch::kLong);
-  target.select(1, kTgt - 1).fill_(0);
-  auto tokens = model->index_to_token(target, src);
-  auto dec_in = torch::zeros_like(tokens);
-  dec_in.narrow(1, 1, kTgt - 1).copy_(tokens.narrow(1, 0, kTgt - 1));
+  auto batch = genner::bench::random_batch(*model, kBatch, kSrc, kTgt, kTypes, 32000);
+  auto &src = batch.src, &mask = batch.mask, &dec_in = batch.dec_in, &target = batch.target;
 
   auto step = [&] {
     opt->zero_grad();
@@ -47,17 +42,8 @@ void BM_TrainStep(benchmark::State& state) {
   step();  // warm-up: allocates gradients and optimizer state
   for (auto _ : state) step();
 
-  int64_t bytes = 0;
-  for (const auto& p : model->parameters()) {
-    bytes += p.nbytes();
-    if (p.grad().defined()) bytes += p.grad().nbytes();
-  }
-  for (const auto& [key, s] : opt->state()) {
-    const auto& st = static_cast<const torch::optim::AdamWParamState&>(*s);
-    bytes += st.exp_avg().nbytes() + st.exp_avg_sq().nbytes();
-  }
   state.counters["trainable"] = static_cast<double>(model->count_trainable());
-  state.counters["tensor_MB"] = static_cast<double>(bytes) / (1024.0 * 1024.0);
+  state.counters["tensor_MB"] = genner::bench::training_megabytes(*model, *opt);
   state.counters["peak_rss_MB"] = peak_rss_mb();
 }
 

@@ -8,6 +8,8 @@
 #include <genner/model.hpp>
 
 #include <benchmark/benchmark.h>
+
+#include "support.hpp"
 #include <boost/hana.hpp>
 
 #include <string>
@@ -52,14 +54,8 @@ void train_step(benchmark::State& state, int64_t stages) {
   gm::NerModel<E> model(gm::NerOptions{}.types(kTypes).on(devices));
   model->train();
   auto opt = model->make_adamw(1e-4);
-  auto src = torch::randint(2, 32000, {kBatch, kSrc}, torch::kLong);
-  src.select(1, kSrc - 1).fill_(1);
-  auto mask = torch::ones_like(src);
-  auto target = torch::randint(1 + kTypes, 1 + kTypes + kSrc - 1, {kBatch, kTgt}, torch::kLong);
-  target.select(1, kTgt - 1).fill_(0);
-  auto tokens = model->index_to_token(target, src);
-  auto dec_in = torch::zeros_like(tokens);
-  dec_in.narrow(1, 1, kTgt - 1).copy_(tokens.narrow(1, 0, kTgt - 1));
+  auto batch = genner::bench::random_batch(*model, kBatch, kSrc, kTgt, kTypes, 32000);
+  auto &src = batch.src, &mask = batch.mask, &dec_in = batch.dec_in, &target = batch.target;
 
   auto step = [&] {
     opt->zero_grad();
@@ -70,17 +66,8 @@ void train_step(benchmark::State& state, int64_t stages) {
   step();  // allocates gradients and optimizer state
   for (auto _ : state) step();
 
-  int64_t bytes = 0;
-  for (const auto& p : model->parameters()) {
-    bytes += p.nbytes();
-    if (p.grad().defined()) bytes += p.grad().nbytes();
-  }
-  for (const auto& [key, s] : opt->state()) {
-    const auto& st = static_cast<const torch::optim::AdamWParamState&>(*s);
-    bytes += st.exp_avg().nbytes() + st.exp_avg_sq().nbytes();
-  }
   state.counters["trainable"] = static_cast<double>(model->count_trainable());
-  state.counters["tensor_MB"] = static_cast<double>(bytes) / (1024.0 * 1024.0);
+  state.counters["tensor_MB"] = genner::bench::training_megabytes(*model, *opt);
 }
 
 template <class M>

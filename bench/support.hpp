@@ -1,0 +1,43 @@
+// Shared pieces of the training-step benchmarks: a random NER batch in the model's own id space,
+// and the bytes a training step keeps (parameters, gradients, AdamW moments).
+#pragma once
+
+#include <genner/model.hpp>
+
+namespace genner::bench {
+
+/// A teacher-forced batch: sources of random pieces ending with `</s>`, targets of random pointers
+/// ending with end-of-sequence, and the decoder input the model builds from them.
+struct RandomBatch {
+  torch::Tensor src, mask, dec_in, target;
+};
+
+inline RandomBatch random_batch(const model::NerModelCore& model, int64_t batch, int64_t src_len, int64_t tgt_len,
+                                int64_t types, int64_t vocab) {
+  RandomBatch b;
+  b.src = torch::randint(2, vocab, {batch, src_len}, torch::kLong);
+  b.src.select(1, src_len - 1).fill_(1);
+  b.mask = torch::ones_like(b.src);
+  b.target = torch::randint(1 + types, 1 + types + src_len - 1, {batch, tgt_len}, torch::kLong);
+  b.target.select(1, tgt_len - 1).fill_(0);
+  auto tokens = model.index_to_token(b.target, b.src);
+  b.dec_in = torch::zeros_like(tokens);
+  b.dec_in.narrow(1, 1, tgt_len - 1).copy_(tokens.narrow(1, 0, tgt_len - 1));
+  return b;
+}
+
+/// Bytes held by the model's parameters, their gradients and the optimizer's moments.
+inline double training_megabytes(const model::NerModelCore& model, torch::optim::AdamW& opt) {
+  int64_t bytes = 0;
+  for (const auto& p : model.parameters()) {
+    bytes += p.nbytes();
+    if (p.grad().defined()) bytes += p.grad().nbytes();
+  }
+  for (const auto& [key, s] : opt.state()) {
+    const auto& st = static_cast<const torch::optim::AdamWParamState&>(*s);
+    bytes += st.exp_avg().nbytes() + st.exp_avg_sq().nbytes();
+  }
+  return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
+}  // namespace genner::bench
