@@ -46,6 +46,12 @@ printf 'ok line\nbad \377 byte\n' > "$work/bad.txt"
 expect_error "bad.txt:2: expected UTF-8" "$flat" predict --output_dir "$work/moved" --input "$work/bad.txt"
 expect_error "divisor of scratch_d_model" "$flat" train $tiny --scratch_heads 3 --output_dir "$work/c"
 
+# A run record whose model vocabulary is smaller than its tokenizer: named, before any weight loads.
+cp -r "$work/moved" "$work/vocab"
+sed -i 's/"vocab_size": [0-9]*/"vocab_size": 50/' "$work/vocab/run.json"
+expect_error "holds 50; use the spiece.model" "$flat" evaluate --output_dir "$work/vocab"
+expect_error "holds 50; use the spiece.model" "$flat" predict --output_dir "$work/vocab" --input "$work/file"
+
 # 5. A from-scratch adapter run keeps its random frozen backbone: evaluate scores the trained model.
 "$adapters" train --config "$configs/sample_flat.json" $tiny --output_dir "$work/ad" >"$work/ad.txt" 2>&1 ||
   { cat "$work/ad.txt"; fail "adapter run"; }

@@ -130,6 +130,7 @@ class Recognizer {
       : model_(std::move(model)), tokenizer_(std::move(tokenizer)), labels_(std::move(labels)),
         options_(std::move(options)) {
     GENNER_CHECK(model_ != nullptr, "Recognizer: expected a model, found a null pointer");
+    check_vocabulary(tokenizer_, *model_, "Recognizer");
     GENNER_CHECK(model_->num_types() == labels_.size(), "Recognizer: the model has ", model_->num_types(),
                  " entity types but the label space has ", labels_.size());
     GENNER_CHECK(options_.flat.has_value(), "Recognizer: say whether the entities are flat (RecognizerOptions::flat); "
@@ -188,6 +189,7 @@ class Recognizer {
       opt.with_config(config);
       m = std::make_shared<model::NerModelImpl<E>>(opt);
     }
+    check_vocabulary(tokenizer, *m, file.string());
     // A from-scratch run with a frozen backbone saved that random backbone beside its trained tensors.
     if (!frozen.empty()) model::load_frozen(*m, locate(run_dir, frozen, "", file));
     model::load_trained(*m, run_dir / "best.safetensors");
@@ -234,6 +236,14 @@ class Recognizer {
     std::vector<Entity> found;  ///< entities with word indices into the text (offsets filled later)
     std::size_t overlaps_removed = 0;
   };
+
+  /// Every piece the tokenizer can emit needs an embedding row.
+  static void check_vocabulary(const text::Tokenizer& tokenizer, const model::NerModelCore& model,
+                               const std::string& where) {
+    GENNER_CHECK(tokenizer.piece_count() <= model.config().vocab_size, where, ": the tokenizer has ",
+                 tokenizer.piece_count(), " pieces but the model's vocabulary (vocab_size) holds ",
+                 model.config().vocab_size, "; use the spiece.model that belongs to the checkpoint");
+  }
 
   static std::filesystem::path locate(const std::filesystem::path& run_dir, const std::string& recorded,
                                       const std::string& fallback, const std::filesystem::path& file) {
