@@ -28,22 +28,7 @@ template <class E>
 void BM_TrainStep(benchmark::State& state) {
   torch::manual_seed(0);
   gm::NerModel<E> model(gm::NerOptions{}.types(kTypes));
-  model->train();
-  auto opt = model->make_adamw(1e-4);
-  auto batch = genner::bench::random_batch(*model, kBatch, kSrc, kTgt, kTypes, 32000);
-  auto &src = batch.src, &mask = batch.mask, &dec_in = batch.dec_in, &target = batch.target;
-
-  auto step = [&] {
-    opt->zero_grad();
-    auto out = model->forward(src, mask, dec_in, target);
-    out.loss.backward();
-    opt->step();
-  };
-  step();  // warm-up: allocates gradients and optimizer state
-  for (auto _ : state) step();
-
-  state.counters["trainable"] = static_cast<double>(model->count_trainable());
-  state.counters["tensor_MB"] = genner::bench::training_megabytes(*model, *opt);
+  genner::bench::time_train_step(state, *model, kBatch, kSrc, kTgt, kTypes, 32000);
   state.counters["peak_rss_MB"] = peak_rss_mb();
 }
 

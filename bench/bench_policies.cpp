@@ -52,22 +52,7 @@ void train_step(benchmark::State& state, int64_t stages) {
   torch::manual_seed(0);
   std::vector<torch::Device> devices(static_cast<size_t>(stages), torch::Device(torch::kCPU));
   gm::NerModel<E> model(gm::NerOptions{}.types(kTypes).on(devices));
-  model->train();
-  auto opt = model->make_adamw(1e-4);
-  auto batch = genner::bench::random_batch(*model, kBatch, kSrc, kTgt, kTypes, 32000);
-  auto &src = batch.src, &mask = batch.mask, &dec_in = batch.dec_in, &target = batch.target;
-
-  auto step = [&] {
-    opt->zero_grad();
-    auto out = model->forward(src, mask, dec_in, target);
-    out.loss.backward();
-    opt->step();
-  };
-  step();  // allocates gradients and optimizer state
-  for (auto _ : state) step();
-
-  state.counters["trainable"] = static_cast<double>(model->count_trainable());
-  state.counters["tensor_MB"] = genner::bench::training_megabytes(*model, *opt);
+  genner::bench::time_train_step(state, *model, kBatch, kSrc, kTgt, kTypes, 32000);
 }
 
 template <class M>

@@ -4,6 +4,8 @@
 
 #include <genner/model.hpp>
 
+#include <benchmark/benchmark.h>
+
 namespace genner::bench {
 
 /// A teacher-forced batch: sources of random pieces ending with `</s>`, targets of random pointers
@@ -38,6 +40,25 @@ inline double training_megabytes(const model::NerModelCore& model, torch::optim:
     bytes += st.exp_avg().nbytes() + st.exp_avg_sq().nbytes();
   }
   return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
+/// Times one training step (forward, backward, AdamW) of `model` on a random batch of
+/// batch x src_len sources and tgt_len targets, after one warm-up step that allocates gradients
+/// and optimizer state; sets the counters `trainable` and `tensor_MB`.
+inline void time_train_step(benchmark::State& state, model::NerModelCore& model, int64_t batch, int64_t src_len,
+                            int64_t tgt_len, int64_t types, int64_t vocab) {
+  model.train();
+  auto opt = model.make_adamw(1e-4);
+  const auto b = random_batch(model, batch, src_len, tgt_len, types, vocab);
+  auto step = [&] {
+    opt->zero_grad();
+    model.forward(b.src, b.mask, b.dec_in, b.target).loss.backward();
+    opt->step();
+  };
+  step();
+  for (auto _ : state) step();
+  state.counters["trainable"] = static_cast<double>(model.count_trainable());
+  state.counters["tensor_MB"] = training_megabytes(model, *opt);
 }
 
 }  // namespace genner::bench
