@@ -24,3 +24,15 @@ execute_process(COMMAND ${WORK_DIR}/build/consumer ${WORK_DIR}/checkpoint ${WORK
 if(rc)
   message(FATAL_ERROR "the consumer program failed (${rc})")
 endif()
+# The downstream driver: trains on the sample, then refuses a setting its alias contradicts.
+set(run ${WORK_DIR}/driver_run)
+execute_process(COMMAND ${WORK_DIR}/build/consumer_driver train --dataset sample --sample_size 100 --epochs 1
+  --spm_vocab_size 200 --output_dir ${run} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc OR NOT out MATCHES "experiment: static backbone d_model=32" OR NOT EXISTS ${run}/best.safetensors)
+  message(FATAL_ERROR "the downstream driver did not train (${rc}):\n${out}\n${err}")
+endif()
+execute_process(COMMAND ${WORK_DIR}/build/consumer_driver plan --dataset sample --sample_size 100 --encoder_mlp true
+  --output_dir ${WORK_DIR}/driver_plan RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 1 OR NOT err MATCHES "--encoder_mlp: encoder_mlp true contradicts the compiled experiment")
+  message(FATAL_ERROR "the downstream driver should refuse --encoder_mlp true (${rc}):\n${err}")
+endif()

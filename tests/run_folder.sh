@@ -1,7 +1,7 @@
 #!/bin/sh
 # Driver-level hardening checks (CTest example.run_folder): reproducible seeds, run folders that
 # can be trusted and moved, recorded settings reused, bad paths refused with exit status 1.
-# Usage: run_folder.sh FLAT_NER FLAT_NER_ADAPTERS WORK_DIR CONFIG_DIR
+# Usage: run_folder.sh FLAT_NER TINY_ADAPTERS WORK_DIR CONFIG_DIR
 set -eu
 flat="$1"; adapters="$2"; work="$3"; configs="$4"
 rm -rf "$work"; mkdir -p "$work"
@@ -53,7 +53,7 @@ expect_error "holds 50; use the spiece.model" "$flat" evaluate --output_dir "$wo
 expect_error "holds 50; use the spiece.model" "$flat" predict --output_dir "$work/vocab" --input "$work/file"
 
 # 5. A from-scratch adapter run keeps its random frozen backbone: evaluate scores the trained model.
-"$adapters" train --config "$configs/sample_flat.json" $tiny --output_dir "$work/ad" >"$work/ad.txt" 2>&1 ||
+"$adapters" train --sample_size 100 --epochs 1 --spm_vocab_size 200 --resume false --output_dir "$work/ad" >"$work/ad.txt" 2>&1 ||
   { cat "$work/ad.txt"; fail "adapter run"; }
 [ -s "$work/ad/frozen.safetensors" ] || fail "no frozen.safetensors in a from-scratch adapter run"
 trained=$(grep "^test: " "$work/ad.txt")
@@ -61,4 +61,7 @@ for i in 1 2; do
   again=$("$adapters" evaluate --output_dir "$work/ad" 2>/dev/null | grep "^test: ")
   [ "$again" = "$trained" ] || fail "evaluate gives '$again', training gave '$trained'"
 done
+# A run belongs to the experiment that trained it: another executable refuses it, naming the trainer.
+expect_error "this run was trained by tiny_adapters" "$flat" evaluate --output_dir "$work/ad"
+expect_error "this run was trained by tiny_adapters" "$flat" predict --output_dir "$work/ad" --input "$work/file"
 echo "run_folder: all checks passed"

@@ -3,6 +3,7 @@
 // split by a device map; gradient accumulation equals one larger batch; sharded evaluation equals
 // the unsharded one; resume under data parallelism; failures name the rank and the store.
 #include <genner/genner.hpp>
+#include <genner/data/sample.hpp>
 
 #include "support.hpp"
 

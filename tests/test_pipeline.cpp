@@ -1,6 +1,7 @@
 // The whole pipeline on genner's own sample data: tokenizer training, a small T5 from scratch,
 // the Trainer (learning asserted), and bit-exact resume of an interrupted run.
 #include <genner/genner.hpp>
+#include <genner/data/sample.hpp>
 
 #include "support.hpp"
 

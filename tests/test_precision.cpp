@@ -2,6 +2,7 @@
 // bf16 and int8 against fp32 on the Hugging Face fixtures, and F1 kept on genner's sample data
 // (bf16 training against fp32 training with the same seed; bf16 and int8 inference of one model).
 #include <genner/genner.hpp>
+#include <genner/data/sample.hpp>
 
 #include <iomanip>
 #include <iostream>

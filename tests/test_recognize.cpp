@@ -1,6 +1,7 @@
 // Raw text in, entities with character offsets out: CoNLL-style pretokenization (a table of
 // tricky cases), the flat-overlap rule, and Recognizer / predict_lines on a small model.
 #include <genner/genner.hpp>
+#include <genner/data/sample.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -590,20 +590,27 @@ TEST_CASE("every config file in configs/ parses with its published settings", "[
   CHECK(configs["ace05"].warmup == 0.1);
   CHECK(configs["genia"].target_type == "span");
   CHECK(configs["cadec"].max_len_a == 1.6);
-  CHECK(!configs["share13"].encoder_mlp);
   CHECK(configs["share14"].lr == 1e-5);
-  // Per-model PEFT section, selected by --model from the command line; the command line wins last.
-  const auto big = genner::train::parse_command_line(
-      {"--model=t5-11b", "--config", (dir / "conll2003.json").string(), "--beams", "2", "--constrained"});
-  CHECK(big.config.peft == "adapters");
-  CHECK(big.config.lr == 3e-3);
-  CHECK(big.config.clip_value == 0.1);
-  CHECK(big.config.effective_adapter_size() == 768);
-  CHECK(big.config.beams == 2);
-  CHECK(big.config.constrained);
-  RunConfig base;
-  CHECK(base.effective_adapter_size() == 192);
-  CHECK(genner::train::to_json(big.config)["model"] == "t5-11b");
+  // Several config files apply in order (the PEFT runs' settings on top of a data set's); the
+  // command line wins last, and every non-default setting remembers where it came from.
+  const auto peft = genner::train::parse_command_line(
+      {"--config", (dir / "conll2003.json").string(), "--config", (dir / "peft.json").string(), "--beams", "2",
+       "--constrained"});
+  CHECK(peft.config.lr == 3e-3);
+  CHECK(peft.config.clip_value == 0.1);
+  CHECK(peft.config.train_on_dev);
+  CHECK(peft.config.beams == 2);
+  CHECK(peft.config.constrained);
+  CHECK(peft.origin.at("lr") == (dir / "peft.json").string());
+  CHECK(peft.origin.at("train_on_dev") == (dir / "conll2003.json").string());
+  CHECK(peft.origin.at("beams") == "--beams");
+  CHECK(peft.given == std::vector<std::string>{"beams", "constrained"});
+  // The executable's own defaults and config files stand in when no --config is given.
+  const auto own = genner::train::parse_command_line({"--epochs", "3"}, {{"model", "t5-3b"}}, {dir / "ace05.json"});
+  CHECK(own.config.model == "t5-3b");
+  CHECK(own.config.beams == 4);
+  CHECK(own.config.epochs == 3);
+  CHECK(own.origin.count("model") == 0);  // a default of the executable, not a choice of the user
 }
 
 TEST_CASE("config and command-line errors name the place, what was expected and what was found", "[train]") {
@@ -630,8 +637,9 @@ TEST_CASE("config and command-line errors name the place, what was expected and 
                     Catch::Contains("type.json: 'max_len': expected an integer in [1, 4096], found string \"10\""));
   const auto not_int = write("float.json", "{\"batch_size\": 16.5}");
   CHECK_THROWS_WITH(parse_command_line({"--config", not_int}), Catch::Contains("'batch_size': expected an integer"));
-  const auto bad_section = write("section.json", "{\"by_model\": {\"t5-3b\": {\"peft\": \"lora\"}}}");
-  CHECK_THROWS_WITH(parse_command_line({"--config", bad_section}), Catch::Contains("by_model 't5-3b': 'peft': expected one of"));
+  const auto bad_section = write("section.json", "{\"by_model\": {\"t5-3b\": {\"peft\": \"adapters\"}}}");
+  CHECK_THROWS_WITH(parse_command_line({"--config", bad_section}),
+                    Catch::Contains("section.json: 'by_model' sections are not read") && Catch::Contains("configs/peft.json"));
   CHECK_THROWS_WITH(parse_command_line({"--config", (tmp.path / "missing.json").string()}), Catch::Contains("missing.json: config file not found"));
   const auto help = genner::train::help_text("genner-train");
   for (const auto& o : genner::train::option_table()) CHECK_THAT(help, Catch::Contains("--" + o.key));

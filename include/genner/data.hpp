@@ -9,4 +9,3 @@
 #include <genner/data/targets.hpp>
 #include <genner/data/label_convention.hpp>
 #include <genner/data/batching.hpp>
-#include <genner/data/sample.hpp>

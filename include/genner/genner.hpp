@@ -1,8 +1,10 @@
-// genner/genner.hpp: the umbrella header — everything genner offers.
+// genner/genner.hpp: the umbrella header of the library. Opt-in headers beside it:
+// genner/data/sample.hpp (the built-in sample corpora) and genner/app.hpp (the command-line
+// application: option table, train / plan / evaluate / predict, the published experiments).
 //   io/       safetensors, checkpoint folders, atomic writes
 //   t5/       the T5 backbone (numerically Hugging Face's) and its presets
 //   text/     T5's SentencePiece tokenizer
-//   data/     loaders, pointer targets, batching, sample data
+//   data/     loaders, pointer targets, batching
 //   model/    experiment policies, the pointer-head NER model, PEFT, device maps
 //   generate/ greedy and beam search, pointer decoding, constraints
 //   train/    metric, trainer, checkpoints, configs, progress, logs, plots

@@ -3,6 +3,7 @@
 //  2. train a tiny NER model on genner's built-in sample data and run Recognizer on raw
 //     sentences with punctuation: every entity's byte span must give back the entity's text.
 #include <genner/genner.hpp>
+#include <genner/data/sample.hpp>
 
 #include <filesystem>
 #include <iostream>

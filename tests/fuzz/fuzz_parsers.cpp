@@ -2,7 +2,7 @@
 // GENNER_FUZZ_TARGET (safetensors, spiece, conll, nested, discontinuous, config, run_json).
 // A parser may reject input only with genner::Error; any other exception, a crash or a
 // sanitizer report is a finding (and then a regression case in tests/fuzz/regressions/).
-#include "common/driver.hpp"
+#include <genner/app.hpp>
 
 #include <cstdint>
 #include <cstdlib>
@@ -52,7 +52,7 @@ void run_one(const std::string& bytes) {
     genner::train::check_consistency(c);
   } else if (g_target == "run_json") {
     write_scratch(bytes);
-    (void)genner::examples::RunRecord::read(g_file);
+    (void)genner::app::RunRecord::read(g_file);
   } else {
     std::fprintf(stderr, "GENNER_FUZZ_TARGET: unknown parser '%s'\n", g_target.c_str());
     std::abort();

@@ -145,8 +145,8 @@ class Recognizer {
 
   /// From a trained run folder: run.json (types, label token ids, backbone shape, settings,
   /// family), best.safetensors (the trained tensors) and spiece.model. `E` must be the experiment
-  /// alias the run was trained with (the drivers' flat_ner / nested_ner / discontinuous_ner use
-  /// DefaultExperiment). Runs that started from a pretrained folder load its weights first.
+  /// alias the run was trained with (run.json records it; another alias is refused). The example
+  /// executables flat_ner / nested_ner / discontinuous_ner use DefaultExperiment. Runs that started from a pretrained folder load its weights first.
   template <class E = DefaultExperiment>
   [[nodiscard]] static Recognizer load(const std::filesystem::path& run_dir, RecognizerOptions options = {}) {
     const auto file = run_dir / "run.json";
@@ -155,7 +155,7 @@ class Recognizer {
     std::vector<int64_t> label_ids;
     t5::T5Config config;
     std::string tokenizer_path, pretrained, family, frozen;
-    nlohmann::json settings;
+    nlohmann::json settings, experiment;
     try {
       types = record.at("types").get<std::vector<std::string>>();
       label_ids = record.at("label_token_ids").get<std::vector<int64_t>>();
@@ -165,9 +165,13 @@ class Recognizer {
       family = record.value("family", std::string());
       frozen = record.value("frozen", std::string());
       settings = record.value("settings", nlohmann::json::object());
+      experiment = record.value("experiment", nlohmann::json());
     } catch (const nlohmann::json::exception& e) {
       fail(file.string(), ": missing or malformed field (", e.what(), ")");
     }
+    GENNER_CHECK(experiment.is_null() || experiment == E::spec().to_json(), file.string(),
+                 ": the run was trained with the experiment ", experiment.dump(), " but Recognizer::load<E> was given ",
+                 E::spec().to_json().dump(), "; load it with the alias it was trained with");
     if (!options.decode) options.decode = decode_options_from(settings, file.string());
     if (!options.flat) {
       GENNER_CHECK(!family.empty(), file.string(), ": no 'family' recorded; set RecognizerOptions::flat "

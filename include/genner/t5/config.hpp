@@ -166,6 +166,9 @@ using FlanT5Base = T5V11Base;
 using FlanT5Large = T5V11Large;
 using FlanT5XL = T5V11XL;
 using FlanT5XXL = T5V11XXL;
+/// A T5 of a few thousand weights per layer (v1.1 flavour): tests and examples that must run in
+/// seconds on a CPU use it as a compile-time shape.
+using T5Tiny = StaticBackbone<32, 64, 8, 4, 2, FeedForward::gated_gelu, false>;
 
 /// A backbone whose shape comes from config.json (or a T5Config) at run time.
 struct DynamicBackbone {

@@ -1,11 +1,12 @@
 // genner/train/config.hpp: the run-time settings of a training run (docs/METHOD.md §3-4: target type,
-// lengths, beams, LR, batch, epochs, warm-up, encoder MLP, PEFT mode...) read from a JSON file in
-// configs/ and overridden on the command line. One declarative option table drives the file
-// reader, the `--key value` / `--key=value` parser, validation and the generated --help.
+// lengths, beams, LR, batch, epochs, warm-up...) read from JSON files in configs/ and overridden on
+// the command line. One declarative option table drives the file reader, the `--key value` /
+// `--key=value` parser, validation and the generated --help.
 //
-// File format: a flat JSON object of settings, plus an optional "by_model" object mapping a model
-// name (e.g. "t5-11b") to settings applied when that model is chosen (PEFT settings per T5 size).
-// Precedence: defaults < file < file's by_model[model] < command line.
+// File format: a flat JSON object of settings. Precedence: defaults < the executable's defaults <
+// config files in the order given < command line. Settings of the section "structure" describe what
+// an executable is compiled for (PEFT mode, adapter size, prompt length, encoder MLP, head): they are
+// checked against the compiled experiment, never obeyed at run time (genner/app/structure.hpp).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include <functional>
 #include <iomanip>
 #include <limits>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -43,13 +45,9 @@ struct RunConfig {
   double dev_from_train = 0.0;        ///< GENIA: fraction of train carved out as dev
   int64_t max_words = 512;            ///< length guard: longer sentences are split where no entity crosses, else refused
   // Model
-  std::string model = "t5-base";
-  std::string model_dir;              ///< empty: <models root>/<model>
-  bool encoder_mlp = true;
-  bool avg_feature = true;
+  std::string model = "t5-base";      ///< scratch | a name under the models root | a path (./dir, /dir)
   double mlp_dropout = 0.3;           ///< dropout inside the encoder MLP
-  std::string pretrained;             ///< Hugging Face T5 folder (weights + spiece.model); empty: from scratch
-  // From-scratch backbone (used when no pretrained folder is given)
+  // From-scratch backbone (model "scratch" with a DynamicBackbone)
   int64_t scratch_d_model = 128;
   int64_t scratch_d_ff = 256;
   int64_t scratch_heads = 4;
@@ -66,7 +64,6 @@ struct RunConfig {
   std::string metric = "pointer";     ///< pointer | word (train/metric.hpp)
   // Optimisation
   double lr = 1e-5;
-  double new_module_lr = 0.0;         ///< 0: same as lr
   int64_t batch_size = 16;
   int64_t epochs = 30;
   int64_t max_steps = 0;              ///< 0: epochs decide
@@ -76,17 +73,17 @@ struct RunConfig {
   double clip_value = 0.0;            ///< 0: off (PEFT runs used 0.1)
   double clip_norm = 0.0;             ///< 0: off
   double truncate_prob = 0.05;
-  // Parameter-efficient tuning (docs/METHOD.md §3)
-  std::string peft = "full";          ///< full | embeddings | prompt | adapters | adapters+prompt
-  int64_t adapter_size = 0;           ///< 0: 192 for t5-small/base, 768 for larger models
-  int64_t prompt_length = 0;
+  // Structure: what the executable is compiled for; checked, never obeyed (genner/app/structure.hpp)
+  std::string peft = "full";          ///< full | embeddings | prompt | adapters | adapters+prompt | lora | added
+  int64_t adapter_size = 0;           ///< 0: no adapters
+  int64_t prompt_length = 0;          ///< 0: no soft prompt
+  bool encoder_mlp = true;
+  bool avg_feature = true;            ///< the pointer head's features: avg_feature (true) or another head
   // Run
   std::string precision = "fp32";     ///< fp32 | bf16 (mixed-precision training, bf16 inference) | int8 (CPU inference)
   int64_t seed = 42;
   std::string output_dir = "runs";
-  int64_t eval_every = 0;             ///< steps; 0: once per epoch
-  int64_t log_every = 50;
-  int64_t checkpoint_every = 0;       ///< steps; 0: at every evaluation
+  int64_t eval_every = 0;             ///< steps; 0: once per epoch (a checkpoint is written at every evaluation)
   bool resume = true;
   std::string description;
   // Data parallelism (genner/train/distributed.hpp)
@@ -94,12 +91,6 @@ struct RunConfig {
   int64_t accumulate = 1;             ///< micro-batches per batch and rank; one optimizer step per batch
   std::string backend = "auto";       ///< auto | gloo | nccl
   double dist_timeout = 300;          ///< seconds a rank waits for the store or a peer before failing
-
-  /// Adapter bottleneck for the chosen model: the explicit size, else 192 (small/base) or 768.
-  [[nodiscard]] int64_t effective_adapter_size() const {
-    if (adapter_size > 0) return adapter_size;
-    return (model.find("small") != std::string::npos || model.find("base") != std::string::npos) ? 192 : 768;
-  }
 };
 
 /// One setting of the table: its key, kind, range, help, and how to read/write it in RunConfig.
@@ -207,12 +198,8 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       bool_opt("train_on_dev", &RunConfig::train_on_dev, "data", "train on train+dev (the published CoNLL-2003 setting)"),
       int_opt("max_words", &RunConfig::max_words, "data", 0, 1000000, "length guard: sentences longer than this are split where no entity crosses, else refused with file:line; 0: off (memory then grows with the square of the longest sentence)"),
       num_opt("dev_from_train", &RunConfig::dev_from_train, "data", 0, 0.5, false, "fraction of train carved out as dev (GENIA); 0: use the dev file"),
-      str_opt("model", &RunConfig::model, "model", "T5 checkpoint name, e.g. t5-base, t5-large, t5-11b, google/flan-t5-base"),
-      str_opt("model_dir", &RunConfig::model_dir, "model", "folder with config.json, weights and spiece.model (empty: <models root>/<model>)"),
-      bool_opt("encoder_mlp", &RunConfig::encoder_mlp, "model", "pass encoder outputs through the MLP before pointer scoring"),
+      str_opt("model", &RunConfig::model, "model", "the backbone to start from: 'scratch' (random, shaped by the scratch_* settings or the compiled preset), a name under the models root ($GENNER_MODELS, default ../shared/models), e.g. t5-base or google/flan-t5-base, or a path starting with /, ./ or ../; the folder holds config.json, model.safetensors and spiece.model"),
       num_opt("mlp_dropout", &RunConfig::mlp_dropout, "model", 0, 1, false, "dropout inside the encoder MLP"),
-      bool_opt("avg_feature", &RunConfig::avg_feature, "model", "average MLP(H) with the source token embeddings (published default)"),
-      str_opt("pretrained", &RunConfig::pretrained, "model", "Hugging Face T5 folder (config.json, model.safetensors, spiece.model) to start from; empty: train from scratch"),
       int_opt("scratch_d_model", &RunConfig::scratch_d_model, "scratch model", 8, 65536, "from scratch: hidden size"),
       int_opt("scratch_d_ff", &RunConfig::scratch_d_ff, "scratch model", 8, 262144, "from scratch: feed-forward size"),
       int_opt("scratch_heads", &RunConfig::scratch_heads, "scratch model", 1, 256, "from scratch: attention heads (must divide scratch_d_model)"),
@@ -227,7 +214,6 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       bool_opt("contiguous", &RunConfig::contiguous, "decoding", "with constrained: entities are single fragments (flat and nested data)"),
       choice_opt("metric", &RunConfig::metric, "decoding", {"pointer", "word"}, "F1 rules: pointer (the published figures' rules, on output indices) or word (entities as word fragments)"),
       num_opt("lr", &RunConfig::lr, "optimisation", 0, 1, true, "peak learning rate of the backbone"),
-      num_opt("new_module_lr", &RunConfig::new_module_lr, "optimisation", 0, 1, false, "peak learning rate of new modules (MLP, adapters, prompt); 0: same as lr"),
       int_opt("batch_size", &RunConfig::batch_size, "optimisation", 1, 65536, "sentences per batch"),
       int_opt("epochs", &RunConfig::epochs, "optimisation", 1, 10000, "passes over the training data"),
       int_opt("max_steps", &RunConfig::max_steps, "optimisation", 0, 9.0e15, "stop after this many optimizer steps; 0: epochs decide"),
@@ -237,15 +223,15 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       num_opt("clip_value", &RunConfig::clip_value, "optimisation", 0, inf, false, "clip each gradient element to [-v, v]; 0: off"),
       num_opt("clip_norm", &RunConfig::clip_norm, "optimisation", 0, inf, false, "clip the global gradient norm; 0: off"),
       num_opt("truncate_prob", &RunConfig::truncate_prob, "optimisation", 0, 1, false, "probability per step of cutting the decoder input at a random length"),
-      choice_opt("peft", &RunConfig::peft, "peft", {"full", "embeddings", "prompt", "adapters", "adapters+prompt"}, "what trains (docs/METHOD.md §3)"),
-      int_opt("adapter_size", &RunConfig::adapter_size, "peft", 0, 65536, "adapter bottleneck; 0: 192 for t5-small/base, 768 for larger"),
-      int_opt("prompt_length", &RunConfig::prompt_length, "peft", 0, 4096, "soft prompt vectors (prompt modes)"),
+      choice_opt("peft", &RunConfig::peft, "structure", {"full", "embeddings", "prompt", "adapters", "adapters+prompt", "lora", "added"}, "what trains (docs/METHOD.md §3); compiled into the executable: a different value is refused"),
+      int_opt("adapter_size", &RunConfig::adapter_size, "structure", 0, 65536, "adapter bottleneck (0: none); compiled into the executable: a different value is refused"),
+      int_opt("prompt_length", &RunConfig::prompt_length, "structure", 0, 4096, "soft prompt vectors (0: none); compiled into the executable: a different value is refused"),
+      bool_opt("encoder_mlp", &RunConfig::encoder_mlp, "structure", "encoder outputs pass through the MLP before pointer scoring; compiled into the executable: a different value is refused"),
+      bool_opt("avg_feature", &RunConfig::avg_feature, "structure", "the head averages MLP(H) with the source token embeddings (published default); compiled into the executable: a different value is refused"),
       choice_opt("precision", &RunConfig::precision, "run", {"fp32", "bf16", "int8"}, "fp32; bf16: train in mixed precision (fp32 weights, optimizer state and final scores), evaluate/predict with bf16 weights; int8: evaluate/predict with int8 projections (CPU) (genner/model/precision.hpp)"),
       int_opt("seed", &RunConfig::seed, "run", 0, 9.0e15, "random seed (sampler, dropout, initialisation)"),
       str_opt("output_dir", &RunConfig::output_dir, "run", "folder for logs, plots and checkpoints"),
-      int_opt("eval_every", &RunConfig::eval_every, "run", 0, 9.0e15, "evaluate every N steps; 0: once per epoch"),
-      int_opt("log_every", &RunConfig::log_every, "run", 1, 9.0e15, "log the training loss every N steps"),
-      int_opt("checkpoint_every", &RunConfig::checkpoint_every, "run", 0, 9.0e15, "checkpoint every N steps; 0: at every evaluation"),
+      int_opt("eval_every", &RunConfig::eval_every, "run", 0, 9.0e15, "evaluate (and checkpoint) every N steps; 0: once per epoch"),
       bool_opt("resume", &RunConfig::resume, "run", "resume from output_dir's checkpoint when there is one"),
       str_opt("description", &RunConfig::description, "run", "free text recorded with the run"),
       int_opt("nproc", &RunConfig::nproc, "parallel", 1, 1024, "data-parallel ranks to start on this machine (batch_size is split between them)"),
@@ -322,51 +308,43 @@ inline void check_value(const OptionSpec& o, const nlohmann::json& v, const std:
 }
 
 namespace detail {
-inline void apply_object(RunConfig& config, const nlohmann::json& object, const std::string& where, bool allow_by_model) {
+/// Applies a JSON object of settings; `origin` records where each key came from.
+inline void apply_object(RunConfig& config, const nlohmann::json& object, const std::string& where,
+                         std::map<std::string, std::string>* origin = nullptr) {
   GENNER_CHECK(object.is_object(), where, ": expected a JSON object of settings, found ", object.type_name());
   for (const auto& [key, value] : object.items()) {
-    if (key == "by_model") {
-      GENNER_CHECK(allow_by_model, where, ": 'by_model' may only appear at the top level");
-      continue;
-    }
+    GENNER_CHECK(key != "by_model", where, ": 'by_model' sections are not read: what trains (PEFT mode, adapter "
+                 "size, prompt) is compiled into each executable, and the PEFT runs' optimisation settings are in "
+                 "configs/peft.json; remove the section and pick the executable of the experiment (see --help)");
     const auto& o = find_option(key, where);
     check_value(o, value, where + ": '" + key + "'");
     o.set(config, value);
+    if (origin) (*origin)[key] = where;
   }
 }
 }  // namespace detail
 
-/// A parsed config file: its top-level settings and its per-model sections (already validated).
+/// A parsed config file (already validated).
 struct ConfigFile {
   std::filesystem::path path;
   nlohmann::json settings = nlohmann::json::object();
-  nlohmann::json by_model = nlohmann::json::object();
 };
 
 /// Reads and validates a config file (invalid JSON, unknown keys, wrong kinds and ranges are errors
-/// naming the file and key, also inside by_model sections that the current model does not use).
+/// naming the file and key).
 [[nodiscard]] inline ConfigFile read_config_file(const std::filesystem::path& path) {
   ConfigFile file;
   file.path = path;
   file.settings = io::read_json_file(path, "config file not found or unreadable");
   RunConfig scratch;
-  detail::apply_object(scratch, file.settings, path.string(), true);
-  if (file.settings.contains("by_model")) {
-    file.by_model = file.settings["by_model"];
-    GENNER_CHECK(file.by_model.is_object(), path.string(), ": 'by_model' expected an object from model names to settings, found ",
-                 file.by_model.type_name());
-    for (const auto& [model, section] : file.by_model.items())
-      detail::apply_object(scratch, section, path.string() + ": by_model '" + model + "'", false);
-    file.settings.erase("by_model");
-  }
+  detail::apply_object(scratch, file.settings, path.string());
   return file;
 }
 
-/// Applies a config file: its settings, then the by_model section of the resulting model.
-inline void apply_config_file(RunConfig& config, const ConfigFile& file, const std::optional<std::string>& model_override = {}) {
-  detail::apply_object(config, file.settings, file.path.string(), false);
-  const std::string model = model_override.value_or(config.model);
-  if (file.by_model.contains(model)) detail::apply_object(config, file.by_model[model], file.path.string() + ": by_model '" + model + "'", false);
+/// Applies a config file's settings.
+inline void apply_config_file(RunConfig& config, const ConfigFile& file,
+                              std::map<std::string, std::string>* origin = nullptr) {
+  detail::apply_object(config, file.settings, file.path.string(), origin);
 }
 
 /// All settings as a JSON object (recorded next to the run's logs).
@@ -380,9 +358,9 @@ inline void apply_config_file(RunConfig& config, const ConfigFile& file, const s
 [[nodiscard]] inline std::string help_text(const std::string& program) {
   std::ostringstream out;
   out << "usage: " << program << " [--config FILE] [--key value | --key=value]...\n\n"
-      << "Settings come from defaults, then the config file (configs/<dataset>.json; its by_model\n"
-      << "section for the chosen model), then the command line.\n\n"
-      << "  --config FILE              JSON config file\n"
+      << "Settings come from defaults, then the config files (--config, in the order given; without\n"
+      << "one, the executable's own), then the command line.\n\n"
+      << "  --config FILE              JSON config file (may be given more than once)\n"
       << "  --help                     this text\n";
   const RunConfig defaults;
   std::string section;
@@ -412,12 +390,18 @@ inline void check_consistency(const RunConfig& c) {
 struct CommandLine {
   RunConfig config;
   std::vector<std::string> given;  ///< keys set on the command line itself (they override a run's record)
+  /// Where each setting that is not a default came from: a config file's path or "--key".
+  std::map<std::string, std::string> origin;
   bool help = false;
-  std::optional<std::filesystem::path> config_file;
+  std::vector<std::filesystem::path> config_files;
 };
 
-/// Parses `--key value`, `--key=value` (a boolean alone means true) and `--config FILE`.
-[[nodiscard]] inline CommandLine parse_command_line(const std::vector<std::string>& args) {
+/// Parses `--key value`, `--key=value` (a boolean alone means true) and `--config FILE` (repeatable).
+/// `defaults` (settings of the executable itself) apply before the config files; `default_configs`
+/// stand in when no --config is given.
+[[nodiscard]] inline CommandLine parse_command_line(const std::vector<std::string>& args,
+                                                    const nlohmann::json& defaults = nlohmann::json::object(),
+                                                    const std::vector<std::filesystem::path>& default_configs = {}) {
   CommandLine out;
   nlohmann::json overrides = nlohmann::json::object();
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -439,7 +423,7 @@ struct CommandLine {
         GENNER_CHECK(i + 1 < args.size(), "--config: expected a file name, found the end of the command line");
         value = args[++i];
       }
-      out.config_file = *value;
+      out.config_files.emplace_back(*value);
       continue;
     }
     const auto& o = find_option(key, "--" + key);
@@ -454,15 +438,13 @@ struct CommandLine {
     }
     overrides[key] = parse_value(o, *value, "--" + key);
   }
-  if (out.config_file) {
-    const auto file = read_config_file(*out.config_file);
-    std::optional<std::string> model;
-    if (overrides.contains("model")) model = overrides["model"].get<std::string>();
-    apply_config_file(out.config, file, model);
-  }
+  detail::apply_object(out.config, defaults, "the executable's defaults");
+  if (out.config_files.empty()) out.config_files = default_configs;
+  for (const auto& f : out.config_files) apply_config_file(out.config, read_config_file(f), &out.origin);
   for (const auto& [key, value] : overrides.items()) {
     find_option(key, "--" + key).set(out.config, value);
     out.given.push_back(key);
+    out.origin[key] = "--" + key;
   }
   check_consistency(out.config);
   return out;

@@ -1,0 +1,21 @@
+// discontinuous_ner: discontinuous NER (CADEC, ShARe 2013/2014, or genner's own sample) by full
+// fine-tuning of a T5 of any shape. An entity is a list of word fragments ("muscle ... pain").
+//
+//   discontinuous_ner                            the built-in default: sample data, a small T5 from scratch
+//   discontinuous_ner --config configs/cadec.json --model t5-base
+#include <genner/app.hpp>
+
+// Full fine-tuning with a backbone shape read at run time, encoder MLP and avg_feature head.
+// (ShARe 2013 was published without the encoder MLP: add genner::model::NoEncoderMlp, or use the
+// share13_t5_base executable.)
+using Experiment = genner::model::ExperimentType<genner::t5::DynamicBackbone,
+                                                 genner::model::Trainable<genner::model::Everything>>;
+
+int main(int argc, char** argv) {
+  genner::app::Program program;
+  program.name = "discontinuous_ner";
+  program.family = genner::app::Family::discontinuous;
+  program.model = "scratch";
+  program.configs = {GENNER_CONFIG_DIR "/sample_discontinuous.json"};
+  return genner::app::run<Experiment>(program, argc, argv);
+}

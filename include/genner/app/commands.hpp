@@ -1,0 +1,638 @@
+// genner/app/commands.hpp: the commands of the command-line application — train, plan, evaluate,
+// predict — for one compiled experiment E (genner/model/policies.hpp). The compiled experiment is
+// the one truth about structure: settings that contradict it are refused (genner/app/structure.hpp);
+// every other setting is obeyed.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/cuda.h>
+
+#include <genner/app/experiments.hpp>
+#include <genner/app/family.hpp>
+#include <genner/app/report.hpp>
+#include <genner/app/run_record.hpp>
+#include <genner/app/splits.hpp>
+#include <genner/app/structure.hpp>
+#include <genner/data.hpp>
+#include <genner/data/sample.hpp>
+#include <genner/io/atomic_file.hpp>
+#include <genner/model.hpp>
+#include <genner/recognize.hpp>
+#include <genner/text.hpp>
+#include <genner/train.hpp>
+#include <genner/train/distributed.hpp>
+
+namespace genner::app {
+
+/// A small T5 for training from scratch, shaped by the scratch_* settings.
+inline t5::T5Config scratch_config(const train::RunConfig& cfg, int64_t vocab_size) {
+  train::check_consistency(cfg);
+  t5::T5Config c;
+  c.vocab_size = vocab_size;
+  c.d_model = cfg.scratch_d_model;
+  c.d_ff = cfg.scratch_d_ff;
+  c.num_heads = cfg.scratch_heads;
+  c.d_kv = cfg.scratch_d_model / cfg.scratch_heads;
+  c.num_layers = cfg.scratch_layers;
+  c.num_decoder_layers = cfg.scratch_layers;
+  c.feed_forward = t5::FeedForward::gated_gelu;
+  c.tie_word_embeddings = false;
+  c.dropout_rate = cfg.scratch_dropout;
+  return c;
+}
+
+inline generate::PointerDecodeOptions decode_options(const train::RunConfig& cfg, Family family) {
+  generate::PointerDecodeOptions d;
+  d.search.num_beams = cfg.beams;
+  d.search.max_length(cfg.max_len, cfg.max_len_a);
+  d.search.length_penalty = cfg.length_penalty;
+  d.target = target_type(cfg.target_type);
+  d.constrained = cfg.constrained;
+  d.contiguous = cfg.contiguous;
+  d.flat = family == Family::flat;  // flat entities never overlap (generate/overlaps.hpp)
+  return d;
+}
+
+inline nlohmann::json to_json(const generate::PointerDecodeOptions& d) {
+  return {{"beams", d.search.num_beams},       {"max_len", d.search.max_len},
+          {"max_len_a", d.search.max_len_a},   {"length_penalty", d.search.length_penalty},
+          {"target", d.target == data::TargetType::word ? "word" : d.target == data::TargetType::bpe ? "bpe" : "span"},
+          {"constrained", d.constrained},
+          {"contiguous", d.contiguous},        {"flat", d.flat}};
+}
+
+inline nlohmann::json to_json(const train::TrainerOptions& t) {
+  return {{"epochs", t.epochs},
+          {"max_steps", t.max_steps},
+          {"lr", t.lr},
+          {"warmup", t.warmup},
+          {"weight_decay", t.weight_decay},
+          {"clip_value", t.clip_value},
+          {"clip_norm", t.clip_norm},
+          {"truncate_prob", t.truncate_prob},
+          {"eval_every", t.eval_every},
+          {"patience", t.patience},
+          {"resume", t.resume},
+          {"seed", t.seed},
+          {"max_tokens", t.max_tokens},
+          {"output_dir", t.output_dir.string()},
+          {"decode", to_json(t.decode)},
+          {"precision", t.precision == model::Precision::bf16 ? "bf16" : t.precision == model::Precision::int8 ? "int8" : "fp32"},
+          {"metric", t.metric == train::MetricRules::pointer ? "pointer" : "word"},
+          {"accumulate", t.accumulate}};
+}
+
+/// Options of the predict command (taken out of the arguments before the settings parser).
+struct PredictFlags {
+  std::string format = "jsonl";
+  bool pretokenized = false;
+  bool split_sentences = false;
+  int64_t max_source_pieces = 512;
+};
+
+/// The structure settings, the keys that shape a from-scratch backbone, and those that apply only
+/// to a from-scratch start.
+inline const std::vector<std::string>& structure_keys() {
+  static const std::vector<std::string> k = {"peft", "adapter_size", "prompt_length", "encoder_mlp", "avg_feature"};
+  return k;
+}
+inline const std::vector<std::string>& scratch_keys() {
+  static const std::vector<std::string> k = {"scratch_d_model", "scratch_d_ff", "scratch_heads", "scratch_layers",
+                                             "scratch_dropout", "spm_vocab_size"};
+  return k;
+}
+
+/// The commands for experiment E.
+template <class E>
+class Commands {
+ public:
+  Commands(Program program, train::CommandLine cl, train::dist::Group* group = nullptr)
+      : program_(std::move(program)), cfg_(std::move(cl.config)), given_(std::move(cl.given)),
+        origin_(std::move(cl.origin)), group_(group ? group : &single_) {}
+
+  /// One line naming the compiled experiment.
+  static std::string experiment_line() { return describe(E::spec()); }
+
+  /// Everything train would do, resolved, without training: printed as JSON.
+  int plan_command() {
+    Prepared p;
+    prepare(p, /*for_training=*/false);
+    std::cout << plan_json(p).dump(2) << "\n";
+    return 0;
+  }
+
+  int train_command() {
+    Prepared p;
+    prepare(p, /*for_training=*/true);
+    auto& model = *p.model;
+    const auto& out = p.topt.output_dir;
+    if (group_->is_main()) {
+      if (p.record.pretrained.empty() && !model::frozen_parameters(model).empty()) {
+        // A random frozen backbone exists only in this process: keep it, or the run cannot be evaluated.
+        p.record.frozen = "frozen.safetensors";
+        model::save_frozen(model, out / p.record.frozen);
+      }
+      io::write_text_atomically(out / "run.json", p.record.to_json().dump(2) + "\n");
+      io::write_text_atomically(out / "config.json", train::to_json(cfg_).dump(2) + "\n");
+    }
+    if (group_->distributed())
+      std::cout << "  data parallel: " << group_->size() << " ranks (" << train::dist::backend_name(group_->backend())
+                << ", store " << group_->address() << "), " << cfg_.accumulate << " micro-batch(es) per rank and step\n";
+    train::Trainer trainer(model, p.labels, p.train, p.dev, p.topt);
+    const auto result = trainer.fit();
+    std::cout << "  trained " << result.steps << " steps" << (result.resumed ? " (resumed)" : "")
+              << (result.stopped_early ? " (stopped early)" : "") << "; best dev F1 " << std::fixed
+              << std::setprecision(2) << 100 * result.best_dev_f1 << " at step " << result.best_step << "\n";
+    model::load_trained(model, result.best_model);
+    auto dev_eval = train::evaluate(*group_, model, p.dev, p.labels, p.topt.decode, 32, true, p.topt.metric);
+    auto test_eval = train::evaluate(*group_, model, p.test, p.labels, p.topt.decode, 32, true, p.topt.metric);
+    print_scores("dev ", dev_eval);
+    print_scores("test", test_eval);
+    if (!group_->is_main()) return 0;
+    write_predictions(out / "test_predictions.jsonl", p.splits.test, test_eval);
+    io::write_text_atomically(out / "results.json",
+                              nlohmann::json{{"dev", dev_eval.scores.to_json()}, {"test", test_eval.scores.to_json()},
+                                             {"best_step", result.best_step}, {"steps", result.steps}}
+                                      .dump(2) +
+                                  "\n");
+    print_examples(p.splits.test, test_eval, 5);
+    std::cout << "Wrote " << (out / "run.json").string() << ", best.safetensors, log.jsonl, curve.png, results.json\n";
+    return 0;
+  }
+
+  int evaluate_command() {
+    GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to evaluate, found an empty path");
+    const fs::path out = cfg_.output_dir;
+    auto record = RunRecord::read(out / "run.json");
+    use_recorded_settings(record, out);
+    train::RunLock lock(out);
+    auto [model, tokenizer, labels] = restore(record, out);
+    const fs::path data_dir = recorded_data_dir(record, out);
+    auto splits = load_splits(program_.family, data_dir, cfg_);
+    auto test_ex = data::encode_dataset(splits.test, tokenizer, labels, target_type(cfg_.target_type));
+    auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_, program_.family), 32, true,
+                              train::parse_metric_rules(cfg_.metric));
+    print_scores("test", ev);
+    if (program_.family == Family::flat) {
+      const auto file = out / "test_predictions.conll";
+      write_conll_predictions(file, splits.test, ev);
+      std::cout << "CoNLL-format predictions (word gold pred) for conlleval: " << file.string() << "\n";
+    }
+    return 0;
+  }
+
+  /// Raw text (one text per line; `-` reads standard input) to entities, one output record per
+  /// input line; the logic lives in genner/recognize/predict.hpp.
+  int predict_command(const std::string& input, const fs::path& output, const PredictFlags& flags) {
+    GENNER_CHECK(input == "-" || !fs::is_directory(input),
+                 "--input: expected a text file (one text per line) or -, found the folder '", input, "'");
+    GENNER_CHECK(output.empty() || !fs::is_directory(output), "--predictions: expected a file to write, found the folder '",
+                 output.string(), "'");
+    GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to predict with, found an empty path");
+    const auto record = RunRecord::read(fs::path(cfg_.output_dir) / "run.json");
+    use_recorded_settings(record, cfg_.output_dir);
+    recognize::RecognizerOptions ro;
+    ro.decode = decode_options(cfg_, program_.family);
+    ro.flat = program_.family == Family::flat;
+    ro.tokenize.pretokenized = flags.pretokenized;
+    ro.tokenize.split_sentences = flags.split_sentences;
+    ro.max_source_pieces = flags.max_source_pieces;
+    const auto recognizer = recognize::Recognizer::load<E>(cfg_.output_dir, ro);
+    model::prepare_inference(recognizer.model(), model::parse_precision(cfg_.precision));
+    recognize::PredictOptions po;
+    po.format = recognize::parse_format(flags.format);
+    std::istringstream text;
+    std::istream* in = &std::cin;
+    if (input != "-") {
+      // Read once: the line count drives the progress bar.
+      std::ifstream file(input, std::ios::binary);
+      GENNER_CHECK(file.good(), input, ": cannot read the input text (one text per line; - reads standard input)");
+      text.str(std::string(std::istreambuf_iterator<char>(file), {}));
+      const auto& s = text.str();
+      po.input_name = input;
+      po.total_lines = static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+      in = &text;
+    }
+    if (output.empty() || output == "-") {
+      (void)recognize::predict_lines(recognizer, *in, std::cout, po);
+    } else {
+      recognize::PredictStats stats;
+      io::write_atomically(output, [&](std::ofstream& o) { stats = recognize::predict_lines(recognizer, *in, o, po); });
+      std::cerr << "Wrote " << stats.lines << " predictions to " << output.string() << "\n";
+    }
+    return 0;
+  }
+
+ private:
+  /// A run, resolved: data, tokenizer, labels, model and the trainer's options.
+  struct Prepared {
+    Splits splits;
+    std::optional<text::Tokenizer> tokenizer;
+    data::LabelSpace labels;
+    std::shared_ptr<model::NerModelImpl<E>> model;
+    model::NerOptions model_options;
+    std::vector<data::Example> train, dev, test;
+    train::TrainerOptions topt;
+    RunRecord record;
+    fs::path data_dir;
+    std::optional<train::RunLock> lock;
+  };
+
+  void prepare(Prepared& p, bool for_training) {
+    // Rank 0 owns the folder (checks, lock, clean-up), writes the sample data and trains the
+    // tokenizer; the other ranks then read them.
+    const bool main_rank = group_->is_main();
+    const fs::path out = main_rank ? train::prepare_output_dir(cfg_.output_dir) : fs::path(cfg_.output_dir);
+    if (main_rank) {
+      p.lock.emplace(out);
+      for (const auto& f : train::remove_stale_temporaries(out))
+        std::cerr << "note: removed " << f.string() << ", left by a killed run\n";
+    }
+    const auto trajectory = trajectory_settings();
+    if (for_training && cfg_.resume)
+      train::check_resume_settings(train::checkpoint_settings(out / "checkpoint"), trajectory,
+                                   (out / "checkpoint").string());
+    // The backbone first: a contradiction with the compiled experiment stops the run before any work.
+    const auto source = resolve_model(cfg_.model);
+    check_structure(backbone_shape(source));
+
+    if (main_rank) p.data_dir = resolve_data_dir(out);
+    group_->barrier("sample data");
+    if (!main_rank) p.data_dir = resolve_data_dir(out, /*write=*/false);
+    std::cout << "genner " << program_.name << " (" << family_name(program_.family) << " NER): data "
+              << p.data_dir.string() << ", output " << out.string() << "\n  experiment: " << experiment_line() << "\n";
+    p.splits = load_splits(program_.family, p.data_dir, cfg_);
+    std::cout << "  sentences: train " << p.splits.train.sentences.size() << ", dev " << p.splits.dev.sentences.size()
+              << ", test " << p.splits.test.sentences.size() << "; types:";
+    for (const auto& t : p.splits.types) std::cout << ' ' << t;
+    std::cout << "\n";
+
+    auto& record = p.record;
+    record.settings = train::to_json(cfg_);
+    record.types = p.splits.types;
+    record.pretrained = source.scratch ? std::string() : train::path_for_record(fs::absolute(source.folder), out);
+    record.family = family_name(program_.family);
+    record.data_dir = train::path_for_record(p.data_dir, out);
+    record.program = program_.name;
+    record.experiment = E::spec().to_json();
+    if (main_rank) p.tokenizer.emplace(make_tokenizer(p.splits, source, out, record));
+    group_->barrier("tokenizer");
+    if (!main_rank) p.tokenizer.emplace(make_tokenizer(p.splits, source, out, record, /*train=*/false));
+    auto& tokenizer = *p.tokenizer;
+    p.labels = data::LabelSpace::make(p.splits.types, tokenizer);
+    record.label_token_ids = p.labels.token_ids;
+
+    // LibTorch seeds its generator at random in each process: --seed also decides the initial weights.
+    torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
+    p.model_options.types(static_cast<int64_t>(record.types.size()));
+    p.model_options.mlp_dropout = cfg_.mlp_dropout;
+    p.model = build_model(source, p.model_options, tokenizer.piece_count());
+    record.config = p.model->config();
+    check_vocabulary(tokenizer, record);
+    init_labels(*p.model, p.splits.types, tokenizer);
+
+    const auto type = target_type(cfg_.target_type);
+    data::EncodeReport report;
+    p.train = data::encode_dataset(p.splits.train, tokenizer, p.labels, type, &report);
+    p.dev = data::encode_dataset(p.splits.dev, tokenizer, p.labels, type, &report);
+    p.test = data::encode_dataset(p.splits.test, tokenizer, p.labels, type, &report);
+    if (report.entities_on_unk_words)
+      std::cerr << "note: " << report.entities_on_unk_words << " entities cover words with no SentencePiece piece\n";
+    std::cout << "  model: " << p.model->config().describe() << "; trainable parameters " << p.model->count_trainable()
+              << "\n";
+    p.topt = trainer_options(p.train, out, trajectory);
+  }
+
+  train::TrainerOptions trainer_options(const std::vector<data::Example>& train_ex, const fs::path& out,
+                                        const nlohmann::json& trajectory) {
+    train::TrainerOptions topt;
+    topt.epochs = cfg_.epochs;
+    topt.max_steps = cfg_.max_steps;
+    topt.lr = cfg_.lr;
+    topt.warmup = cfg_.warmup;
+    topt.weight_decay = cfg_.weight_decay;
+    topt.clip_value = cfg_.clip_value;
+    topt.clip_norm = cfg_.clip_norm;
+    topt.truncate_prob = cfg_.truncate_prob;
+    topt.eval_every = cfg_.eval_every;
+    topt.patience = cfg_.patience;
+    topt.resume = cfg_.resume;
+    topt.seed = static_cast<uint64_t>(cfg_.seed);
+    topt.trajectory = trajectory;
+    topt.max_tokens = tokens_per_batch(train_ex);
+    topt.output_dir = out;
+    topt.decode = decode_options(cfg_, program_.family);
+    topt.metric = train::parse_metric_rules(cfg_.metric);
+    topt.precision = model::parse_precision(cfg_.precision);
+    topt.accumulate = cfg_.accumulate;
+    topt.group = group_;
+    return topt;
+  }
+
+  /// The plan: what every setting resolved to, taken from the objects a training run uses.
+  nlohmann::json plan_json(const Prepared& p) const {
+    double checksum = 0;
+    for (const auto& t : p.model->parameters()) checksum += t.detach().abs().sum().template item<double>();
+    int64_t source_pieces = 0, target_length = 0;
+    for (const auto& e : p.train) {
+      source_pieces += static_cast<int64_t>(e.src_ids.size());
+      target_length += static_cast<int64_t>(e.target.size());
+    }
+    std::vector<std::string> first_words;
+    if (!p.splits.train.sentences.empty()) first_words = p.splits.train.sentences.front().words;
+    const auto backend =
+        train::dist::backend_name(train::dist::parse_backend(cfg_.backend, torch::cuda::is_available()));
+    return {
+        {"program", program_.name},
+        {"experiment", E::spec().to_json()},
+        {"data",
+         {{"dir", p.data_dir.string()},
+          {"sentences", {p.splits.train.sentences.size(), p.splits.dev.sentences.size(), p.splits.test.sentences.size()}},
+          {"types", p.splits.types},
+          {"first_train_sentence", first_words},
+          {"train_source_pieces", source_pieces},
+          {"train_target_length", target_length}}},
+        {"tokenizer", {{"pieces", p.tokenizer->piece_count()}, {"file", p.record.tokenizer}}},
+        {"model",
+         {{"config", p.model->config().to_json()},
+          {"from", p.record.pretrained.empty() ? std::string("scratch") : p.record.pretrained},
+          {"mlp_dropout", p.model_options.mlp_dropout},
+          {"trainable_parameters", p.model->count_trainable()},
+          {"initial_weights_abs_sum", checksum}}},
+        {"trainer", to_json(p.topt)},
+        {"parallel", {{"ranks", cfg_.nproc}, {"backend", backend}, {"timeout_s", cfg_.dist_timeout}}},
+        {"record", {{"description", cfg_.description}, {"settings_checked_on_resume", p.topt.trajectory}}}};
+  }
+
+  /// The backbone's shape before any weight is read: config.json of the model folder, the static
+  /// preset, or the scratch_* settings (vocabulary size still open).
+  t5::T5Config backbone_shape(const ModelSource& source) {
+    using B = typename E::backbone;
+    auto configured = [&](const std::string& key) { return origin_.count(key) != 0; };
+    if (!source.scratch) {
+      for (const auto& k : scratch_keys()) {
+        if (!configured(k)) continue;
+        GENNER_CHECK(!origin_.at(k).starts_with("--"), "--", k, " applies only with --model scratch; the backbone and its "
+                     "tokenizer come from ", source.folder.string());
+        std::cerr << "note: " << origin_.at(k) << ": '" << k << "' does not apply: the backbone and its tokenizer come from "
+                  << source.folder.string() << "\n";
+      }
+      const auto file = t5::T5Config::from_file(source.folder / "config.json");
+      if constexpr (B::is_static) {
+        const auto preset = B::config();
+        if (!preset.same_structure(file)) {
+          const auto others = executables_with(program_.family, "", nullptr, file);
+          fail("--model ", cfg_.model, ": ", (source.folder / "config.json").string(), " describes ", file.describe(),
+               ", but ", program_.name, " is compiled for the static backbone ", preset.describe(),
+               "; a checkpoint of another shape needs an executable compiled for it",
+               others.empty() ? std::string() : " (" + list_names(others) + ")",
+               " or an experiment alias with genner::t5::DynamicBackbone");
+        }
+      }
+      return file;
+    }
+    if constexpr (B::is_static) {
+      const auto preset = B::config();
+      const std::vector<std::pair<std::string, int64_t>> shape = {{"scratch_d_model", preset.d_model},
+                                                                  {"scratch_d_ff", preset.d_ff},
+                                                                  {"scratch_heads", preset.num_heads},
+                                                                  {"scratch_layers", preset.num_layers}};
+      for (const auto& [k, v] : shape) {
+        const auto value = train::to_json(cfg_)[k].template get<int64_t>();
+        GENNER_CHECK(!configured(k) || value == v, origin_.count(k) ? origin_.at(k) : k, ": ", k, " ", value,
+                     " contradicts the compiled experiment: ", program_.name, " is compiled for the static backbone ",
+                     preset.describe(), " (", k, " ", v, "); drop the setting, or use an executable compiled with "
+                     "genner::t5::DynamicBackbone (such as flat_ner), whose from-scratch shape the scratch_* settings choose");
+      }
+      auto c = preset;
+      c.dropout_rate = cfg_.scratch_dropout;
+      return c;
+    } else {
+      return scratch_config(cfg_, /*vocab_size=*/1);
+    }
+  }
+
+  /// Refuses structure settings that contradict E; then records E's own values.
+  void check_structure(const t5::T5Config& shape) {
+    const auto compiled = structure_settings(E::spec(), shape);
+    const auto settings = train::to_json(cfg_);
+    for (const auto& key : structure_keys()) {
+      const auto it = origin_.find(key);
+      if (it == origin_.end() || settings[key] == compiled[key]) continue;
+      const auto honour = executables_with(program_.family, key, settings[key]);
+      fail(it->second, ": ", key, " ", settings[key].dump(), " contradicts the compiled experiment: ", program_.name,
+           " is compiled for ", experiment_line(), ", where ", key, " is ", compiled[key].dump(), ". ",
+           honour.empty() ? std::string("No listed executable for ") + family_name(program_.family) + " data has it"
+                          : "Executables compiled with " + key + " " + settings[key].dump() + " for " +
+                                family_name(program_.family) + " data: " + list_names(honour) +
+                                " (cmake -DGENNER_BUILD_EXPERIMENTS=ON builds them)",
+           "; or compile an executable of your own with ", alias_for(key, settings[key]),
+           " (genner/model/policies.hpp)");
+    }
+    for (const auto& key : structure_keys()) train::find_option(key, key).set(cfg_, compiled[key]);
+  }
+
+  bool on_command_line(const std::string& key) const {
+    return std::find(given_.begin(), given_.end(), key) != given_.end();
+  }
+
+  fs::path resolve_data_dir(const fs::path& out, bool write = true) {
+    if (!cfg_.data_dir.empty()) {
+      GENNER_CHECK(!on_command_line("sample_size"), "--sample_size applies only to --dataset sample without --data_dir; "
+                   "this run reads ", cfg_.data_dir);
+      GENNER_CHECK(!(on_command_line("dataset") && on_command_line("data_dir")), "--dataset ", cfg_.dataset,
+                   " and --data_dir ", cfg_.data_dir, " both name the data; give one");
+      return cfg_.data_dir;
+    }
+    if (cfg_.dataset == "sample") {
+      // The built-in default: a data set genner writes itself (genner/data/sample.hpp).
+      const auto dir = out / "sample_data";
+      if (!write) return dir;
+      data::sample::Options o;
+      o.seed = static_cast<uint64_t>(cfg_.seed);
+      const auto n = static_cast<size_t>(cfg_.sample_size);
+      o.sizes = {n, std::max<size_t>(1, n * 2 / 15), std::max<size_t>(1, n * 2 / 15)};
+      data::sample::SplitFiles files;
+      switch (program_.family) {
+        case Family::flat: files = data::sample::write_flat(dir, o); break;
+        case Family::nested: files = data::sample::write_nested(dir, o); break;
+        case Family::discontinuous: files = data::sample::write_discontinuous(dir, o); break;
+      }
+      // Unannotated text for the predict command: new sentences for flat, test sentences otherwise.
+      if (program_.family == Family::flat) {
+        data::sample::write_raw(dir / "raw.txt", 20, o.seed);
+      } else {
+        std::string text;
+        const auto test = load_split(program_.family, files.test);
+        for (size_t i = 0; i < std::min<size_t>(20, test.sentences.size()); ++i)
+          text += data::join_words(test.sentences[i].words) + "\n";
+        io::write_text_atomically(dir / "raw.txt", text);
+      }
+      return dir;
+    }
+    GENNER_CHECK(!on_command_line("sample_size"), "--sample_size applies only to --dataset sample; this run reads ",
+                 cfg_.dataset);
+    const char* env = std::getenv("GENNER_DATA");
+    return fs::path(env ? env : "../shared/data") / cfg_.dataset;
+  }
+
+  text::Tokenizer make_tokenizer(const Splits& s, const ModelSource& source, const fs::path& out, RunRecord& record,
+                                 bool train = true) {
+    if (!source.scratch) {
+      const auto spm = fs::absolute(source.folder / "spiece.model");
+      record.tokenizer = train::path_for_record(spm, out);
+      return text::Tokenizer::load(spm);
+    }
+    std::vector<std::string> corpus;
+    for (const auto& sent : s.train.sentences) corpus.push_back(data::join_words(sent.words));
+    const auto file = out / "spiece.model";
+    record.tokenizer = train::path_for_record(file, out);
+    if (!train) return text::Tokenizer::load(file);
+    text::TrainOptions opt;
+    opt.vocab_size = static_cast<int>(cfg_.spm_vocab_size);
+    std::cout << "  training a SentencePiece model (vocabulary up to " << opt.vocab_size << ") on " << corpus.size()
+              << " sentences\n";
+    return text::Tokenizer::train(corpus, file, opt);
+  }
+
+  std::shared_ptr<model::NerModelImpl<E>> build_model(const ModelSource& source, model::NerOptions opt, int64_t pieces) {
+    if (!source.scratch) return model::NerModelImpl<E>::from_pretrained(source.folder, opt);
+    auto c = backbone_shape(source);
+    c.vocab_size = pieces + text::Tokenizer::kNumExtraIds;
+    opt.with_config(c);
+    return std::make_shared<model::NerModelImpl<E>>(opt);
+  }
+
+  /// Label rows start from the embeddings of each type's name ("PER" -> "person").
+  static void init_labels(model::NerModelCore& m, const std::vector<std::string>& types, text::Tokenizer& tokenizer) {
+    std::vector<std::vector<int64_t>> names;
+    for (const auto& t : types) {
+      std::vector<int64_t> pieces;
+      std::istringstream words(type_description(t));
+      for (std::string w; words >> w;) {
+        const auto& p = tokenizer.word_pieces(w);
+        pieces.insert(pieces.end(), p.begin(), p.end());
+      }
+      if (pieces.empty()) pieces.push_back(text::Tokenizer::kUnkId);
+      names.push_back(pieces);
+    }
+    m.init_label_embeddings(names);
+  }
+
+  struct Restored {
+    std::shared_ptr<model::NerModelImpl<E>> model;
+    text::Tokenizer tokenizer;
+    data::LabelSpace labels;
+  };
+  Restored restore(const RunRecord& record, const fs::path& out) {
+    auto tokenizer = text::Tokenizer::load(recorded_path(record.tokenizer, out));
+    auto labels = data::LabelSpace::make(record.types, tokenizer);
+    GENNER_CHECK(labels.token_ids == record.label_token_ids, (out / "run.json").string(),
+                 ": label token ids differ from the tokenizer's; was spiece.model replaced?");
+    model::NerOptions opt;
+    opt.types(static_cast<int64_t>(record.types.size()));
+    std::shared_ptr<model::NerModelImpl<E>> m;
+    if (!record.pretrained.empty()) {
+      m = model::NerModelImpl<E>::from_pretrained(recorded_path(record.pretrained, out), opt);
+    } else {
+      opt.with_config(record.config);
+      m = std::make_shared<model::NerModelImpl<E>>(opt);
+    }
+    check_vocabulary(tokenizer, record);
+    if (!record.frozen.empty()) model::load_frozen(*m, train::path_from_record(record.frozen, out));
+    model::load_trained(*m, out / "best.safetensors");
+    m->eval();
+    model::prepare_inference(*m, model::parse_precision(cfg_.precision));  // evaluate / predict
+    return {m, std::move(tokenizer), std::move(labels)};
+  }
+
+  /// A path from run.json: relative to the run folder; a record of an older run may hold one
+  /// relative to the working directory instead.
+  static fs::path recorded_path(const std::string& recorded, const fs::path& out) {
+    const auto p = train::path_from_record(recorded, out);
+    return fs::exists(p) || !fs::exists(recorded) ? p : fs::path(recorded);
+  }
+
+  /// Settings of the recorded run, except those given on this command line. A run trained with
+  /// another experiment is refused, naming the executable that trained it.
+  void use_recorded_settings(const RunRecord& record, const fs::path& out) {
+    const auto file = (out / "run.json").string();
+    const auto compiled = E::spec().to_json();
+    if (!record.experiment.is_null() && record.experiment != compiled)
+      fail(file, ": this run was trained by ", record.program.empty() ? std::string("another executable") : record.program,
+           " with the experiment ", record.experiment.dump(), "; ", program_.name, " is compiled for ", compiled.dump(),
+           ". Evaluate and predict with ", record.program.empty() ? std::string("the executable that trained it") : record.program);
+    train::RunConfig merged = cfg_;
+    std::vector<std::string> unknown;
+    if (record.settings.is_object()) {
+      for (const auto& [key, value] : record.settings.items()) {
+        if (key == "output_dir" || key == "resume" || std::find(given_.begin(), given_.end(), key) != given_.end())
+          continue;
+        const auto& table = train::option_table();
+        const auto o = std::find_if(table.begin(), table.end(), [&](const auto& s) { return s.key == key; });
+        if (o == table.end()) {
+          unknown.push_back(key);
+          continue;
+        }
+        train::check_value(*o, value, file + ": settings: '" + key + "'");
+        o->set(merged, value);
+      }
+    }
+    if (!unknown.empty()) {
+      std::cerr << "note: " << file << " records settings this version does not have; they are not used:";
+      for (const auto& k : unknown) std::cerr << ' ' << k;
+      std::cerr << "\n";
+    }
+    cfg_ = merged;
+  }
+
+  fs::path recorded_data_dir(const RunRecord& record, const fs::path& out) {
+    const bool given = std::find(given_.begin(), given_.end(), "data_dir") != given_.end();
+    if (!given && !record.data_dir.empty()) return recorded_path(record.data_dir, out);
+    return resolve_data_dir(out);
+  }
+
+  /// Settings whose change would make a resumed run a different run (checked against the checkpoint).
+  nlohmann::json trajectory_settings() const {
+    auto j = train::to_json(cfg_);
+    for (const char* k : {"output_dir", "resume", "description", "patience", "data_dir"})
+      j.erase(k);
+    return j;
+  }
+
+  /// The tokenizer's pieces must all be rows of the model's embedding table.
+  static void check_vocabulary(const text::Tokenizer& tokenizer, const RunRecord& record) {
+    GENNER_CHECK(tokenizer.piece_count() <= record.config.vocab_size, record.tokenizer, ": the tokenizer has ",
+                 tokenizer.piece_count(), " pieces but the model's vocabulary (vocab_size) holds ",
+                 record.config.vocab_size, "; use the spiece.model that belongs to the checkpoint");
+  }
+
+  /// Padded tokens per batch so that a batch holds about batch_size sentences of average length.
+  size_t tokens_per_batch(const std::vector<data::Example>& ex) const {
+    double mean = 0;
+    for (const auto& e : ex) mean += static_cast<double>(e.src_ids.size() + e.target.size());
+    mean /= static_cast<double>(std::max<size_t>(1, ex.size()));
+    return static_cast<size_t>(std::max(1.0, mean * 1.3 * static_cast<double>(cfg_.batch_size)));
+  }
+
+  Program program_;
+  train::RunConfig cfg_;
+  std::vector<std::string> given_;              ///< settings given on the command line (they override a run's record)
+  std::map<std::string, std::string> origin_;  ///< where each non-default setting came from
+  train::dist::Group single_;
+  train::dist::Group* group_;
+};
+
+}  // namespace genner::app

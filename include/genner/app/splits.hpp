@@ -1,0 +1,126 @@
+// genner/app/splits.hpp: a data set's three splits as the command-line application reads them
+// (the family's loader, the usual file names, GENIA's missing train split, train+dev, dev carved
+// from train), and the natural-language names types are initialised from.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <genner/app/family.hpp>
+#include <genner/data.hpp>
+#include <genner/train/config.hpp>
+
+namespace genner::app {
+
+namespace fs = std::filesystem;
+
+/// The three splits of a data set, loaded with the family's loader.
+struct Splits {
+  data::Dataset train, dev, test;
+  std::vector<std::string> types;
+};
+
+inline data::Dataset load_split(Family family, const fs::path& file, size_t length_guard = data::kDefaultLengthGuard) {
+  switch (family) {
+    case Family::flat: return data::load_conll(file, {data::TagScheme::automatic, length_guard});
+    case Family::nested: {
+      data::NestedJsonOptions o;
+      o.length_guard = length_guard;
+      return data::load_nested_json(file, o);
+    }
+    case Family::discontinuous: return data::load_discontinuous(file, {length_guard});
+  }
+  fail("unknown data-set family");
+}
+
+/// The family's usual extensions of a split file.
+inline std::vector<std::string> split_extensions(Family family) {
+  switch (family) {
+    case Family::flat: return {".txt", ".conll", ".bio", "_conll", ".gold_conll"};
+    case Family::nested: return {".jsonl", ".json"};
+    case Family::discontinuous: return {".txt"};
+  }
+  return {};
+}
+
+/// `<dir>/<split>.<ext>` for the family's usual extensions, or empty.
+inline fs::path find_split(Family family, const fs::path& dir, const std::string& split) {
+  for (const auto& e : split_extensions(family))
+    if (fs::exists(dir / (split + e))) return dir / (split + e);
+  return {};
+}
+
+/// Finds `<dir>/<split>.<ext>`, or an error saying where it looked.
+inline fs::path split_file(Family family, const fs::path& dir, const std::string& split) {
+  auto file = find_split(family, dir, split);
+  GENNER_CHECK(!file.empty(), dir.string(), ": no ", split, " split found (looked for ", split,
+               split_extensions(family).front(), " and similar)");
+  return file;
+}
+
+inline Splits load_splits(Family family, const fs::path& dir, const train::RunConfig& cfg) {
+  Splits s;
+  const bool has_train = !find_split(family, dir, "train").empty();
+  const auto guard = static_cast<size_t>(cfg.max_words);
+  s.dev = load_split(family, split_file(family, dir, "dev"), guard);
+  s.test = load_split(family, split_file(family, dir, "test"), guard);
+  if (has_train) {
+    s.train = load_split(family, split_file(family, dir, "train"), guard);
+  } else {
+    // GENIA as shipped here has no train split: train on dev, evaluate on test.
+    std::cerr << "note: " << dir.string() << " has no train split; training on dev and selecting on dev\n";
+    s.train = s.dev;
+  }
+  GENNER_CHECK(!(cfg.train_on_dev && !has_train), "--train_on_dev: ", dir.string(),
+               " has no train split, so training already uses dev; drop train_on_dev");
+  GENNER_CHECK(!(cfg.dev_from_train > 0.0 && !has_train), "--dev_from_train: ", dir.string(),
+               " has no train split to carve dev from; drop dev_from_train");
+  if (cfg.train_on_dev)
+    s.train.sentences.insert(s.train.sentences.end(), s.dev.sentences.begin(), s.dev.sentences.end());
+  if (cfg.dev_from_train > 0.0) {
+    // Carve the last share of train off as dev (GENIA's published set-up).
+    const auto n = s.train.sentences.size();
+    const auto k = static_cast<size_t>(cfg.dev_from_train * static_cast<double>(n));
+    GENNER_CHECK(k >= 1 && k < n, "--dev_from_train ", cfg.dev_from_train, ": carves ", k, " of ", n,
+                 " training sentences; choose a share that leaves both parts non-empty");
+    s.dev.sentences.assign(s.train.sentences.end() - static_cast<long>(k), s.train.sentences.end());
+    s.train.sentences.resize(n - k);
+  }
+  // Types in first-seen order over train, dev, test: stable across runs of the same data.
+  for (const auto* d : {&s.train, &s.dev, &s.test})
+    for (const auto& t : d->types)
+      if (std::find(s.types.begin(), s.types.end(), t) == s.types.end()) s.types.push_back(t);
+  for (const auto* d : {&s.train, &s.dev, &s.test})
+    if (!d->report.issues.empty())
+      std::cerr << "note: " << d->report.issues.size() << " load issue(s), e.g. " << d->report.issues.front().file
+                << ":" << d->report.issues.front().line << ": " << d->report.issues.front().message << "\n";
+  return s;
+}
+
+inline data::TargetType target_type(const std::string& name) {
+  if (name == "word") return data::TargetType::word;
+  if (name == "bpe") return data::TargetType::bpe;
+  if (name == "span") return data::TargetType::span;
+  fail("target_type: expected word, bpe or span, found '", name, "'");
+}
+
+/// The natural-language name of a type for label initialisation ("PER" -> "person").
+inline std::string type_description(const std::string& type) {
+  static const std::map<std::string, std::string> known = {
+      {"PER", "person"}, {"LOC", "location"}, {"ORG", "organization"}, {"MISC", "miscellaneous"},
+      {"GPE", "country city state"}, {"ADR", "adverse drug reaction"}, {"cell_type", "cell type"},
+      {"cell_line", "cell line"}, {"DNA", "DNA"}, {"RNA", "RNA"}, {"protein", "protein"},
+      {"corporation", "corporation"}, {"creative-work", "creative work"}, {"group", "group"},
+      {"location", "location"}, {"person", "person"}, {"product", "product"}};
+  if (auto it = known.find(type); it != known.end()) return it->second;
+  std::string out;
+  for (char c : type) out += (c == '_' || c == '-') ? ' ' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace genner::app

@@ -1,0 +1,89 @@
+#!/bin/sh
+# Every setting of the option table changes what a run does, or is refused with a sentence naming
+# it (CTest example.options). `plan` resolves everything train would use (data, tokenizer, model,
+# optimiser, decoding, parallel layout) from the objects a run is built from and prints it; each
+# option is set to a value that differs from the base run and the plan must differ, or the
+# program must exit with status 1 and name the option. The option list comes from --help itself:
+# a new option without a case here fails the test.
+# Usage: options.sh FLAT_NER WORK_DIR
+set -eu
+exe="$1"; work="$2"
+configs="$(cd "$(dirname "$0")/../configs" && pwd)"
+rm -rf "$work"; mkdir -p "$work/data"
+fail() { echo "options: FAILED: $*" >&2; exit 1; }
+cat > "$work/base.json" <<JSON
+{"sample_size": 100, "epochs": 1, "scratch_d_model": 32, "scratch_d_ff": 64, "spm_vocab_size": 200,
+ "resume": false, "output_dir": "$work/run"}
+JSON
+# plan KEY VALUE -> the plan's JSON in $work/plan.json; exit status of the program
+plan() {
+  rm -rf "$work/run" "$work/other"
+  set +e
+  GENNER_DATA="$work/data" "$exe" plan --config "$configs/sample_flat.json" --config "$work/base.json" "$@" \
+    >"$work/out.txt" 2>"$work/err.txt"
+  rc=$?
+  set -e
+  sed -n '/^{/,$p' "$work/out.txt" >"$work/plan.json"
+  return $rc
+}
+plan || { cat "$work/err.txt"; fail "the base plan"; }
+cp "$work/plan.json" "$work/base_plan.json"
+plan || fail "the base plan, again"
+cmp -s "$work/plan.json" "$work/base_plan.json" || fail "two plans of the same settings differ: the comparison would prove nothing"
+[ -s "$work/base_plan.json" ] || fail "empty plan"
+# A second data set for --dataset / --data_dir: the base run's sample dev split as all three splits.
+mkdir -p "$work/data/mini"
+for s in train dev test; do cp "$work/run/sample_data/dev.txt" "$work/data/mini/$s.txt"; done
+
+value_for() {
+  case "$1" in
+    dataset) echo mini ;;                data_dir) echo "$work/data/mini" ;;
+    sample_size) echo 120 ;;             target_type) echo span ;;
+    train_on_dev) echo true ;;           max_words) echo 8 ;;
+    dev_from_train) echo 0.2 ;;          model) echo ./no_such_model ;;
+    mlp_dropout) echo 0.5 ;;             scratch_d_model) echo 64 ;;
+    scratch_d_ff) echo 128 ;;            scratch_heads) echo 2 ;;
+    scratch_layers) echo 1 ;;            scratch_dropout) echo 0.2 ;;
+    spm_vocab_size) echo 300 ;;          max_len) echo 20 ;;
+    max_len_a) echo 1.0 ;;               beams) echo 2 ;;
+    length_penalty) echo 0.5 ;;          constrained) echo false ;;
+    contiguous) echo false ;;            metric) echo word ;;
+    lr) echo 0.001 ;;                    batch_size) echo 8 ;;
+    epochs) echo 2 ;;                    max_steps) echo 5 ;;
+    patience) echo 2 ;;                  warmup) echo 0.2 ;;
+    weight_decay) echo 0.1 ;;            clip_value) echo 0.5 ;;
+    clip_norm) echo 0.5 ;;               truncate_prob) echo 0.3 ;;
+    peft) echo adapters ;;               adapter_size) echo 16 ;;
+    prompt_length) echo 5 ;;             encoder_mlp) echo false ;;
+    avg_feature) echo false ;;           precision) echo bf16 ;;
+    seed) echo 7 ;;                      output_dir) echo "$work/other" ;;
+    eval_every) echo 3 ;;                resume) echo true ;;
+    description) echo "another run" ;;   nproc) echo 2 ;;
+    accumulate) echo 2 ;;                backend) echo nccl ;;
+    dist_timeout) echo 60 ;;
+    *) return 1 ;;
+  esac
+}
+
+keys=$("$exe" --help | sed -n 's/^  --\([a-z_0-9]*\) \(INT\|NUM\|BOOL\|STR\).*/\1/p')
+[ -n "$keys" ] || fail "no options in --help"
+changed=0; refused=0
+for key in $keys; do
+  value=$(value_for "$key") || fail "option --$key has no case in tests/options.sh"
+  if plan "--$key" "$value"; then
+    if cmp -s "$work/plan.json" "$work/base_plan.json"; then
+      fail "--$key $value: the plan is the same as without it (the setting changes nothing)"
+    fi
+    changed=$((changed + 1)); echo "options: --$key $value: changes the plan"
+  else
+    rc=$?
+    [ "$rc" -eq 1 ] || { cat "$work/err.txt"; fail "--$key $value: exit status $rc, expected 0 or 1"; }
+    grep -q -- "$key" "$work/err.txt" || { cat "$work/err.txt"; fail "--$key $value: refused without naming $key"; }
+    refused=$((refused + 1)); echo "options: --$key $value: refused: $(head -c 160 "$work/err.txt")"
+  fi
+done
+# The structure settings are refused here (flat_ner is compiled for full fine-tuning), and so is
+# the compiled value's opposite only: the compiled value itself is accepted.
+plan --peft full --encoder_mlp true --avg_feature true --adapter_size 0 --prompt_length 0 ||
+  { cat "$work/err.txt"; fail "the compiled experiment's own structure values were refused"; }
+echo "options: all $((changed + refused)) options: $changed change the run, $refused refused with a sentence naming them"
