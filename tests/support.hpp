@@ -1,10 +1,14 @@
 // Shared helpers for genner's tests: where fixtures and real data live.
 #pragma once
 #include <torch/types.h>
+#include <catch2/catch.hpp>
+
+#include <genner/core/error.hpp>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <optional>
 #include <string>
@@ -79,5 +83,26 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+/// Writes `text` (bytes as given) to `dir/name` and returns the path.
+inline std::filesystem::path write_file(const std::filesystem::path& dir, const std::string& name, const std::string& text) {
+  const auto path = dir / name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+inline std::filesystem::path write_file(const TempDir& dir, const std::string& name, const std::string& text) {
+  return write_file(dir.path, name, text);
+}
+
+/// Runs `f`, expecting genner::Error whose message contains every one of `parts`.
+template <typename F>
+void check_error(F&& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    FAIL("expected genner::Error");
+  } catch (const genner::Error& e) {
+    for (const auto& p : parts) CHECK_THAT(e.what(), Catch::Contains(p));
+  }
+}
 
 }  // namespace genner::test

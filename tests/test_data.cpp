@@ -14,22 +14,8 @@ using Frags = std::vector<std::pair<int, int>>;
 
 namespace {
 
-std::filesystem::path write_file(const genner::test::TempDir& dir, const std::string& name, const std::string& text) {
-  const auto path = dir.path / name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
-/// Runs `f`, expecting genner::Error whose message contains every one of `parts`.
-template <typename F>
-void check_error(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    FAIL("expected genner::Error");
-  } catch (const genner::Error& e) {
-    for (const auto& p : parts) CHECK_THAT(e.what(), Catch::Contains(p));
-  }
-}
+using genner::test::check_error;
+using genner::test::write_file;
 
 bool have_data() {
   if (std::filesystem::exists(genner::test::data_root() / "conll2003")) return true;

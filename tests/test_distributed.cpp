@@ -6,6 +6,7 @@
 #include <genner/data/sample.hpp>
 
 #include "support.hpp"
+#include "sample_task.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -33,21 +34,8 @@ struct Data {
 const Data& data() {
   static genner::test::TempDir dir;
   static const Data d = [] {
-    genner::data::sample::Options o;
-    o.seed = 11;
-    o.sizes = {160, 21, 5};
-    auto files = genner::data::sample::write_flat(dir.path / "data", o);
-    auto train = genner::data::load_conll(files.train);
-    auto dev = genner::data::load_conll(files.dev);
-    std::vector<std::string> corpus;
-    for (const auto& s : train.sentences) corpus.push_back(genner::data::join_words(s.words));
-    genner::text::TrainOptions to;
-    to.vocab_size = 300;
-    auto tok = genner::text::Tokenizer::train(corpus, dir.path / "spiece.model", to);
-    auto labels = genner::data::LabelSpace::make(train.types, tok);
-    auto tr = genner::data::encode_dataset(train, tok, labels, genner::data::TargetType::word);
-    auto dv = genner::data::encode_dataset(dev, tok, labels, genner::data::TargetType::word);
-    return Data{std::move(tok), std::move(labels), std::move(tr), std::move(dv)};
+    auto t = genner::test::SampleTask::make(dir.path, 11, {160, 21, 5}, 300);
+    return Data{std::move(t.tokenizer), std::move(t.labels), std::move(t.train_ex), std::move(t.dev_ex)};
   }();
   return d;
 }

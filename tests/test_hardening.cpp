@@ -20,21 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path write_file(const fs::path& dir, const std::string& name, const std::string& text) {
-  const auto path = dir / name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
-template <typename F>
-void check_error(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    FAIL("expected genner::Error");
-  } catch (const genner::Error& e) {
-    for (const auto& p : parts) CHECK_THAT(e.what(), Catch::Contains(p));
-  }
-}
+using genner::test::check_error;
+using genner::test::write_file;
 
 std::string words_line(std::size_t n, const std::string& tag_every = "O") {
   std::string out;

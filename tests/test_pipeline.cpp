@@ -4,6 +4,7 @@
 #include <genner/data/sample.hpp>
 
 #include "support.hpp"
+#include "sample_task.hpp"
 
 namespace {
 
@@ -19,21 +20,9 @@ struct Pipeline {
   std::vector<genner::data::Example> train_ex, dev_ex;
 
   static Pipeline make(const fs::path& dir, size_t train_size, size_t dev_size) {
-    genner::data::sample::Options o;
-    o.seed = 7;
-    o.sizes = {train_size, dev_size, 10};
-    auto files = genner::data::sample::write_flat(dir / "data", o);
-    auto train = genner::data::load_conll(files.train);
-    auto dev = genner::data::load_conll(files.dev);
-    std::vector<std::string> corpus;
-    for (const auto& s : train.sentences) corpus.push_back(genner::data::join_words(s.words));
-    genner::text::TrainOptions to;
-    to.vocab_size = 500;
-    auto tok = genner::text::Tokenizer::train(corpus, dir / "spiece.model", to);
-    auto labels = genner::data::LabelSpace::make(train.types, tok);
-    auto tr = genner::data::encode_dataset(train, tok, labels, genner::data::TargetType::word);
-    auto dv = genner::data::encode_dataset(dev, tok, labels, genner::data::TargetType::word);
-    return {std::move(train), std::move(dev), std::move(tok), std::move(labels), std::move(tr), std::move(dv)};
+    auto t = genner::test::SampleTask::make(dir, 7, {train_size, dev_size, 10}, 500);
+    return {std::move(t.train),  std::move(t.dev),      std::move(t.tokenizer),
+            std::move(t.labels), std::move(t.train_ex), std::move(t.dev_ex)};
   }
 
   std::shared_ptr<gm::NerModelImpl<Scratch>> model(int64_t d_model) const {

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "support.hpp"
+#include "sample_task.hpp"
 
 namespace {
 
@@ -154,29 +155,13 @@ struct SampleRun {
   genner::t5::T5Config config;
 
   static SampleRun make(const fs::path& dir) {
-    genner::data::sample::Options o;
-    o.seed = 42;
-    o.sizes = {1200, 160, 400};
-    auto files = genner::data::sample::write_flat(dir / "data", o);
-    auto train = genner::data::load_conll(files.train), dev = genner::data::load_conll(files.dev),
-         test = genner::data::load_conll(files.test);
-    std::vector<std::string> corpus;
-    for (const auto& s : train.sentences) corpus.push_back(genner::data::join_words(s.words));
-    genner::text::TrainOptions to;
-    to.vocab_size = 600;
-    auto tok = genner::text::Tokenizer::train(corpus, dir / "spiece.model", to);
+    auto t = genner::test::SampleTask::make(dir, 42, {1200, 160, 400}, 600);
     SampleRun r;
-    r.labels = genner::data::LabelSpace::make(train.types, tok);
-    const auto word = genner::data::TargetType::word;
-    r.train = genner::data::encode_dataset(train, tok, r.labels, word);
-    r.dev = genner::data::encode_dataset(dev, tok, r.labels, word);
-    r.test = genner::data::encode_dataset(test, tok, r.labels, word);
-    auto& c = r.config;
-    c.vocab_size = tok.piece_count() + genner::text::Tokenizer::kNumExtraIds;
-    c.d_model = 64; c.d_ff = 128; c.num_heads = 4; c.d_kv = 16;
-    c.num_layers = 2; c.num_decoder_layers = 2;
-    c.feed_forward = genner::t5::FeedForward::gated_gelu;
-    c.tie_word_embeddings = false;
+    r.config = t.config(64, 2);
+    r.labels = std::move(t.labels);
+    r.train = std::move(t.train_ex);
+    r.dev = std::move(t.dev_ex);
+    r.test = std::move(t.test_ex);
     return r;
   }
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "support.hpp"
+#include "sample_task.hpp"
 
 namespace {
 
@@ -31,23 +32,11 @@ struct Small {
   std::vector<std::string> types;
 
   static Small make(const fs::path& dir) {
-    genner::data::sample::Options o;
-    o.seed = 11;
-    o.sizes = {300, 10, 10};
-    auto files = genner::data::sample::write_flat(dir / "data", o);
-    auto train = genner::data::load_conll(files.train);
-    std::vector<std::string> corpus;
-    for (const auto& s : train.sentences) corpus.push_back(genner::data::join_words(s.words));
-    genner::text::TrainOptions to;
-    to.vocab_size = 300;
-    auto tok = genner::text::Tokenizer::train(corpus, dir / "spiece.model", to);
-    auto labels = genner::data::LabelSpace::make(train.types, tok);
-    genner::t5::T5Config c;
-    c.vocab_size = tok.piece_count() + genner::text::Tokenizer::kNumExtraIds;
-    c.d_model = 32; c.d_ff = 64; c.num_heads = 4; c.d_kv = 8;
-    c.num_layers = 1; c.num_decoder_layers = 1;
-    c.feed_forward = genner::t5::FeedForward::gated_gelu;
-    c.tie_word_embeddings = false;
+    auto t = genner::test::SampleTask::make(dir, 11, {300, 10, 10}, 300);
+    const auto c = t.config(32, 1);
+    auto& tok = t.tokenizer;
+    auto& labels = t.labels;
+    auto& train = t.train;
     torch::manual_seed(5);
     auto m = std::make_shared<gm::NerModelImpl<Scratch>>(gm::NerOptions{}.types(labels.size()).with_config(c));
     return {std::move(tok), labels, m, train.types};
