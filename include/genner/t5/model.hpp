@@ -47,12 +47,6 @@ class T5Impl : public torch::nn::Module {
                             keep_block_outputs);
   }
 
-  /// Runs the encoder on ready embeddings [B, S, d] (for soft prompts).
-  StackOutput encode_embeddings(const torch::Tensor& embeds, const torch::Tensor& attention_mask = {},
-                                bool keep_block_outputs = false) {
-    return encoder->forward(embeds, attention_mask, torch::Tensor(), torch::Tensor(), nullptr, keep_block_outputs);
-  }
-
   /// Runs the decoder on ids [B, T]: the whole sequence, or (with a cache) the next steps.
   StackOutput decode(const torch::Tensor& decoder_input_ids, const torch::Tensor& encoder_hidden,
                      const torch::Tensor& encoder_mask = {}, DecoderCache* cache = nullptr,

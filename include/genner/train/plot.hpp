@@ -312,18 +312,4 @@ inline std::pair<double, double> padded_range(const std::vector<double>& v, bool
   return img;
 }
 
-/// Reads a JsonlLog and draws `loss_key` from records that have it and `f1_key` likewise
-/// (both against "step"), writing a PNG at `png`.
-inline void plot_log(const std::vector<nlohmann::json>& records, const std::filesystem::path& png,
-                     const std::string& loss_key = "loss", const std::string& f1_key = "dev_f1") {
-  Series loss, f1;
-  for (const auto& r : records) {
-    if (!r.contains("step")) continue;
-    const double step = r["step"].get<double>();
-    if (r.contains(loss_key) && r[loss_key].is_number()) loss.steps.push_back(step), loss.values.push_back(r[loss_key].get<double>());
-    if (r.contains(f1_key) && r[f1_key].is_number()) f1.steps.push_back(step), f1.values.push_back(r[f1_key].get<double>());
-  }
-  plot_training_curves(loss, f1).write_png(png);
-}
-
 }  // namespace genner::train

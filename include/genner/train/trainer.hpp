@@ -51,7 +51,6 @@ struct TrainerOptions {
   double truncate_prob = 0.0;
   int64_t eval_every = 0;  ///< steps; 0: once per epoch
   int64_t patience = 0;    ///< evaluations without a better dev F1 before stopping; 0: never stop early
-  int64_t log_every = 50;
   bool resume = true;
   uint64_t seed = 42;
   /// Settings that shape the trajectory (JSON object), saved with every checkpoint; resuming with
