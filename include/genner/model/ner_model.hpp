@@ -293,7 +293,7 @@ class NerModelCore : public torch::nn::Module {
   /// Whether a parameter trains. SeedCompat: the label and end-index rows belong to the embedding
   /// table, as in the original, and train only when the table does.
   bool is_trainable(const std::string& name) const {
-    if (spec_.seed_compat && (name == "label_embeddings" || name == "eos_embedding"))
+    if (spec_.seed_compat && t5::parameter_kind(name) == t5::ParameterKind::label_rows)
       return spec_.trainable.embeddings || spec_.trainable.backbone;
     return spec_.trainable.contains(name);
   }
