@@ -685,6 +685,56 @@ TEST_CASE("progress bar: plain lines every N percent off a terminal, in-place re
   CHECK(genner::train::format_duration(3725) == "1:02:05");
 }
 
+TEST_CASE("trainer callbacks: the progress bar with its evaluation lines, and curve.png across a resume", "[train]") {
+  namespace gt = genner::train;
+  double now = 0;
+  std::ostringstream text;
+  gt::ProgressOptions o;
+  o.out = &text;
+  o.tty = false;
+  o.plain_every_percent = 50;
+  o.clock = [&] { return now; };
+  gt::ProgressCallback progress(o);
+  genner::test::TempDir tmp;
+  gt::PlotCallback plot;
+  // A run resumed at step 4 with one earlier evaluation, evaluating at 6 and 8.
+  const gt::TrainingStart start{4, 8, 2, true, tmp.path, {{2, 3.0, 0.25}}};
+  progress.on_start(start);
+  plot.on_start(start);
+  for (int64_t step = 5; step <= 8; ++step) {
+    now += 1.0;
+    progress.on_step({step, 8, 1.5, 1e-4, 10});
+    if (step % 2 == 0) {
+      gt::TrainingEvaluation e{step, 8, step / 2.0, {step, 1.25, 0.5}, 0.5, 0.5, 6, 1e-4, {}, tmp.path};
+      progress.on_evaluation(e);
+      plot.on_evaluation(e);
+    }
+  }
+  progress.on_end({8, false, false, 0.5, 6, tmp.path});
+  CHECK_THAT(text.str(), Catch::Contains("train 4/8 ( 50%)"));
+  CHECK_THAT(text.str(), Catch::Contains("step 6: loss 1.2500, dev F1 50.00 (best 50.00 at step 6)\n"));
+  CHECK_THAT(text.str(), Catch::Contains("train 8/8 (100%) loss"));
+  // curve.png holds the resumed point and both new ones, as plot_training_curves draws them.
+  gt::Series loss{{2, 6, 8}, {3.0, 1.25, 1.25}}, f1{{2, 6, 8}, {0.25, 0.5, 0.5}};
+  std::ifstream in(tmp.path / "curve.png", std::ios::binary);
+  const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(written == gt::plot_training_curves(loss, f1, "training: loss and dev F1").encode_png());
+  // Without a dev set there is no evaluation line.
+  std::ostringstream quiet;
+  o.out = &quiet;
+  gt::ProgressCallback no_dev(o);
+  no_dev.on_start({0, 2, 2, false, tmp.path, {}});
+  no_dev.on_evaluation({2, 2, 1.0, {2, 1.0, std::nullopt}, std::nullopt, -1.0, 2, 1e-4, {}, tmp.path});
+  CHECK(quiet.str().find("dev F1") == std::string::npos);
+  // The driver's set: a bar when show_progress, the plot always.
+  gt::TrainerOptions topt;
+  CHECK(gt::standard_callbacks(topt).size() == 2);
+  topt.show_progress = false;
+  const auto only_plot = gt::standard_callbacks(topt);
+  REQUIRE(only_plot.size() == 1);
+  CHECK(dynamic_cast<gt::PlotCallback*>(only_plot.front().get()) != nullptr);
+}
+
 TEST_CASE("metrics log appends flushed JSON lines and survives a torn last line", "[train]") {
   genner::test::TempDir tmp;
   const auto path = tmp.path / "run" / "metrics.jsonl";

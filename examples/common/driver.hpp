@@ -359,6 +359,7 @@ class Experiment {
     topt.precision = model::parse_precision(cfg_.precision);
     topt.accumulate = cfg_.accumulate;
     topt.group = group_;
+    topt.callbacks = train::standard_callbacks(topt);  // progress bar and curve.png
     if (group_->distributed())
       std::cout << "  data parallel: " << group_->size() << " ranks (" << train::dist::backend_name(group_->backend())
                 << ", store " << group_->address() << "), " << cfg_.accumulate << " micro-batch(es) per rank and step\n";

@@ -1,9 +1,8 @@
 // genner/train/plot.hpp: training-curve images with no image library — an RGB canvas with lines
 // and a built-in 5x7 bitmap font, a PNG encoder (zlib 'stored' blocks, CRC-32 and Adler-32
-// computed here), and plot_training_curves(): loss (left axis) and dev F1 (right axis) over steps.
+// computed here), plot_training_curves(): loss (left axis) and dev F1 (right axis) over steps, and
+// PlotCallback, which draws a Trainer's curve.png.
 #pragma once
-
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
@@ -17,6 +16,7 @@
 
 #include <genner/core/error.hpp>
 #include <genner/io/atomic_file.hpp>
+#include <genner/train/callbacks.hpp>
 
 namespace genner::train {
 
@@ -311,5 +311,36 @@ inline std::pair<double, double> padded_range(const std::vector<double>& v, bool
   img.text(lx + 30, ly + 18, "dev F1", black);
   return img;
 }
+
+/// Writes `output_dir/curve.png` (plot_training_curves of the loss and dev F1 of every
+/// evaluation so far, a resumed run's earlier ones included) after each evaluation.
+class PlotCallback : public TrainerCallback {
+ public:
+  explicit PlotCallback(std::string file_name = "curve.png", std::string title = "training: loss and dev F1")
+      : file_name_(std::move(file_name)), title_(std::move(title)) {}
+
+  void on_start(const TrainingStart& s) override {
+    loss_ = {};
+    f1_ = {};
+    for (const auto& p : s.curve) add(p);
+  }
+  void on_evaluation(const TrainingEvaluation& e) override {
+    add(e.point);
+    plot_training_curves(loss_, f1_, title_).write_png(e.output_dir / file_name_);
+  }
+
+ private:
+  void add(const CurvePoint& p) {
+    loss_.steps.push_back(static_cast<double>(p.step));
+    loss_.values.push_back(p.loss);
+    if (p.dev_f1) {
+      f1_.steps.push_back(static_cast<double>(p.step));
+      f1_.values.push_back(*p.dev_f1);
+    }
+  }
+
+  std::string file_name_, title_;
+  Series loss_, f1_;
+};
 
 }  // namespace genner::train
