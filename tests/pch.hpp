@@ -8,7 +8,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
 #include <nlohmann/json.hpp>
-#include <genner/text/sentencepiece.hpp>
+#include "sentencepiece.hpp"
 // c10's logging defines a one-argument CHECK; Catch's variadic one must win in tests.
 #undef CHECK
 #undef CHECK_EQ

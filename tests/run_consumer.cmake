@@ -5,6 +5,14 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install ${GENNER_BINARY_DIR} --prefix
 if(rc)
   message(FATAL_ERROR "cmake --install failed (${rc})")
 endif()
+# The installed headers must not need SentencePiece's (only the tests open that library).
+file(GLOB_RECURSE installed_headers ${WORK_DIR}/prefix/include/genner/*.hpp)
+foreach(header IN LISTS installed_headers)
+  file(STRINGS ${header} spm_lines REGEX "sentencepiece_processor\\.h")
+  if(spm_lines)
+    message(FATAL_ERROR "${header}: an installed header includes sentencepiece_processor.h; expected none to")
+  endif()
+endforeach()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/build -G Ninja
   -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release
   RESULT_VARIABLE rc)

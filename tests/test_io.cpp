@@ -1,6 +1,6 @@
 // Checkpoint I/O: safetensors round trips, Hugging Face folders, and clear errors on bad input.
 #include <genner/t5.hpp>
-#include <genner/text/sentencepiece.hpp>
+#include "sentencepiece.hpp"
 
 #include <fstream>
 
@@ -277,7 +277,7 @@ TEST_CASE("config.json: defaults, presets and mismatches", "[io]") {
 TEST_CASE("libtorch and sentencepiece live in one program", "[io][deepbind]") {
   // libsentencepiece embeds its own protobuf; genner opens it in isolation so that
   // tensors and real tokenization work side by side in one process.
-  genner::text::SpmProcessor sp;
+  genner::test::SpmProcessor sp;
   CHECK_THROWS_WITH(sp.load("/nonexistent/spiece.model"), Contains("/nonexistent/spiece.model"));
   const auto model = genner::test::t5_spiece_model();
   if (fs::exists(model)) {

@@ -52,6 +52,30 @@ genner::train::TrainerOptions options(const fs::path& out) {
   return o;
 }
 
+/// Records what a Trainer tells its callbacks.
+struct Recorder : genner::train::TrainerCallback {
+  std::vector<std::tuple<int64_t, bool, size_t>> starts;  // step, resumed, curve points
+  std::vector<int64_t> steps, evaluations;
+  std::vector<std::pair<int64_t, bool>> ends;  // steps, interrupted
+  nlohmann::json last_record;
+  void on_start(const genner::train::TrainingStart& s) override {
+    starts.emplace_back(s.step, s.resumed, s.curve.size());
+  }
+  void on_step(const genner::train::TrainingStep& s) override {
+    CHECK(std::isfinite(s.loss));
+    CHECK(s.total_steps == 24);
+    steps.push_back(s.step);
+  }
+  void on_evaluation(const genner::train::TrainingEvaluation& e) override {
+    CHECK(e.point.step == e.step);
+    CHECK(e.dev_f1.has_value());
+    CHECK(e.record.at("train_loss").get<double>() == e.point.loss);
+    evaluations.push_back(e.step);
+    last_record = e.record;
+  }
+  void on_end(const genner::train::TrainingEnd& e) override { ends.emplace_back(e.steps, e.interrupted); }
+};
+
 }  // namespace
 
 TEST_CASE("a small T5 from scratch learns flat NER on the sample data", "[pipeline]") {
@@ -61,6 +85,7 @@ TEST_CASE("a small T5 from scratch learns flat NER on the sample data", "[pipeli
   auto before = genner::train::evaluate(*model, p.dev_ex, p.labels, options(tmp.path).decode);
   auto o = options(tmp.path / "run");
   o.epochs = 6;
+  o.callbacks.push_back(std::make_shared<genner::train::PlotCallback>());
   genner::train::Trainer trainer(*model, p.labels, p.train_ex, p.dev_ex, o);
   const auto result = trainer.fit();
   const auto log = genner::train::JsonlLog::read(tmp.path / "run" / "log.jsonl");
@@ -79,6 +104,7 @@ TEST_CASE("a small T5 from scratch learns flat NER on the sample data", "[pipeli
 TEST_CASE("an interrupted training run resumes to bit-identical weights", "[pipeline]") {
   genner::test::TempDir tmp;
   auto p = Pipeline::make(tmp.path, 200, 20);
+  auto recorder = std::make_shared<Recorder>();
   auto run = [&](const fs::path& out, std::vector<int64_t> pieces) {
     auto model = p.model(32);
     for (auto stop : pieces) {
@@ -86,6 +112,7 @@ TEST_CASE("an interrupted training run resumes to bit-identical weights", "[pipe
       o.max_steps = 24;
       o.eval_every = 6;
       o.interrupt_after = stop;  // 0: run to the end
+      o.callbacks = {recorder, std::make_shared<genner::train::PlotCallback>()};
       // A fresh model object each time, as after a crash: only the checkpoint carries state over.
       if (stop != pieces.front()) model = p.model(32);
       genner::train::Trainer(*model, p.labels, p.train_ex, p.dev_ex, o).fit();
@@ -109,4 +136,25 @@ TEST_CASE("an interrupted training run resumes to bit-identical weights", "[pipe
   std::vector<int64_t> steps;
   for (const auto& l : log) steps.push_back(l["step"].get<int64_t>());
   CHECK(steps.back() == 24);
+  // The callbacks saw every piece: each start where the previous piece stopped, with the curve of
+  // the evaluations before it; every step once; the evaluations every 6 steps; the ends.
+  const auto& r = *recorder;
+  REQUIRE(r.starts.size() == 4);  // straight, then three pieces
+  CHECK(r.starts[0] == std::tuple<int64_t, bool, size_t>{0, false, 0});
+  CHECK(r.starts[1] == std::tuple<int64_t, bool, size_t>{0, false, 0});
+  CHECK(r.starts[2] == std::tuple<int64_t, bool, size_t>{6, true, 1});  // stopped at 8, resumed from 6
+  CHECK(r.starts[3] == std::tuple<int64_t, bool, size_t>{12, true, 2});
+  CHECK(r.ends == std::vector<std::pair<int64_t, bool>>{{24, false}, {8, true}, {13, true}, {24, false}});
+  CHECK(r.steps.size() == 24 + 8 + 7 + 12);
+  CHECK(r.evaluations == std::vector<int64_t>{6, 12, 18, 24, 6, 12, 18, 24});
+  CHECK(r.last_record.at("step") == 24);
+  CHECK(r.last_record.contains("dev"));
+  CHECK(fs::exists(tmp.path / "interrupted" / "curve.png"));
+  // Without callbacks a run writes no image.
+  auto model = p.model(32);
+  auto o = options(tmp.path / "bare");
+  o.max_steps = 2;
+  genner::train::Trainer(*model, p.labels, p.train_ex, p.dev_ex, o).fit();
+  CHECK(fs::exists(tmp.path / "bare" / "log.jsonl"));
+  CHECK_FALSE(fs::exists(tmp.path / "bare" / "curve.png"));
 }

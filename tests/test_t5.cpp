@@ -126,3 +126,40 @@ TEST_CASE("T5 matches Hugging Face on every fixture preset", "[t5][parity]") {
     tally.check(genner::test::parity_tolerance);
   }
 }
+
+TEST_CASE("T5 refuses malformed inputs with genner::Error naming the tensor and both shapes", "[t5]") {
+  genner::t5::T5Config c;
+  c.vocab_size = 50;
+  c.d_model = 16;
+  c.d_ff = 32;
+  c.d_kv = 4;
+  c.num_heads = 4;
+  c.num_layers = 1;
+  c.num_decoder_layers = 2;
+  genner::t5::T5 model(c);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto ids = torch::tensor({{4, 5, 6}}, torch::kLong);
+  const auto mask = torch::ones({1, 3}, torch::kLong);
+  const auto hidden = model->encode(ids, mask).last_hidden_state;  // well-formed: runs
+  CHECK(hidden.sizes() == std::vector<int64_t>{1, 3, 16});
+  using Catch::Matchers::Contains;
+  CHECK_THROWS_AS(model->encode(ids, torch::ones({1, 4}, torch::kLong)), genner::Error);
+  CHECK_THROWS_WITH(model->encode(ids, torch::ones({1, 4}, torch::kLong)),
+                    Contains("T5 encoder: expected an attention mask [batch, 3]") && Contains("found [1, 4]"));
+  CHECK_THROWS_WITH(model->encode(torch::tensor({{4, 50}}, torch::kLong)),
+                    Contains("T5: token ids: expected ids in [0, 50)") && Contains("from 4 to 50"));
+  CHECK_THROWS_WITH(model->encode(torch::tensor({{-1, 3}}, torch::kLong)), Contains("from -1 to 3"));
+  CHECK_THROWS_WITH(model->encode(torch::ones({1, 3}, torch::kFloat)), Contains("expected an integer tensor, found Float"));
+  CHECK_THROWS_WITH(model->decoder->forward(torch::zeros({1, 2, 16}), torch::Tensor()),
+                    Contains("T5 decoder: expected encoder hidden states [batch, source length, 16], found none"));
+  CHECK_THROWS_WITH(model->decoder->forward(torch::zeros({1, 2, 16}), torch::Tensor(), torch::zeros({1, 3, 8})),
+                    Contains("found [1, 3, 8]"));
+  CHECK_THROWS_WITH(model->decode(torch::tensor({{0}}, torch::kLong), hidden, torch::ones({1, 5}, torch::kLong)),
+                    Contains("expected an encoder mask [batch, 3]") && Contains("found [1, 5]"));
+  CHECK_THROWS_WITH(model->encoder->forward(torch::zeros({1, 3, 8}), torch::Tensor()),
+                    Contains("T5 encoder: expected input embeddings [batch, length, 16], found [1, 3, 8]"));
+  CHECK_THROWS_WITH(model->decoder->block_at(1)->self_attention()->attention->compute_bias(1, 1),
+                    Contains("expected the layer that owns the relative position bias table"));
+  CHECK_NOTHROW(model->decoder->block_at(0)->self_attention()->attention->compute_bias(2, 2));
+}

@@ -1,4 +1,5 @@
 // Tests for genner/text: T5's SentencePiece tokenizer, id layout, label tokens, training.
+#include "sentencepiece.hpp"
 #include "support.hpp"
 
 #include <genner/text.hpp>
@@ -189,7 +190,7 @@ TEST_CASE("Tokenizer::train builds a T5-layout unigram model offline", "[text][d
   auto again = Tokenizer::load(dir.path / "tiny.model");
   CHECK(again.encode("the lazy fox in brussels").ids == enc.ids);
   // The native encoder agrees with SentencePiece on the trained model too.
-  genner::text::SpmProcessor spm;
+  genner::test::SpmProcessor spm;
   spm.load((dir.path / "tiny.model").string());
   for (const auto& s : corpus) {
     const auto e = tok.encode(s);
@@ -210,7 +211,7 @@ TEST_CASE("Native unigram encoder equals libsentencepiece on every word of the r
     return;
   }
   // Reference: SentencePiece itself (isolated library), word by word.
-  genner::text::SpmProcessor spm;
+  genner::test::SpmProcessor spm;
   spm.load(model.string());
   auto tok = Tokenizer::load(model);
   std::set<std::string> words;

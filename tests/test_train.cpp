@@ -312,10 +312,21 @@ struct ShuffledSampler {
 
 constexpr int64_t kResumeSteps = 60;
 
+// Two AdamW groups: the parameters whose name starts with `prefix` (learning rate `first_lr`, no
+// weight decay), then all others (`rest_lr`, weight decay 0.01).
+std::vector<torch::optim::OptimizerParamGroup> two_groups(const std::vector<std::pair<std::string, at::Tensor>>& named,
+                                                          const std::string& prefix, double first_lr, double rest_lr) {
+  std::vector<at::Tensor> first, rest;
+  for (const auto& [name, p] : named) (name.rfind(prefix, 0) == 0 ? first : rest).push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(first, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(first_lr).weight_decay(0.0)));
+  groups.emplace_back(rest, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(rest_lr).weight_decay(0.01)));
+  return groups;
+}
+
 struct TinyRun {
   TinyNet net;
   at::Tensor x, y;
-  genner::train::ParamGroups groups;
   std::unique_ptr<torch::optim::AdamW> optimizer;
   std::unique_ptr<genner::train::LinearSchedule> schedule;
   std::mt19937_64 rng{1234};
@@ -333,11 +344,7 @@ struct TinyRun {
     auto data_gen = at::detail::createCPUGenerator(7);
     x = at::randn({64, 8}, data_gen);
     y = at::randint(0, 4, {64}, data_gen);
-    groups = genner::train::make_param_groups(
-        genner::train::named_parameters(*net),
-        {{"head", [](const std::string& n) { return n.rfind("fc2.", 0) == 0; }, 3e-2, 0.0},
-         {"body", [](const std::string&) { return true; }, 1e-2, 0.01}});
-    optimizer = std::make_unique<torch::optim::AdamW>(groups.groups);
+    optimizer = std::make_unique<torch::optim::AdamW>(two_groups(genner::train::named_parameters(*net), "fc2.", 3e-2, 1e-2));
     schedule = std::make_unique<genner::train::LinearSchedule>(*optimizer, total, genner::train::Warmup::fraction(0.1));
   }
   genner::train::TrainingState state() {
@@ -389,12 +396,9 @@ void require_same(TinyRun& a, TinyRun& b) {
 TEST_CASE("linear schedule warms up then decays each group from its own base LR", "[train]") {
   auto p1 = at::zeros({2}).requires_grad_();
   auto p2 = at::zeros({2}).requires_grad_();
-  auto groups = genner::train::make_param_groups(
-      {{"new.w", p1}, {"backbone.w", p2}},
-      {{"new", [](const std::string& n) { return n.rfind("new.", 0) == 0; }, 1e-3, 0.0},
-       {"rest", [](const std::string&) { return true; }, 1e-5, 0.01}});
-  REQUIRE(groups.param_names[0] == std::vector<std::string>{"new.w"});
-  torch::optim::AdamW opt(groups.groups);
+  torch::optim::AdamW opt(two_groups({{"new.w", p1}, {"backbone.w", p2}}, "new.", 1e-3, 1e-5));
+  REQUIRE(opt.param_groups()[0].params().size() == 1);
+  REQUIRE(opt.param_groups()[0].params()[0].is_same(p1));
   CHECK(static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[1].options()).weight_decay() == 0.01);
   genner::train::LinearSchedule s(opt, 100, genner::train::Warmup::fraction(0.1));
   CHECK(s.warmup_steps() == 10);
@@ -408,13 +412,13 @@ TEST_CASE("linear schedule warms up then decays each group from its own base LR"
   CHECK(opt.param_groups()[1].options().get_lr() == Approx(0.5e-5));
   s.set_step(100);
   CHECK(opt.param_groups()[0].options().get_lr() == 0.0);
-  torch::optim::AdamW fresh(genner::train::make_param_groups({{"w", p1}}, {{"all", [](const std::string&) { return true; }, 2e-3, 0.0}}).groups);
+  std::vector<torch::optim::OptimizerParamGroup> one;
+  one.emplace_back(std::vector<at::Tensor>{p1}, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(2e-3).weight_decay(0.0)));
+  torch::optim::AdamW fresh(one);
   genner::train::LinearSchedule no_warmup(fresh, 100, genner::train::Warmup::steps(0));
   CHECK(fresh.param_groups()[0].options().get_lr() == Approx(2e-3));
   CHECK_THROWS_WITH(genner::train::LinearSchedule(opt, 100, genner::train::Warmup::fraction(1.5)),
                     Catch::Contains("fraction in [0, 1]"));
-  CHECK_THROWS_WITH(genner::train::make_param_groups({{"x", p1}}, {{"y", [](const std::string&) { return false; }}}),
-                    Catch::Contains("'x'"));
 }
 
 TEST_CASE("gradient clipping by value and by norm; decoder truncation is seeded", "[train]") {
@@ -689,6 +693,56 @@ TEST_CASE("progress bar: plain lines every N percent off a terminal, in-place re
   CHECK(genner::train::format_duration(3725) == "1:02:05");
 }
 
+TEST_CASE("trainer callbacks: the progress bar with its evaluation lines, and curve.png across a resume", "[train]") {
+  namespace gt = genner::train;
+  double now = 0;
+  std::ostringstream text;
+  gt::ProgressOptions o;
+  o.out = &text;
+  o.tty = false;
+  o.plain_every_percent = 50;
+  o.clock = [&] { return now; };
+  gt::ProgressCallback progress(o);
+  genner::test::TempDir tmp;
+  gt::PlotCallback plot;
+  // A run resumed at step 4 with one earlier evaluation, evaluating at 6 and 8.
+  const gt::TrainingStart start{4, 8, 2, true, tmp.path, {{2, 3.0, 0.25}}};
+  progress.on_start(start);
+  plot.on_start(start);
+  for (int64_t step = 5; step <= 8; ++step) {
+    now += 1.0;
+    progress.on_step({step, 8, 1.5, 1e-4, 10});
+    if (step % 2 == 0) {
+      gt::TrainingEvaluation e{step, 8, step / 2.0, {step, 1.25, 0.5}, 0.5, 0.5, 6, 1e-4, {}, tmp.path};
+      progress.on_evaluation(e);
+      plot.on_evaluation(e);
+    }
+  }
+  progress.on_end({8, false, false, 0.5, 6, tmp.path});
+  CHECK_THAT(text.str(), Catch::Contains("train 4/8 ( 50%)"));
+  CHECK_THAT(text.str(), Catch::Contains("step 6: loss 1.2500, dev F1 50.00 (best 50.00 at step 6)\n"));
+  CHECK_THAT(text.str(), Catch::Contains("train 8/8 (100%) loss"));
+  // curve.png holds the resumed point and both new ones, as plot_training_curves draws them.
+  gt::Series loss{{2, 6, 8}, {3.0, 1.25, 1.25}}, f1{{2, 6, 8}, {0.25, 0.5, 0.5}};
+  std::ifstream in(tmp.path / "curve.png", std::ios::binary);
+  const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(written == gt::plot_training_curves(loss, f1, "training: loss and dev F1").encode_png());
+  // Without a dev set there is no evaluation line.
+  std::ostringstream quiet;
+  o.out = &quiet;
+  gt::ProgressCallback no_dev(o);
+  no_dev.on_start({0, 2, 2, false, tmp.path, {}});
+  no_dev.on_evaluation({2, 2, 1.0, {2, 1.0, std::nullopt}, std::nullopt, -1.0, 2, 1e-4, {}, tmp.path});
+  CHECK(quiet.str().find("dev F1") == std::string::npos);
+  // The driver's set: a bar when show_progress, the plot always.
+  gt::TrainerOptions topt;
+  CHECK(gt::standard_callbacks(topt).size() == 2);
+  topt.show_progress = false;
+  const auto only_plot = gt::standard_callbacks(topt);
+  REQUIRE(only_plot.size() == 1);
+  CHECK(dynamic_cast<gt::PlotCallback*>(only_plot.front().get()) != nullptr);
+}
+
 TEST_CASE("metrics log appends flushed JSON lines and survives a torn last line", "[train]") {
   genner::test::TempDir tmp;
   const auto path = tmp.path / "run" / "metrics.jsonl";
@@ -790,14 +844,5 @@ TEST_CASE("training-curve PNG decodes: signature, chunk CRCs, IHDR, zlib stored 
     }
   CHECK(blue > 500);
   CHECK(orange > 300);
-  // Written through the log path too, for a person to look at.
-  genner::test::TempDir tmp;
-  {
-    genner::train::JsonlLog log(tmp.path / "m.jsonl");
-    for (std::size_t i = 0; i < loss.steps.size(); ++i) log.write({{"step", loss.steps[i]}, {"loss", loss.values[i]}});
-    for (std::size_t i = 0; i < f1.steps.size(); ++i) log.write({{"step", f1.steps[i]}, {"dev_f1", f1.values[i]}});
-  }
-  genner::train::plot_log(genner::train::JsonlLog::read(tmp.path / "m.jsonl"), tmp.path / "curves.png");
-  CHECK(fs::file_size(tmp.path / "curves.png") == png.size());
   if (const char* keep = std::getenv("GENNER_KEEP_PLOT")) img.write_png(keep);
 }

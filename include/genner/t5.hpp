@@ -4,6 +4,7 @@
 #include <genner/t5/config.hpp>
 #include <genner/t5/layers.hpp>
 #include <genner/t5/model.hpp>
+#include <genner/t5/parameter_names.hpp>
 #include <genner/t5/pretrained.hpp>
 #include <genner/t5/stack.hpp>
 #include <genner/t5/structure.hpp>

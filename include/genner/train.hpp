@@ -1,5 +1,5 @@
 // genner/train.hpp: umbrella header for genner's training utilities (metric, schedule,
-// optimisation helpers, checkpoints, config, progress, logs and plots).
+// optimisation helpers, checkpoints, config, trainer callbacks, progress, logs and plots).
 #pragma once
 
 #include <genner/train/metric.hpp>
@@ -7,6 +7,7 @@
 #include <genner/train/optim.hpp>
 #include <genner/train/checkpoint.hpp>
 #include <genner/train/config.hpp>
+#include <genner/train/callbacks.hpp>
 #include <genner/train/progress.hpp>
 #include <genner/train/log.hpp>
 #include <genner/train/run_folder.hpp>

@@ -338,6 +338,7 @@ class Commands {
     topt.precision = model::parse_precision(cfg_.precision);
     topt.accumulate = cfg_.accumulate;
     topt.group = group_;
+    topt.callbacks = train::standard_callbacks(topt);  // progress bar and curve.png
     return topt;
   }
 

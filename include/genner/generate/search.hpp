@@ -140,6 +140,122 @@ inline std::vector<int64_t> row_of(const torch::Tensor& history, int64_t row) {
   return {r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.size(0)};
 }
 
+/// The running state of a beam search: `k` rows per source (row b*k+j is beam j of source b),
+/// their scores and token histories, and each source's finished hypotheses.
+struct BeamState {
+  BeamState(int64_t batch_size, int64_t beams, double length_penalty)
+      : batch(batch_size),
+        k(beams),
+        rows(batch_size * beams),
+        hyps(static_cast<size_t>(batch_size), BeamHypotheses(beams, length_penalty)),
+        done(static_cast<size_t>(batch_size), false),
+        row_done(static_cast<size_t>(rows), false),
+        scores(static_cast<size_t>(rows), 0.0f),
+        history(torch::empty({rows, 0}, torch::TensorOptions().dtype(torch::kLong))) {
+    // Only the first beam of each source starts live, so the first step does not pick k copies.
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t j = 1; j < k; ++j) scores[static_cast<size_t>(b * k + j)] = -1e9f;
+  }
+
+  int64_t batch, k, rows;
+  std::vector<BeamHypotheses> hyps;
+  std::vector<bool> done, row_done;
+  std::vector<float> scores;
+  torch::Tensor history;  ///< [rows, steps so far], on the CPU
+};
+
+/// The rows that run on after a step: their scores, last tokens and the rows they continue.
+struct BeamChoice {
+  std::vector<float> scores;
+  torch::Tensor tokens, index;
+};
+
+/// A score that is neither infinite nor masked to the lowest float.
+inline bool finite_score(double v) { return std::isfinite(v) && v > -1e30; }
+
+/// Each source's best 2k (beam, token) continuations of the running scores: scores and ids
+/// (beam * V + token) [batch, min(2k, kV)], best first.
+inline std::pair<torch::Tensor, torch::Tensor> top_continuations(const torch::Tensor& log_probs, BeamState& s) {
+  const int64_t V = log_probs.size(1);
+  auto totals = (log_probs + torch::from_blob(s.scores.data(), {s.rows, 1}, torch::kFloat)).view({s.batch, s.k * V});
+  auto [top_scores, top_ids] = totals.topk(std::min(2 * s.k, s.k * V), 1, true, true);
+  return {top_scores.contiguous(), top_ids.contiguous()};
+}
+
+/// Walks each unfinished source's candidates best first: an end token among the first k closes a
+/// hypothesis, the first k other tokens run on. Finished sources keep their rows, fed padding.
+inline BeamChoice choose_beams(BeamState& s, const torch::Tensor& top_scores, const torch::Tensor& top_ids, int64_t V,
+                               int64_t cur_len, const SearchOptions& options) {
+  const int64_t C = top_ids.size(1), k = s.k;
+  const auto* ts = top_scores.data_ptr<float>();
+  const auto* ti = top_ids.data_ptr<int64_t>();
+  auto cpu_long = torch::TensorOptions().dtype(torch::kLong);
+  BeamChoice out{std::vector<float>(static_cast<size_t>(s.rows), 0.0f), torch::full({s.rows}, options.pad_index, cpu_long),
+                 torch::arange(s.rows, cpu_long)};
+  auto* nt = out.tokens.data_ptr<int64_t>();
+  auto* ni = out.index.data_ptr<int64_t>();
+  for (int64_t b = 0; b < s.batch; ++b) {
+    if (s.done[b]) continue;
+    int64_t j = 0;
+    for (int64_t rank = 0; rank < C && j < k; ++rank) {
+      const int64_t id = ti[b * C + rank];
+      const double score = ts[b * C + rank];
+      const int64_t beam = id / V, token = id % V;
+      const int64_t row = b * k + beam;
+      if (token == options.eos_index) {
+        if (rank >= k || !finite_score(score)) continue;
+        s.hyps[b].add(row_of(s.history, row), score, cur_len);
+      } else {
+        out.scores[b * k + j] = static_cast<float>(score);
+        nt[b * k + j] = token;
+        ni[b * k + j] = row;
+        ++j;
+      }
+    }
+    GENNER_CHECK(j == k, "beam_search: expected ", k, " running beams for source ", b, ", found ", j,
+                 " (fewer than 2 * num_beams candidates).");
+    s.done[b] = s.hyps[b].is_done(ts[b * C], cur_len);
+  }
+  return out;
+}
+
+/// Sources at their own maximum length after step t: their running beams become hypotheses.
+/// Returns whether every source is done.
+inline bool close_finished_sources(BeamState& s, int64_t t, std::span<const int64_t> max_new, int64_t cur_len) {
+  bool all_done = true;
+  for (int64_t b = 0; b < s.batch; ++b) {
+    if (!s.done[b] && t + 1 >= max_new[b]) {
+      for (int64_t j = 0; j < s.k; ++j) {
+        const double score = s.scores[b * s.k + j];
+        if (finite_score(score) || s.hyps[b].size() == 0)
+          s.hyps[b].add(row_of(s.history, b * s.k + j), score, cur_len + 1);
+      }
+      s.done[b] = true;
+    }
+    for (int64_t j = 0; j < s.k; ++j) s.row_done[b * s.k + j] = s.done[b];
+    all_done = all_done && s.done[b];
+  }
+  return all_done;
+}
+
+/// Hugging Face's finalize: each source's best hypothesis in a [batch, width] matrix, width =
+/// min(longest + 1, steps), the end index after the shorter ones, padding after that.
+inline void write_best_hypotheses(const BeamState& s, int64_t steps, const SearchOptions& options, SearchResult& out) {
+  int64_t longest = 0;
+  for (const auto& h : s.hyps) longest = std::max<int64_t>(longest, static_cast<int64_t>(h.best().tokens.size()));
+  const int64_t width = std::min(longest + 1, steps);
+  out.sequences = torch::full({s.batch, width}, options.pad_index, torch::TensorOptions().dtype(torch::kLong));
+  out.sequence_scores = torch::empty({s.batch}, torch::kFloat);
+  auto* seq = out.sequences.data_ptr<int64_t>();
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const auto& best = s.hyps[b].best();
+    const auto len = static_cast<int64_t>(best.tokens.size());
+    std::copy(best.tokens.begin(), best.tokens.end(), seq + b * width);
+    if (len < width) seq[b * width + len] = options.eos_index;
+    out.sequence_scores[b] = best.score;
+  }
+}
+
 }  // namespace detail
 
 /// Greedy search over `batch` sources; `state` holds one row per source.
@@ -222,104 +338,31 @@ SearchResult beam_search(M& model, typename M::State& state, int64_t batch, cons
                 "reorder(State&, index); see genner/generate/step_model.hpp.");
   const int64_t k = options.num_beams;
   GENNER_CHECK(k >= 1, "beam_search: expected num_beams >= 1, found ", k, ".");
-  const int64_t N = batch * k;
   const auto max_new = max_new_tokens(options, batch, source_lengths);
   const int64_t steps = *std::max_element(max_new.begin(), max_new.end());
-  auto cpu_long = torch::TensorOptions().dtype(torch::kLong);
-  model.reorder(state, torch::arange(batch, cpu_long).repeat_interleave(k));
-
-  std::vector<detail::BeamHypotheses> hyps(static_cast<size_t>(batch),
-                                           detail::BeamHypotheses(k, options.length_penalty));
-  std::vector<bool> done(static_cast<size_t>(batch), false), row_done(static_cast<size_t>(N), false);
-  std::vector<float> beam_scores(static_cast<size_t>(N), 0.0f);
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t j = 1; j < k; ++j) beam_scores[static_cast<size_t>(b * k + j)] = -1e9f;
-  torch::Tensor history = torch::empty({N, 0}, cpu_long);
+  model.reorder(state, torch::arange(batch, torch::TensorOptions().dtype(torch::kLong)).repeat_interleave(k));
+  detail::BeamState beams(batch, k, options.length_penalty);
   SearchResult out;
   torch::Tensor last;
-  const auto finite = [](double v) { return std::isfinite(v) && v > -1e30; };
-
   for (int64_t t = 0; t < steps; ++t) {
     torch::Tensor logits = model.step(state, last);
-    GENNER_CHECK(logits.dim() == 2 && logits.size(0) == N, "beam_search: expected logits [", N,
+    GENNER_CHECK(logits.dim() == 2 && logits.size(0) == beams.rows, "beam_search: expected logits [", beams.rows,
                  ", V] from step(), found ", logits.sizes(), ".");
-    const int64_t V = logits.size(1);
     auto log_probs = torch::log_softmax(logits.to(torch::kFloat), -1).cpu();
-    const StepContext ctx{history, t, k, max_new, row_done};
+    const StepContext ctx{beams.history, t, k, max_new, beams.row_done};
     detail::apply_builtin(log_probs, options, ctx);
     chain.apply(log_probs, ctx);
     if (options.return_scores) out.scores.push_back(log_probs.clone());
-    auto totals = (log_probs + torch::from_blob(beam_scores.data(), {N, 1}, torch::kFloat)).view({batch, k * V});
-    auto [top_scores, top_ids] = totals.topk(std::min(2 * k, k * V), 1, true, true);
-    top_scores = top_scores.contiguous();
-    top_ids = top_ids.contiguous();
-    const int64_t C = top_ids.size(1);
-    const auto* ts = top_scores.data_ptr<float>();
-    const auto* ti = top_ids.data_ptr<int64_t>();
-
-    std::vector<float> next_scores(static_cast<size_t>(N), 0.0f);
-    auto next_tokens = torch::full({N}, options.pad_index, cpu_long);
-    auto next_index = torch::arange(N, cpu_long);
-    auto* nt = next_tokens.data_ptr<int64_t>();
-    auto* ni = next_index.data_ptr<int64_t>();
+    const auto [top_scores, top_ids] = detail::top_continuations(log_probs, beams);
     const int64_t cur_len = t + 1;  // Hugging Face's input_ids length before this step's token
-    for (int64_t b = 0; b < batch; ++b) {
-      if (done[b]) continue;  // keeps its rows in place, feeding pad
-      int64_t j = 0;
-      for (int64_t rank = 0; rank < C && j < k; ++rank) {
-        const int64_t id = ti[b * C + rank];
-        const double score = ts[b * C + rank];
-        const int64_t beam = id / V, token = id % V;
-        const int64_t row = b * k + beam;
-        if (token == options.eos_index) {
-          if (rank >= k || !finite(score)) continue;
-          hyps[b].add(detail::row_of(history, row), score, cur_len);
-        } else {
-          next_scores[b * k + j] = static_cast<float>(score);
-          nt[b * k + j] = token;
-          ni[b * k + j] = row;
-          ++j;
-        }
-      }
-      GENNER_CHECK(j == k, "beam_search: expected ", k, " running beams for source ", b, ", found ", j,
-                   " (fewer than 2 * num_beams candidates).");
-      done[b] = hyps[b].is_done(ts[b * C], cur_len);
-    }
-    beam_scores = std::move(next_scores);
-    history = torch::cat({history.index_select(0, next_index), next_tokens.unsqueeze(1)}, 1);
-    // Sources at their own maximum length: their running beams become hypotheses.
-    bool all_done = true;
-    for (int64_t b = 0; b < batch; ++b) {
-      if (!done[b] && t + 1 >= max_new[b]) {
-        for (int64_t j = 0; j < k; ++j) {
-          const double s = beam_scores[b * k + j];
-          if (finite(s) || hyps[b].size() == 0) hyps[b].add(detail::row_of(history, b * k + j), s, cur_len + 1);
-        }
-        done[b] = true;
-      }
-      for (int64_t j = 0; j < k; ++j) row_done[b * k + j] = done[b];
-      all_done = all_done && done[b];
-    }
-    if (all_done) break;
-    const auto device = logits.device();
-    model.reorder(state, next_index.to(device));
-    last = next_tokens.to(device);
+    auto next = detail::choose_beams(beams, top_scores, top_ids, logits.size(1), cur_len, options);
+    beams.scores = std::move(next.scores);
+    beams.history = torch::cat({beams.history.index_select(0, next.index), next.tokens.unsqueeze(1)}, 1);
+    if (detail::close_finished_sources(beams, t, max_new, cur_len)) break;
+    model.reorder(state, next.index.to(logits.device()));
+    last = next.tokens.to(logits.device());
   }
-
-  // Hugging Face's finalize: width = min(longest + 1, max new tokens), end index after shorter ones.
-  int64_t longest = 0;
-  for (const auto& h : hyps) longest = std::max<int64_t>(longest, static_cast<int64_t>(h.best().tokens.size()));
-  const int64_t width = std::min(longest + 1, steps);
-  out.sequences = torch::full({batch, width}, options.pad_index, cpu_long);
-  out.sequence_scores = torch::empty({batch}, torch::kFloat);
-  auto* seq = out.sequences.data_ptr<int64_t>();
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto& best = hyps[b].best();
-    const auto len = static_cast<int64_t>(best.tokens.size());
-    std::copy(best.tokens.begin(), best.tokens.end(), seq + b * width);
-    if (len < width) seq[b * width + len] = options.eos_index;
-    out.sequence_scores[b] = best.score;
-  }
+  detail::write_best_hypotheses(beams, steps, options, out);
   return out;
 }
 

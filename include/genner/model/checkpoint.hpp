@@ -18,6 +18,7 @@
 #include <genner/io/atomic_file.hpp>
 #include <genner/io/safetensors.hpp>
 #include <genner/model/ner_model.hpp>
+#include <genner/t5/parameter_names.hpp>
 
 namespace genner::model {
 
@@ -112,9 +113,7 @@ inline void load_frozen(NerModelCore& m, const std::filesystem::path& path) {
 // ---- Hugging Face PEFT (LoRA) --------------------------------------------------------------------
 
 namespace detail {
-inline bool is_lora_name(const std::string& n) {
-  return n.find(".lora_A.weight") != std::string::npos || n.find(".lora_B.weight") != std::string::npos;
-}
+inline bool is_lora_name(const std::string& n) { return t5::parameter_kind(n) == t5::ParameterKind::lora; }
 /// `t5.encoder...q.lora_A.weight` -> `base_model.model.encoder...q.lora_A.weight`.
 inline std::string peft_name(const std::string& n) { return "base_model.model." + n.substr(3); }
 }  // namespace detail

@@ -134,6 +134,11 @@ class NerModelCore : public torch::nn::Module {
 
   /// Encodes src_ids [B, S] (each row ends with </s>) under src_mask [B, S].
   EncodedSource encode(const torch::Tensor& src_ids, const torch::Tensor& src_mask) {
+    GENNER_CHECK(src_ids.defined() && src_ids.dim() == 2 && src_mask.defined() && src_mask.sizes() == src_ids.sizes(),
+                 "NerModel::encode: expected src_ids and src_mask of one shape [batch, length], found ",
+                 src_ids.defined() ? src_ids.sizes() : c10::IntArrayRef{}, " and ",
+                 src_mask.defined() ? src_mask.sizes() : c10::IntArrayRef{});
+    t5::check_token_ids(src_ids, config_.vocab_size, "NerModel::encode: src_ids");
     EncodedSource out;
     out.src_ids = src_ids;
     out.src_mask = src_mask;
@@ -288,7 +293,7 @@ class NerModelCore : public torch::nn::Module {
   /// Whether a parameter trains. SeedCompat: the label and end-index rows belong to the embedding
   /// table, as in the original, and train only when the table does.
   bool is_trainable(const std::string& name) const {
-    if (spec_.seed_compat && (name == "label_embeddings" || name == "eos_embedding"))
+    if (spec_.seed_compat && t5::parameter_kind(name) == t5::ParameterKind::label_rows)
       return spec_.trainable.embeddings || spec_.trainable.backbone;
     return spec_.trainable.contains(name);
   }

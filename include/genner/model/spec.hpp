@@ -17,6 +17,7 @@
 
 #include <genner/core/error.hpp>
 #include <genner/t5/config.hpp>
+#include <genner/t5/parameter_names.hpp>
 #include <genner/t5/structure.hpp>
 
 namespace genner::model {
@@ -163,15 +164,16 @@ enum class ParameterRole {
   unused,      ///< an untied LM head: the pointer head never reads it
 };
 
+/// The role of a parameter of a NER model, from t5::parameter_kind's name table.
 inline ParameterRole role_of(std::string_view name) {
-  auto has = [&](std::string_view s) { return name.find(s) != std::string_view::npos; };
-  if (has(".adapter.") || has(".lora_A.") || has(".lora_B.") || name == "label_embeddings" ||
-      name == "eos_embedding" || name == "soft_prompt" || name.starts_with("encoder_mlp."))
-    return ParameterRole::added;
-  if (name == "t5.shared.weight") return ParameterRole::embedding;
-  if (name.starts_with("t5.lm_head.")) return ParameterRole::unused;
-  if (has("layer_norm.")) return ParameterRole::layer_norm;
-  return ParameterRole::backbone;
+  const auto kind = t5::parameter_kind(name);
+  if (t5::is_new_module(kind)) return ParameterRole::added;
+  switch (kind) {
+    case t5::ParameterKind::shared_embedding: return ParameterRole::embedding;
+    case t5::ParameterKind::lm_head: return ParameterRole::unused;
+    case t5::ParameterKind::layer_norm: return ParameterRole::layer_norm;
+    default: return ParameterRole::backbone;
+  }
 }
 
 /// Freezing as a predicate over names: what trains besides the added modules, which always do.

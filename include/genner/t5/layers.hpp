@@ -192,7 +192,8 @@ class T5AttentionImpl : public torch::nn::Module {
 
   /// Position bias [1, heads, q_len, k_len].
   torch::Tensor compute_bias(int64_t q_len, int64_t k_len) {
-    TORCH_CHECK(has_relative_bias(), "this attention layer owns no relative position bias table");
+    GENNER_CHECK(has_relative_bias(), "T5Attention::compute_bias: expected the layer that owns the relative position ",
+                 "bias table (block 0 of a stack), found a layer without one");
     auto values = relative_attention_bias(buckets(q_len, k_len, relative_attention_bias->weight.device()));
     return values.permute({2, 0, 1}).unsqueeze(0);
   }

@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include <genner/core/error.hpp>
 #include <genner/t5/config.hpp>
 #include <genner/t5/stack.hpp>
 #include <genner/t5/structure.hpp>
@@ -17,6 +18,18 @@ namespace genner::t5 {
 
 /// Label value ignored by the loss, as in Hugging Face.
 inline constexpr int64_t ignore_index = -100;
+
+/// Checks that `ids` are integer token ids in [0, vocab_size), as an embedding lookup needs;
+/// `what` names them in the error.
+inline void check_token_ids(const torch::Tensor& ids, int64_t vocab_size, const char* what) {
+  GENNER_CHECK(ids.defined() && !ids.is_floating_point() && !ids.is_complex() && ids.scalar_type() != torch::kBool,
+               what, ": expected an integer tensor, found ", ids.defined() ? c10::toString(ids.scalar_type()) : "none");
+  if (ids.numel() == 0) return;
+  const auto [lo, hi] = torch::aminmax(ids);
+  const auto min = lo.item<int64_t>(), max = hi.item<int64_t>();
+  GENNER_CHECK(min >= 0 && max < vocab_size, what, ": expected ids in [0, ", vocab_size, ") (the vocabulary), found ",
+               "ids from ", min, " to ", max);
+}
 
 class T5Impl : public torch::nn::Module {
  public:
@@ -38,19 +51,16 @@ class T5Impl : public torch::nn::Module {
   const T5Structure& structure() const { return structure_; }
 
   /// Looks ids up in the shared table (on its device); the result stays there.
-  torch::Tensor embed(const torch::Tensor& ids) { return shared(ids.to(shared->weight.device())); }
+  torch::Tensor embed(const torch::Tensor& ids) {
+    check_token_ids(ids, config_.vocab_size, "T5: token ids");
+    return shared(ids.to(shared->weight.device()));
+  }
 
   /// Runs the encoder on ids [B, S] with mask [B, S] (1 real, 0 padding).
   StackOutput encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
                      bool keep_block_outputs = false) {
     return encoder->forward(embed(input_ids), attention_mask, torch::Tensor(), torch::Tensor(), nullptr,
                             keep_block_outputs);
-  }
-
-  /// Runs the encoder on ready embeddings [B, S, d] (for soft prompts).
-  StackOutput encode_embeddings(const torch::Tensor& embeds, const torch::Tensor& attention_mask = {},
-                                bool keep_block_outputs = false) {
-    return encoder->forward(embeds, attention_mask, torch::Tensor(), torch::Tensor(), nullptr, keep_block_outputs);
   }
 
   /// Runs the decoder on ids [B, T]: the whole sequence, or (with a cache) the next steps.

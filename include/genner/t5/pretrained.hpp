@@ -11,13 +11,12 @@
 #include <genner/io/safetensors.hpp>
 #include <genner/t5/config.hpp>
 #include <genner/t5/model.hpp>
+#include <genner/t5/parameter_names.hpp>
 
 namespace genner::t5 {
 
 /// True for parameter names that belong to the plain T5 (not adapters, LoRA factors, ...).
-inline bool is_backbone_parameter(const std::string& name) {
-  return name.find(".adapter.") == std::string::npos && name.find(".lora_") == std::string::npos;
-}
+inline bool is_backbone_parameter(const std::string& name) { return !is_added_to_t5(parameter_kind(name)); }
 
 /// Names Hugging Face checkpoints may hold that a genner T5 has no parameter for.
 inline bool is_known_extra(const std::string& name, const T5Config& c) {

@@ -66,9 +66,9 @@ class T5StackImpl : public torch::nn::Module {
   StackOutput forward(torch::Tensor embeds, const torch::Tensor& mask,
                       const torch::Tensor& encoder_hidden = {}, const torch::Tensor& encoder_mask = {},
                       DecoderCache* cache = nullptr, bool keep_block_outputs = false) {
-    TORCH_CHECK(!is_decoder_ || encoder_hidden.defined(), "the decoder stack needs encoder hidden states");
-    const int64_t B = embeds.size(0), L = embeds.size(1);
     const int64_t past = cache ? cache->length() : 0;
+    check_inputs(embeds, mask, encoder_hidden, encoder_mask, past);
+    const int64_t B = embeds.size(0), L = embeds.size(1);
     const int64_t K = past + L;
     if (cache) {
       cache->self_attention.resize(blocks_.size());
@@ -83,7 +83,6 @@ class T5StackImpl : public torch::nn::Module {
     torch::Tensor mask01;
     if (mask.defined()) {
       mask01 = mask.to(device);
-      TORCH_CHECK(mask01.size(1) == K, "attention mask covers ", mask01.size(1), " positions but there are ", K);
     } else {
       mask01 = torch::ones({B, K}, torch::TensorOptions().dtype(hidden.scalar_type()).device(device));
     }
@@ -128,6 +127,28 @@ class T5StackImpl : public torch::nn::Module {
   T5LayerNorm final_layer_norm{nullptr};
 
  private:
+  /// The shapes forward() needs, checked before any tensor reaches a kernel.
+  void check_inputs(const torch::Tensor& embeds, const torch::Tensor& mask, const torch::Tensor& encoder_hidden,
+                    const torch::Tensor& encoder_mask, int64_t past) const {
+    const char* stack = is_decoder_ ? "T5 decoder" : "T5 encoder";
+    const int64_t d = config_.d_model;
+    GENNER_CHECK(embeds.defined() && embeds.dim() == 3 && embeds.size(2) == d, stack, ": expected input embeddings ",
+                 "[batch, length, ", d, "], found ", embeds.defined() ? embeds.sizes() : c10::IntArrayRef{});
+    const int64_t K = past + embeds.size(1);
+    if (mask.defined())
+      GENNER_CHECK(mask.dim() == 2 && mask.size(1) == K, stack, ": expected an attention mask [batch, ", K, "] (",
+                   past, " cached + ", embeds.size(1), " new positions), found ", mask.sizes());
+    if (!is_decoder_) return;
+    GENNER_CHECK(encoder_hidden.defined(), stack, ": expected encoder hidden states [batch, source length, ", d,
+                 "], found none");
+    GENNER_CHECK(encoder_hidden.dim() == 3 && encoder_hidden.size(2) == d, stack,
+                 ": expected encoder hidden states [batch, source length, ", d, "], found ", encoder_hidden.sizes());
+    if (encoder_mask.defined())
+      GENNER_CHECK(encoder_mask.dim() == 2 && encoder_mask.size(1) == encoder_hidden.size(1), stack,
+                   ": expected an encoder mask [batch, ", encoder_hidden.size(1), "] (one entry per source position), found ",
+                   encoder_mask.sizes());
+  }
+
   T5Config config_;
   bool is_decoder_;
   std::vector<T5Block> blocks_;

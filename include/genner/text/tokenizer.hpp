@@ -1,9 +1,11 @@
 // genner/text/tokenizer.hpp: T5's SentencePiece tokenizer (id layout, extra ids,
 // label tokens) and word-by-word encoding; the source side of docs/METHOD.md §1.
 // Encoding runs on genner's own unigram reader (unigram.hpp: no protobuf clash, fast); training
-// runs SentencePiece's trainer (spm_train) in a child process, because the in-process trainer
-// reached through sentencepiece.hpp's RTLD_DEEPBIND library crashes in its logging (iostreams
-// bound to libstdc++'s uninitialised objects, a known DEEPBIND hazard).
+// runs SentencePiece's trainer (spm_train) in a child process: libsentencepiece cannot be linked
+// beside libtorch (each carries its own protobuf), and opened in isolation with RTLD_DEEPBIND its
+// trainer crashes in its logging (iostreams bound to libstdc++'s uninitialised objects, a known
+// DEEPBIND hazard). genner does not load libsentencepiece at all; the tests open it that way
+// (tests/sentencepiece.hpp) only to cross-check unigram.hpp against it.
 #pragma once
 
 #include <genner/core/error.hpp>

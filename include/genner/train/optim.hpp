@@ -1,7 +1,6 @@
-// genner/train/optim.hpp: optimisation helpers of the training loop — AdamW param groups chosen
-// by predicates over parameter names (each with its own LR and weight decay, as the published
-// code gives new modules their own LR), gradient clipping, and the T5 follow-up's random
-// truncation of the decoder input.
+// genner/train/optim.hpp: optimisation helpers of the training loop — gradient clipping and the
+// T5 follow-up's random truncation of the decoder input. (The optimizer's parameter groups come
+// from the model: model::NerModelCore::parameter_groups.)
 #pragma once
 
 #include <ATen/ATen.h>
@@ -22,47 +21,6 @@
 #include <genner/core/error.hpp>
 
 namespace genner::train {
-
-/// One param group: the parameters whose name satisfies `matches` (first matching rule wins).
-struct GroupRule {
-  std::string name;
-  std::function<bool(const std::string&)> matches;
-  double lr = 1e-5;
-  double weight_decay = 0.01;
-};
-
-/// The parameters of each group by name, in rule order (parallel to the optimizer's groups).
-struct ParamGroups {
-  std::vector<std::string> group_names;
-  std::vector<std::vector<std::string>> param_names;
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-};
-
-/// Splits the trainable parameters (requires_grad) of `named` into groups by `rules`. A trainable
-/// parameter no rule matches is an error (nothing trains by accident at the default LR);
-/// empty groups are kept so group indices stay stable between runs.
-inline ParamGroups make_param_groups(const std::vector<std::pair<std::string, at::Tensor>>& named,
-                                     const std::vector<GroupRule>& rules, torch::optim::AdamWOptions base = {}) {
-  ParamGroups out;
-  std::vector<std::vector<at::Tensor>> params(rules.size());
-  out.param_names.resize(rules.size());
-  for (const auto& [name, p] : named) {
-    if (!p.requires_grad()) continue;
-    std::size_t i = 0;
-    while (i < rules.size() && !rules[i].matches(name)) ++i;
-    GENNER_CHECK(i < rules.size(), "make_param_groups: expected trainable parameter '", name,
-                 "' to match one of ", rules.size(), " group rules, found none (freeze it or add a rule)");
-    params[i].push_back(p);
-    out.param_names[i].push_back(name);
-  }
-  for (std::size_t i = 0; i < rules.size(); ++i) {
-    out.group_names.push_back(rules[i].name);
-    auto options = std::make_unique<torch::optim::AdamWOptions>(base);
-    options->lr(rules[i].lr).weight_decay(rules[i].weight_decay);
-    out.groups.emplace_back(std::move(params[i]), std::move(options));
-  }
-  return out;
-}
 
 /// Named parameters of a module as a vector (the form the helpers here take).
 inline std::vector<std::pair<std::string, at::Tensor>> named_parameters(const torch::nn::Module& module) {

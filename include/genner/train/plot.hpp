@@ -1,9 +1,8 @@
 // genner/train/plot.hpp: training-curve images with no image library — an RGB canvas with lines
 // and a built-in 5x7 bitmap font, a PNG encoder (zlib 'stored' blocks, CRC-32 and Adler-32
-// computed here), and plot_training_curves(): loss (left axis) and dev F1 (right axis) over steps.
+// computed here), plot_training_curves(): loss (left axis) and dev F1 (right axis) over steps, and
+// PlotCallback, which draws a Trainer's curve.png.
 #pragma once
-
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
@@ -17,6 +16,7 @@
 
 #include <genner/core/error.hpp>
 #include <genner/io/atomic_file.hpp>
+#include <genner/train/callbacks.hpp>
 
 namespace genner::train {
 
@@ -312,18 +312,35 @@ inline std::pair<double, double> padded_range(const std::vector<double>& v, bool
   return img;
 }
 
-/// Reads a JsonlLog and draws `loss_key` from records that have it and `f1_key` likewise
-/// (both against "step"), writing a PNG at `png`.
-inline void plot_log(const std::vector<nlohmann::json>& records, const std::filesystem::path& png,
-                     const std::string& loss_key = "loss", const std::string& f1_key = "dev_f1") {
-  Series loss, f1;
-  for (const auto& r : records) {
-    if (!r.contains("step")) continue;
-    const double step = r["step"].get<double>();
-    if (r.contains(loss_key) && r[loss_key].is_number()) loss.steps.push_back(step), loss.values.push_back(r[loss_key].get<double>());
-    if (r.contains(f1_key) && r[f1_key].is_number()) f1.steps.push_back(step), f1.values.push_back(r[f1_key].get<double>());
+/// Writes `output_dir/curve.png` (plot_training_curves of the loss and dev F1 of every
+/// evaluation so far, a resumed run's earlier ones included) after each evaluation.
+class PlotCallback : public TrainerCallback {
+ public:
+  explicit PlotCallback(std::string file_name = "curve.png", std::string title = "training: loss and dev F1")
+      : file_name_(std::move(file_name)), title_(std::move(title)) {}
+
+  void on_start(const TrainingStart& s) override {
+    loss_ = {};
+    f1_ = {};
+    for (const auto& p : s.curve) add(p);
   }
-  plot_training_curves(loss, f1).write_png(png);
-}
+  void on_evaluation(const TrainingEvaluation& e) override {
+    add(e.point);
+    plot_training_curves(loss_, f1_, title_).write_png(e.output_dir / file_name_);
+  }
+
+ private:
+  void add(const CurvePoint& p) {
+    loss_.steps.push_back(static_cast<double>(p.step));
+    loss_.values.push_back(p.loss);
+    if (p.dev_f1) {
+      f1_.steps.push_back(static_cast<double>(p.step));
+      f1_.values.push_back(*p.dev_f1);
+    }
+  }
+
+  std::string file_name_, title_;
+  Series loss_, f1_;
+};
 
 }  // namespace genner::train

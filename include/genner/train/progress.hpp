@@ -1,5 +1,5 @@
 // genner/train/progress.hpp: a cheap terminal progress bar for long loops (training epochs,
-// evaluation): step/total, smoothed loss, tokens/s and ETA. Redrawn in place with '\r' on a
+// evaluation): step/total, smoothed loss, tokens/s and ETA; ProgressCallback draws it for a Trainer. Redrawn in place with '\r' on a
 // terminal (at most every `min_interval` seconds); on a pipe or CI log it prints one plain line
 // every `plain_every_percent` percent instead. update() may be called from several threads.
 #pragma once
@@ -18,6 +18,7 @@
 #include <string>
 
 #include <genner/core/error.hpp>
+#include <genner/train/callbacks.hpp>
 
 namespace genner::train {
 
@@ -31,6 +32,16 @@ struct ProgressOptions {
   double loss_smoothing = 0.9;         ///< exponential moving average of the loss
   std::function<double()> clock;       ///< seconds; unset: steady_clock (tests inject one)
 };
+
+namespace detail {
+/// `v` with `digits` decimals, or "n/a" when it is not finite.
+[[nodiscard]] inline std::string format_fixed(double v, int digits) {
+  if (!std::isfinite(v)) return "n/a";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+}  // namespace detail
 
 /// Formats seconds as H:MM:SS or M:SS.
 [[nodiscard]] inline std::string format_duration(double seconds) {
@@ -136,6 +147,38 @@ class ProgressBar {
   double loss_ = 0;
   bool have_loss_ = false;
   bool finished_ = false;
+};
+
+/// The training run's progress bar (step/total, smoothed loss, tokens/s, ETA) and, after each
+/// evaluation with a dev set, a line of its own under it: loss, dev F1 and the best so far.
+class ProgressCallback : public TrainerCallback {
+ public:
+  explicit ProgressCallback(ProgressOptions options = {}) : options_(std::move(options)) {}
+
+  void on_start(const TrainingStart& s) override {
+    bar_.reset();
+    bar_.emplace(s.total_steps, options_);
+    if (s.step > 0) bar_->update(s.step, std::nan(""), 0);
+  }
+  void on_step(const TrainingStep& s) override {
+    if (bar_) bar_->update(s.step, s.loss, s.tokens);
+  }
+  void on_evaluation(const TrainingEvaluation& e) override {
+    if (!e.dev_f1) return;
+    const bool tty = options_.tty.value_or(::isatty(STDERR_FILENO) == 1);
+    *options_.out << (tty ? "\r\x1b[K" : "") << "step " << e.step << ": loss " << detail::format_fixed(e.point.loss, 4)
+                  << ", dev F1 " << detail::format_fixed(100 * *e.dev_f1, 2) << " (best "
+                  << detail::format_fixed(100 * e.best_dev_f1, 2) << " at step " << e.best_step << ")\n"
+                  << std::flush;
+  }
+  void on_end(const TrainingEnd&) override {
+    if (bar_) bar_->finish();
+    bar_.reset();
+  }
+
+ private:
+  ProgressOptions options_;
+  std::optional<ProgressBar> bar_;
 };
 
 }  // namespace genner::train

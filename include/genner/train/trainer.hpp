@@ -2,23 +2,23 @@
 // model (genner/model), search (genner/generate) and the training utilities of
 // this folder together — AdamW over the model's parameter groups, linear
 // warm-up/decay, clipping, random decoder truncation, periodic evaluation on
-// dev with keep-best and early stopping, resumable checkpoints, a progress bar,
-// a JSON-lines log and a training-curve image.
+// dev with keep-best and early stopping, resumable checkpoints and a JSON-lines
+// log; callbacks (train/callbacks.hpp) draw the progress bar and the training curve.
 #pragma once
 
 #include <torch/types.h>
 
-#include <unistd.h>
-
 #include <chrono>
-#include <iostream>
 #include <sstream>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <random>
 #include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <genner/core/error.hpp>
@@ -28,6 +28,7 @@
 #include <genner/model/checkpoint.hpp>
 #include <genner/model/ner_model.hpp>
 #include <genner/model/precision.hpp>
+#include <genner/train/callbacks.hpp>
 #include <genner/train/checkpoint.hpp>
 #include <genner/train/distributed.hpp>
 #include <genner/train/log.hpp>
@@ -51,7 +52,6 @@ struct TrainerOptions {
   double truncate_prob = 0.0;
   int64_t eval_every = 0;  ///< steps; 0: once per epoch
   int64_t patience = 0;    ///< evaluations without a better dev F1 before stopping; 0: never stop early
-  int64_t log_every = 50;
   bool resume = true;
   uint64_t seed = 42;
   /// Settings that shape the trajectory (JSON object), saved with every checkpoint; resuming with
@@ -64,7 +64,12 @@ struct TrainerOptions {
   /// fp32, or bf16 mixed precision (autocast forward, fp32 weights, AdamW state and loss).
   model::Precision precision = model::Precision::fp32;
   MetricRules metric = MetricRules::pointer;  ///< rules of the dev F1 (train/metric.hpp)
+  /// Draw the dev decoding's progress bar on stderr (rank 0). The training bar is a callback:
+  /// standard_callbacks() adds a ProgressCallback when this is set.
   bool show_progress = true;
+  /// Told about the start, every step, every evaluation and the end (rank 0 only); see
+  /// train/callbacks.hpp. Empty: the run writes only its checkpoint, best weights and log.jsonl.
+  std::vector<std::shared_ptr<TrainerCallback>> callbacks;
   /// Return after this many steps of this call, as a killed run would (tests of resume).
   int64_t interrupt_after = 0;
   /// Gradient accumulation: each rank cuts its share of a batch into this many micro-batches,
@@ -204,8 +209,8 @@ struct TrainResult {
 };
 
 /// Trains `model` on `train` and selects on `dev` (see TrainerOptions). Files in output_dir:
-/// `checkpoint/` (resumable state), `best.safetensors` (trained tensors of the best dev F1),
-/// `log.jsonl` (one line per evaluation), `curve.png` (loss and dev F1 over steps).
+/// `checkpoint/` (resumable state), `best.safetensors` (trained tensors of the best dev F1) and
+/// `log.jsonl` (one line per evaluation); the callbacks add theirs (PlotCallback: `curve.png`).
 class Trainer {
  public:
   Trainer(model::NerModelCore& model, const data::LabelSpace& labels, std::span<const data::Example> train,
@@ -213,180 +218,246 @@ class Trainer {
       : model_(model), labels_(labels), train_(train), dev_(dev), options_(std::move(options)) {
     GENNER_CHECK(!train_.empty(), "Trainer: the training set is empty");
     GENNER_CHECK(options_.epochs > 0 || options_.max_steps > 0, "Trainer: expected epochs > 0 or max_steps > 0");
+    for (size_t i = 0; i < options_.callbacks.size(); ++i)
+      GENNER_CHECK(options_.callbacks[i] != nullptr, "Trainer: expected callback ", i, " to be set, found a null pointer");
   }
 
   TrainResult fit() {
-    namespace fs = std::filesystem;
     model::require_precision(options_.precision, model_.head_device(), /*training=*/true);
-    fs::create_directories(options_.output_dir);
+    std::filesystem::create_directories(options_.output_dir);
     torch::manual_seed(options_.seed);
     GENNER_CHECK(options_.accumulate >= 1, "Trainer: expected accumulate >= 1, found ", options_.accumulate);
     dist::Group single;
     dist::Group& group = options_.group ? *options_.group : single;
-    const bool main_rank = group.is_main();
-    if (!main_rank) options_.show_progress = false;  // rank 0 alone reports
-    data::BatchSampler sampler(data::BatchSampler::lengths_of(train_), {options_.max_tokens, 1024, true}, options_.seed);
-    const int64_t per_epoch = static_cast<int64_t>(sampler.batches_per_epoch());
-    const int64_t total = options_.max_steps > 0 ? options_.max_steps : per_epoch * options_.epochs;
-    const int64_t eval_every = options_.eval_every > 0 ? options_.eval_every : per_epoch;
-
-    auto optimizer = model_.make_adamw(options_.lr, options_.weight_decay);
-    LinearSchedule schedule(*optimizer, total, Warmup{options_.warmup, true});
-    DecoderTruncation truncation(options_.truncate_prob, options_.seed + 1);
-    const auto params = optimizer_params(*optimizer);
-    TrainingState state{model_.trainable_parameters(), optimizer.get(), &schedule, nullptr, true};
-    dist::GradientReducer reducer(group, params);
-
-    TrainResult result;
-    result.best_model = options_.output_dir / "best.safetensors";
-    int64_t step = 0, since_best = 0;
-    Series loss_curve, f1_curve;
-    nlohmann::json points = nlohmann::json::array();  // [step, loss, f1 or null], kept in checkpoints
-    const auto checkpoint_dir = options_.output_dir / "checkpoint";
-    if (options_.resume && find_checkpoint(checkpoint_dir)) {
-      check_resume_settings(checkpoint_settings(checkpoint_dir), options_.trajectory, checkpoint_dir.string());
-      auto info = load_checkpoint(checkpoint_dir, state);
-      step = info.step;
-      sampler.restore({info.sampler.at("seed").get<uint64_t>(), info.sampler.at("epoch").get<uint64_t>(),
-                       info.sampler.at("cursor").get<uint64_t>()});
-      truncation.set_state(info.extra.at("truncation").get<std::string>());
-      result.best_dev_f1 = info.extra.value("best_dev_f1", -1.0);
-      result.best_step = info.extra.value("best_step", int64_t{-1});
-      since_best = info.extra.value("since_best", int64_t{0});
-      for (const auto& p : info.extra.value("curve", nlohmann::json::array())) add_point(loss_curve, f1_curve, points, p);
-      result.resumed = true;
-      JsonlLog::keep_until_step(options_.output_dir / "log.jsonl", step);
-    }
+    if (!group.is_main()) options_.show_progress = false;  // rank 0 alone reports
+    Run run(model_, train_, options_, group);
+    if (options_.resume && find_checkpoint(run.checkpoint_dir)) resume(run);
     // Every rank starts from rank 0's weights (from a checkpoint, all ranks read the same one).
-    reducer.broadcast_values(0);
+    run.reducer.broadcast_values(0);
     group.barrier("start of training");
-    std::optional<JsonlLog> log;
-    if (main_rank) log.emplace(options_.output_dir / "log.jsonl", /*truncate=*/!result.resumed);
-    ProgressOptions bar_options;
-    if (!options_.show_progress || !main_rank) bar_options.out = &null_stream_;
-    ProgressBar bar(total, bar_options);
-    if (step > 0) bar.update(step, std::nan(""), 0);
-
+    if (run.main_rank) run.log.emplace(options_.output_dir / "log.jsonl", /*truncate=*/!run.result.resumed);
+    notify(run, TrainingStart{run.step, run.total, run.per_epoch, run.result.resumed, options_.output_dir, run.curve});
     model_.train();
-    double loss_sum = 0.0;
-    int64_t loss_count = 0;
-    double last_loss = std::nan("");
-    const int64_t first_step = step;
-    while (step < total) {
-      if (options_.interrupt_after > 0 && step - first_step >= options_.interrupt_after) {
-        result.steps = step;
-        return result;
-      }
-      const auto idx = sampler.next();
-      // One draw per global batch, so every cut of it truncates alike (train/distributed.hpp).
-      size_t longest = 0;
-      for (auto i : idx) longest = std::max(longest, train_[i].target.size());
-      const auto keep = truncation.draw(static_cast<int64_t>(longest));
-      int64_t batch_tokens = 0;  // target tokens of the whole global batch: the loss's denominator
-      for (auto i : idx) batch_tokens += target_tokens(train_[i], keep);
-      optimizer->zero_grad();
-      if (group.distributed()) torch::manual_seed(options_.seed + 1000003ull * static_cast<uint64_t>(step) +
-                                                  static_cast<uint64_t>(group.rank()) + 1);
-      const auto pieces = static_cast<size_t>(group.size() * options_.accumulate);
-      double piece_loss_sum = 0.0;
-      int64_t shown_tokens = 0;
-      for (int64_t k = 0; k < options_.accumulate; ++k) {
-        const auto part = static_cast<size_t>(k * group.size() + group.rank());
-        std::vector<size_t> piece;
-        for (auto p : dist::shard_positions(idx.size(), part, pieces)) piece.push_back(idx[p]);
-        if (piece.empty()) continue;  // fewer examples than pieces: this cut contributes nothing
-        auto batch = data::collate(train_, piece);
-        auto dec_in = batch.decoder_input_ids, target = batch.target;
-        if (keep && *keep < target.size(1)) {
-          dec_in = dec_in.narrow(1, 0, *keep);
-          target = target.narrow(1, 0, *keep);
-        }
-        model::NerOutput out;
-        {
-          model::Autocast autocast(options_.precision, model_.head_device());
-          out = model_.forward(batch.src_ids, batch.src_mask, dec_in, target);
-        }
-        int64_t tokens = 0;
-        for (auto i : piece) tokens += target_tokens(train_[i], keep);
-        // Mean over this piece's tokens -> share of the mean over the global batch's tokens.
-        auto scaled = tokens == batch_tokens ? out.loss : out.loss * (double(tokens) / double(batch_tokens));
-        scaled.backward();
-        piece_loss_sum += scaled.item<double>();
-        shown_tokens += batch.src_mask.sum().item<int64_t>() + (target >= 0).sum().item<int64_t>();
-      }
-      reducer.all_reduce_gradients();
-      if (options_.clip_value > 0) clip_grad_value(params, options_.clip_value);
-      if (options_.clip_norm > 0) clip_grad_norm(params, options_.clip_norm);
-      optimizer->step();
-      schedule.step();
-      ++step;
-      const double loss = group.sum(piece_loss_sum, "loss all-reduce");
-      GENNER_CHECK(std::isfinite(loss), "Trainer: the loss became ", loss, " at step ", step,
-                   "; lower the learning rate or enable clipping");
-      loss_sum += loss;
-      ++loss_count;
-      bar.update(step, loss, shown_tokens);
-
-      if (step % eval_every == 0 || step == total) {
-        last_loss = loss_sum / std::max<int64_t>(1, loss_count);
-        loss_sum = 0.0;
-        loss_count = 0;
-        double f1 = std::nan("");
-        nlohmann::json line = {{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"train_loss", last_loss},
-                               {"lr", optimizer->param_groups().front().options().get_lr()}};
-        if (!dev_.empty()) {
-          auto ev = evaluate(group, model_, dev_, labels_, options_.decode, options_.eval_batch,
-                             options_.show_progress && main_rank, options_.metric);
-          f1 = ev.scores.micro.f1();
-          line["dev"] = ev.scores.to_json();
-          line["dev_invalid_entities"] = ev.invalid_entities;
-          line["dev_seconds"] = ev.seconds;
-          if (f1 > result.best_dev_f1) {
-            result.best_dev_f1 = f1;
-            result.best_step = step;
-            since_best = 0;
-            if (main_rank) model::save_trained(model_, result.best_model);
-          } else {
-            ++since_best;
-          }
-          note("step " + std::to_string(step) + ": loss " + format_fixed(last_loss, 4) + ", dev F1 " +
-                   format_fixed(100 * f1, 2) + " (best " + format_fixed(100 * result.best_dev_f1, 2) + " at step " +
-                   std::to_string(result.best_step) + ")");
-        } else {
-          if (main_rank) model::save_trained(model_, result.best_model);
-          result.best_step = step;
-        }
-        if (main_rank) log->write(line);
-        const nlohmann::json point = {step, last_loss, std::isfinite(f1) ? nlohmann::json(f1) : nlohmann::json()};
-        add_point(loss_curve, f1_curve, points, point);
-        nlohmann::json extra = {{"truncation", truncation.state()}, {"best_dev_f1", result.best_dev_f1},
-                                {"best_step", result.best_step}, {"since_best", since_best},
-                                {"curve", points}};
-        if (!options_.trajectory.is_null()) extra["trajectory"] = options_.trajectory;
-        const auto s = sampler.state();
-        if (main_rank) {
-          save_checkpoint(checkpoint_dir, state, {{"seed", s.seed}, {"epoch", s.epoch}, {"cursor", s.cursor}}, extra);
-          plot_training_curves(loss_curve, f1_curve, "training: loss and dev F1")
-              .write_png(options_.output_dir / "curve.png");
-        }
-        // Other ranks read best.safetensors and the checkpoint only after rank 0 has written them.
-        group.barrier("checkpoint");
-        if (options_.patience > 0 && since_best >= options_.patience) {
-          result.stopped_early = true;
-          break;
-        }
-      }
+    const int64_t first_step = run.step;
+    while (run.step < run.total) {
+      if (options_.interrupt_after > 0 && run.step - first_step >= options_.interrupt_after) return finish(run, true);
+      train_step(run);
+      if ((run.step % run.eval_every == 0 || run.step == run.total) && evaluate_and_checkpoint(run)) break;
     }
-    bar.finish();
-    result.steps = step;
-    reduce_stats_ = reducer.stats();
-    return result;
+    return finish(run, false);
   }
 
   /// Gradient all-reduce traffic of the last fit() (zero in a single process).
   [[nodiscard]] const dist::ReduceStats& reduce_stats() const { return reduce_stats_; }
 
  private:
+  /// What one fit() works with. The members are built in declaration order, which is the order
+  /// the random streams and the optimizer depend on.
+  struct Run {
+    Run(model::NerModelCore& model, std::span<const data::Example> train, const TrainerOptions& o, dist::Group& g)
+        : group(g),
+          main_rank(g.is_main()),
+          sampler(data::BatchSampler::lengths_of(train), {o.max_tokens, 1024, true}, o.seed),
+          per_epoch(static_cast<int64_t>(sampler.batches_per_epoch())),
+          total(o.max_steps > 0 ? o.max_steps : per_epoch * o.epochs),
+          eval_every(o.eval_every > 0 ? o.eval_every : per_epoch),
+          optimizer(model.make_adamw(o.lr, o.weight_decay)),
+          schedule(*optimizer, total, Warmup{o.warmup, true}),
+          truncation(o.truncate_prob, o.seed + 1),
+          params(optimizer_params(*optimizer)),
+          state{model.trainable_parameters(), optimizer.get(), &schedule, nullptr, true},
+          reducer(g, params),
+          checkpoint_dir(o.output_dir / "checkpoint") {
+      result.best_model = o.output_dir / "best.safetensors";
+    }
+
+    dist::Group& group;
+    bool main_rank;
+    data::BatchSampler sampler;
+    int64_t per_epoch, total, eval_every;
+    std::unique_ptr<torch::optim::AdamW> optimizer;
+    LinearSchedule schedule;
+    DecoderTruncation truncation;
+    std::vector<at::Tensor> params;
+    TrainingState state;
+    dist::GradientReducer reducer;
+    std::filesystem::path checkpoint_dir;
+    TrainResult result;
+    int64_t step = 0, since_best = 0;
+    std::vector<CurvePoint> curve;
+    nlohmann::json points = nlohmann::json::array();  // the curve as checkpoints keep it
+    std::optional<JsonlLog> log;
+    double loss_sum = 0.0;  // training loss since the last evaluation
+    int64_t loss_count = 0;
+  };
+
+  /// Restores the checkpoint in run.checkpoint_dir (its settings must match options_.trajectory).
+  void resume(Run& run) {
+    check_resume_settings(checkpoint_settings(run.checkpoint_dir), options_.trajectory, run.checkpoint_dir.string());
+    auto info = load_checkpoint(run.checkpoint_dir, run.state);
+    run.step = info.step;
+    run.sampler.restore({info.sampler.at("seed").get<uint64_t>(), info.sampler.at("epoch").get<uint64_t>(),
+                         info.sampler.at("cursor").get<uint64_t>()});
+    run.truncation.set_state(info.extra.at("truncation").get<std::string>());
+    run.result.best_dev_f1 = info.extra.value("best_dev_f1", -1.0);
+    run.result.best_step = info.extra.value("best_step", int64_t{-1});
+    run.since_best = info.extra.value("since_best", int64_t{0});
+    for (const auto& p : info.extra.value("curve", nlohmann::json::array())) {
+      run.curve.push_back(CurvePoint::from_json(p));
+      run.points.push_back(p);
+    }
+    run.result.resumed = true;
+    JsonlLog::keep_until_step(options_.output_dir / "log.jsonl", run.step);
+  }
+
+  /// One optimizer step over the next global batch: gradients of every micro-batch of this
+  /// rank, all-reduced across ranks, clipped, applied; the schedule advances.
+  void train_step(Run& run) {
+    const auto idx = run.sampler.next();
+    // One draw per global batch, so every cut of it truncates alike (train/distributed.hpp).
+    size_t longest = 0;
+    for (auto i : idx) longest = std::max(longest, train_[i].target.size());
+    const auto keep = run.truncation.draw(static_cast<int64_t>(longest));
+    run.optimizer->zero_grad();
+    if (run.group.distributed())
+      torch::manual_seed(options_.seed + 1000003ull * static_cast<uint64_t>(run.step) +
+                         static_cast<uint64_t>(run.group.rank()) + 1);
+    const auto [piece_loss_sum, shown_tokens] = accumulate_gradients(run, idx, keep);
+    run.reducer.all_reduce_gradients();
+    if (options_.clip_value > 0) clip_grad_value(run.params, options_.clip_value);
+    if (options_.clip_norm > 0) clip_grad_norm(run.params, options_.clip_norm);
+    run.optimizer->step();
+    run.schedule.step();
+    ++run.step;
+    const double loss = run.group.sum(piece_loss_sum, "loss all-reduce");
+    GENNER_CHECK(std::isfinite(loss), "Trainer: the loss became ", loss, " at step ", run.step,
+                 "; lower the learning rate or enable clipping");
+    run.loss_sum += loss;
+    ++run.loss_count;
+    notify(run, TrainingStep{run.step, run.total, loss, current_lr(run), shown_tokens});
+  }
+
+  /// Forward and backward over this rank's micro-batches of the global batch `idx`, each loss
+  /// scaled to its share of the global batch's target tokens. Returns (sum of the scaled losses,
+  /// source and target tokens fed).
+  std::pair<double, int64_t> accumulate_gradients(Run& run, const std::vector<size_t>& idx,
+                                                  const std::optional<int64_t>& keep) {
+    int64_t batch_tokens = 0;  // target tokens of the whole global batch: the loss's denominator
+    for (auto i : idx) batch_tokens += target_tokens(train_[i], keep);
+    const auto pieces = static_cast<size_t>(run.group.size() * options_.accumulate);
+    double loss_sum = 0.0;
+    int64_t shown_tokens = 0;
+    for (int64_t k = 0; k < options_.accumulate; ++k) {
+      const auto part = static_cast<size_t>(k * run.group.size() + run.group.rank());
+      std::vector<size_t> piece;
+      for (auto p : dist::shard_positions(idx.size(), part, pieces)) piece.push_back(idx[p]);
+      if (piece.empty()) continue;  // fewer examples than pieces: this cut contributes nothing
+      auto batch = data::collate(train_, piece);
+      auto dec_in = batch.decoder_input_ids, target = batch.target;
+      if (keep && *keep < target.size(1)) {
+        dec_in = dec_in.narrow(1, 0, *keep);
+        target = target.narrow(1, 0, *keep);
+      }
+      model::NerOutput out;
+      {
+        model::Autocast autocast(options_.precision, model_.head_device());
+        out = model_.forward(batch.src_ids, batch.src_mask, dec_in, target);
+      }
+      int64_t tokens = 0;
+      for (auto i : piece) tokens += target_tokens(train_[i], keep);
+      // Mean over this piece's tokens -> share of the mean over the global batch's tokens.
+      auto scaled = tokens == batch_tokens ? out.loss : out.loss * (double(tokens) / double(batch_tokens));
+      scaled.backward();
+      loss_sum += scaled.item<double>();
+      shown_tokens += batch.src_mask.sum().item<int64_t>() + (target >= 0).sum().item<int64_t>();
+    }
+    return {loss_sum, shown_tokens};
+  }
+
+  /// Evaluates on dev (keeping the best weights), logs, checkpoints and tells the callbacks.
+  /// Returns whether training stops early.
+  bool evaluate_and_checkpoint(Run& run) {
+    const double train_loss = run.loss_sum / std::max<int64_t>(1, run.loss_count);
+    run.loss_sum = 0.0;
+    run.loss_count = 0;
+    nlohmann::json line = {{"step", run.step}, {"epoch", double(run.step) / double(run.per_epoch)},
+                           {"train_loss", train_loss}, {"lr", current_lr(run)}};
+    std::optional<double> f1;
+    if (!dev_.empty()) {
+      f1 = evaluate_on_dev(run, line);
+    } else {
+      if (run.main_rank) model::save_trained(model_, run.result.best_model);
+      run.result.best_step = run.step;
+    }
+    if (run.main_rank) run.log->write(line);
+    const CurvePoint point{run.step, train_loss, f1 && std::isfinite(*f1) ? f1 : std::nullopt};
+    run.curve.push_back(point);
+    run.points.push_back(point.to_json());
+    save_training_state(run);
+    notify(run, TrainingEvaluation{run.step, run.total, double(run.step) / double(run.per_epoch), point, f1,
+                                   run.result.best_dev_f1, run.result.best_step, current_lr(run), line,
+                                   options_.output_dir});
+    // Other ranks read best.safetensors and the checkpoint only after rank 0 has written them.
+    run.group.barrier("checkpoint");
+    if (options_.patience > 0 && run.since_best >= options_.patience) run.result.stopped_early = true;
+    return run.result.stopped_early;
+  }
+
+  /// Decodes and scores dev (all ranks), records the scores in `line`, keeps the best weights
+  /// (rank 0 writes them) and returns the micro F1.
+  double evaluate_on_dev(Run& run, nlohmann::json& line) {
+    auto ev = evaluate(run.group, model_, dev_, labels_, options_.decode, options_.eval_batch,
+                       options_.show_progress && run.main_rank, options_.metric);
+    const double f1 = ev.scores.micro.f1();
+    line["dev"] = ev.scores.to_json();
+    line["dev_invalid_entities"] = ev.invalid_entities;
+    line["dev_seconds"] = ev.seconds;
+    if (f1 > run.result.best_dev_f1) {
+      run.result.best_dev_f1 = f1;
+      run.result.best_step = run.step;
+      run.since_best = 0;
+      if (run.main_rank) model::save_trained(model_, run.result.best_model);
+    } else {
+      ++run.since_best;
+    }
+    return f1;
+  }
+
+  /// Rank 0 writes the resumable checkpoint: weights, optimizer, schedule, RNGs, sampler, the
+  /// truncation stream, the best so far and the curve.
+  void save_training_state(Run& run) {
+    nlohmann::json extra = {{"truncation", run.truncation.state()}, {"best_dev_f1", run.result.best_dev_f1},
+                            {"best_step", run.result.best_step}, {"since_best", run.since_best},
+                            {"curve", run.points}};
+    if (!options_.trajectory.is_null()) extra["trajectory"] = options_.trajectory;
+    const auto s = run.sampler.state();
+    if (run.main_rank)
+      save_checkpoint(run.checkpoint_dir, run.state, {{"seed", s.seed}, {"epoch", s.epoch}, {"cursor", s.cursor}},
+                      extra);
+  }
+
+  TrainResult finish(Run& run, bool interrupted) {
+    run.result.steps = run.step;
+    if (!interrupted) reduce_stats_ = run.reducer.stats();
+    notify(run, TrainingEnd{run.step, interrupted, run.result.stopped_early, run.result.best_dev_f1,
+                            run.result.best_step, options_.output_dir});
+    return run.result;
+  }
+
+  /// Calls `event`'s hook of every callback, on rank 0 only.
+  template <typename Event>
+  void notify(const Run& run, const Event& event) {
+    if (!run.main_rank) return;
+    for (const auto& callback : options_.callbacks) {
+      if constexpr (std::is_same_v<Event, TrainingStart>) callback->on_start(event);
+      else if constexpr (std::is_same_v<Event, TrainingStep>) callback->on_step(event);
+      else if constexpr (std::is_same_v<Event, TrainingEvaluation>) callback->on_evaluation(event);
+      else callback->on_end(event);
+    }
+  }
+
+  static double current_lr(const Run& run) { return run.optimizer->param_groups().front().options().get_lr(); }
+
   /// Target tokens of one example that the loss counts, after truncation to `keep`.
   static int64_t target_tokens(const data::Example& e, const std::optional<int64_t>& keep) {
     const auto n = keep ? std::min<size_t>(e.target.size(), static_cast<size_t>(*keep)) : e.target.size();
@@ -394,36 +465,20 @@ class Trainer {
                          [](int64_t t) { return t != data::kIgnoreIndex; });
   }
 
-  /// A [step, loss, f1-or-null] point added to the two curves.
-  static void add_point(Series& loss, Series& f1, nlohmann::json& points, const nlohmann::json& p) {
-    points.push_back(p);
-    loss.steps.push_back(p.at(0).get<double>());
-    loss.values.push_back(p.at(1).get<double>());
-    if (p.size() > 2 && p.at(2).is_number()) {
-      f1.steps.push_back(p.at(0).get<double>());
-      f1.values.push_back(p.at(2).get<double>());
-    }
-  }
-
-  /// A line of its own under the progress bar.
-  void note(const std::string& text) {
-    if (!options_.show_progress) return;
-    std::cerr << (::isatty(STDERR_FILENO) ? "\r\x1b[K" : "") << text << "\n" << std::flush;
-  }
-
-  static std::string format_fixed(double v, int digits) {
-    if (!std::isfinite(v)) return "n/a";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-    return buf;
-  }
-
   model::NerModelCore& model_;
   const data::LabelSpace& labels_;
   std::span<const data::Example> train_, dev_;
   TrainerOptions options_;
-  std::ostringstream null_stream_;
   dist::ReduceStats reduce_stats_;
 };
+
+/// The callbacks of the command-line driver: the progress bar (when options.show_progress) and
+/// the training-curve image, curve.png.
+[[nodiscard]] inline std::vector<std::shared_ptr<TrainerCallback>> standard_callbacks(const TrainerOptions& options) {
+  std::vector<std::shared_ptr<TrainerCallback>> out;
+  if (options.show_progress) out.push_back(std::make_shared<ProgressCallback>());
+  out.push_back(std::make_shared<PlotCallback>());
+  return out;
+}
 
 }  // namespace genner::train

@@ -1,18 +1,19 @@
-// genner/text/sentencepiece.hpp: SentencePiece, loaded in isolation.
+// tests/sentencepiece.hpp: SentencePiece, loaded in isolation — the reference the tests hold
+// genner's own encoder (include/genner/text/unigram.hpp) against. Not part of the library.
 //
 // Debian's libsentencepiece carries its own copy of protobuf 3.14, while
 // libtorch links the system protobuf 3.21. Linked into one program, one copy's
 // symbols interpose on the other's: the program segfaults at start-up (torch's
 // protobuf users bind to 3.14) or, with libprotobuf linked first, aborts in
 // protobuf's version check as soon as a model is loaded (SentencePiece binds
-// to 3.21). genner therefore never links libsentencepiece: it opens it with
+// to 3.21). The tests therefore never link libsentencepiece: they open it with
 // RTLD_DEEPBIND, so the library binds to its own protobuf, creates processors
 // through the library's own constructor and calls their virtual functions
 // through the vtable slots the header lays out — no symbol of the library is
 // referenced at link time. (Its trainer is not called this way: its logging
 // writes to std::cerr, which under DEEPBIND binds to libstdc++'s own object
-// rather than the program's copy and crashes; text/tokenizer.hpp runs spm_train
-// as a child process instead. genner's own encoder, text/unigram.hpp, is what
+// rather than the program's copy and crashes; genner/text/tokenizer.hpp runs spm_train
+// as a child process instead. genner's own encoder, genner/text/unigram.hpp, is what
 // encodes; this processor serves to cross-check it.)
 #pragma once
 
@@ -28,7 +29,7 @@
 
 #include <genner/core/error.hpp>
 
-namespace genner::text::detail {
+namespace genner::test::detail {
 
 /// The two SentencePiece libraries, opened once with their own symbols bound first.
 struct SpmLibrary {
@@ -107,9 +108,9 @@ R call_slot(const void* object, std::size_t slot, Args... args) {
   return fn(object, args...);
 }
 
-}  // namespace genner::text::detail
+}  // namespace genner::test::detail
 
-namespace genner::text {
+namespace genner::test {
 
 /// A SentencePieceProcessor created inside the isolated library.
 class SpmProcessor {
@@ -205,4 +206,4 @@ class SpmProcessor {
   std::unique_ptr<void, Destroy> object_;
 };
 
-}  // namespace genner::text
+}  // namespace genner::test

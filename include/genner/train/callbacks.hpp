@@ -1,0 +1,92 @@
+// genner/train/callbacks.hpp: what a training run reports while it runs. The Trainer
+// (train/trainer.hpp) calls every TrainerCallback of its options, on rank 0 only, when it starts,
+// after each optimizer step, after each evaluation (once the checkpoint is written) and when it
+// returns. ProgressCallback (train/progress.hpp) draws the progress bar, PlotCallback
+// (train/plot.hpp) writes curve.png; train::standard_callbacks (train/trainer.hpp) gives both.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include <genner/core/error.hpp>
+
+namespace genner::train {
+
+/// One evaluation's point of the training curve: the mean training loss since the previous
+/// evaluation and the dev F1 (none without a dev set, or when it is not a number).
+struct CurvePoint {
+  int64_t step = 0;
+  double loss = 0.0;
+  std::optional<double> dev_f1;
+
+  /// [step, loss, f1 or null], the form checkpoints keep.
+  [[nodiscard]] nlohmann::json to_json() const {
+    return {step, loss, dev_f1 ? nlohmann::json(*dev_f1) : nlohmann::json()};
+  }
+  [[nodiscard]] static CurvePoint from_json(const nlohmann::json& p) {
+    GENNER_CHECK(p.is_array() && p.size() >= 2 && p.at(0).is_number() && p.at(1).is_number(),
+                 "training curve: expected a point [step, loss, f1 or null], found ", p.dump());
+    CurvePoint out{p.at(0).get<int64_t>(), p.at(1).get<double>(), std::nullopt};
+    if (p.size() > 2 && p.at(2).is_number()) out.dev_f1 = p.at(2).get<double>();
+    return out;
+  }
+};
+
+/// fit() begins (a resumed run begins past step 0, with the curve of its earlier evaluations).
+struct TrainingStart {
+  int64_t step = 0;  ///< steps already done
+  int64_t total_steps = 0;
+  int64_t steps_per_epoch = 0;
+  bool resumed = false;
+  std::filesystem::path output_dir;
+  std::vector<CurvePoint> curve;
+};
+
+/// An optimizer step is done.
+struct TrainingStep {
+  int64_t step = 0;  ///< steps done, this one included
+  int64_t total_steps = 0;
+  double loss = 0.0;   ///< this step's loss over the whole (global) batch
+  double lr = 0.0;     ///< the first parameter group's learning rate after this step's schedule update
+  int64_t tokens = 0;  ///< source and target tokens this process fed the model in the step
+};
+
+/// An evaluation is done and its checkpoint written.
+struct TrainingEvaluation {
+  int64_t step = 0;
+  int64_t total_steps = 0;
+  double epoch = 0.0;
+  CurvePoint point;               ///< mean training loss since the last evaluation, dev F1
+  std::optional<double> dev_f1;   ///< the dev set's micro F1 as computed (none without a dev set)
+  double best_dev_f1 = -1.0;
+  int64_t best_step = -1;
+  double lr = 0.0;
+  nlohmann::json record;          ///< the line written to log.jsonl
+  std::filesystem::path output_dir;
+};
+
+/// fit() returns.
+struct TrainingEnd {
+  int64_t steps = 0;
+  bool interrupted = false;  ///< stopped by TrainerOptions::interrupt_after, as a killed run would
+  bool stopped_early = false;
+  double best_dev_f1 = -1.0;
+  int64_t best_step = -1;
+  std::filesystem::path output_dir;
+};
+
+/// Observes a training run; every hook does nothing unless overridden.
+class TrainerCallback {
+ public:
+  virtual ~TrainerCallback() = default;
+  virtual void on_start(const TrainingStart&) {}
+  virtual void on_step(const TrainingStep&) {}
+  virtual void on_evaluation(const TrainingEvaluation&) {}
+  virtual void on_end(const TrainingEnd&) {}
+};
+
+}  // namespace genner::train
