@@ -42,14 +42,18 @@ char** g_argv = nullptr;
 /// Worker: one rank's training steps; rank 0 writes "step_seconds reduce_seconds reduce_bytes".
 int train_worker(const dist::LaunchEnv& env, const std::string& out, bool alone_with_c10d) {
   const bool cuda = std::getenv("GENNER_BENCH_CUDA") != nullptr;
-  const auto device = cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank))
-                           : torch::Device(torch::kCPU);
-  auto group = dist::Group::connect(
-      env, {cuda ? dist::parse_backend("nccl", true) : dist::Backend::gloo, std::chrono::seconds(120), alone_with_c10d});
+  const auto device =
+      cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank)) : torch::Device(torch::kCPU);
+  auto group = dist::Group::connect(env, {cuda ? dist::parse_backend("nccl", true) : dist::Backend::gloo,
+                                          std::chrono::seconds(120), alone_with_c10d});
   genner::t5::T5Config c;
   c.vocab_size = kVocab;
-  c.d_model = 128; c.d_ff = 256; c.num_heads = 4; c.d_kv = 32;
-  c.num_layers = 2; c.num_decoder_layers = 2;
+  c.d_model = 128;
+  c.d_ff = 256;
+  c.num_heads = 4;
+  c.d_kv = 32;
+  c.num_layers = 2;
+  c.num_decoder_layers = 2;
   c.feed_forward = genner::t5::FeedForward::gated_gelu;
   c.tie_word_embeddings = false;
   torch::manual_seed(0);
@@ -134,7 +138,14 @@ void BM_DataParallelStep(benchmark::State& state) {
   state.counters["allreduce_ms_per_MB"] = r[1] > 0 ? 1e3 * r[1] / (r[2] / (1 << 20)) : 0.0;
   state.counters["allreduce_share"] = r[1] / r[0];
 }
-BENCHMARK(BM_DataParallelStep)->Args({1, 0})->Args({1, 1})->Args({2, 1})->ArgNames({"ranks", "c10d"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DataParallelStep)
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->Args({2, 1})
+    ->ArgNames({"ranks", "c10d"})
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 void BM_AllReduce2Ranks(benchmark::State& state) {
   const int64_t mb = state.range(0);

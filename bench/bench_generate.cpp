@@ -48,9 +48,8 @@ void generate(benchmark::State& state, int64_t beams, bool use_cache) {
     if (out.sequences.size(1) != kNewTokens + 1) state.SkipWithError("expected 16 new tokens");
   }
   state.counters["threads"] = at::get_num_threads();
-  state.counters["tokens/s"] =
-      benchmark::Counter(static_cast<double>(kBatch * kNewTokens) * static_cast<double>(state.iterations()),
-                         benchmark::Counter::kIsRate);
+  state.counters["tokens/s"] = benchmark::Counter(
+      static_cast<double>(kBatch * kNewTokens) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 /// The encoder alone: the floor under every decoding figure above it.

@@ -45,9 +45,13 @@ BENCHMARK_TEMPLATE(BM_TrainStep, Full)->Name("train_step/full")->Unit(benchmark:
 BENCHMARK_TEMPLATE(BM_TrainStep, Adapters)->Name("train_step/adapters")->Unit(benchmark::kMillisecond)->Iterations(4);
 BENCHMARK_TEMPLATE(BM_TrainStep, Prompt)->Name("train_step/prompt")->Unit(benchmark::kMillisecond)->Iterations(4);
 BENCHMARK_TEMPLATE(BM_TrainStep, AdapterPrompt)
-    ->Name("train_step/adapters+prompt")->Unit(benchmark::kMillisecond)->Iterations(4);
+    ->Name("train_step/adapters+prompt")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(4);
 BENCHMARK_TEMPLATE(BM_TrainStep, Lora)->Name("train_step/lora")->Unit(benchmark::kMillisecond)->Iterations(4);
 BENCHMARK_TEMPLATE(BM_TrainStep, Embeddings)
-    ->Name("train_step/embeddings")->Unit(benchmark::kMillisecond)->Iterations(4);
+    ->Name("train_step/embeddings")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(4);
 
 BENCHMARK_MAIN();

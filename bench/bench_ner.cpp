@@ -97,7 +97,8 @@ void BM_Predict(benchmark::State& state) {
         ws.push_back(corpus.examples[i].word_start);
         we.push_back(corpus.examples[i].word_end);
       }
-      auto out = genner::generate::decode_entities(*model, batch.src_ids, batch.src_mask, ws, we, corpus.labels, decode);
+      auto out =
+          genner::generate::decode_entities(*model, batch.src_ids, batch.src_mask, ws, we, corpus.labels, decode);
       const int64_t T = out.indices.size(1);
       padded_rows_steps += T * static_cast<int64_t>(idx.size());
       auto lengths = batch.src_mask.sum(1);
@@ -163,10 +164,20 @@ BENCHMARK(BM_Predict)
     ->Iterations(1)
     ->MeasureProcessCPUTime();
 BENCHMARK_TEMPLATE(BM_TrainStep, Full)
-    ->Name("train_step/full")->ArgName("precision")->Arg(0)->Arg(1)
-    ->Unit(benchmark::kMillisecond)->Iterations(3)->MeasureProcessCPUTime();
+    ->Name("train_step/full")
+    ->ArgName("precision")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->MeasureProcessCPUTime();
 BENCHMARK_TEMPLATE(BM_TrainStep, Adapters)
-    ->Name("train_step/adapters")->ArgName("precision")->Arg(0)->Arg(1)
-    ->Unit(benchmark::kMillisecond)->Iterations(3)->MeasureProcessCPUTime();
+    ->Name("train_step/adapters")
+    ->ArgName("precision")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->MeasureProcessCPUTime();
 
 BENCHMARK_MAIN();

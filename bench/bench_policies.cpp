@@ -28,19 +28,20 @@ struct Named {
   const char* name;
 };
 template <class... Policies>
-constexpr auto named(const char* name) { return Named<Policies...>{name}; }
+constexpr auto named(const char* name) {
+  return Named<Policies...>{name};
+}
 
 // The three axes. Each element carries its policies in its type and its name as a value.
 const auto tunings = hana::make_tuple(
-    named<gm::Trainable<gm::Everything>>("full"),
-    named<gm::Trainable<gm::EmbeddingsOnly>>("embeddings"),
+    named<gm::Trainable<gm::Everything>>("full"), named<gm::Trainable<gm::EmbeddingsOnly>>("embeddings"),
     named<gm::SoftPrompt<20>>("prompt20"),
     named<gm::Adapters<>, gm::Trainable<gm::AddedModules, gm::WithLayerNorms>>("adapters"),
     named<gm::Adapters<>, gm::SoftPrompt<20>, gm::Trainable<gm::AddedModules, gm::WithLayerNorms>>("adapters+prompt20"),
     named<gm::Lora<8>>("lora8"));
-const auto heads = hana::make_tuple(named<gm::Head<gm::HiddenFeatures>>("hidden"),
-                                    named<gm::Head<gm::AvgFeature>>("avg_feature"),
-                                    named<gm::Head<gm::AvgScore>>("avg_score"));
+const auto heads =
+    hana::make_tuple(named<gm::Head<gm::HiddenFeatures>>("hidden"), named<gm::Head<gm::AvgFeature>>("avg_feature"),
+                     named<gm::Head<gm::AvgScore>>("avg_score"));
 const auto maps = hana::make_tuple(named<gm::DeviceMap<gm::SingleDevice<>>>("single"),
                                    named<gm::DeviceMap<gm::Balanced<2>>>("balanced2"));
 
@@ -56,7 +57,9 @@ void train_step(benchmark::State& state, int64_t stages) {
 }
 
 template <class M>
-constexpr int64_t stages_of(M) { return 1; }
+constexpr int64_t stages_of(M) {
+  return 1;
+}
 constexpr int64_t stages_of(Named<gm::DeviceMap<gm::Balanced<2>>>) { return 2; }
 
 int register_all() {
@@ -80,9 +83,9 @@ int register_all() {
 
 int main(int argc, char** argv) {
   const int registered = register_all();
-  static_assert(decltype(hana::length(hana::cartesian_product(hana::make_tuple(tunings, heads, maps))))::value ==
-                    6 * 3 * 2,
-                "every tuning x head x device-map combination is registered");
+  static_assert(
+      decltype(hana::length(hana::cartesian_product(hana::make_tuple(tunings, heads, maps))))::value == 6 * 3 * 2,
+      "every tuning x head x device-map combination is registered");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("combinations", std::to_string(registered));

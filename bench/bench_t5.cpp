@@ -25,17 +25,19 @@ struct Workload {
 /// Multiply-add FLOPs (2 per MAC) of the forward pass, from the shapes alone.
 double encoder_flops(const genner::t5::T5Config& c) {
   const double inner = c.num_heads * c.d_kv;
-  const double per_token = 4 * 2 * c.d_model * inner + 2 * 2 * kSource * inner + (c.feed_forward == genner::t5::FeedForward::relu ? 2 : 3) * 2 * c.d_model * c.d_ff;
+  const double per_token = 4 * 2 * c.d_model * inner + 2 * 2 * kSource * inner +
+                           (c.feed_forward == genner::t5::FeedForward::relu ? 2 : 3) * 2 * c.d_model * c.d_ff;
   return per_token * kBatch * kSource * c.num_layers;
 }
 double decoder_flops(const genner::t5::T5Config& c) {
   const double inner = c.num_heads * c.d_kv;
   const double ff = (c.feed_forward == genner::t5::FeedForward::relu ? 2 : 3) * 2 * c.d_model * c.d_ff;
-  const double per_target = 4 * 2 * c.d_model * inner + 2 * 2 * kTarget * inner  // self-attention
+  const double per_target = 4 * 2 * c.d_model * inner + 2 * 2 * kTarget * inner    // self-attention
                             + 2 * 2 * c.d_model * inner + 2 * 2 * kSource * inner  // cross q, o and scores
                             + ff;
   const double cross_kv = 2 * 2 * c.d_model * inner * kSource;  // per sequence
-  return (per_target * kTarget + cross_kv) * kBatch * c.num_decoder_layers + 2.0 * c.d_model * c.vocab_size * kBatch * kTarget;
+  return (per_target * kTarget + cross_kv) * kBatch * c.num_decoder_layers +
+         2.0 * c.d_model * c.vocab_size * kBatch * kTarget;
 }
 
 void report(benchmark::State& state, double tokens, double flops) {
@@ -76,14 +78,27 @@ void BM_ForwardBackward(benchmark::State& state) {
     out.loss.to(torch::kFloat).backward();
   }
   w.model->eval();
-  report(state, kBatch * (kSource + kTarget), 3 * (encoder_flops(w.model->config()) + decoder_flops(w.model->config())));
+  report(state, kBatch * (kSource + kTarget),
+         3 * (encoder_flops(w.model->config()) + decoder_flops(w.model->config())));
 }
 
 }  // namespace
 
 BENCHMARK(BM_EncoderForward)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
 BENCHMARK(BM_DecoderForward)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
-BENCHMARK(BM_ForwardBackward)->ArgName("bf16")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK(BM_ForwardBackward)
+    ->ArgName("bf16")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(3.0)
+    ->UseRealTime();
 // The same pair in process CPU time, for shared machines (OpenBLAS's own threads included).
-BENCHMARK(BM_ForwardBackward)->ArgName("bf16")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(3)->MeasureProcessCPUTime();
+BENCHMARK(BM_ForwardBackward)
+    ->ArgName("bf16")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->MeasureProcessCPUTime();
 BENCHMARK_MAIN();

@@ -11,14 +11,14 @@
 // The experiment: what trains and how the model is wired, fixed at compile time.
 //   DynamicBackbone            the shape comes from the checkpoint (or the scratch_* settings)
 //   Trainable<Everything>      full fine-tuning; the encoder MLP and the avg_feature head are the defaults
-using Experiment = genner::model::ExperimentType<genner::t5::DynamicBackbone,
-                                                 genner::model::Trainable<genner::model::Everything>>;
+using Experiment =
+    genner::model::ExperimentType<genner::t5::DynamicBackbone, genner::model::Trainable<genner::model::Everything>>;
 
 int main(int argc, char** argv) {
   genner::app::Program program;
   program.name = "flat_ner";
   program.family = genner::app::Family::flat;
-  program.model = "scratch";                           // --model: where the weights come from
+  program.model = "scratch";                                  // --model: where the weights come from
   program.configs = {GENNER_CONFIG_DIR "/sample_flat.json"};  // run-time settings (--config replaces them)
   return genner::app::run<Experiment>(program, argc, argv);
 }

@@ -33,7 +33,8 @@ int main(int argc, char** argv) try {
   config.feed_forward = genner::t5::FeedForward::gated_gelu, config.tie_word_embeddings = false;
   gm::NerModel<Experiment> model(gm::NerOptions{}.types(static_cast<int64_t>(train.types.size())).with_config(config));
   std::vector<std::vector<int64_t>> names;  // label rows start from the pieces of each type's name
-  for (const std::string name : {"location", "miscellaneous", "organization", "person"}) names.push_back(tokenizer.word_pieces(name));
+  for (const std::string name : {"location", "miscellaneous", "organization", "person"})
+    names.push_back(tokenizer.word_pieces(name));
   GENNER_CHECK(train.types == std::vector<std::string>({"LOC", "MISC", "ORG", "PER"}), "unexpected sample types");
   model->init_label_embeddings(names);
 

@@ -14,8 +14,11 @@ int main(int argc, char** argv) {
   genner::t5::T5Config c;
   c.vocab_size = argc >= 3 ? std::stoll(argv[2]) : 64;
   c.d_model = argc == 4 ? std::stoll(argv[3]) : 32;
-  c.d_ff = 2 * c.d_model; c.d_kv = c.d_model / 4; c.num_heads = 4;
-  c.num_layers = 2; c.num_decoder_layers = 2;
+  c.d_ff = 2 * c.d_model;
+  c.d_kv = c.d_model / 4;
+  c.num_heads = 4;
+  c.num_layers = 2;
+  c.num_decoder_layers = 2;
   c.feed_forward = genner::t5::FeedForward::gated_gelu;
   c.tie_word_embeddings = false;
   genner::t5::T5 model(c);

@@ -38,16 +38,20 @@ struct SampleTask {
     auto tr = data::encode_dataset(train, tok, labels, word);
     auto dv = data::encode_dataset(dev, tok, labels, word);
     auto te = data::encode_dataset(test, tok, labels, word);
-    return {std::move(train), std::move(dev),    std::move(test), std::move(tok),
-            std::move(labels), std::move(tr),    std::move(dv),   std::move(te)};
+    return {std::move(train),  std::move(dev), std::move(test), std::move(tok),
+            std::move(labels), std::move(tr),  std::move(dv),   std::move(te)};
   }
 
   /// A gated-gelu, untied T5 of width `d_model` (d_ff = 2 d_model, 4 heads) over this vocabulary.
   [[nodiscard]] t5::T5Config config(int64_t d_model, int64_t layers) const {
     t5::T5Config c;
     c.vocab_size = tokenizer.piece_count() + text::Tokenizer::kNumExtraIds;
-    c.d_model = d_model; c.d_ff = 2 * d_model; c.num_heads = 4; c.d_kv = d_model / 4;
-    c.num_layers = layers; c.num_decoder_layers = layers;
+    c.d_model = d_model;
+    c.d_ff = 2 * d_model;
+    c.num_heads = 4;
+    c.d_kv = d_model / 4;
+    c.num_layers = layers;
+    c.num_decoder_layers = layers;
     c.feed_forward = t5::FeedForward::gated_gelu;
     c.tie_word_embeddings = false;
     return c;

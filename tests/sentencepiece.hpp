@@ -127,7 +127,8 @@ class SpmProcessor {
 
   /// Loads a model file; throws genner::Error naming the file on failure.
   void load(const std::string& path) {
-    static const auto slot = detail::vtable_slot(static_cast<sentencepiece::util::Status (Spp::*)(std::string_view)>(&Spp::Load));
+    static const auto slot =
+        detail::vtable_slot(static_cast<sentencepiece::util::Status (Spp::*)(std::string_view)>(&Spp::Load));
     auto status = detail::call_slot<Status>(object_.get(), slot, std::string_view(path));
     GENNER_CHECK(status.ok(), path, ": cannot load the SentencePiece model (", status.message(), ")");
   }
@@ -142,7 +143,8 @@ class SpmProcessor {
   /// Pieces of `text` (SentencePiece normalises and adds the leading ▁ itself).
   std::vector<std::string> encode_pieces(std::string_view text) const {
     static const auto slot = detail::vtable_slot(
-        static_cast<sentencepiece::util::Status (Spp::*)(std::string_view, std::vector<std::string>*) const>(&Spp::Encode));
+        static_cast<sentencepiece::util::Status (Spp::*)(std::string_view, std::vector<std::string>*) const>(
+            &Spp::Encode));
     std::vector<std::string> out;
     auto status = detail::call_slot<Status>(object_.get(), slot, text, &out);
     GENNER_CHECK(status.ok(), "SentencePiece cannot encode '", text, "' (", status.message(), ")");
@@ -178,8 +180,7 @@ class SpmProcessor {
     return detail::call_slot<int>(object_.get(), slot, piece);
   }
   std::string id_to_piece(int id) const {
-    static const auto slot = detail::vtable_slot(
-        static_cast<const std::string& (Spp::*)(int) const>(&Spp::IdToPiece));
+    static const auto slot = detail::vtable_slot(static_cast<const std::string& (Spp::*)(int) const>(&Spp::IdToPiece));
     return *detail::call_slot<const std::string*>(object_.get(), slot, id);
   }
   bool is_unknown(int id) const {

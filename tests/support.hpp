@@ -79,13 +79,17 @@ struct TempDir {
     std::string tmpl = (std::filesystem::temp_directory_path() / "genner-test-XXXXXX").string();
     path = ::mkdtemp(tmpl.data());
   }
-  ~TempDir() { std::error_code ec; std::filesystem::remove_all(path, ec); }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
 
 /// Writes `text` (bytes as given) to `dir/name` and returns the path.
-inline std::filesystem::path write_file(const std::filesystem::path& dir, const std::string& name, const std::string& text) {
+inline std::filesystem::path write_file(const std::filesystem::path& dir, const std::string& name,
+                                        const std::string& text) {
   const auto path = dir / name;
   std::ofstream(path, std::ios::binary) << text;
   return path;

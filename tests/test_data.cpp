@@ -68,7 +68,8 @@ TEST_CASE("WNUT-17 (BIO, tabs) loads with the expected counts", "[data]") {
     const auto d = gd::load_conll(root / (split + ".conll"));
     CHECK(d.sentences.size() == counts.first);
     CHECK(d.entity_count() == counts.second);
-    CHECK(d.types == std::vector<std::string>{"corporation", "creative-work", "group", "location", "person", "product"});
+    CHECK(d.types ==
+          std::vector<std::string>{"corporation", "creative-work", "group", "location", "person", "product"});
     CHECK(d.report.empty());
   }
 }
@@ -77,7 +78,7 @@ TEST_CASE("GENIA (nested JSON lines) loads with the expected counts", "[data]") 
   if (!have_data()) return;
   const auto root = genner::test::data_root() / "genia";
   const std::map<std::string, std::pair<std::size_t, std::size_t>> expected = {{"dev", {1765, 4714}},
-                                                                                {"test", {1732, 5119}}};
+                                                                               {"test", {1732, 5119}}};
   for (const auto& [split, counts] : expected) {
     INFO(split);
     const auto d = gd::load_nested_json(root / (split + ".jsonl"));
@@ -88,8 +89,7 @@ TEST_CASE("GENIA (nested JSON lines) loads with the expected counts", "[data]") 
   }
   const auto dev = gd::load_nested_json(root / "dev.jsonl");
   // First sentence: [[2,2,DNA],[4,4,DNA],[6,7,DNA]] in inclusive ends.
-  CHECK(dev.sentences[0].entities ==
-        std::vector<gd::Entity>{{"DNA", {{2, 3}}}, {"DNA", {{4, 5}}}, {"DNA", {{6, 8}}}});
+  CHECK(dev.sentences[0].entities == std::vector<gd::Entity>{{"DNA", {{2, 3}}}, {"DNA", {{4, 5}}}, {"DNA", {{6, 8}}}});
   // Nested: [13,13,protein], [15,15,protein], [13,20,cell_line] ordered by (start, end).
   CHECK(dev.sentences[1].entities[0] == gd::Entity{"protein", {{13, 14}}});
   CHECK(dev.sentences[1].entities[1] == gd::Entity{"cell_line", {{13, 21}}});
@@ -102,7 +102,8 @@ TEST_CASE("CADEC (discontinuous 3-line format) loads with the published counts",
     std::string split;
     std::size_t sentences, entities, discontinuous;
   };
-  for (const auto& x : std::vector<Expect>{{"train", 5340, 4428, 491}, {"dev", 1097, 897, 93}, {"test", 1160, 990, 94}}) {
+  for (const auto& x :
+       std::vector<Expect>{{"train", 5340, 4428, 491}, {"dev", 1097, 897, 93}, {"test", 1160, 990, 94}}) {
     INFO(x.split);
     const auto d = gd::load_discontinuous(root / (x.split + ".txt"));
     CHECK(d.sentences.size() == x.sentences);
@@ -153,8 +154,7 @@ TEST_CASE("load_conll decodes IOB1, BIO and BIOES and reports repairs", "[data]"
     const auto f = write_file(dir, "bioes.txt", "a S-PER\nb B-ORG\nc I-ORG\nd E-ORG\ne O\nf B-LOC\ng E-LOC\n");
     const auto d = gd::load_conll(f);
     REQUIRE(d.sentences.size() == 1);
-    CHECK(d.sentences[0].entities ==
-          std::vector<gd::Entity>{{"PER", {{0, 1}}}, {"ORG", {{1, 4}}}, {"LOC", {{5, 7}}}});
+    CHECK(d.sentences[0].entities == std::vector<gd::Entity>{{"PER", {{0, 1}}}, {"ORG", {{1, 4}}}, {"LOC", {{5, 7}}}});
     CHECK(d.report.empty());
     const auto bad = write_file(dir, "bioes-bad.txt", "a B-PER\nb O\nc E-LOC\n");
     const auto r = gd::load_conll(bad, {gd::TagScheme::bioes});
@@ -190,8 +190,8 @@ TEST_CASE("write_conll emits BIO lines conlleval can read", "[data]") {
 // ---------------------------------------------------------------- OntoNotes, JSON, discontinuous
 
 TEST_CASE("load_ontonotes reads the CoNLL-2012 columns and undoes escapes", "[data]") {
-  const auto d = gd::load_ontonotes(std::filesystem::path(GENNER_SOURCE_DIR) / "tests" / "data" /
-                                    "ontonotes_sample.gold_conll");
+  const auto d =
+      gd::load_ontonotes(std::filesystem::path(GENNER_SOURCE_DIR) / "tests" / "data" / "ontonotes_sample.gold_conll");
   REQUIRE(d.sentences.size() == 4);
   CHECK(d.sentences[0].words == std::vector<std::string>{"Mara", "Okonkwo", "visited", "Lisbon", "on", "Tuesday", "."});
   CHECK(d.sentences[0].entities ==
@@ -207,8 +207,7 @@ TEST_CASE("load_ontonotes reads the CoNLL-2012 columns and undoes escapes", "[da
 
   genner::test::TempDir dir;
   const std::string row = "doc 0 0 word NN * - - - Speaker#1 ";
-  check_error([&] { (void)gd::load_ontonotes(write_file(dir, "o1", row + "(PERSON*\n\n")); },
-              {"o1:1", "still open"});
+  check_error([&] { (void)gd::load_ontonotes(write_file(dir, "o1", row + "(PERSON*\n\n")); }, {"o1:1", "still open"});
   check_error([&] { (void)gd::load_ontonotes(write_file(dir, "o2", row + "*)\n")); }, {"o2:1", "open entity"});
   check_error([&] { (void)gd::load_ontonotes(write_file(dir, "o3", row + "(A*\n" + row + "(B*)\n")); },
               {"o3:2", "nest"});
@@ -230,9 +229,10 @@ TEST_CASE("load_nested_json: nesting, order, duplicates, splitting, errors", "[d
   CHECK(d.types == std::vector<std::string>{"a", "b"});
 
   // 10 words, limit 4: entity [2,6) forbids cuts 3..5, so cuts fall at 2, then 6 (nearest above), then 10.
-  const auto g = write_file(dir, "long.jsonl",
-                            R"({"ners": [[[2, 5, "t"], [7, 7, "u"]]], "sentences": [["0","1","2","3","4","5","6","7","8","9"]]})"
-                            "\n");
+  const auto g =
+      write_file(dir, "long.jsonl",
+                 R"({"ners": [[[2, 5, "t"], [7, 7, "u"]]], "sentences": [["0","1","2","3","4","5","6","7","8","9"]]})"
+                 "\n");
   const auto split = gd::load_nested_json(g, {4});
   REQUIRE(split.sentences.size() == 3);
   CHECK(split.sentences[0].words == std::vector<std::string>{"0", "1"});
@@ -245,19 +245,23 @@ TEST_CASE("load_nested_json: nesting, order, duplicates, splitting, errors", "[d
 
   check_error([&] { (void)gd::load_nested_json(write_file(dir, "bad1", "{\"ners\": [\n")); },
               {"bad1:1", "invalid JSON"});
-  check_error([&] { (void)gd::load_nested_json(write_file(dir, "bad2", R"({"ners": [[[0, 5, "a"]]], "sentences": [["x"]]})")); },
-              {"bad2:1", "inside the sentence", "[0,5,\"a\"]"});
+  check_error(
+      [&] {
+        (void)gd::load_nested_json(write_file(dir, "bad2", R"({"ners": [[[0, 5, "a"]]], "sentences": [["x"]]})"));
+      },
+      {"bad2:1", "inside the sentence", "[0,5,\"a\"]"});
   check_error([&] { (void)gd::load_nested_json(write_file(dir, "bad3", R"({"ners": [], "sentences": [["x"]]})")); },
               {"bad3:1", "as many"});
-  check_error([&] { (void)gd::load_nested_json(write_file(dir, "bad4", R"({"ners": [[[0, "a"]]], "sentences": [["x"]]})")); },
-              {"bad4:1", "[start, end_inclusive, type]"});
+  check_error(
+      [&] { (void)gd::load_nested_json(write_file(dir, "bad4", R"({"ners": [[[0, "a"]]], "sentences": [["x"]]})")); },
+      {"bad4:1", "[start, end_inclusive, type]"});
   check_error([&] { (void)gd::load_nested_json(write_file(dir, "bad5", R"([1, 2])")); }, {"bad5:1", "\"ners\""});
 }
 
 TEST_CASE("load_discontinuous: fragments sorted, adjacent merged and reported, errors", "[data]") {
   genner::test::TempDir dir;
-  const auto f = write_file(dir, "c.txt",
-                            "a b c d e f\n5,5,0,1 ADR|2,2,3,3 ADR|0,1 ADR|0,1 ADR\n\nno entities here\n\n\n");
+  const auto f =
+      write_file(dir, "c.txt", "a b c d e f\n5,5,0,1 ADR|2,2,3,3 ADR|0,1 ADR|0,1 ADR\n\nno entities here\n\n\n");
   const auto d = gd::load_discontinuous(f);
   REQUIRE(d.sentences.size() == 2);
   CHECK(d.sentences[0].entities ==

@@ -51,8 +51,12 @@ TEST_CASE("pointer decoding computes no LM head, the MLP and cross keys/values o
           "[decoding]") {
   genner::t5::T5Config c;
   c.vocab_size = 32128;
-  c.d_model = 32; c.d_ff = 48; c.num_heads = 2; c.d_kv = 8;  // inner 16: only the MLP is d x d
-  c.num_layers = 2; c.num_decoder_layers = 3;
+  c.d_model = 32;
+  c.d_ff = 48;
+  c.num_heads = 2;
+  c.d_kv = 8;  // inner 16: only the MLP is d x d
+  c.num_layers = 2;
+  c.num_decoder_layers = 3;
   c.feed_forward = genner::t5::FeedForward::gated_gelu;
   c.tie_word_embeddings = false;
   torch::manual_seed(11);
@@ -103,7 +107,8 @@ TEST_CASE("pointer decoding computes no LM head, the MLP and cross keys/values o
   auto count_mlp = [&](const std::vector<Op>& ops) {
     int64_t n = 0;  // the MLP's Linear layers are the only d x d weights (a product with W^T)
     for (const auto& op : ops)
-      if (op.name == "aten::matmul" && op.shapes.size() >= 2 && op.shapes[1] == std::vector<int64_t>{c.d_model, c.d_model})
+      if (op.name == "aten::matmul" && op.shapes.size() >= 2 &&
+          op.shapes[1] == std::vector<int64_t>{c.d_model, c.d_model})
         ++n;
     return n;
   };
@@ -114,9 +119,12 @@ TEST_CASE("pointer decoding computes no LM head, the MLP and cross keys/values o
   for (const auto& op : loop_drop) {
     if (op.name != "aten::linear" || op.shapes.empty() || op.shapes[0].size() != 3) continue;
     const auto& in = op.shapes[0];
-    if (in[1] == S) ++cross_kv;  // keys/values from the encoder output
-    else if (in[0] == B) ++linear_steps_full;
-    else if (in[0] == B - 1) ++linear_steps_short;
+    if (in[1] == S)
+      ++cross_kv;  // keys/values from the encoder output
+    else if (in[0] == B)
+      ++linear_steps_full;
+    else if (in[0] == B - 1)
+      ++linear_steps_short;
   }
   CHECK(cross_kv == 2 * c.num_decoder_layers);  // k and v of each decoder block, once
   // Per decoder step: q, k, v, o (self), q, o (cross), wi_0, wi_1, wo per block.

@@ -21,8 +21,8 @@ namespace gm = genner::model;
 namespace dist = genner::train::dist;
 using Full = gm::ExperimentType<genner::t5::DynamicBackbone, gm::Trainable<gm::Everything>>;
 using Adapter = gm::AdapterTuning<genner::t5::DynamicBackbone, 8>;
-using Staged = gm::ExperimentType<genner::t5::DynamicBackbone, gm::Trainable<gm::Everything>,
-                                  gm::DeviceMap<gm::Balanced<2>>>;
+using Staged =
+    gm::ExperimentType<genner::t5::DynamicBackbone, gm::Trainable<gm::Everything>, gm::DeviceMap<gm::Balanced<2>>>;
 
 /// Sample data, a tokenizer trained on it, and encoded examples (made once for the whole file).
 struct Data {
@@ -45,8 +45,12 @@ template <class E>
 std::shared_ptr<gm::NerModelImpl<E>> make_model(std::vector<torch::Device> devices = {torch::kCPU}) {
   genner::t5::T5Config c;
   c.vocab_size = data().tokenizer.piece_count() + genner::text::Tokenizer::kNumExtraIds;
-  c.d_model = 32; c.d_ff = 64; c.num_heads = 4; c.d_kv = 8;
-  c.num_layers = 2; c.num_decoder_layers = 2;
+  c.d_model = 32;
+  c.d_ff = 64;
+  c.num_heads = 4;
+  c.d_kv = 8;
+  c.num_layers = 2;
+  c.num_decoder_layers = 2;
   c.feed_forward = genner::t5::FeedForward::gated_gelu;
   c.tie_word_embeddings = false;
   c.dropout_rate = 0.0;
@@ -204,7 +208,8 @@ TEST_CASE("gradient accumulation: K micro-batches give the update of one K-times
   INFO("relative difference, 3 micro-batches vs 1: " << relative_difference(*three, *whole));
   CHECK(relative_difference(*three, *whole) <= 1e-6);
   // With 2 ranks, still one all-reduce per update, not per micro-batch.
-  auto dp = train_ranks(2, tmp.path / "dp", [] { return make_model<Full>(); }, 2);
+  auto dp = train_ranks(
+      2, tmp.path / "dp", [] { return make_model<Full>(); }, 2);
   CHECK(relative_difference(*dp.models[0], *whole) <= 1e-6);
   CHECK(dp.stats[0].calls == 4);
 }
@@ -323,15 +328,16 @@ TEST_CASE("launch variables: torchrun's names, checked", "[distributed]") {
     for (auto [k, v] : vars) ::unsetenv(k);
   };
   with_env({}, [] { CHECK(!dist::launch_env_from_environment().from_environment); });
-  with_env({{"RANK", "1"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "10.0.0.2"}, {"MASTER_PORT", "29555"}},
-           [] {
-             auto e = dist::launch_env_from_environment();
-             CHECK(e.from_environment);
-             CHECK(e.rank == 1);
-             CHECK(e.world_size == 4);
-             CHECK(e.master_addr == "10.0.0.2");
-             CHECK(e.master_port == 29555);
-           });
+  with_env(
+      {{"RANK", "1"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "10.0.0.2"}, {"MASTER_PORT", "29555"}},
+      [] {
+        auto e = dist::launch_env_from_environment();
+        CHECK(e.from_environment);
+        CHECK(e.rank == 1);
+        CHECK(e.world_size == 4);
+        CHECK(e.master_addr == "10.0.0.2");
+        CHECK(e.master_port == 29555);
+      });
   with_env({{"RANK", "1"}}, [] {
     CHECK_THROWS_WITH(dist::launch_env_from_environment(), Catch::Contains("RANK and WORLD_SIZE go together"));
   });
@@ -342,7 +348,6 @@ TEST_CASE("launch variables: torchrun's names, checked", "[distributed]") {
     CHECK_THROWS_WITH(dist::launch_env_from_environment(), Catch::Contains("MASTER_PORT: expected an integer"));
   });
   CHECK_THROWS_WITH(dist::parse_backend("mpi", false), Catch::Contains("expected 'auto', 'gloo' or 'nccl'"));
-  if (!dist::nccl_available())
-    CHECK_THROWS_WITH(dist::parse_backend("nccl", false), Catch::Contains("has no NCCL"));
+  if (!dist::nccl_available()) CHECK_THROWS_WITH(dist::parse_backend("nccl", false), Catch::Contains("has no NCCL"));
   CHECK(dist::parse_backend("auto", false) == dist::Backend::gloo);
 }

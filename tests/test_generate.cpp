@@ -58,8 +58,8 @@ TEST_CASE("greedy and beam search match Hugging Face on every fixture preset", "
         CHECK(torch::equal(greedy.sequences, ref_greedy));
 
         // beam 4: log-softmax per step (rows batch*4+beam), sequence scores, then ids
-        auto beam = gen::generate_lm(model, ids, mask, gen::SearchOptions{}.beams(4).max_length(8).penalty(1.0).scores(),
-                                     {}, use_cache);
+        auto beam = gen::generate_lm(model, ids, mask,
+                                     gen::SearchOptions{}.beams(4).max_length(8).penalty(1.0).scores(), {}, use_cache);
         const auto ref_beam_scores = R("beam4.scores");
         REQUIRE(static_cast<int64_t>(beam.scores.size()) == ref_beam_scores.size(0));
         const double beam_diff = rel_diff(torch::stack(beam.scores), ref_beam_scores);
@@ -71,8 +71,8 @@ TEST_CASE("greedy and beam search match Hugging Face on every fixture preset", "
         CHECK(torch::equal(beam.sequences, ref_beam));
         std::cout << "  generate parity " << std::left << std::setw(9) << preset << std::setw(6) << c
                   << (use_cache ? "cache   " : "nocache ") << std::scientific << std::setprecision(2)
-                  << "greedy.scores " << greedy_diff << "  beam4.scores " << beam_diff
-                  << "  beam4.sequences_scores " << seq_score_diff << "\n";
+                  << "greedy.scores " << greedy_diff << "  beam4.scores " << beam_diff << "  beam4.sequences_scores "
+                  << seq_score_diff << "\n";
       }
     }
   }
@@ -130,7 +130,8 @@ TEST_CASE("beam search with beams to spare is exhaustive under Hugging Face's le
     std::vector<int64_t> seq;
     walk(seq, 0.0);
     TableModel::State state{1, 0};
-    auto r = gen::beam_search(model, state, 1, gen::SearchOptions{}.beams(32).max_length(T).penalty(lp).end_and_pad(0, 0));
+    auto r =
+        gen::beam_search(model, state, 1, gen::SearchOptions{}.beams(32).max_length(T).penalty(lp).end_and_pad(0, 0));
     INFO("best brute-force sequence " << torch::tensor(best_seq) << " found " << r.sequences);
     CHECK(std::abs(r.sequence_scores.item<double>() - best) < 1e-5);
     auto got = r.sequences[0];
@@ -240,9 +241,11 @@ TEST_CASE("pointer decoding: unconstrained output often fails to parse, constrai
           o.search.beams(beams).max_length(6, 0.5);
           o.target = target;
           o.no_repeat = no_repeat;
-          auto free_run = gen::decode_entities(model, batch.ids, batch.mask, batch.word_start, batch.word_end, labels, o);
+          auto free_run =
+              gen::decode_entities(model, batch.ids, batch.mask, batch.word_start, batch.word_end, labels, o);
           o.constrained = true;
-          auto constrained = gen::decode_entities(model, batch.ids, batch.mask, batch.word_start, batch.word_end, labels, o);
+          auto constrained =
+              gen::decode_entities(model, batch.ids, batch.mask, batch.word_start, batch.word_end, labels, o);
           const auto lengths = batch.mask.sum(1);
           for (int64_t b = 0; b < 6; ++b) {
             ++sentences;
@@ -268,8 +271,8 @@ TEST_CASE("pointer decoding: unconstrained output often fails to parse, constrai
         }
         std::cout << "  pointer " << (target == TargetType::word ? "word" : "span") << " beams " << beams
                   << (no_repeat ? " no-repeat" : "          ") << ": sentences with invalid entities, unconstrained "
-                  << bad_free << "/" << sentences << ", constrained " << bad_constrained << "/" << sentences
-                  << " (" << entities << " valid entities)\n";
+                  << bad_free << "/" << sentences << ", constrained " << bad_constrained << "/" << sentences << " ("
+                  << entities << " valid entities)\n";
         CHECK(bad_free * 4 >= sentences);  // a good share fails without constraints
         CHECK(bad_constrained == 0);
       }
@@ -295,7 +298,8 @@ TEST_CASE("contiguous constraints give single-fragment entities on consecutive w
         o.constrained = true;
         auto free_run = gen::decode_entities(model, batch.ids, batch.mask, batch.word_start, batch.word_end, labels, o);
         o.contiguous = true;
-        auto contiguous = gen::decode_entities(model, batch.ids, batch.mask, batch.word_start, batch.word_end, labels, o);
+        auto contiguous =
+            gen::decode_entities(model, batch.ids, batch.mask, batch.word_start, batch.word_end, labels, o);
         for (int64_t b = 0; b < 6; ++b) {
           CHECK(contiguous.reports[b].invalid == 0);
           for (const auto& e : free_run.entities[b]) gapped_free += e.fragments.size() > 1;

@@ -35,13 +35,16 @@ TEST_CASE("UTF-8 validation: well-formed text passes, each kind of ill-formed by
   using genner::core::first_invalid_utf8;
   CHECK_FALSE(first_invalid_utf8("plain ascii").has_value());
   CHECK_FALSE(first_invalid_utf8("Zürich – 東京 🙂").has_value());
-  CHECK(first_invalid_utf8("ab\xff").value() == 2);          // never a UTF-8 byte
-  CHECK(first_invalid_utf8("a\xc3").value() == 1);           // truncated sequence
-  CHECK(first_invalid_utf8("\xc0\xaf").value() == 0);        // overlong '/'
-  CHECK(first_invalid_utf8("x\xed\xa0\x80").value() == 1);   // UTF-16 surrogate
+  CHECK(first_invalid_utf8("ab\xff").value() == 2);            // never a UTF-8 byte
+  CHECK(first_invalid_utf8("a\xc3").value() == 1);             // truncated sequence
+  CHECK(first_invalid_utf8("\xc0\xaf").value() == 0);          // overlong '/'
+  CHECK(first_invalid_utf8("x\xed\xa0\x80").value() == 1);     // UTF-16 surrogate
   CHECK(first_invalid_utf8("\xf4\x90\x80\x80").value() == 0);  // above U+10FFFF
   CHECK(first_invalid_utf8("\xe2\x82").value() == 0);
-  CHECK(genner::core::json_safe("a\xff" "b") == "a\xEF\xBF\xBD" "b");
+  CHECK(genner::core::json_safe("a\xff"
+                                "b") ==
+        "a\xEF\xBF\xBD"
+        "b");
   CHECK(genner::core::json_safe("ok") == "ok");
 }
 
@@ -49,14 +52,19 @@ TEST_CASE("loaders refuse invalid UTF-8 with file:line and strip a byte-order ma
   genner::test::TempDir dir;
   check_error([&] { (void)gd::load_conll(write_file(dir.path, "c.txt", "a O\nb O\nM\xfcller B-PER\n")); },
               {"c.txt:3", "UTF-8", "0xFC", "column 2"});
-  check_error([&] {
-    (void)gd::load_nested_json(write_file(dir.path, "n.jsonl",
-                                          "{\"ners\": [[]], \"sentences\": [[\"a\"]]}\n{\"ners\": [[]], \"sentences\": [[\"\xe9\"]]}\n"));
-  }, {"n.jsonl:2", "UTF-8"});
+  check_error(
+      [&] {
+        (void)gd::load_nested_json(
+            write_file(dir.path, "n.jsonl",
+                       "{\"ners\": [[]], \"sentences\": [[\"a\"]]}\n{\"ners\": [[]], \"sentences\": [[\"\xe9\"]]}\n"));
+      },
+      {"n.jsonl:2", "UTF-8"});
   check_error([&] { (void)gd::load_discontinuous(write_file(dir.path, "d.txt", "a b\n\n\nx \xc3\n0,0 T\n")); },
               {"d.txt:4", "UTF-8"});
 
-  const auto bom = write_file(dir.path, "bom.txt", "\xEF\xBB\xBF" "EU B-ORG\nrejects O\n");
+  const auto bom = write_file(dir.path, "bom.txt",
+                              "\xEF\xBB\xBF"
+                              "EU B-ORG\nrejects O\n");
   const auto d = gd::load_conll(bom);
   REQUIRE(d.sentences.size() == 1);
   CHECK(d.sentences[0].words.front() == "EU");
@@ -66,8 +74,7 @@ TEST_CASE("loaders refuse invalid UTF-8 with file:line and strip a byte-order ma
   CHECK(gd::load_nested_json(bom_json).sentences.size() == 1);
 }
 
-TEST_CASE("CoNLL: a line with a missing column is refused; a BIO file's stray I- is a reported repair",
-          "[hardening]") {
+TEST_CASE("CoNLL: a line with a missing column is refused; a BIO file's stray I- is a reported repair", "[hardening]") {
   genner::test::TempDir dir;
   // The NER column is missing on line 2: the chunk column must not become the tag.
   check_error([&] { (void)gd::load_conll(write_file(dir.path, "m.txt", "EU NNP B-NP B-ORG\nrejects VBZ B-VP\n")); },
@@ -92,12 +99,18 @@ TEST_CASE("nested offsets are range-checked as 64-bit integers; empty types are 
                               "{\"ners\": [[[" + big + ", " + big + ", \"a\"]]], \"sentences\": [[\"x\", \"y\"]]}\n");
     check_error([&] { (void)gd::load_nested_json(f); }, {"big.jsonl:1", "inside the sentence's 2 words", big});
   }
-  check_error([&] {
-    (void)gd::load_nested_json(write_file(dir.path, "neg.jsonl", "{\"ners\": [[[-1, 0, \"a\"]]], \"sentences\": [[\"x\"]]}\n"));
-  }, {"neg.jsonl:1"});
-  check_error([&] {
-    (void)gd::load_nested_json(write_file(dir.path, "e.jsonl", "{\"ners\": [[[0, 0, \"\"]]], \"sentences\": [[\"x\"]]}\n"));
-  }, {"e.jsonl:1", "entity type", "''"});
+  check_error(
+      [&] {
+        (void)gd::load_nested_json(
+            write_file(dir.path, "neg.jsonl", "{\"ners\": [[[-1, 0, \"a\"]]], \"sentences\": [[\"x\"]]}\n"));
+      },
+      {"neg.jsonl:1"});
+  check_error(
+      [&] {
+        (void)gd::load_nested_json(
+            write_file(dir.path, "e.jsonl", "{\"ners\": [[[0, 0, \"\"]]], \"sentences\": [[\"x\"]]}\n"));
+      },
+      {"e.jsonl:1", "entity type", "''"});
 }
 
 TEST_CASE("length guard: long sentences are split where no entity crosses, else refused with file:line",
@@ -131,9 +144,14 @@ TEST_CASE("length guard: long sentences are split where no entity crosses, else 
   gd::NestedJsonOptions no;
   no.max_words = 0;
   no.length_guard = 8;
-  check_error([&] {
-    (void)gd::load_nested_json(write_file(dir.path, "nj.jsonl", "{\"ners\": [[[0, 19, \"a\"]]], \"sentences\": [[" + json_tokens + "]]}\n"), no);
-  }, {"nj.jsonl:1", "length guard (8 words)"});
+  check_error(
+      [&] {
+        (void)gd::load_nested_json(
+            write_file(dir.path, "nj.jsonl",
+                       "{\"ners\": [[[0, 19, \"a\"]]], \"sentences\": [[" + json_tokens + "]]}\n"),
+            no);
+      },
+      {"nj.jsonl:1", "length guard (8 words)"});
 }
 
 TEST_CASE("output folder: empty, a file, under a file, not creatable, not writable", "[hardening]") {
@@ -188,13 +206,15 @@ TEST_CASE("run folder: an exclusive lock naming its holder, stale temporaries re
   CHECK(genner::train::path_from_record("/abs/x", "/moved/run") == fs::path("/abs/x"));
 }
 
-TEST_CASE("resume is refused when trajectory settings differ; a resumed log has no duplicate lines",
-          "[hardening]") {
+TEST_CASE("resume is refused when trajectory settings differ; a resumed log has no duplicate lines", "[hardening]") {
   const nlohmann::json saved = {{"epochs", 2}, {"batch_size", 16}, {"seed", 42}};
   genner::train::check_resume_settings(saved, saved, "ckpt");
   genner::train::check_resume_settings(nullptr, saved, "ckpt");  // an older checkpoint records none
-  check_error([&] { genner::train::check_resume_settings(saved, {{"epochs", 3}, {"batch_size", 16}, {"seed", 7}}, "ckpt"); },
-              {"ckpt", "epochs 3 (checkpoint: 2)", "seed 7 (checkpoint: 42)", "--resume false"});
+  check_error(
+      [&] {
+        genner::train::check_resume_settings(saved, {{"epochs", 3}, {"batch_size", 16}, {"seed", 7}}, "ckpt");
+      },
+      {"ckpt", "epochs 3 (checkpoint: 2)", "seed 7 (checkpoint: 42)", "--resume false"});
 
   genner::test::TempDir dir;
   const auto log = dir.path / "log.jsonl";
@@ -206,16 +226,24 @@ TEST_CASE("resume is refused when trajectory settings differ; a resumed log has 
 }
 
 TEST_CASE("settings: heads must divide d_model", "[hardening]") {
-  check_error([] { (void)genner::train::parse_command_line({"--scratch_d_model", "32", "--scratch_heads", "3"}); },
-              {"--scratch_heads", "divisor of scratch_d_model (32)", "found 3"});
+  check_error(
+      [] {
+        (void)genner::train::parse_command_line({"--scratch_d_model", "32", "--scratch_heads", "3"});
+      },
+      {"--scratch_heads", "divisor of scratch_d_model (32)", "found 3"});
   CHECK(genner::train::parse_command_line({"--scratch_d_model", "32", "--scratch_heads", "4"}).given.size() == 2);
 }
 
 TEST_CASE("a checkpoint with NaN weights is named at load, not as a diverging loss", "[hardening]") {
   genner::test::TempDir dir;
   genner::t5::T5Config c;
-  c.vocab_size = 40; c.d_model = 8; c.d_ff = 16; c.num_heads = 2; c.d_kv = 4;
-  c.num_layers = 1; c.num_decoder_layers = 1;
+  c.vocab_size = 40;
+  c.d_model = 8;
+  c.d_ff = 16;
+  c.num_heads = 2;
+  c.d_kv = 4;
+  c.num_layers = 1;
+  c.num_decoder_layers = 1;
   genner::t5::T5 model(c);
   genner::t5::save_pretrained(*model, dir.path / "good");
   CHECK_NOTHROW(genner::t5::load_pretrained(dir.path / "good"));
@@ -230,9 +258,10 @@ TEST_CASE("a checkpoint with NaN weights is named at load, not as a diverging lo
 TEST_CASE("SentencePiece training that leaves a truncated model writes nothing in place", "[hardening]") {
   genner::test::TempDir dir;
   // A trainer that "succeeds" but writes a truncated file, as one that ran out of disk can.
-  const auto fake = write_file(dir.path, "spm_train_truncating",
-                               "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in --model_prefix=*) p=\"${a#--model_prefix=}\";; esac; done\n"
-                               "printf '\\n\\x05trun' > \"$p.model\"\nexit 0\n");
+  const auto fake = write_file(
+      dir.path, "spm_train_truncating",
+      "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in --model_prefix=*) p=\"${a#--model_prefix=}\";; esac; done\n"
+      "printf '\\n\\x05trun' > \"$p.model\"\nexit 0\n");
   ::chmod(fake.c_str(), 0755);
   const char* old = std::getenv("GENNER_SPM_TRAIN");
   const std::string saved = old ? old : "";
@@ -240,13 +269,18 @@ TEST_CASE("SentencePiece training that leaves a truncated model writes nothing i
   const std::vector<std::string> corpus = {"a b c", "d e f"};
   check_error([&] { (void)genner::text::Tokenizer::train(corpus, dir.path / "spiece.model"); },
               {"unreadable", "nothing was written", "spiece.model"});
-  if (old) ::setenv("GENNER_SPM_TRAIN", saved.c_str(), 1);
-  else ::unsetenv("GENNER_SPM_TRAIN");
+  if (old)
+    ::setenv("GENNER_SPM_TRAIN", saved.c_str(), 1);
+  else
+    ::unsetenv("GENNER_SPM_TRAIN");
   CHECK_FALSE(fs::exists(dir.path / "spiece.model"));
   CHECK_FALSE(fs::exists(dir.path / "spiece.model.tmp.model"));
 }
 
 TEST_CASE("a command-line string that is not UTF-8 is refused before it reaches a JSON record", "[hardening]") {
-  check_error([] { (void)genner::train::parse_command_line({"--description", "caf\xe9"}); },
-              {"--description", "expected UTF-8", "0xE9"});
+  check_error(
+      [] {
+        (void)genner::train::parse_command_line({"--description", "caf\xe9"});
+      },
+      {"--description", "expected UTF-8", "0xE9"});
 }

@@ -12,8 +12,15 @@ using Catch::Matchers::Contains;
 
 genner::t5::T5Config tiny_config(genner::t5::FeedForward ff = genner::t5::FeedForward::relu, bool tied = true) {
   genner::t5::T5Config c;
-  c.vocab_size = 50; c.d_model = 16; c.d_ff = 32; c.d_kv = 4; c.num_heads = 4;
-  c.num_layers = 2; c.num_decoder_layers = 3; c.feed_forward = ff; c.tie_word_embeddings = tied;
+  c.vocab_size = 50;
+  c.d_model = 16;
+  c.d_ff = 32;
+  c.d_kv = 4;
+  c.num_heads = 4;
+  c.num_layers = 2;
+  c.num_decoder_layers = 3;
+  c.feed_forward = ff;
+  c.tie_word_embeddings = tied;
   return c;
 }
 
@@ -51,14 +58,13 @@ bool same_weights(genner::t5::T5Impl& a, genner::t5::T5Impl& b) {
 
 TEST_CASE("safetensors round trip keeps names, dtypes, shapes and bytes", "[io]") {
   genner::test::TempDir tmp;
-  std::map<std::string, at::Tensor> tensors = {
-      {"a.f32", torch::randn({3, 4})},
-      {"b.i64", torch::arange(7)},
-      {"c.bf16", torch::randn({2, 2}).to(torch::kBFloat16)},
-      {"d.f16", torch::randn({5}).to(torch::kHalf)},
-      {"e.bool", torch::tensor({true, false, true})},
-      {"f.scalar", torch::tensor(3.5)},
-      {"g.empty", torch::zeros({0, 3})}};
+  std::map<std::string, at::Tensor> tensors = {{"a.f32", torch::randn({3, 4})},
+                                               {"b.i64", torch::arange(7)},
+                                               {"c.bf16", torch::randn({2, 2}).to(torch::kBFloat16)},
+                                               {"d.f16", torch::randn({5}).to(torch::kHalf)},
+                                               {"e.bool", torch::tensor({true, false, true})},
+                                               {"f.scalar", torch::tensor(3.5)},
+                                               {"g.empty", torch::zeros({0, 3})}};
   const auto path = tmp.path / "t.safetensors";
   genner::io::save_safetensors(path, tensors, {{"format", "pt"}, {"note", "x"}});
   genner::io::SafetensorsFile f(path);
@@ -85,7 +91,8 @@ TEST_CASE("bad safetensors files give errors naming file and tensor", "[io]") {
   auto fresh = [&] { genner::io::save_safetensors(path, good); };
 
   SECTION("missing file") {
-    CHECK_THROWS_WITH(genner::io::SafetensorsFile(tmp.path / "nope.safetensors"), Contains("nope.safetensors") && Contains("not found"));
+    CHECK_THROWS_WITH(genner::io::SafetensorsFile(tmp.path / "nope.safetensors"),
+                      Contains("nope.safetensors") && Contains("not found"));
   }
   SECTION("shorter than the length field") {
     write_bytes(path, "abc");
@@ -176,8 +183,9 @@ TEST_CASE("loading accepts tied aliases and rejects missing, misshapen and unkno
     auto t = tensors;
     t.erase("decoder.block.2.layer.1.EncDecAttention.k.weight");
     write(t);
-    CHECK_THROWS_WITH(genner::t5::load_pretrained(dir),
-                      Contains("'decoder.block.2.layer.1.EncDecAttention.k.weight' is missing") && Contains("[16, 16]"));
+    CHECK_THROWS_WITH(
+        genner::t5::load_pretrained(dir),
+        Contains("'decoder.block.2.layer.1.EncDecAttention.k.weight' is missing") && Contains("[16, 16]"));
   }
   SECTION("wrong shape") {
     auto t = tensors;
@@ -191,8 +199,8 @@ TEST_CASE("loading accepts tied aliases and rejects missing, misshapen and unkno
     auto t = tensors;
     t["encoder.block.9.layer.0.SelfAttention.q.weight"] = torch::zeros({16, 16});
     write(t);
-    CHECK_THROWS_WITH(genner::t5::load_pretrained(dir), Contains("encoder.block.9.layer.0.SelfAttention.q.weight") &&
-                                                            Contains("matches no parameter"));
+    CHECK_THROWS_WITH(genner::t5::load_pretrained(dir),
+                      Contains("encoder.block.9.layer.0.SelfAttention.q.weight") && Contains("matches no parameter"));
   }
   SECTION("nothing is half-loaded: a failed load leaves the target untouched") {
     auto t = tensors;
@@ -202,7 +210,8 @@ TEST_CASE("loading accepts tied aliases and rejects missing, misshapen and unkno
     auto before = target->shared->weight.clone();
     genner::io::TensorMap map;
     for (auto& [k, v] : t) map[k] = {v, "x.safetensors"};
-    CHECK_THROWS(genner::io::load_into(*target, map, "x", [](auto&) { return true; }, [](auto&) { return false; }));
+    CHECK_THROWS(genner::io::load_into(
+        *target, map, "x", [](auto&) { return true; }, [](auto&) { return false; }));
     CHECK(torch::equal(before, target->shared->weight));
   }
   SECTION("no weights at all") {
@@ -233,7 +242,8 @@ TEST_CASE("sharded safetensors and pytorch_model.bin folders load", "[io]") {
 
   SECTION("a missing shard is named") {
     fs::remove(sharded / "model-00002-of-00002.safetensors");
-    CHECK_THROWS_WITH(genner::t5::load_pretrained(sharded), Contains("model-00002-of-00002.safetensors") && Contains("missing"));
+    CHECK_THROWS_WITH(genner::t5::load_pretrained(sharded),
+                      Contains("model-00002-of-00002.safetensors") && Contains("missing"));
   }
 
   const auto bin = tmp.path / "bin";
@@ -283,7 +293,8 @@ TEST_CASE("libtorch and sentencepiece live in one program", "[io][deepbind]") {
   if (fs::exists(model)) {
     sp.load(model.string());
     // ids from `spm_encode --output_format=id` with the same model
-    CHECK(sp.encode_ids("Hello world, EU rejects German call") == std::vector<int>{8774, 296, 6, 3371, 15092, 7, 2968, 580});
+    CHECK(sp.encode_ids("Hello world, EU rejects German call") ==
+          std::vector<int>{8774, 296, 6, 3371, 15092, 7, 2968, 580});
     CHECK(sp.piece_size() == 32000);
   } else {
     WARN("real T5 spiece.model absent; checked the isolated loader only");

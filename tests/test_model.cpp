@@ -92,8 +92,7 @@ TEST_CASE("pointer head scores equal a hand computation", "[model]") {
       for (int64_t t = 0; t < 3; ++t) {
         CHECK(num(out.logits[i][t][0]) == Approx(num(h[i][t].dot(E[1]))).margin(1e-4));
         for (int64_t l = 0; l < L; ++l)
-          CHECK(num(out.logits[i][t][1 + l]) ==
-                Approx(num(h[i][t].dot(m.label_embeddings[l]))).margin(1e-4));
+          CHECK(num(out.logits[i][t][1 + l]) == Approx(num(h[i][t].dot(m.label_embeddings[l]))).margin(1e-4));
         for (int64_t p = 0; p < S; ++p) {
           const bool pointable = inum(b.mask[i][p]) == 1 && p < (i == 0 ? 4 : 2);
           const double got = num(out.logits[i][t][1 + L + p]);
@@ -231,25 +230,49 @@ using PromptE = gm::PromptTuning<Tiny, 5>;
 using AdapterE = gm::AdapterTuning<Tiny, 8>;
 using AdapterPromptE = gm::AdapterPromptTuning<Tiny, 8, 5>;
 using LoraE = gm::LoraTuning<Tiny, 2>;
-using LoraGatedE = gm::ExperimentType<TinyGated, gm::Lora<2, 4, gm::lora::Q, gm::lora::Wi0, gm::lora::Wi1, gm::lora::Wo>,
-                                      gm::NoEncoderMlp>;
-using AdapterEncoderE = gm::ExperimentType<Tiny, gm::Adapters<4, gm::AdapterSites<false, false, true>, gm::EveryKth<2>,
-                                                              gm::EncoderStack>, gm::Trainable<gm::AddedModules, gm::WithoutLayerNorms>>;
+using LoraGatedE =
+    gm::ExperimentType<TinyGated, gm::Lora<2, 4, gm::lora::Q, gm::lora::Wi0, gm::lora::Wi1, gm::lora::Wo>,
+                       gm::NoEncoderMlp>;
+using AdapterEncoderE =
+    gm::ExperimentType<Tiny, gm::Adapters<4, gm::AdapterSites<false, false, true>, gm::EveryKth<2>, gm::EncoderStack>,
+                       gm::Trainable<gm::AddedModules, gm::WithoutLayerNorms>>;
 
 template <class E>
 int64_t expected_trainable();
-template <> int64_t expected_trainable<FullE>() { return BACKBONE + MLP + LABELS; }
-template <> int64_t expected_trainable<EmbedE>() { return VOCAB * D + MLP + LABELS; }
-template <> int64_t expected_trainable<PromptE>() { return 5 * D + MLP + LABELS; }
-template <> int64_t expected_trainable<AdapterE>() { return ADAPTER_SITES * adapter(8) + NORMS + MLP + LABELS; }
-template <> int64_t expected_trainable<AdapterPromptE>() {
+template <>
+int64_t expected_trainable<FullE>() {
+  return BACKBONE + MLP + LABELS;
+}
+template <>
+int64_t expected_trainable<EmbedE>() {
+  return VOCAB * D + MLP + LABELS;
+}
+template <>
+int64_t expected_trainable<PromptE>() {
+  return 5 * D + MLP + LABELS;
+}
+template <>
+int64_t expected_trainable<AdapterE>() {
+  return ADAPTER_SITES * adapter(8) + NORMS + MLP + LABELS;
+}
+template <>
+int64_t expected_trainable<AdapterPromptE>() {
   return ADAPTER_SITES * adapter(8) + 5 * D + NORMS + MLP + LABELS;
 }
-template <> int64_t expected_trainable<LoraE>() { return lora_qv(2) + MLP + LABELS; }
+template <>
+int64_t expected_trainable<LoraE>() {
+  return lora_qv(2) + MLP + LABELS;
+}
 // q on 12 attentions; wi_0, wi_1 [32x16] and wo [16x32] on 8 feed-forwards; no MLP.
-template <> int64_t expected_trainable<LoraGatedE>() { return 12 * 2 * (D + INNER) + 8 * 3 * 2 * (D + F) + LABELS; }
+template <>
+int64_t expected_trainable<LoraGatedE>() {
+  return 12 * 2 * (D + INNER) + 8 * 3 * 2 * (D + F) + LABELS;
+}
 // Feed-forward only, encoder blocks {0, 2}.
-template <> int64_t expected_trainable<AdapterEncoderE>() { return 2 * adapter(4) + MLP + LABELS; }
+template <>
+int64_t expected_trainable<AdapterEncoderE>() {
+  return 2 * adapter(4) + MLP + LABELS;
+}
 
 }  // namespace
 
@@ -262,8 +285,8 @@ TEMPLATE_TEST_CASE("trainable-parameter counts equal the closed form", "[model]"
   CHECK(flagged == expected_trainable<TestType>());  // frozen = requires_grad false, nothing else
 }
 
-TEMPLATE_TEST_CASE("after AdamW steps frozen parameters are bit-identical and trainable ones moved", "[model]",
-                   FullE, EmbedE, PromptE, AdapterE, AdapterPromptE, LoraE, LoraGatedE) {
+TEMPLATE_TEST_CASE("after AdamW steps frozen parameters are bit-identical and trainable ones moved", "[model]", FullE,
+                   EmbedE, PromptE, AdapterE, AdapterPromptE, LoraE, LoraGatedE) {
   auto m = make<TestType>();
   m->train();
   std::map<std::string, torch::Tensor> before;
@@ -333,10 +356,10 @@ void copy_parameters(Model& to, const gm::NerModelCore& from) {
 }
 using Single = gm::ExperimentType<Tiny, gm::Adapters<4>, gm::SoftPrompt<3>>;
 using Staged = gm::ExperimentType<Tiny, gm::Adapters<4>, gm::SoftPrompt<3>, gm::DeviceMap<gm::Balanced<3>>>;
-using Ranged = gm::ExperimentType<
-    Tiny, gm::Adapters<4>, gm::SoftPrompt<3>,
-    gm::DeviceMap<gm::LayerRanges<gm::EncoderRanges<gm::Range<0, 1, 0>, gm::Range<1, 4, 1>>,
-                                  gm::DecoderRanges<gm::Range<0, 2, 1>, gm::Range<2, 4, 0>>>>>;
+using Ranged =
+    gm::ExperimentType<Tiny, gm::Adapters<4>, gm::SoftPrompt<3>,
+                       gm::DeviceMap<gm::LayerRanges<gm::EncoderRanges<gm::Range<0, 1, 0>, gm::Range<1, 4, 1>>,
+                                                     gm::DecoderRanges<gm::Range<0, 2, 1>, gm::Range<2, 4, 0>>>>>;
 }  // namespace
 
 TEST_CASE("device maps place blocks by stage; multi-stage maps onto cpu match one device", "[model]") {
@@ -479,5 +502,6 @@ TEST_CASE("from_pretrained loads a Hugging Face folder under an adapter experime
   CHECK(rows == std::vector<int64_t>{0, 1});
   CHECK(torch::equal(m->soft_prompt[0], plain->shared->weight[rows[0]]));
   CHECK(torch::equal(m->soft_prompt[1], plain->shared->weight[rows[1]]));
-  CHECK(m->count_trainable() == expected_trainable<AdapterPromptE>() - ADAPTER_SITES * (adapter(8) - adapter(4)) - 3 * D);
+  CHECK(m->count_trainable() ==
+        expected_trainable<AdapterPromptE>() - ADAPTER_SITES * (adapter(8) - adapter(4)) - 3 * D);
 }

@@ -28,13 +28,16 @@ struct Pipeline {
   std::shared_ptr<gm::NerModelImpl<Scratch>> model(int64_t d_model) const {
     genner::t5::T5Config c;
     c.vocab_size = tokenizer.piece_count() + genner::text::Tokenizer::kNumExtraIds;
-    c.d_model = d_model; c.d_ff = 2 * d_model; c.num_heads = 4; c.d_kv = d_model / 4;
-    c.num_layers = 2; c.num_decoder_layers = 2;
+    c.d_model = d_model;
+    c.d_ff = 2 * d_model;
+    c.num_heads = 4;
+    c.d_kv = d_model / 4;
+    c.num_layers = 2;
+    c.num_decoder_layers = 2;
     c.feed_forward = genner::t5::FeedForward::gated_gelu;
     c.tie_word_embeddings = false;
     torch::manual_seed(3);
-    return std::make_shared<gm::NerModelImpl<Scratch>>(
-        gm::NerOptions{}.types(labels.size()).with_config(c));
+    return std::make_shared<gm::NerModelImpl<Scratch>>(gm::NerOptions{}.types(labels.size()).with_config(c));
   }
 };
 
@@ -92,7 +95,8 @@ TEST_CASE("a small T5 from scratch learns flat NER on the sample data", "[pipeli
   REQUIRE(log.size() == 6);
   const double first = log.front()["train_loss"].get<double>(), last = log.back()["train_loss"].get<double>();
   INFO("mean training loss of the first epoch " << first << ", of the last " << last << "; best dev F1 "
-                                                 << result.best_dev_f1 << ", before training " << before.scores.micro.f1());
+                                                << result.best_dev_f1 << ", before training "
+                                                << before.scores.micro.f1());
   CHECK(last < 0.5 * first);
   CHECK(result.best_dev_f1 > 0.15);
   CHECK(result.best_dev_f1 > before.scores.micro.f1() + 0.1);
@@ -121,7 +125,8 @@ TEST_CASE("an interrupted training run resumes to bit-identical weights", "[pipe
     return model;
   };
   auto straight = run(tmp.path / "straight", {0});
-  auto interrupted = run(tmp.path / "interrupted", {8, 7, 0});  // stops at 8 (after the checkpoint at 6), then 12+1, ...
+  auto interrupted =
+      run(tmp.path / "interrupted", {8, 7, 0});  // stops at 8 (after the checkpoint at 6), then 12+1, ...
   auto a = straight->named_parameters(), b = interrupted->named_parameters();
   REQUIRE(a.size() == b.size());
   size_t identical = 0;

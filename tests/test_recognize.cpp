@@ -72,7 +72,8 @@ const std::vector<std::string> kRaw = {
 
 /// Checks every offset of a result against its text; returns the entity count.
 size_t check_offsets(const std::string& text, const gr::Result& r) {
-  for (size_t w = 0; w < r.words.size(); ++w) REQUIRE(text.substr(r.spans[w].begin, r.spans[w].end - r.spans[w].begin) == r.words[w]);
+  for (size_t w = 0; w < r.words.size(); ++w)
+    REQUIRE(text.substr(r.spans[w].begin, r.spans[w].end - r.spans[w].begin) == r.words[w]);
   for (const auto& e : r.entities) {
     INFO(text << " -> " << e.type << " [" << e.begin << ", " << e.end << ") '" << e.text << "'");
     REQUIRE(e.begin < e.end);
@@ -111,11 +112,14 @@ TEST_CASE("pretokenize splits raw text the way CoNLL and the Penn Treebank do", 
       {"New York, he said.", {"New", "York", ",", "he", "said", "."}},
       {"I don't know; can't you? Won't!", {"I", "do", "n't", "know", ";", "ca", "n't", "you", "?", "Wo", "n't", "!"}},
       {"John's dog and the students' books", {"John", "'s", "dog", "and", "the", "students", "'", "books"}},
-      {"they're, we've, I'll, she'd, I'm", {"they", "'re", ",", "we", "'ve", ",", "I", "'ll", ",", "she", "'d", ",", "I", "'m"}},
+      {"they're, we've, I'll, she'd, I'm",
+       {"they", "'re", ",", "we", "'ve", ",", "I", "'ll", ",", "she", "'d", ",", "I", "'m"}},
       {"\"Hello,\" she said (quietly).", {"\"", "Hello", ",", "\"", "she", "said", "(", "quietly", ")", "."}},
       {"[a] {b}", {"[", "a", "]", "{", "b", "}"}},
-      {"Prices rose 3% to $5.50 on 1,000.5 shares.", {"Prices", "rose", "3", "%", "to", "$", "5.50", "on", "1,000.5", "shares", "."}},
-      {"the U.S. and Mr. Smith of Acme Inc. met J. Doe", {"the", "U.S.", "and", "Mr.", "Smith", "of", "Acme", "Inc.", "met", "J.", "Doe"}},
+      {"Prices rose 3% to $5.50 on 1,000.5 shares.",
+       {"Prices", "rose", "3", "%", "to", "$", "5.50", "on", "1,000.5", "shares", "."}},
+      {"the U.S. and Mr. Smith of Acme Inc. met J. Doe",
+       {"the", "U.S.", "and", "Mr.", "Smith", "of", "Acme", "Inc.", "met", "J.", "Doe"}},
       {"It grew 3.5.", {"It", "grew", "3.5", "."}},
       {"Anglo-Dutch 2-1 win at 10:30 a.m.", {"Anglo-Dutch", "2-1", "win", "at", "10:30", "a.m."}},
       {"Mail john.smith@example.com now.", {"Mail", "john.smith@example.com", "now", "."}},
@@ -143,8 +147,9 @@ TEST_CASE("pretokenize splits raw text the way CoNLL and the Penn Treebank do", 
 TEST_CASE("pretokenize splits paragraphs into sentences when asked", "[recognize]") {
   genner::text::PretokenizeOptions o;
   o.split_sentences = true;
-  const std::string text = "She went home. Then (at 5) he left! Why? \"Because.\" Mr. Smith stayed in the U.S. today.\n\nNew "
-                           "paragraph without a stop\n\nlast one";
+  const std::string text =
+      "She went home. Then (at 5) he left! Why? \"Because.\" Mr. Smith stayed in the U.S. today.\n\nNew "
+      "paragraph without a stop\n\nlast one";
   const auto p = pretokenize(text, o);
   std::vector<std::string> sentences;
   for (const auto& [a, b] : p.sentences) {
@@ -180,14 +185,16 @@ TEST_CASE("invalid UTF-8 is a clear error naming the input and the byte", "[reco
     }
   }
   CHECK_NOTHROW(genner::text::check_utf8("Z\xC3\xBCrich \xE2\x82\xAC \xF0\x9F\x98\x80"));
-  const auto cps = genner::text::code_point_offsets("a\xC3\xBC" "b\xF0\x9F\x98\x80");
+  const auto cps = genner::text::code_point_offsets(
+      "a\xC3\xBC"
+      "b\xF0\x9F\x98\x80");
   CHECK(cps == std::vector<size_t>{0, 1, 2, 2, 3, 4, 4, 4, 4});
 }
 
 TEST_CASE("the flat rule keeps the first-generated of overlapping entities", "[recognize]") {
   using genner::data::Entity;
-  std::vector<Entity> e = {{"PER", {{0, 2}}}, {"LOC", {{0, 1}}}, {"ORG", {{3, 4}}}, {"MISC", {{1, 4}}}, {"LOC", {{5, 6}}},
-                           {"X", {{2, 3}, {5, 6}}}};
+  std::vector<Entity> e = {{"PER", {{0, 2}}},  {"LOC", {{0, 1}}}, {"ORG", {{3, 4}}},
+                           {"MISC", {{1, 4}}}, {"LOC", {{5, 6}}}, {"X", {{2, 3}, {5, 6}}}};
   CHECK(genner::generate::remove_overlaps(e) == 3);
   CHECK(e == std::vector<Entity>{{"PER", {{0, 2}}}, {"ORG", {{3, 4}}}, {"LOC", {{5, 6}}}});
 }
@@ -293,7 +300,8 @@ TEST_CASE("flat recognizers never return overlapping entities; nested ones keep 
       for (size_t b = a + 1; b < nested[i].entities.size(); ++b)
         overlaps_nested += overlapping(nested[i].entities[a], nested[i].entities[b]);
     for (size_t a = 0; a < flat[i].entities.size(); ++a)
-      for (size_t b = a + 1; b < flat[i].entities.size(); ++b) CHECK_FALSE(overlapping(flat[i].entities[a], flat[i].entities[b]));
+      for (size_t b = a + 1; b < flat[i].entities.size(); ++b)
+        CHECK_FALSE(overlapping(flat[i].entities[a], flat[i].entities[b]));
     CHECK(flat[i].entities.size() + flat[i].overlaps_removed == nested[i].entities.size());
     CHECK(nested[i].overlaps_removed == 0);
     removed += flat[i].overlaps_removed;
@@ -312,12 +320,13 @@ TEST_CASE("Recognizer loads a run folder and is safe to share between threads", 
   fs::create_directories(run);
   gm::save_trained(*small.model, run / "best.safetensors");
   fs::copy_file(small.tokenizer.model_file(), run / "spiece.model");
-  nlohmann::json record = {{"types", small.types},
-                           {"label_token_ids", small.labels.token_ids},
-                           {"config", small.model->config().to_json()},
-                           {"tokenizer", "spiece.model"},
-                           {"pretrained", ""},
-                           {"settings", {{"constrained", true}, {"contiguous", true}, {"max_len", 12}, {"max_len_a", 1.0}}}};
+  nlohmann::json record = {
+      {"types", small.types},
+      {"label_token_ids", small.labels.token_ids},
+      {"config", small.model->config().to_json()},
+      {"tokenizer", "spiece.model"},
+      {"pretrained", ""},
+      {"settings", {{"constrained", true}, {"contiguous", true}, {"max_len", 12}, {"max_len_a", 1.0}}}};
   genner::io::write_text_atomically(run / "run.json", record.dump(2));
   // no family recorded and none given: a clear error
   CHECK_THROWS_WITH(gr::Recognizer::load(run), Catch::Contains("family") && Catch::Contains("flat"));
@@ -392,9 +401,12 @@ TEST_CASE("predict_lines writes one record per input line as JSON lines, CoNLL o
     for (size_t i = 0; i < input.size();) {
       size_t n = 1;
       const auto c = static_cast<unsigned char>(input[i]);
-      if (c >= 0xF0) n = 4;
-      else if (c >= 0xE0) n = 3;
-      else if (c >= 0xC0) n = 2;
+      if (c >= 0xF0)
+        n = 4;
+      else if (c >= 0xE0)
+        n = 3;
+      else if (c >= 0xC0)
+        n = 2;
       cps.push_back(input.substr(i, n));
       i += n;
     }

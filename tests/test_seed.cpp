@@ -97,8 +97,8 @@ TEST_CASE("Pointer metric reproduces the original metric on every seed metric sp
                         gold == row.at("target_span").get<std::vector<std::vector<std::int64_t>>>();
         if (!ok) {
           ++disagreeing;
-          UNSCOPED_INFO("row " << row.at("idx") << " (" << row.at("kind") << ") disagrees: tp/fn/fp " << s.tp << "/" << s.fn
-                                << "/" << s.fp << " em " << s.exact);
+          UNSCOPED_INFO("row " << row.at("idx") << " (" << row.at("kind") << ") disagrees: tp/fn/fp " << s.tp << "/"
+                               << s.fn << "/" << s.fp << " em " << s.exact);
         }
       }
       const auto& want = summary.at("splits").at(split);
@@ -445,7 +445,8 @@ TEST_CASE("Label initialisation under SeedCompat reproduces the original's label
     const std::string dataset = file.stem().string();
     INFO("label_init/" << dataset);
     const auto info = json::parse(std::ifstream(file));
-    const auto labels_json = json::parse(std::ifstream(genner::test::seed_fixtures_root() / "pipe" / dataset / "labels.json"));
+    const auto labels_json =
+        json::parse(std::ifstream(genner::test::seed_fixtures_root() / "pipe" / dataset / "labels.json"));
     std::vector<genner::data::Dataset> splits;
     for (const auto& name : labels_json.at("bundle_order").get<std::vector<std::string>>())
       splits.push_back(load_for(dataset, split_path(genner::test::data_root() / dataset, name)));
@@ -462,8 +463,8 @@ TEST_CASE("Label initialisation under SeedCompat reproduces the original's label
       names.emplace_back(pieces.begin(), pieces.end());
       CHECK(names.back() == info.at("word_pieces").at(token).get<std::vector<int64_t>>());
     }
-    auto m = gm::NerModelImpl<gc::SeedFinetune<>>::from_pretrained(
-        root / "t5-relu", gm::NerOptions{}.types(labels.size()));
+    auto m =
+        gm::NerModelImpl<gc::SeedFinetune<>>::from_pretrained(root / "t5-relu", gm::NerOptions{}.types(labels.size()));
     m->set_label_tokens(labels.token_ids);
     m->init_label_embeddings(names);
     SafetensorsFile ref(file.parent_path() / (dataset + ".safetensors"));
@@ -536,7 +537,8 @@ TEST_CASE("Pointer metric rules on hand-made sequences", "[seed][metric]") {
   using genner::data::TargetType;
   genner::train::PointerMetric word({"A", "B"}, TargetType::word);
   // gold: (3,4,A) (6,B); predicted: (4,3,A) not increasing, (6,B) twice, no end index: last dropped.
-  const auto s = word.add(std::vector<std::int64_t>{3, 4, 1, 6, 2, 0}, std::vector<std::int64_t>{4, 3, 1, 6, 2, 6, 2, 7});
+  const auto s =
+      word.add(std::vector<std::int64_t>{3, 4, 1, 6, 2, 0}, std::vector<std::int64_t>{4, 3, 1, 6, 2, 6, 2, 7});
   CHECK(s.predicted == std::vector<std::vector<std::int64_t>>{{6, 2}, {6, 2}});
   CHECK(s.tp == 1);
   CHECK(s.fn == 1);

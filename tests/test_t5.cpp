@@ -25,8 +25,7 @@ std::vector<std::string> cases_of(const SafetensorsFile& ref) {
 struct Tally {
   std::string preset;
   std::map<std::string, std::pair<double, std::string>> worst;  // group -> (diff, tensor)
-  void add(const std::string& group, const std::string& tensor, const torch::Tensor& ours,
-           const torch::Tensor& ref) {
+  void add(const std::string& group, const std::string& tensor, const torch::Tensor& ours, const torch::Tensor& ref) {
     INFO(preset << ": " << tensor << " ours " << ours.sizes() << " reference " << ref.sizes());
     REQUIRE(ours.sizes() == ref.sizes());
     const double d = genner::test::relative_difference(ours, ref);
@@ -150,7 +149,8 @@ TEST_CASE("T5 refuses malformed inputs with genner::Error naming the tensor and 
   CHECK_THROWS_WITH(model->encode(torch::tensor({{4, 50}}, torch::kLong)),
                     Contains("T5: token ids: expected ids in [0, 50)") && Contains("from 4 to 50"));
   CHECK_THROWS_WITH(model->encode(torch::tensor({{-1, 3}}, torch::kLong)), Contains("from -1 to 3"));
-  CHECK_THROWS_WITH(model->encode(torch::ones({1, 3}, torch::kFloat)), Contains("expected an integer tensor, found Float"));
+  CHECK_THROWS_WITH(model->encode(torch::ones({1, 3}, torch::kFloat)),
+                    Contains("expected an integer tensor, found Float"));
   CHECK_THROWS_WITH(model->decoder->forward(torch::zeros({1, 2, 16}), torch::Tensor()),
                     Contains("T5 decoder: expected encoder hidden states [batch, source length, 16], found none"));
   CHECK_THROWS_WITH(model->decoder->forward(torch::zeros({1, 2, 16}), torch::Tensor(), torch::zeros({1, 3, 8})),

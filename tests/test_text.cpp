@@ -58,12 +58,15 @@ TEST_CASE("Tokenizer matches T5's SentencePiece ids and word boundaries", "[text
        {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 13}},
       {"IL-2 gene expression and NF-kappa B activation through CD28 requires reactive oxygen production by "
        "5-lipoxygenase .",
-       with_eos({3,    3502, 4949, 6510, 3893, 11,   3,    12619, 18,   157,  3096, 9,  272,  5817, 257, 190,
-                 3190, 2577, 2311, 28360, 11035, 999, 57,   7670,  7446, 9773, 729,  9,  7,    15,   3,   5}),
-       {}, {}},
+       with_eos({3,    3502, 4949, 6510,  3893,  11,  3,  12619, 18,   157,  3096, 9, 272, 5817, 257, 190,
+                 3190, 2577, 2311, 28360, 11035, 999, 57, 7670,  7446, 9773, 729,  9, 7,   15,   3,   5}),
+       {},
+       {}},
       {"Muscle aches and weakness in neck , arms , shoulders , upper back , legs .",
-       with_eos({6887, 2482, 3, 14693, 11, 18724, 16, 5378, 3, 6, 6026, 3, 6, 15424, 3, 6, 4548, 223, 3, 6, 6217, 3, 5}),
-       {}, {}},
+       with_eos(
+           {6887, 2482, 3, 14693, 11, 18724, 16, 5378, 3, 6, 6026, 3, 6, 15424, 3, 6, 4548, 223, 3, 6, 6217, 3, 5}),
+       {},
+       {}},
   };
   for (const auto& c : cases) {
     INFO(c.text);
@@ -151,9 +154,7 @@ TEST_CASE("Tokenizer: load errors name the file", "[text]") {
   } catch (const genner::Error& e) {
     CHECK_THAT(e.what(), Catch::Contains("missing.model"));
   }
-  {
-    std::ofstream(dir.path / "garbage.model") << "not a model";
-  }
+  { std::ofstream(dir.path / "garbage.model") << "not a model"; }
   CHECK_THROWS_AS(Tokenizer::load(dir.path / "garbage.model"), genner::Error);
 }
 
@@ -162,8 +163,8 @@ TEST_CASE("Tokenizer::train builds a T5-layout unigram model offline", "[text][d
   std::vector<std::string> corpus;
   const std::vector<std::string> base = {
       "the quick brown fox jumps over the lazy dog", "peter blackburn lives in brussels",
-      "the european commission said on thursday", "german call to boycott british lamb",
-      "protein expression in human cells", "weakness in neck arms and shoulders"};
+      "the european commission said on thursday",    "german call to boycott british lamb",
+      "protein expression in human cells",           "weakness in neck arms and shoulders"};
   for (int r = 0; r < 30; ++r)
     for (const auto& s : base) corpus.push_back(s + " " + std::to_string(r));
   genner::text::TrainOptions options;

@@ -40,8 +40,12 @@ struct ConllevalResult {
   static double fb1(double p, double r) { return p + r > 0 ? 2 * p * r / (p + r) : 0.0; }
   double f1() const { return fb1(precision(), recall()); }
   double f1(const std::string& t) const {
-    const auto get = [&](const std::map<std::string, long>& m) { auto it = m.find(t); return it == m.end() ? 0L : it->second; };
-    return fb1(pct(get(correct_by_type), get(found_guessed_by_type)), pct(get(correct_by_type), get(found_correct_by_type)));
+    const auto get = [&](const std::map<std::string, long>& m) {
+      auto it = m.find(t);
+      return it == m.end() ? 0L : it->second;
+    };
+    return fb1(pct(get(correct_by_type), get(found_guessed_by_type)),
+               pct(get(correct_by_type), get(found_correct_by_type)));
   }
 };
 
@@ -97,8 +101,10 @@ ConllevalResult conlleval(std::istream& in) {
     std::vector<std::string> features;
     std::istringstream fs_(line);
     for (std::string f; fs_ >> f;) features.push_back(f);
-    if (n_features < 0) n_features = long(features.size());
-    else if (!features.empty() && n_features != long(features.size())) FAIL("conlleval: unexpected number of features in: " << line);
+    if (n_features < 0)
+      n_features = long(features.size());
+    else if (!features.empty() && n_features != long(features.size()))
+      FAIL("conlleval: unexpected number of features in: " << line);
     if (features.empty() || features[0] == boundary) features = {boundary, "O", "O"};
     REQUIRE(features.size() >= 3);
     auto [guessed, guessed_type] = conlleval_split(features.back());
@@ -167,12 +173,17 @@ std::vector<Entity> perturb(const std::vector<Entity>& gold, std::size_t n, cons
     const int roll = pct(rng);
     Entity e = g;
     auto& [s, t] = e.fragments[0];
-    if (roll < 8) continue;                                      // missed
-    if (roll < 16) e.type = types[std::size_t(pct(rng)) % types.size()];  // retyped (maybe to itself)
-    else if (roll < 20) --s;                                     // boundary errors
-    else if (roll < 24) ++t;
-    else if (roll < 27 && t - s > 1) ++s;
-    else if (roll < 30 && t - s > 1) --t;
+    if (roll < 8) continue;  // missed
+    if (roll < 16)
+      e.type = types[std::size_t(pct(rng)) % types.size()];  // retyped (maybe to itself)
+    else if (roll < 20)
+      --s;  // boundary errors
+    else if (roll < 24)
+      ++t;
+    else if (roll < 27 && t - s > 1)
+      ++s;
+    else if (roll < 30 && t - s > 1)
+      --t;
     if (!free(s, t)) e = g;  // would overlap: keep gold's boundaries instead
     if (!free(e.fragments[0].first, e.fragments[0].second)) continue;
     take(std::move(e));
@@ -195,7 +206,8 @@ TEST_CASE("metric counts entities with multiplicity, per type, and exact matches
   m.add(std::vector<Entity>{{"PER", {{0, 2}}}, {"LOC", {{3, 4}}}, {"ORG", {{5, 6}}}, {"ADR", {{7, 8}, {9, 10}}}},
         std::vector<Entity>{{"PER", {{0, 2}}}, {"ORG", {{3, 4}}}, {"ADR", {{7, 8}, {9, 10}}}});
   // Sentence 2: exact match, including a duplicated (nested-corpus) entity.
-  m.add(std::vector<Entity>{{"PER", {{0, 1}}}, {"PER", {{0, 1}}}}, std::vector<Entity>{{"PER", {{0, 1}}}, {"PER", {{0, 1}}}});
+  m.add(std::vector<Entity>{{"PER", {{0, 1}}}, {"PER", {{0, 1}}}},
+        std::vector<Entity>{{"PER", {{0, 1}}}, {"PER", {{0, 1}}}});
   // Sentence 3: predicted twice, present once: one right, one wrong.
   m.add(std::vector<Entity>{{"LOC", {{1, 3}}}}, std::vector<Entity>{{"LOC", {{1, 3}}}, {"LOC", {{1, 3}}}});
   // Sentence 4: fragments matter, not only the outer span.
@@ -266,7 +278,8 @@ TEST_CASE("metric F1 equals conlleval's on CoNLL-2003 test with perturbed predic
   std::istringstream self_in(self.str());
   CHECK(conlleval(self_in).f1() == Approx(100.0));
   WARN("CoNLL-2003 test, perturbed: genner F1 " << 100 * g.micro.f1() << " vs conlleval-port F1 " << ref.f1() << " ("
-                                                 << g.micro.correct << "/" << g.micro.predicted << "/" << g.micro.gold << ")");
+                                                << g.micro.correct << "/" << g.micro.predicted << "/" << g.micro.gold
+                                                << ")");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,8 +332,10 @@ std::vector<torch::optim::OptimizerParamGroup> two_groups(const std::vector<std:
   std::vector<at::Tensor> first, rest;
   for (const auto& [name, p] : named) (name.rfind(prefix, 0) == 0 ? first : rest).push_back(p);
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(first, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(first_lr).weight_decay(0.0)));
-  groups.emplace_back(rest, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(rest_lr).weight_decay(0.01)));
+  groups.emplace_back(
+      first, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(first_lr).weight_decay(0.0)));
+  groups.emplace_back(
+      rest, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(rest_lr).weight_decay(0.01)));
   return groups;
 }
 
@@ -344,7 +359,8 @@ struct TinyRun {
     auto data_gen = at::detail::createCPUGenerator(7);
     x = at::randn({64, 8}, data_gen);
     y = at::randint(0, 4, {64}, data_gen);
-    optimizer = std::make_unique<torch::optim::AdamW>(two_groups(genner::train::named_parameters(*net), "fc2.", 3e-2, 1e-2));
+    optimizer =
+        std::make_unique<torch::optim::AdamW>(two_groups(genner::train::named_parameters(*net), "fc2.", 3e-2, 1e-2));
     schedule = std::make_unique<genner::train::LinearSchedule>(*optimizer, total, genner::train::Warmup::fraction(0.1));
   }
   genner::train::TrainingState state() {
@@ -413,7 +429,8 @@ TEST_CASE("linear schedule warms up then decays each group from its own base LR"
   s.set_step(100);
   CHECK(opt.param_groups()[0].options().get_lr() == 0.0);
   std::vector<torch::optim::OptimizerParamGroup> one;
-  one.emplace_back(std::vector<at::Tensor>{p1}, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(2e-3).weight_decay(0.0)));
+  one.emplace_back(std::vector<at::Tensor>{p1},
+                   std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(2e-3).weight_decay(0.0)));
   torch::optim::AdamW fresh(one);
   genner::train::LinearSchedule no_warmup(fresh, 100, genner::train::Warmup::steps(0));
   CHECK(fresh.param_groups()[0].options().get_lr() == Approx(2e-3));
@@ -577,7 +594,8 @@ TEST_CASE("every config file in configs/ parses with its published settings", "[
   using genner::train::RunConfig;
   const fs::path dir = fs::path(GENNER_SOURCE_DIR) / "configs";
   std::map<std::string, RunConfig> configs;
-  for (const char* name : {"conll2003", "ontonotes", "ace04", "ace05", "genia", "cadec", "share13", "share14", "wnut17"}) {
+  for (const char* name :
+       {"conll2003", "ontonotes", "ace04", "ace05", "genia", "cadec", "share13", "share14", "wnut17"}) {
     INFO(name);
     const auto cl = genner::train::parse_command_line({"--config", (dir / (std::string(name) + ".json")).string()});
     CHECK(cl.config.dataset == name);
@@ -597,9 +615,8 @@ TEST_CASE("every config file in configs/ parses with its published settings", "[
   CHECK(configs["share14"].lr == 1e-5);
   // Several config files apply in order (the PEFT runs' settings on top of a data set's); the
   // command line wins last, and every non-default setting remembers where it came from.
-  const auto peft = genner::train::parse_command_line(
-      {"--config", (dir / "conll2003.json").string(), "--config", (dir / "peft.json").string(), "--beams", "2",
-       "--constrained"});
+  const auto peft = genner::train::parse_command_line({"--config", (dir / "conll2003.json").string(), "--config",
+                                                       (dir / "peft.json").string(), "--beams", "2", "--constrained"});
   CHECK(peft.config.lr == 3e-3);
   CHECK(peft.config.clip_value == 0.1);
   CHECK(peft.config.train_on_dev);
@@ -624,27 +641,34 @@ TEST_CASE("config and command-line errors name the place, what was expected and 
     std::ofstream(tmp.path / name) << text;
     return (tmp.path / name).string();
   };
-  CHECK_THROWS_WITH(parse_command_line({"--lrr", "1e-5"}), Catch::Contains("unknown setting 'lrr'") && Catch::Contains("did you mean 'lr'"));
-  CHECK_THROWS_WITH(parse_command_line({"--beams", "four"}), Catch::Contains("--beams: expected an integer in [1, 64], found 'four'"));
-  CHECK_THROWS_WITH(parse_command_line({"--beams", "0"}), Catch::Contains("--beams: expected an integer in [1, 64], found number 0"));
+  CHECK_THROWS_WITH(parse_command_line({"--lrr", "1e-5"}),
+                    Catch::Contains("unknown setting 'lrr'") && Catch::Contains("did you mean 'lr'"));
+  CHECK_THROWS_WITH(parse_command_line({"--beams", "four"}),
+                    Catch::Contains("--beams: expected an integer in [1, 64], found 'four'"));
+  CHECK_THROWS_WITH(parse_command_line({"--beams", "0"}),
+                    Catch::Contains("--beams: expected an integer in [1, 64], found number 0"));
   CHECK_THROWS_WITH(parse_command_line({"--lr=0"}), Catch::Contains("--lr: expected a number in (0, 1]"));
   CHECK_THROWS_WITH(parse_command_line({"--target_type", "char"}), Catch::Contains("one of 'word' 'bpe' 'span'"));
-  CHECK_THROWS_WITH(parse_command_line({"--encoder_mlp=maybe"}), Catch::Contains("expected true or false, found 'maybe'"));
+  CHECK_THROWS_WITH(parse_command_line({"--encoder_mlp=maybe"}),
+                    Catch::Contains("expected true or false, found 'maybe'"));
   CHECK_THROWS_WITH(parse_command_line({"--max_len"}), Catch::Contains("found the end of the command line"));
   CHECK_THROWS_WITH(parse_command_line({"beams"}), Catch::Contains("expected an option --key, found 'beams'"));
   const auto bad_json = write("bad.json", "{\"lr\": 1e-5,}");
   CHECK_THROWS_WITH(parse_command_line({"--config", bad_json}), Catch::Contains("bad.json: expected valid JSON"));
   const auto unknown = write("unknown.json", "{\"bemas\": 4}");
-  CHECK_THROWS_WITH(parse_command_line({"--config", unknown}), Catch::Contains("unknown.json: unknown setting 'bemas'; did you mean 'beams'"));
+  CHECK_THROWS_WITH(parse_command_line({"--config", unknown}),
+                    Catch::Contains("unknown.json: unknown setting 'bemas'; did you mean 'beams'"));
   const auto wrong_type = write("type.json", "{\"max_len\": \"10\"}");
   CHECK_THROWS_WITH(parse_command_line({"--config", wrong_type}),
                     Catch::Contains("type.json: 'max_len': expected an integer in [1, 4096], found string \"10\""));
   const auto not_int = write("float.json", "{\"batch_size\": 16.5}");
   CHECK_THROWS_WITH(parse_command_line({"--config", not_int}), Catch::Contains("'batch_size': expected an integer"));
   const auto bad_section = write("section.json", "{\"by_model\": {\"t5-3b\": {\"peft\": \"adapters\"}}}");
-  CHECK_THROWS_WITH(parse_command_line({"--config", bad_section}),
-                    Catch::Contains("section.json: 'by_model' sections are not read") && Catch::Contains("configs/peft.json"));
-  CHECK_THROWS_WITH(parse_command_line({"--config", (tmp.path / "missing.json").string()}), Catch::Contains("missing.json: config file not found"));
+  CHECK_THROWS_WITH(
+      parse_command_line({"--config", bad_section}),
+      Catch::Contains("section.json: 'by_model' sections are not read") && Catch::Contains("configs/peft.json"));
+  CHECK_THROWS_WITH(parse_command_line({"--config", (tmp.path / "missing.json").string()}),
+                    Catch::Contains("missing.json: config file not found"));
   const auto help = genner::train::help_text("genner-train");
   for (const auto& o : genner::train::option_table()) CHECK_THAT(help, Catch::Contains("--" + o.key));
   CHECK_THAT(help, Catch::Contains("expects an integer in [1, 64]; default 1"));
@@ -766,7 +790,8 @@ TEST_CASE("metrics log appends flushed JSON lines and survives a torn last line"
 
 namespace {
 uint32_t be32(const std::string& s, std::size_t at) {
-  return uint32_t(uint8_t(s[at])) << 24 | uint32_t(uint8_t(s[at + 1])) << 16 | uint32_t(uint8_t(s[at + 2])) << 8 | uint8_t(s[at + 3]);
+  return uint32_t(uint8_t(s[at])) << 24 | uint32_t(uint8_t(s[at + 1])) << 16 | uint32_t(uint8_t(s[at + 2])) << 8 |
+         uint8_t(s[at + 3]);
 }
 }  // namespace
 
@@ -793,7 +818,8 @@ TEST_CASE("training-curve PNG decodes: signature, chunk CRCs, IHDR, zlib stored 
     const std::string type = png.substr(at + 4, 4);
     REQUIRE(at + 12 + len <= png.size());
     const std::string body = png.substr(at + 4, 4 + len);
-    CHECK(be32(png, at + 8 + len) == genner::train::detail::crc32(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
+    CHECK(be32(png, at + 8 + len) ==
+          genner::train::detail::crc32(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
     if (type == "IHDR") {
       w = be32(png, at + 8);
       h = be32(png, at + 12);

@@ -18,9 +18,9 @@ int t5_part(const std::filesystem::path& checkpoint) {
   auto ids = torch::tensor({{37, 8, 1}, {42, 1, 0}});
   auto mask = (ids != 0).to(torch::kLong);
   auto labels = torch::tensor({{5, 6, 1}, {7, 1, -100}});
-  auto encoded = t5->encode(ids, mask).last_hidden_state;                          // [2, 3, d]
+  auto encoded = t5->encode(ids, mask).last_hidden_state;                               // [2, 3, d]
   auto decoded = t5->decode(t5->shift_right(labels), encoded, mask).last_hidden_state;  // [2, 3, d]
-  auto logits = t5->lm_logits(decoded);                                            // [2, 3, vocab]
+  auto logits = t5->lm_logits(decoded);                                                 // [2, 3, vocab]
   auto loss = genner::t5::T5Impl::loss(logits, labels);
   std::cout << "logits " << logits.sizes() << " loss " << loss.item<float>() << "\n";
   return std::isfinite(loss.item<float>()) ? 0 : 1;
@@ -46,8 +46,12 @@ int recognizer_part(const std::filesystem::path& dir) {
   const auto dev_ex = gd::encode_dataset(dev, tokenizer, labels, gd::TargetType::word);
   genner::t5::T5Config c;
   c.vocab_size = tokenizer.piece_count() + genner::text::Tokenizer::kNumExtraIds;
-  c.d_model = 32; c.d_ff = 64; c.num_heads = 4; c.d_kv = 8;
-  c.num_layers = 1; c.num_decoder_layers = 1;
+  c.d_model = 32;
+  c.d_ff = 64;
+  c.num_heads = 4;
+  c.d_kv = 8;
+  c.num_layers = 1;
+  c.num_decoder_layers = 1;
   c.feed_forward = genner::t5::FeedForward::gated_gelu;
   c.tie_word_embeddings = false;
   torch::manual_seed(1);
@@ -82,8 +86,8 @@ int recognizer_part(const std::filesystem::path& dir) {
     for (const auto& e : results[i].entities) {
       ++entities;
       const auto span = texts[i].substr(e.begin, e.end - e.begin);
-      std::cout << "  [" << e.text << "]/" << e.type << " bytes [" << e.begin << ", " << e.end << ") score "
-                << e.score << "\n";
+      std::cout << "  [" << e.text << "]/" << e.type << " bytes [" << e.begin << ", " << e.end << ") score " << e.score
+                << "\n";
       if (span != e.text) {
         ++bad;
         std::cerr << "text " << i << ": bytes [" << e.begin << ", " << e.end << ") are '" << span

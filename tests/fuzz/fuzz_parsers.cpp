@@ -68,7 +68,8 @@ extern "C" __attribute__((no_sanitize_coverage)) void __sanitizer_cov_trace_cmpd
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const char* t = std::getenv("GENNER_FUZZ_TARGET");
   if (!t) {
-    std::fprintf(stderr, "set GENNER_FUZZ_TARGET to safetensors, spiece, conll, nested, discontinuous, config or run_json\n");
+    std::fprintf(stderr,
+                 "set GENNER_FUZZ_TARGET to safetensors, spiece, conll, nested, discontinuous, config or run_json\n");
     std::exit(2);
   }
   g_target = t;

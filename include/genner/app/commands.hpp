@@ -66,11 +66,16 @@ inline generate::PointerDecodeOptions decode_options(const train::RunConfig& cfg
 }
 
 inline nlohmann::json to_json(const generate::PointerDecodeOptions& d) {
-  return {{"beams", d.search.num_beams},       {"max_len", d.search.max_len},
-          {"max_len_a", d.search.max_len_a},   {"length_penalty", d.search.length_penalty},
-          {"target", d.target == data::TargetType::word ? "word" : d.target == data::TargetType::bpe ? "bpe" : "span"},
+  return {{"beams", d.search.num_beams},
+          {"max_len", d.search.max_len},
+          {"max_len_a", d.search.max_len_a},
+          {"length_penalty", d.search.length_penalty},
+          {"target", d.target == data::TargetType::word  ? "word"
+                     : d.target == data::TargetType::bpe ? "bpe"
+                                                         : "span"},
           {"constrained", d.constrained},
-          {"contiguous", d.contiguous},        {"flat", d.flat}};
+          {"contiguous", d.contiguous},
+          {"flat", d.flat}};
 }
 
 inline nlohmann::json to_json(const train::TrainerOptions& t) {
@@ -89,7 +94,9 @@ inline nlohmann::json to_json(const train::TrainerOptions& t) {
           {"max_tokens", t.max_tokens},
           {"output_dir", t.output_dir.string()},
           {"decode", to_json(t.decode)},
-          {"precision", t.precision == model::Precision::bf16 ? "bf16" : t.precision == model::Precision::int8 ? "int8" : "fp32"},
+          {"precision", t.precision == model::Precision::bf16   ? "bf16"
+                        : t.precision == model::Precision::int8 ? "int8"
+                                                                : "fp32"},
           {"metric", t.metric == train::MetricRules::pointer ? "pointer" : "word"},
           {"accumulate", t.accumulate}};
 }
@@ -109,8 +116,8 @@ inline const std::vector<std::string>& structure_keys() {
   return k;
 }
 inline const std::vector<std::string>& scratch_keys() {
-  static const std::vector<std::string> k = {"scratch_d_model", "scratch_d_ff", "scratch_heads", "scratch_layers",
-                                             "scratch_dropout", "spm_vocab_size"};
+  static const std::vector<std::string> k = {"scratch_d_model", "scratch_d_ff",    "scratch_heads",
+                                             "scratch_layers",  "scratch_dropout", "spm_vocab_size"};
   return k;
 }
 
@@ -119,8 +126,11 @@ template <class E>
 class Commands {
  public:
   Commands(Program program, train::CommandLine cl, train::dist::Group* group = nullptr)
-      : program_(std::move(program)), cfg_(std::move(cl.config)), given_(std::move(cl.given)),
-        origin_(std::move(cl.origin)), group_(group ? group : &single_) {}
+      : program_(std::move(program)),
+        cfg_(std::move(cl.config)),
+        given_(std::move(cl.given)),
+        origin_(std::move(cl.origin)),
+        group_(group ? group : &single_) {}
 
   /// One line naming the compiled experiment.
   static std::string experiment_line() { return describe(E::spec()); }
@@ -149,7 +159,8 @@ class Commands {
     }
     if (group_->distributed())
       std::cout << "  data parallel: " << group_->size() << " ranks (" << train::dist::backend_name(group_->backend())
-                << ", store " << group_->address() << "), " << cfg_.accumulate << " micro-batch(es) per rank and step\n";
+                << ", store " << group_->address() << "), " << cfg_.accumulate
+                << " micro-batch(es) per rank and step\n";
     train::Trainer trainer(model, p.labels, p.train, p.dev, p.topt);
     const auto result = trainer.fit();
     std::cout << "  trained " << result.steps << " steps" << (result.resumed ? " (resumed)" : "")
@@ -162,11 +173,12 @@ class Commands {
     print_scores("test", test_eval);
     if (!group_->is_main()) return 0;
     write_predictions(out / "test_predictions.jsonl", p.splits.test, test_eval);
-    io::write_text_atomically(out / "results.json",
-                              nlohmann::json{{"dev", dev_eval.scores.to_json()}, {"test", test_eval.scores.to_json()},
-                                             {"best_step", result.best_step}, {"steps", result.steps}}
-                                      .dump(2) +
-                                  "\n");
+    io::write_text_atomically(out / "results.json", nlohmann::json{{"dev", dev_eval.scores.to_json()},
+                                                                   {"test", test_eval.scores.to_json()},
+                                                                   {"best_step", result.best_step},
+                                                                   {"steps", result.steps}}
+                                                            .dump(2) +
+                                                        "\n");
     print_examples(p.splits.test, test_eval, 5);
     std::cout << "Wrote " << (out / "run.json").string() << ", best.safetensors, log.jsonl, curve.png, results.json\n";
     return 0;
@@ -198,9 +210,10 @@ class Commands {
   int predict_command(const std::string& input, const fs::path& output, const PredictFlags& flags) {
     GENNER_CHECK(input == "-" || !fs::is_directory(input),
                  "--input: expected a text file (one text per line) or -, found the folder '", input, "'");
-    GENNER_CHECK(output.empty() || !fs::is_directory(output), "--predictions: expected a file to write, found the folder '",
-                 output.string(), "'");
-    GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to predict with, found an empty path");
+    GENNER_CHECK(output.empty() || !fs::is_directory(output),
+                 "--predictions: expected a file to write, found the folder '", output.string(), "'");
+    GENNER_CHECK(!cfg_.output_dir.empty(),
+                 "--output_dir: expected the run folder to predict with, found an empty path");
     const auto record = RunRecord::read(fs::path(cfg_.output_dir) / "run.json");
     use_recorded_settings(record, cfg_.output_dir);
     recognize::RecognizerOptions ro;
@@ -355,26 +368,26 @@ class Commands {
     if (!p.splits.train.sentences.empty()) first_words = p.splits.train.sentences.front().words;
     const auto backend =
         train::dist::backend_name(train::dist::parse_backend(cfg_.backend, torch::cuda::is_available()));
-    return {
-        {"program", program_.name},
-        {"experiment", E::spec().to_json()},
-        {"data",
-         {{"dir", p.data_dir.string()},
-          {"sentences", {p.splits.train.sentences.size(), p.splits.dev.sentences.size(), p.splits.test.sentences.size()}},
-          {"types", p.splits.types},
-          {"first_train_sentence", first_words},
-          {"train_source_pieces", source_pieces},
-          {"train_target_length", target_length}}},
-        {"tokenizer", {{"pieces", p.tokenizer->piece_count()}, {"file", p.record.tokenizer}}},
-        {"model",
-         {{"config", p.model->config().to_json()},
-          {"from", p.record.pretrained.empty() ? std::string("scratch") : p.record.pretrained},
-          {"mlp_dropout", p.model_options.mlp_dropout},
-          {"trainable_parameters", p.model->count_trainable()},
-          {"initial_weights_abs_sum", checksum}}},
-        {"trainer", to_json(p.topt)},
-        {"parallel", {{"ranks", cfg_.nproc}, {"backend", backend}, {"timeout_s", cfg_.dist_timeout}}},
-        {"record", {{"description", cfg_.description}, {"settings_checked_on_resume", p.topt.trajectory}}}};
+    return {{"program", program_.name},
+            {"experiment", E::spec().to_json()},
+            {"data",
+             {{"dir", p.data_dir.string()},
+              {"sentences",
+               {p.splits.train.sentences.size(), p.splits.dev.sentences.size(), p.splits.test.sentences.size()}},
+              {"types", p.splits.types},
+              {"first_train_sentence", first_words},
+              {"train_source_pieces", source_pieces},
+              {"train_target_length", target_length}}},
+            {"tokenizer", {{"pieces", p.tokenizer->piece_count()}, {"file", p.record.tokenizer}}},
+            {"model",
+             {{"config", p.model->config().to_json()},
+              {"from", p.record.pretrained.empty() ? std::string("scratch") : p.record.pretrained},
+              {"mlp_dropout", p.model_options.mlp_dropout},
+              {"trainable_parameters", p.model->count_trainable()},
+              {"initial_weights_abs_sum", checksum}}},
+            {"trainer", to_json(p.topt)},
+            {"parallel", {{"ranks", cfg_.nproc}, {"backend", backend}, {"timeout_s", cfg_.dist_timeout}}},
+            {"record", {{"description", cfg_.description}, {"settings_checked_on_resume", p.topt.trajectory}}}};
   }
 
   /// The backbone's shape before any weight is read: config.json of the model folder, the static
@@ -385,10 +398,12 @@ class Commands {
     if (!source.scratch) {
       for (const auto& k : scratch_keys()) {
         if (!configured(k)) continue;
-        GENNER_CHECK(!origin_.at(k).starts_with("--"), "--", k, " applies only with --model scratch; the backbone and its "
-                     "tokenizer come from ", source.folder.string());
-        std::cerr << "note: " << origin_.at(k) << ": '" << k << "' does not apply: the backbone and its tokenizer come from "
-                  << source.folder.string() << "\n";
+        GENNER_CHECK(!origin_.at(k).starts_with("--"), "--", k,
+                     " applies only with --model scratch; the backbone and its "
+                     "tokenizer come from ",
+                     source.folder.string());
+        std::cerr << "note: " << origin_.at(k) << ": '" << k
+                  << "' does not apply: the backbone and its tokenizer come from " << source.folder.string() << "\n";
       }
       const auto file = t5::T5Config::from_file(source.folder / "config.json");
       if constexpr (B::is_static) {
@@ -412,10 +427,12 @@ class Commands {
                                                                   {"scratch_layers", preset.num_layers}};
       for (const auto& [k, v] : shape) {
         const auto value = train::to_json(cfg_)[k].template get<int64_t>();
-        GENNER_CHECK(!configured(k) || value == v, origin_.count(k) ? origin_.at(k) : k, ": ", k, " ", value,
-                     " contradicts the compiled experiment: ", program_.name, " is compiled for the static backbone ",
-                     preset.describe(), " (", k, " ", v, "); drop the setting, or use an executable compiled with "
-                     "genner::t5::DynamicBackbone (such as flat_ner), whose from-scratch shape the scratch_* settings choose");
+        GENNER_CHECK(
+            !configured(k) || value == v, origin_.count(k) ? origin_.at(k) : k, ": ", k, " ", value,
+            " contradicts the compiled experiment: ", program_.name, " is compiled for the static backbone ",
+            preset.describe(), " (", k, " ", v,
+            "); drop the setting, or use an executable compiled with "
+            "genner::t5::DynamicBackbone (such as flat_ner), whose from-scratch shape the scratch_* settings choose");
       }
       auto c = preset;
       c.dropout_rate = cfg_.scratch_dropout;
@@ -451,8 +468,10 @@ class Commands {
 
   fs::path resolve_data_dir(const fs::path& out, bool write = true) {
     if (!cfg_.data_dir.empty()) {
-      GENNER_CHECK(!on_command_line("sample_size"), "--sample_size applies only to --dataset sample without --data_dir; "
-                   "this run reads ", cfg_.data_dir);
+      GENNER_CHECK(!on_command_line("sample_size"),
+                   "--sample_size applies only to --dataset sample without --data_dir; "
+                   "this run reads ",
+                   cfg_.data_dir);
       GENNER_CHECK(!(on_command_line("dataset") && on_command_line("data_dir")), "--dataset ", cfg_.dataset,
                    " and --data_dir ", cfg_.data_dir, " both name the data; give one");
       return cfg_.data_dir;
@@ -508,7 +527,8 @@ class Commands {
     return text::Tokenizer::train(corpus, file, opt);
   }
 
-  std::shared_ptr<model::NerModelImpl<E>> build_model(const ModelSource& source, model::NerOptions opt, int64_t pieces) {
+  std::shared_ptr<model::NerModelImpl<E>> build_model(const ModelSource& source, model::NerOptions opt,
+                                                      int64_t pieces) {
     if (!source.scratch) return model::NerModelImpl<E>::from_pretrained(source.folder, opt);
     auto c = backbone_shape(source);
     c.vocab_size = pieces + text::Tokenizer::kNumExtraIds;
@@ -572,9 +592,11 @@ class Commands {
     const auto file = (out / "run.json").string();
     const auto compiled = E::spec().to_json();
     if (!record.experiment.is_null() && record.experiment != compiled)
-      fail(file, ": this run was trained by ", record.program.empty() ? std::string("another executable") : record.program,
-           " with the experiment ", record.experiment.dump(), "; ", program_.name, " is compiled for ", compiled.dump(),
-           ". Evaluate and predict with ", record.program.empty() ? std::string("the executable that trained it") : record.program);
+      fail(file, ": this run was trained by ",
+           record.program.empty() ? std::string("another executable") : record.program, " with the experiment ",
+           record.experiment.dump(), "; ", program_.name, " is compiled for ", compiled.dump(),
+           ". Evaluate and predict with ",
+           record.program.empty() ? std::string("the executable that trained it") : record.program);
     train::RunConfig merged = cfg_;
     std::vector<std::string> unknown;
     if (record.settings.is_object()) {
@@ -608,8 +630,7 @@ class Commands {
   /// Settings whose change would make a resumed run a different run (checked against the checkpoint).
   nlohmann::json trajectory_settings() const {
     auto j = train::to_json(cfg_);
-    for (const char* k : {"output_dir", "resume", "description", "patience", "data_dir"})
-      j.erase(k);
+    for (const char* k : {"output_dir", "resume", "description", "patience", "data_dir"}) j.erase(k);
     return j;
   }
 
@@ -630,7 +651,7 @@ class Commands {
 
   Program program_;
   train::RunConfig cfg_;
-  std::vector<std::string> given_;              ///< settings given on the command line (they override a run's record)
+  std::vector<std::string> given_;             ///< settings given on the command line (they override a run's record)
   std::map<std::string, std::string> origin_;  ///< where each non-default setting came from
   train::dist::Group single_;
   train::dist::Group* group_;

@@ -41,7 +41,7 @@ struct Compiled {
 
 /// What the command-line application needs to know about the executable it runs as.
 struct Program {
-  std::string name;                  ///< the experiment's name (reported in --help, the start-up line, run.json)
+  std::string name;  ///< the experiment's name (reported in --help, the start-up line, run.json)
   Family family = Family::flat;
   std::string model = "scratch";     ///< --model unless a config file or the command line says otherwise
   std::vector<std::string> configs;  ///< default config files: paths, or names under config_dir
@@ -71,11 +71,12 @@ constexpr auto discontinuous = Family::discontinuous;
 
 // Full fine-tuning of t5-base and the published adapters (size 768, blocks {0, N/3-1, 2N/3-1, N-1},
 // layer norms trained) of t5-3b and t5-11b, per data set (docs/METHOD.md §3-4).
-#define GENNER_DATASET_EXPERIMENTS(D, FAMILY, FULL, ADAPTERS)                                              \
-  using D##_t5_base = Compiled<#D "_t5_base", FAMILY, FULL<T5Base>, "t5-base", #D ".json">;                \
-  using D##_t5_3b_adapters = Compiled<#D "_t5_3b_adapters", FAMILY, ADAPTERS<T5_3B>, "t5-3b", #D ".json", \
-                                      "peft.json">;                                                        \
-  using D##_t5_11b_adapters = Compiled<#D "_t5_11b_adapters", FAMILY, ADAPTERS<T5_11B>, "t5-11b", #D ".json", "peft.json">;
+#define GENNER_DATASET_EXPERIMENTS(D, FAMILY, FULL, ADAPTERS)                                    \
+  using D##_t5_base = Compiled<#D "_t5_base", FAMILY, FULL<T5Base>, "t5-base", #D ".json">;      \
+  using D##_t5_3b_adapters =                                                                     \
+      Compiled<#D "_t5_3b_adapters", FAMILY, ADAPTERS<T5_3B>, "t5-3b", #D ".json", "peft.json">; \
+  using D##_t5_11b_adapters =                                                                    \
+      Compiled<#D "_t5_11b_adapters", FAMILY, ADAPTERS<T5_11B>, "t5-11b", #D ".json", "peft.json">;
 GENNER_DATASET_EXPERIMENTS(conll2003, flat, Full, Adapters768)
 GENNER_DATASET_EXPERIMENTS(ontonotes, flat, Full, Adapters768)
 GENNER_DATASET_EXPERIMENTS(wnut17, flat, Full, Adapters768)
@@ -93,20 +94,22 @@ using conll2003_t5_large = Compiled<"conll2003_t5_large", flat, Full<T5Large>, "
 using conll2003_t5_11b = Compiled<"conll2003_t5_11b", flat, Full<T5_11B>, "t5-11b", "conll2003.json">;
 using conll2003_t5_11b_prompt =
     Compiled<"conll2003_t5_11b_prompt", flat, PromptTuning<T5_11B, 100>, "t5-11b", "conll2003.json", "peft.json">;
-using conll2003_t5_11b_adapter_prompt = Compiled<"conll2003_t5_11b_adapter_prompt", flat,
-                                                 AdapterPromptTuning<T5_11B, 768, 100>, "t5-11b", "conll2003.json", "peft.json">;
+using conll2003_t5_11b_adapter_prompt =
+    Compiled<"conll2003_t5_11b_adapter_prompt", flat, AdapterPromptTuning<T5_11B, 768, 100>, "t5-11b", "conll2003.json",
+             "peft.json">;
 
 // The tiny static preset: adapters on T5Tiny, for end-to-end runs that take seconds on a CPU.
 using tiny_adapters = Compiled<"tiny_adapters", flat, AdapterTuning<T5Tiny>, "scratch", "sample_tiny.json">;
 
-inline constexpr auto all = boost::hana::tuple_t<
-    conll2003_t5_base, conll2003_t5_3b_adapters, conll2003_t5_11b_adapters, conll2003_t5_large, conll2003_t5_11b,
-    conll2003_t5_11b_prompt, conll2003_t5_11b_adapter_prompt, ontonotes_t5_base, ontonotes_t5_3b_adapters,
-    ontonotes_t5_11b_adapters, wnut17_t5_base, wnut17_t5_3b_adapters, wnut17_t5_11b_adapters, ace04_t5_base,
-    ace04_t5_3b_adapters, ace04_t5_11b_adapters, ace05_t5_base, ace05_t5_3b_adapters, ace05_t5_11b_adapters,
-    genia_t5_base, genia_t5_3b_adapters, genia_t5_11b_adapters, cadec_t5_base, cadec_t5_3b_adapters,
-    cadec_t5_11b_adapters, share13_t5_base, share13_t5_3b_adapters, share13_t5_11b_adapters, share14_t5_base,
-    share14_t5_3b_adapters, share14_t5_11b_adapters, tiny_adapters>;
+inline constexpr auto all =
+    boost::hana::tuple_t<conll2003_t5_base, conll2003_t5_3b_adapters, conll2003_t5_11b_adapters, conll2003_t5_large,
+                         conll2003_t5_11b, conll2003_t5_11b_prompt, conll2003_t5_11b_adapter_prompt, ontonotes_t5_base,
+                         ontonotes_t5_3b_adapters, ontonotes_t5_11b_adapters, wnut17_t5_base, wnut17_t5_3b_adapters,
+                         wnut17_t5_11b_adapters, ace04_t5_base, ace04_t5_3b_adapters, ace04_t5_11b_adapters,
+                         ace05_t5_base, ace05_t5_3b_adapters, ace05_t5_11b_adapters, genia_t5_base,
+                         genia_t5_3b_adapters, genia_t5_11b_adapters, cadec_t5_base, cadec_t5_3b_adapters,
+                         cadec_t5_11b_adapters, share13_t5_base, share13_t5_3b_adapters, share13_t5_11b_adapters,
+                         share14_t5_base, share14_t5_3b_adapters, share14_t5_11b_adapters, tiny_adapters>;
 }  // namespace experiments
 
 /// Names of the listed executables for `family` whose compiled structure has `key` = `value`

@@ -55,8 +55,8 @@ void print_usage(const std::string& executable, const Program& program) {
             << "scratch_* for a static backbone) are refused; the error names the executables that have them.\n\n"
             << "Defaults of this executable: --model " << program.model << "; config files:";
   for (const auto& p : default_config_paths(program)) std::cout << ' ' << p.string();
-  std::cout << "\n--model: 'scratch' (random weights), a name under $GENNER_MODELS (now "
-            << models_root().string() << "), or a path starting with /, ./ or ../\n\n";
+  std::cout << "\n--model: 'scratch' (random weights), a name under $GENNER_MODELS (now " << models_root().string()
+            << "), or a path starting with /, ./ or ../\n\n";
   std::cout << train::help_text(executable);
 }
 
@@ -91,8 +91,10 @@ inline PredictFlags take_predict_flags(std::vector<std::string>& args, const std
         !flag("--split_sentences", flags.split_sentences))
       ++i;
     else
-      GENNER_CHECK(command == "predict", "--input, --predictions, --format, --pretokenized, --split_sentences and "
-                   "--max_source_pieces belong to the predict command, not to ", command);
+      GENNER_CHECK(command == "predict",
+                   "--input, --predictions, --format, --pretokenized, --split_sentences and "
+                   "--max_source_pieces belong to the predict command, not to ",
+                   command);
   }
   if (command != "predict") return flags;
   GENNER_CHECK(!input.empty(), "predict needs --input FILE (one text per line; - reads standard input)");
@@ -127,7 +129,8 @@ int run_command(const Program& program, const std::string& command, std::vector<
                " runs in one process; drop --nproc ", cfg.nproc, " / WORLD_SIZE=", env.world_size);
   GENNER_CHECK(!env.from_environment || cfg.nproc == 1 || cfg.nproc == env.world_size, "--nproc ", cfg.nproc,
                " disagrees with WORLD_SIZE=", env.world_size, " set in the environment");
-  const auto backend = train::dist::parse_backend(cfg.backend, torch::cuda::is_available());  // refuses nccl without NCCL
+  const auto backend =
+      train::dist::parse_backend(cfg.backend, torch::cuda::is_available());  // refuses nccl without NCCL
   if (command == "train" && cfg.nproc > 1 && !env.from_environment)
     return train::dist::spawn_local_ranks(static_cast<int>(cfg.nproc), argv);
   train::dist::Group group;

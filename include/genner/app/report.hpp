@@ -47,7 +47,8 @@ inline nlohmann::json entities_json(const std::vector<std::string>& words, const
   for (const auto& e : ents) {
     nlohmann::json frags = nlohmann::json::array();
     for (const auto& [s, t] : e.fragments) frags.push_back({s, t});
-    out.push_back({{"text", core::json_safe(entity_text(words, e))}, {"type", core::json_safe(e.type)}, {"fragments", frags}});
+    out.push_back(
+        {{"text", core::json_safe(entity_text(words, e))}, {"type", core::json_safe(e.type)}, {"fragments", frags}});
   }
   return out;
 }
@@ -77,7 +78,8 @@ inline void write_predictions(const std::filesystem::path& file, const data::Dat
 }
 
 /// CoNLL lines (word gold pred) for conlleval.
-inline void write_conll_predictions(const std::filesystem::path& file, const data::Dataset& d, const train::Evaluation& ev) {
+inline void write_conll_predictions(const std::filesystem::path& file, const data::Dataset& d,
+                                    const train::Evaluation& ev) {
   io::write_atomically(file, [&](std::ofstream& o) {
     for (size_t i = 0; i < d.sentences.size(); ++i) {
       (void)data::write_conll(o, d.sentences[i].words, d.sentences[i].entities, ev.predictions[i]);

@@ -19,19 +19,19 @@ struct RunRecord {
   std::vector<std::string> types;
   std::vector<int64_t> label_token_ids;
   t5::T5Config config;
-  std::string tokenizer;   ///< path of spiece.model (relative to the run folder when inside it)
-  std::string pretrained;  ///< folder the backbone came from (--model), or empty for a random start
-  std::string family;      ///< flat, nested or discontinuous (recognize::Recognizer::load reads it)
-  std::string data_dir;    ///< the data folder trained on (relative to the run folder when inside it)
-  std::string frozen;      ///< file of the frozen weights when they are not a published checkpoint, or empty
-  std::string program;     ///< the executable that trained the run
+  std::string tokenizer;      ///< path of spiece.model (relative to the run folder when inside it)
+  std::string pretrained;     ///< folder the backbone came from (--model), or empty for a random start
+  std::string family;         ///< flat, nested or discontinuous (recognize::Recognizer::load reads it)
+  std::string data_dir;       ///< the data folder trained on (relative to the run folder when inside it)
+  std::string frozen;         ///< file of the frozen weights when they are not a published checkpoint, or empty
+  std::string program;        ///< the executable that trained the run
   nlohmann::json experiment;  ///< the compiled experiment (model::ExperimentSpec::to_json), or null
 
   [[nodiscard]] nlohmann::json to_json() const {
-    return {{"settings", settings},   {"types", types},     {"label_token_ids", label_token_ids},
-            {"config", config.to_json()}, {"tokenizer", tokenizer}, {"pretrained", pretrained},
-            {"family", family},       {"data_dir", data_dir}, {"frozen", frozen},
-            {"program", program},     {"experiment", experiment}};
+    return {{"settings", settings},       {"types", types},          {"label_token_ids", label_token_ids},
+            {"config", config.to_json()}, {"tokenizer", tokenizer},  {"pretrained", pretrained},
+            {"family", family},           {"data_dir", data_dir},    {"frozen", frozen},
+            {"program", program},         {"experiment", experiment}};
   }
   static RunRecord read(const std::filesystem::path& file) {
     const auto j = io::read_json_file(file, "no run record here; train first (the train command writes it)");

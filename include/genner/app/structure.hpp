@@ -49,13 +49,19 @@ inline std::string describe(const model::ExperimentSpec& s) {
   std::ostringstream out;
   out << (s.backbone == "dynamic" ? std::string("backbone shape from the checkpoint (DynamicBackbone)")
                                   : "static backbone " + s.backbone.substr(0, s.backbone.find(" vocab=")));
-  out << "; trains " << (s.trainable.backbone ? "everything" : s.trainable.embeddings ? "embeddings + added modules" : "added modules");
+  out << "; trains "
+      << (s.trainable.backbone     ? "everything"
+          : s.trainable.embeddings ? "embeddings + added modules"
+                                   : "added modules");
   if (!s.trainable.backbone && s.trainable.layer_norms) out << " + layer norms";
   out << " (peft " << peft_mode(s) << ")";
   if (s.adapters.enabled()) {
-    out << "; adapters " << (s.adapters.size > 0 ? std::to_string(s.adapters.size) : std::string("of the published size"))
+    out << "; adapters "
+        << (s.adapters.size > 0 ? std::to_string(s.adapters.size) : std::string("of the published size"))
         << " at blocks " << s.adapters.blocks.to_json().dump() << " of the "
-        << (s.adapters.encoder && s.adapters.decoder ? "encoder and decoder" : s.adapters.encoder ? "encoder" : "decoder");
+        << (s.adapters.encoder && s.adapters.decoder ? "encoder and decoder"
+            : s.adapters.encoder                     ? "encoder"
+                                                     : "decoder");
   }
   if (s.prompt_length > 0) out << "; soft prompt " << s.prompt_length;
   if (s.lora.enabled()) out << "; LoRA rank " << s.lora.rank;
@@ -112,12 +118,14 @@ inline ModelSource resolve_model(const std::string& model) {
   const std::string where =
       path ? std::string()
            : " (the models root is $GENNER_MODELS, or ../shared/models when unset: set GENNER_MODELS to the folder "
-             "holding " + model + "/, or give --model a path starting with /, ./ or ../)";
+             "holding " +
+                 model + "/, or give --model a path starting with /, ./ or ../)";
   GENNER_CHECK(fs::is_directory(folder), "--model ", model, ": no model folder at ", folder.string(), where,
                "; --model scratch trains a T5 from random weights");
   for (const char* file : {"config.json", "spiece.model"})
-    GENNER_CHECK(fs::exists(folder / file), "--model ", model, ": ", (folder / file).string(),
-                 " is missing; a model folder holds config.json, model.safetensors and spiece.model (Hugging Face's layout)");
+    GENNER_CHECK(
+        fs::exists(folder / file), "--model ", model, ": ", (folder / file).string(),
+        " is missing; a model folder holds config.json, model.safetensors and spiece.model (Hugging Face's layout)");
   return {false, folder};
 }
 

@@ -84,8 +84,8 @@ using SeedAdapterPrompt =
 
 /// What an import placed.
 struct SeedImport {
-  std::vector<int64_t> label_tokens;           ///< token id of each type, in type order
-  std::map<std::string, std::string> placed;   ///< original name -> genner name
+  std::vector<int64_t> label_tokens;          ///< token id of each type, in type order
+  std::map<std::string, std::string> placed;  ///< original name -> genner name
 };
 
 /// Loads the original's `state_dict.safetensors` into `model` (see the top of this file). The
@@ -134,15 +134,16 @@ inline SeedImport load_seed_state_dict(gm::NerModelCore& model, const std::files
   for (const auto& [original, entry] : st.entries()) {
     if (original == mapping_name) continue;
     const auto name = seed_parameter_name(original);
-    GENNER_CHECK(name.has_value(), where, ": cannot place tensor '", original, "' (shape ", c10::IntArrayRef(entry.shape),
-                 "): no genner parameter corresponds to it");
+    GENNER_CHECK(name.has_value(), where, ": cannot place tensor '", original, "' (shape ",
+                 c10::IntArrayRef(entry.shape), "): no genner parameter corresponds to it");
     const auto value = st.load(original);
     if (*name == "t5.shared.weight") {
       place(original, *name, value);
       GENNER_CHECK(hi + 1 < value.size(0), where, ": the embedding table '", original, "' has ", value.size(0),
                    " rows, too few for the end-index row ", hi + 1);
       place(original + "[label rows]", "label_embeddings", value.narrow(0, lo, model.num_types()));
-      if (params.find("eos_embedding") != nullptr) place(original + "[end row]", "eos_embedding", value.narrow(0, hi + 1, 1));
+      if (params.find("eos_embedding") != nullptr)
+        place(original + "[end row]", "eos_embedding", value.narrow(0, hi + 1, 1));
       continue;
     }
     place(original, *name, value);

@@ -57,7 +57,7 @@ SeedGreedyResult seed_greedy(Model& model, const torch::Tensor& src_ids, const t
     scores.push_back(logits);
     next = logits.argmax(-1).to(torch::kLong);
     next = next.masked_fill(lengths.eq(cur + 1), 0);  // the limit forces the end index
-    next = next.masked_fill(dones, 0);                 // ended rows are padded
+    next = next.masked_fill(dones, 0);                // ended rows are padded
     out.push_back(next);
     dones = dones.logical_or(next.eq(0));
     if (dones.all().item<bool>()) break;

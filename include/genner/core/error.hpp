@@ -35,7 +35,7 @@ template <typename... Parts>
 }  // namespace genner
 
 /// GENNER_CHECK(cond, parts...): throws genner::Error built from parts when cond is false.
-#define GENNER_CHECK(cond, ...)          \
-  do {                                   \
+#define GENNER_CHECK(cond, ...)               \
+  do {                                        \
     if (!(cond)) ::genner::fail(__VA_ARGS__); \
   } while (false)

@@ -51,14 +51,14 @@ struct Example {
 /// A padded batch. Source pad 0 (mask 0); word_start/word_end pad 0 (word_mask 0);
 /// target pad kIgnoreIndex; decoder input pad 0.
 struct Batch {
-  at::Tensor src_ids;            ///< [B, S]
-  at::Tensor src_mask;           ///< [B, S], 1 on real tokens
-  at::Tensor src_lengths;        ///< [B]
-  at::Tensor word_start;         ///< [B, W]
-  at::Tensor word_end;           ///< [B, W]
-  at::Tensor word_mask;          ///< [B, W]
-  at::Tensor target;             ///< [B, T]
-  at::Tensor decoder_input_ids;  ///< [B, T]
+  at::Tensor src_ids;                ///< [B, S]
+  at::Tensor src_mask;               ///< [B, S], 1 on real tokens
+  at::Tensor src_lengths;            ///< [B]
+  at::Tensor word_start;             ///< [B, W]
+  at::Tensor word_end;               ///< [B, W]
+  at::Tensor word_mask;              ///< [B, W]
+  at::Tensor target;                 ///< [B, T]
+  at::Tensor decoder_input_ids;      ///< [B, T]
   std::vector<std::size_t> indices;  ///< example indices, in batch order
 };
 
@@ -143,8 +143,8 @@ class BatchSampler {
   void restore(const SamplerState& s) {
     state_ = s;
     plan();
-    GENNER_CHECK(state_.cursor <= batches_.size(), "BatchSampler::restore: expected a cursor at most ",
-                 batches_.size(), ", found ", state_.cursor, ".");
+    GENNER_CHECK(state_.cursor <= batches_.size(), "BatchSampler::restore: expected a cursor at most ", batches_.size(),
+                 ", found ", state_.cursor, ".");
   }
   [[nodiscard]] std::size_t batches_per_epoch() const { return batches_.size(); }
 

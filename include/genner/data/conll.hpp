@@ -82,8 +82,8 @@ inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::fi
     const auto& t = in.tags[static_cast<std::size_t>(k)];
     const std::string tag_text = std::string(1, t.prefix) + "-" + t.type;
     if (scheme != TagScheme::bioes)
-      GENNER_CHECK(t.prefix == 'O' || t.prefix == 'B' || t.prefix == 'I', "load_conll: ",
-                   where(file, in.lines[static_cast<std::size_t>(k)]),
+      GENNER_CHECK(t.prefix == 'O' || t.prefix == 'B' || t.prefix == 'I',
+                   "load_conll: ", where(file, in.lines[static_cast<std::size_t>(k)]),
                    ": expected an IOB1/BIO tag (O, B-X, I-X), found '", tag_text, "'.");
     const bool continues = open_start >= 0 && open_type == t.type;
     switch (t.prefix) {
@@ -98,7 +98,8 @@ inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::fi
       case 'E':
         if (!continues) {
           if (scheme != TagScheme::iob1) repair(k, tag_text + " opens a chunk (treated as B-" + t.type + ")");
-          if (scheme == TagScheme::bioes && open_start >= 0) repair(k - 1, "chunk without E- closed before " + tag_text);
+          if (scheme == TagScheme::bioes && open_start >= 0)
+            repair(k - 1, "chunk without E- closed before " + tag_text);
           close(k);
           open_start = k;
           open_type = t.type;
@@ -182,7 +183,7 @@ inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::fi
 /// (in Entity order) cannot be written in BIO: they are skipped and counted in `skipped`;
 /// each fragment of a discontinuous entity is written as its own chunk.
 [[nodiscard]] inline std::vector<std::string> to_bio(std::size_t n, const std::vector<Entity>& entities,
-                                                    std::size_t* skipped = nullptr) {
+                                                     std::size_t* skipped = nullptr) {
   std::vector<std::string> tags(n, "O");
   for (const auto& e : entities) {
     bool free = true;

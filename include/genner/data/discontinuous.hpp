@@ -53,8 +53,8 @@ struct DiscontinuousOptions {
       Entity e{std::string(parts[1]), {}};
       for (std::size_t k = 0; k < numbers.size(); k += 2) {
         int s0 = 0, e0 = 0;
-        GENNER_CHECK(detail::parse_int(numbers[k], s0) && detail::parse_int(numbers[k + 1], e0), "load_discontinuous: ",
-                     at, ": expected non-negative integers, found '", parts[0], "'.");
+        GENNER_CHECK(detail::parse_int(numbers[k], s0) && detail::parse_int(numbers[k + 1], e0),
+                     "load_discontinuous: ", at, ": expected non-negative integers, found '", parts[0], "'.");
         GENNER_CHECK(s0 <= e0 && e0 < n, "load_discontinuous: ", at, ": expected spans inside the sentence's ", n,
                      " words with start <= end, found ", s0, ",", e0, ".");
         e.fragments.emplace_back(s0, e0 + 1);

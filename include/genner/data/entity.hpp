@@ -178,13 +178,13 @@ inline std::vector<Sentence> split_sentence(Sentence s, std::size_t max_words, c
     }
     out.push_back(std::move(piece));
   }
-  report.add(LoadIssue::Kind::split, file, line,
-             "sentence of " + std::to_string(n) + " words split into " + std::to_string(out.size()) + " pieces" +
-                 (n - cuts[cuts.size() - 2] > limit ? " (the last is still longer than the limit: entities cross every cut)"
-                                                    : ""));
+  report.add(
+      LoadIssue::Kind::split, file, line,
+      "sentence of " + std::to_string(n) + " words split into " + std::to_string(out.size()) + " pieces" +
+          (n - cuts[cuts.size() - 2] > limit ? " (the last is still longer than the limit: entities cross every cut)"
+                                             : ""));
   return out;
 }
-
 
 /// Appends `s` to `out` under the length guard `limit` (0: off); see kDefaultLengthGuard.
 inline void add_guarded(std::vector<Sentence>& out, Sentence s, std::size_t limit, const std::string& file,
@@ -220,8 +220,7 @@ inline void finish_sentence(Sentence& s, const std::string& file, std::size_t li
   for (std::size_t i = 1; i < s.entities.size();) {
     if (std::find(s.entities.begin(), s.entities.begin() + static_cast<std::ptrdiff_t>(i), s.entities[i]) !=
         s.entities.begin() + static_cast<std::ptrdiff_t>(i)) {
-      report.add(LoadIssue::Kind::dropped, file, line,
-                 "duplicate entity of type '" + s.entities[i].type + "' dropped");
+      report.add(LoadIssue::Kind::dropped, file, line, "duplicate entity of type '" + s.entities[i].type + "' dropped");
       s.entities.erase(s.entities.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
       ++i;

@@ -40,14 +40,14 @@ enum class LabelConvention {
   if (dataset == "conll2003")
     return {{"loc", "<<location>>"}, {"per", "<<person>>"}, {"org", "<<organization>>"}, {"misc", "<<others>>"}};
   if (dataset == "ontonotes" || dataset == "en-ontonotes")
-    return {{"person", "<<person>>"},     {"gpe", "<<government>>"},    {"org", "<<organization>>"},
-            {"date", "<<date>>"},         {"cardinal", "<<cardinal>>"}, {"norp", "<<nationality>>"},
-            {"money", "<<money>>"},       {"percent", "<<percent>>"},   {"ordinal", "<<ordinal>>"},
-            {"loc", "<<location>>"},      {"time", "<<time>>"},         {"work_of_art", "<<work_of_art>>"},
-            {"fac", "<<buildings>>"},     {"event", "<<event>>"},       {"quantity", "<<quantity>>"},
-            {"product", "<<product>>"},   {"language", "<<language>>"}, {"law", "<<law>>"}};
+    return {{"person", "<<person>>"},   {"gpe", "<<government>>"},    {"org", "<<organization>>"},
+            {"date", "<<date>>"},       {"cardinal", "<<cardinal>>"}, {"norp", "<<nationality>>"},
+            {"money", "<<money>>"},     {"percent", "<<percent>>"},   {"ordinal", "<<ordinal>>"},
+            {"loc", "<<location>>"},    {"time", "<<time>>"},         {"work_of_art", "<<work_of_art>>"},
+            {"fac", "<<buildings>>"},   {"event", "<<event>>"},       {"quantity", "<<quantity>>"},
+            {"product", "<<product>>"}, {"language", "<<language>>"}, {"law", "<<law>>"}};
   if (dataset == "ace04" || dataset == "en_ace04")
-    return {{"loc", "<<location>>"}, {"gpe", "<<government>>"}, {"wea", "<<weapon>>"},     {"veh", "<<vehicle>>"},
+    return {{"loc", "<<location>>"}, {"gpe", "<<government>>"},   {"wea", "<<weapon>>"},   {"veh", "<<vehicle>>"},
             {"per", "<<person>>"},   {"org", "<<organization>>"}, {"fac", "<<buildings>>"}};
   return {};
 }
@@ -84,12 +84,14 @@ inline std::string lower(std::string_view s) {
     }
   } else {
     for (const auto& t : seen) {
-      const bool known = std::any_of(table.begin(), table.end(), [&](const auto& kv) { return kv.first == detail::lower(t); });
+      const bool known =
+          std::any_of(table.begin(), table.end(), [&](const auto& kv) { return kv.first == detail::lower(t); });
       GENNER_CHECK(known, "make_original_label_space: data set '", dataset, "' has entity type '", t,
                    "', which the original's label table for it does not list.");
     }
     for (const auto& [key, token] : table) {
-      const auto it = std::find_if(seen.begin(), seen.end(), [&](const std::string& t) { return detail::lower(t) == key; });
+      const auto it =
+          std::find_if(seen.begin(), seen.end(), [&](const std::string& t) { return detail::lower(t) == key; });
       types.push_back(it != seen.end() ? *it : key);
       tokens.push_back(token);
     }

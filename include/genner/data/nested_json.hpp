@@ -21,10 +21,9 @@
 namespace genner::data {
 
 struct NestedJsonOptions {
-  std::size_t max_words = 150;                      ///< 0 disables splitting
+  std::size_t max_words = 150;                     ///< 0 disables splitting
   std::size_t length_guard = kDefaultLengthGuard;  ///< see LengthGuard in entity.hpp; 0: off
 };
-
 
 /// Parses nested JSON lines from text (see load_nested_json); `file` names it in errors.
 [[nodiscard]] inline Dataset parse_nested_json(std::string_view text, const std::filesystem::path& file,
@@ -53,22 +52,24 @@ struct NestedJsonOptions {
       GENNER_CHECK(sentences[k].is_array() && !sentences[k].empty(), "load_nested_json: ", at, ": sentence ", k,
                    ": expected a non-empty array of tokens, found ", sentences[k].dump().substr(0, 80), ".");
       for (const auto& token : sentences[k]) {
-        GENNER_CHECK(token.is_string(), "load_nested_json: ", at, ": sentence ", k,
-                     ": expected string tokens, found ", token.dump(), ".");
+        GENNER_CHECK(token.is_string(), "load_nested_json: ", at, ": sentence ", k, ": expected string tokens, found ",
+                     token.dump(), ".");
         s.words.push_back(token.get<std::string>());
       }
       const int n = static_cast<int>(s.words.size());
       GENNER_CHECK(ners[k].is_array(), "load_nested_json: ", at, ": sentence ", k, ": expected an entity list, found ",
                    ners[k].dump().substr(0, 80), ".");
       for (const auto& e : ners[k]) {
-        GENNER_CHECK(e.is_array() && e.size() == 3 && e[0].is_number_integer() && e[1].is_number_integer() &&
-                         e[2].is_string(),
-                     "load_nested_json: ", at, ": sentence ", k, ": expected [start, end_inclusive, type], found ",
-                     e.dump(), ".");
+        GENNER_CHECK(
+            e.is_array() && e.size() == 3 && e[0].is_number_integer() && e[1].is_number_integer() && e[2].is_string(),
+            "load_nested_json: ", at, ": sentence ", k, ": expected [start, end_inclusive, type], found ", e.dump(),
+            ".");
         // Compared as 64-bit (an offset of 2^32 or more must not wrap to a small number).
         const auto start64 = e[0].get<std::int64_t>(), last64 = e[1].get<std::int64_t>();
-        GENNER_CHECK(e[0].is_number_unsigned() && e[1].is_number_unsigned() && 0 <= start64 && start64 <= last64 && last64 < n, "load_nested_json: ", at, ": sentence ", k,
-                     ": expected an entity span inside the sentence's ", n, " words, found ", e.dump(), ".");
+        GENNER_CHECK(
+            e[0].is_number_unsigned() && e[1].is_number_unsigned() && 0 <= start64 && start64 <= last64 && last64 < n,
+            "load_nested_json: ", at, ": sentence ", k, ": expected an entity span inside the sentence's ", n,
+            " words, found ", e.dump(), ".");
         const auto start = static_cast<int>(start64), last = static_cast<int>(last64);
         s.entities.push_back({e[2].get<std::string>(), {{start, last + 1}}});
       }
@@ -85,7 +86,8 @@ struct NestedJsonOptions {
 
 /// Loads a nested-NER JSON-lines file (UTF-8; a byte-order mark is dropped; offsets are checked
 /// as 64-bit integers; the length guard of entity.hpp applies after the max_words split).
-[[nodiscard]] inline Dataset load_nested_json(const std::filesystem::path& file, const NestedJsonOptions& options = {}) {
+[[nodiscard]] inline Dataset load_nested_json(const std::filesystem::path& file,
+                                              const NestedJsonOptions& options = {}) {
   return parse_nested_json(detail::read_text(file, "load_nested_json"), file, options);
 }
 

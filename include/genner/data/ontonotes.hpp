@@ -56,8 +56,7 @@ namespace genner::data {
       continue;
     }
     GENNER_CHECK(fields.size() >= 11, "load_ontonotes: ", detail::where(file, i + 1),
-                 ": expected at least 11 columns (word in column 4, entity in column 11), found ", fields.size(),
-                 ".");
+                 ": expected at least 11 columns (word in column 4, entity in column 11), found ", fields.size(), ".");
     if (current.words.empty()) sentence_line = i + 1;
     const int k = static_cast<int>(current.words.size());
     current.words.push_back(unescape_ontonotes(fields[3]));

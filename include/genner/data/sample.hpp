@@ -209,91 +209,122 @@ void expand(Rng& rng, std::string_view tmpl, Phrase& out, Slot&& slot) {
 namespace flat {
 
 inline constexpr std::string_view first_names[] = {
-    "Angela", "John", "Maria", "Pedro", "Anna", "Thomas", "Fatima", "Hiroshi", "Olga", "Kwame",
-    "Elena", "Marco", "Ingrid", "Rahul", "Sofia", "Pierre", "Hans", "Aisha", "Carlos", "Yuki",
-    "Michael", "Sarah", "David", "Laura", "Ahmed", "Ivan", "Lucia", "Peter", "Helen", "Jorge",
-    "Nadia", "Stefan", "Grace", "Oleg", "Priya", "Samuel", "Claire", "Tomas", "Amara", "Viktor",
-    "Rosa", "Daniel", "Mei", "Lars", "Beatriz", "Kofi", "Martina", "George", "Irina", "Paulo",
-    "Jean", "Paris", "Jordan", "Chelsea", "Florence", "Victoria", "Carmen", "Andrzej", "Emeka", "Lena"};
+    "Angela",  "John",   "Maria",  "Pedro",   "Anna",     "Thomas",   "Fatima",  "Hiroshi", "Olga",   "Kwame",
+    "Elena",   "Marco",  "Ingrid", "Rahul",   "Sofia",    "Pierre",   "Hans",    "Aisha",   "Carlos", "Yuki",
+    "Michael", "Sarah",  "David",  "Laura",   "Ahmed",    "Ivan",     "Lucia",   "Peter",   "Helen",  "Jorge",
+    "Nadia",   "Stefan", "Grace",  "Oleg",    "Priya",    "Samuel",   "Claire",  "Tomas",   "Amara",  "Viktor",
+    "Rosa",    "Daniel", "Mei",    "Lars",    "Beatriz",  "Kofi",     "Martina", "George",  "Irina",  "Paulo",
+    "Jean",    "Paris",  "Jordan", "Chelsea", "Florence", "Victoria", "Carmen",  "Andrzej", "Emeka",  "Lena"};
 
 inline constexpr std::string_view surnames[] = {
-    "Merkel", "Smith", "Silva", "Costa", "Novak", "Fischer", "Tanaka", "Petrov", "Mensah", "Rossi",
-    "Larsen", "Sharma", "Dubois", "Schmidt", "Haddad", "Garcia", "Sato", "Ivanova", "Walker", "Brown",
-    "Kowalski", "Moreau", "Jensen", "Okafor", "Ferreira", "Lindqvist", "Nakamura", "Hughes", "Bauer", "Romero",
-    "Mueller", "Ortega", "Chen", "Kim", "Nguyen", "Abebe", "Horvat", "Popescu", "Karlsson", "Murphy",
-    "van Dijk", "de Souza", "al-Hassan", "Jordan", "Lincoln", "Washington", "Ford", "Lyon", "Sterling", "Burton",
-    "Kovacs", "Andersson", "Papadopoulos", "Yilmaz", "Otieno", "Reyes", "Morales", "Wagner", "Hoffmann", "Evans"};
+    "Merkel",     "Smith",   "Silva",    "Costa",    "Novak",    "Fischer",  "Tanaka",    "Petrov",       "Mensah",
+    "Rossi",      "Larsen",  "Sharma",   "Dubois",   "Schmidt",  "Haddad",   "Garcia",    "Sato",         "Ivanova",
+    "Walker",     "Brown",   "Kowalski", "Moreau",   "Jensen",   "Okafor",   "Ferreira",  "Lindqvist",    "Nakamura",
+    "Hughes",     "Bauer",   "Romero",   "Mueller",  "Ortega",   "Chen",     "Kim",       "Nguyen",       "Abebe",
+    "Horvat",     "Popescu", "Karlsson", "Murphy",   "van Dijk", "de Souza", "al-Hassan", "Jordan",       "Lincoln",
+    "Washington", "Ford",    "Lyon",     "Sterling", "Burton",   "Kovacs",   "Andersson", "Papadopoulos", "Yilmaz",
+    "Otieno",     "Reyes",   "Morales",  "Wagner",   "Hoffmann", "Evans"};
 
 inline constexpr std::string_view cities[] = {
-    "London", "Paris", "Berlin", "Madrid", "Lisbon", "Rome", "Vienna", "Warsaw", "Prague", "Moscow",
-    "Tokyo", "Sydney", "Chicago", "Boston", "Toronto", "Nairobi", "Cairo", "Lagos", "Mumbai", "Jakarta",
-    "New York", "Los Angeles", "Buenos Aires", "Rio de Janeiro", "Hong Kong", "Tel Aviv", "San Francisco",
-    "Cape Town", "Kuala Lumpur", "Sao Paulo", "Brussels", "Geneva", "Frankfurt", "Milan", "Dublin", "Oslo",
-    "Stockholm", "Helsinki", "Athens", "Istanbul", "Seoul", "Manila", "Bangkok", "Lima", "Bogota", "Santiago",
-    "Hamburg", "Munich", "Leeds", "Manchester", "Liverpool", "Glasgow", "Marseille", "Lyon", "Porto",
-    "Valencia", "Seville", "Naples", "Turin", "Florence", "Washington", "Lincoln", "Chelsea"};
+    "London",       "Paris",        "Berlin",         "Madrid",    "Lisbon",     "Rome",          "Vienna",
+    "Warsaw",       "Prague",       "Moscow",         "Tokyo",     "Sydney",     "Chicago",       "Boston",
+    "Toronto",      "Nairobi",      "Cairo",          "Lagos",     "Mumbai",     "Jakarta",       "New York",
+    "Los Angeles",  "Buenos Aires", "Rio de Janeiro", "Hong Kong", "Tel Aviv",   "San Francisco", "Cape Town",
+    "Kuala Lumpur", "Sao Paulo",    "Brussels",       "Geneva",    "Frankfurt",  "Milan",         "Dublin",
+    "Oslo",         "Stockholm",    "Helsinki",       "Athens",    "Istanbul",   "Seoul",         "Manila",
+    "Bangkok",      "Lima",         "Bogota",         "Santiago",  "Hamburg",    "Munich",        "Leeds",
+    "Manchester",   "Liverpool",    "Glasgow",        "Marseille", "Lyon",       "Porto",         "Valencia",
+    "Seville",      "Naples",       "Turin",          "Florence",  "Washington", "Lincoln",       "Chelsea"};
 
 inline constexpr std::string_view countries[] = {
-    "Germany", "France", "Spain", "Portugal", "Italy", "Britain", "Poland", "Russia", "Japan", "China",
-    "India", "Brazil", "Argentina", "Canada", "Mexico", "Kenya", "Nigeria", "Egypt", "Australia",
-    "South Africa", "El Salvador", "New Zealand", "Sri Lanka", "Saudi Arabia", "Costa Rica", "South Korea",
-    "Burkina Faso", "Norway", "Sweden", "Finland", "Greece", "Turkey", "Ireland", "Chile", "Peru",
-    "Colombia", "Indonesia", "Thailand", "Jordan", "Israel", "Pakistan", "Ghana", "Hungary", "Romania"};
+    "Germany",     "France",    "Spain",        "Portugal",   "Italy",       "Britain",      "Poland",
+    "Russia",      "Japan",     "China",        "India",      "Brazil",      "Argentina",    "Canada",
+    "Mexico",      "Kenya",     "Nigeria",      "Egypt",      "Australia",   "South Africa", "El Salvador",
+    "New Zealand", "Sri Lanka", "Saudi Arabia", "Costa Rica", "South Korea", "Burkina Faso", "Norway",
+    "Sweden",      "Finland",   "Greece",       "Turkey",     "Ireland",     "Chile",        "Peru",
+    "Colombia",    "Indonesia", "Thailand",     "Jordan",     "Israel",      "Pakistan",     "Ghana",
+    "Hungary",     "Romania"};
 
 inline constexpr std::string_view regions[] = {
-    "Europe", "Asia", "Africa", "Latin America", "Middle East", "Balkans", "Gulf", "Caribbean",
-    "Scandinavia", "Pacific", "West Africa", "North Sea", "Siberia", "Bavaria", "Catalonia", "Rhine Valley"};
+    "Europe",      "Asia",    "Africa",      "Latin America", "Middle East", "Balkans", "Gulf",      "Caribbean",
+    "Scandinavia", "Pacific", "West Africa", "North Sea",     "Siberia",     "Bavaria", "Catalonia", "Rhine Valley"};
 
 inline constexpr std::string_view nationalities[] = {
-    "German", "French", "Spanish", "Portuguese", "Italian", "British", "Polish", "Russian", "Japanese",
-    "Chinese", "Indian", "Brazilian", "Argentine", "Canadian", "Mexican", "Kenyan", "Nigerian", "Egyptian",
-    "Australian", "South African", "American", "Norwegian", "Swedish", "Finnish", "Greek", "Turkish",
-    "Irish", "Chilean", "Dutch", "Belgian", "Swiss", "Austrian", "Israeli", "Pakistani", "European",
-    "Asian", "African", "Hungarian", "Romanian", "Korean"};
+    "German",   "French",    "Spanish",    "Portuguese",    "Italian",   "British",   "Polish",   "Russian",
+    "Japanese", "Chinese",   "Indian",     "Brazilian",     "Argentine", "Canadian",  "Mexican",  "Kenyan",
+    "Nigerian", "Egyptian",  "Australian", "South African", "American",  "Norwegian", "Swedish",  "Finnish",
+    "Greek",    "Turkish",   "Irish",      "Chilean",       "Dutch",     "Belgian",   "Swiss",    "Austrian",
+    "Israeli",  "Pakistani", "European",   "Asian",         "African",   "Hungarian", "Romanian", "Korean"};
 
 inline constexpr std::string_view events[] = {
-    "World Cup", "Olympic Games", "Tour de France", "Davis Cup", "Ryder Cup", "U.S. Open", "Australian Open",
-    "European Championship", "Super Bowl", "Nobel Peace Prize", "Champions League", "Commonwealth Games",
-    "Winter Olympics", "Grand Slam", "Africa Cup of Nations", "Copa America", "Asian Games", "World Series"};
+    "World Cup",        "Olympic Games",      "Tour de France",        "Davis Cup",  "Ryder Cup",
+    "U.S. Open",        "Australian Open",    "European Championship", "Super Bowl", "Nobel Peace Prize",
+    "Champions League", "Commonwealth Games", "Winter Olympics",       "Grand Slam", "Africa Cup of Nations",
+    "Copa America",     "Asian Games",        "World Series"};
 
 /// Religious and political adjectives (MISC), as in "the Catholic leader".
-inline constexpr std::string_view misc_other[] = {"Catholic", "Muslim", "Christian", "Buddhist", "Marxist",
-                                                  "Islamic", "Protestant", "Hindu", "Orthodox", "Socialist"};
-inline constexpr std::string_view languages[] = {"English", "Arabic", "Spanish", "French", "Swahili", "Hindi",
-                                                 "Portuguese", "Mandarin", "Russian", "German"};
+inline constexpr std::string_view misc_other[] = {"Catholic", "Muslim",     "Christian", "Buddhist", "Marxist",
+                                                  "Islamic",  "Protestant", "Hindu",     "Orthodox", "Socialist"};
+inline constexpr std::string_view languages[] = {"English", "Arabic",     "Spanish",  "French",  "Swahili",
+                                                 "Hindi",   "Portuguese", "Mandarin", "Russian", "German"};
 
 inline constexpr std::string_view companies[] = {
-    "Northwind Trading", "Apex Holdings", "Meridian Oil", "Bluewater Shipping", "Helix Pharma",
-    "Sterling Group", "Orion Airlines", "Atlas Steel", "Vantage Electronics", "Pioneer Foods",
-    "Granite Insurance", "Summit Energy", "Crescent Media", "Falcon Motors", "Harbour Bank", "Nordic Timber",
-    "Redwood Capital", "Silverline Telecom", "Polaris Mining", "Cobalt Systems", "Evergreen Chemicals",
-    "Kestrel Aerospace", "Lumen Software", "Tidewater Logistics", "Ironbridge Construction"};
+    "Northwind Trading",   "Apex Holdings",     "Meridian Oil",       "Bluewater Shipping",  "Helix Pharma",
+    "Sterling Group",      "Orion Airlines",    "Atlas Steel",        "Vantage Electronics", "Pioneer Foods",
+    "Granite Insurance",   "Summit Energy",     "Crescent Media",     "Falcon Motors",       "Harbour Bank",
+    "Nordic Timber",       "Redwood Capital",   "Silverline Telecom", "Polaris Mining",      "Cobalt Systems",
+    "Evergreen Chemicals", "Kestrel Aerospace", "Lumen Software",     "Tidewater Logistics", "Ironbridge Construction"};
 
 inline constexpr std::string_view company_suffixes[] = {"Corp", "Inc", "Ltd", "AG", "SA", "Plc", "Group", "NV"};
 
-inline constexpr std::string_view organisations[] = {
-    "United Nations", "European Union", "NATO", "World Bank", "International Monetary Fund", "Red Cross",
-    "Greenpeace", "Interpol", "OPEC", "Reuters", "Supreme Court", "Parliament", "Federal Reserve",
-    "Bundesbank", "Democratic Party", "Labour Party", "Green Party", "Social Democrats", "World Health Organisation",
-    "Amnesty International", "UEFA", "FIFA", "Security Council", "African Union", "Senate", "Congress",
-    "Foreign Ministry", "Interior Ministry", "Central Bank", "Stock Exchange"};
+inline constexpr std::string_view organisations[] = {"United Nations",
+                                                     "European Union",
+                                                     "NATO",
+                                                     "World Bank",
+                                                     "International Monetary Fund",
+                                                     "Red Cross",
+                                                     "Greenpeace",
+                                                     "Interpol",
+                                                     "OPEC",
+                                                     "Reuters",
+                                                     "Supreme Court",
+                                                     "Parliament",
+                                                     "Federal Reserve",
+                                                     "Bundesbank",
+                                                     "Democratic Party",
+                                                     "Labour Party",
+                                                     "Green Party",
+                                                     "Social Democrats",
+                                                     "World Health Organisation",
+                                                     "Amnesty International",
+                                                     "UEFA",
+                                                     "FIFA",
+                                                     "Security Council",
+                                                     "African Union",
+                                                     "Senate",
+                                                     "Congress",
+                                                     "Foreign Ministry",
+                                                     "Interior Ministry",
+                                                     "Central Bank",
+                                                     "Stock Exchange"};
 
-inline constexpr std::string_view club_suffixes[] = {"United", "Rovers", "City", "Athletic", "Wanderers", "FC",
-                                                     "Albion", "Town"};
+inline constexpr std::string_view club_suffixes[] = {"United",    "Rovers", "City",   "Athletic",
+                                                     "Wanderers", "FC",     "Albion", "Town"};
 inline constexpr std::string_view club_prefixes[] = {"Real", "Sporting", "Dynamo", "Inter", "Olympique"};
 inline constexpr std::string_view newspaper_names[] = {"Herald", "Times", "Courier", "Gazette", "Post", "Tribune"};
 
 inline constexpr std::string_view roles[] = {
-    "minister", "president", "spokesman", "spokeswoman", "chief executive", "coach", "striker", "analyst",
-    "economist", "prime minister", "foreign minister", "finance minister", "chairman", "director", "manager",
-    "senator", "ambassador", "police chief", "judge", "goalkeeper", "envoy", "central banker", "midfielder"};
+    "minister", "president",  "spokesman", "spokeswoman",    "chief executive",  "coach",
+    "striker",  "analyst",    "economist", "prime minister", "foreign minister", "finance minister",
+    "chairman", "director",   "manager",   "senator",        "ambassador",       "police chief",
+    "judge",    "goalkeeper", "envoy",     "central banker", "midfielder"};
 
-inline constexpr std::string_view days[] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-                                            "Sunday"};
-inline constexpr std::string_view months[] = {"January", "February", "March", "April", "May", "June", "July",
-                                              "August", "September", "October", "November", "December"};
-inline constexpr std::string_view currencies[] = {"dollars", "euros", "pounds", "yen", "francs", "marks",
-                                                  "crowns", "pesos", "rupees"};
+inline constexpr std::string_view days[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                            "Friday", "Saturday", "Sunday"};
+inline constexpr std::string_view months[] = {"January", "February", "March",     "April",   "May",      "June",
+                                              "July",    "August",   "September", "October", "November", "December"};
+inline constexpr std::string_view currencies[] = {"dollars", "euros",  "pounds", "yen",   "francs",
+                                                  "marks",   "crowns", "pesos",  "rupees"};
 
 /// Body sentences. Slots: PER full name, SUR surname alone (PER), CITY, COUNTRY, LOC (any
 /// location), REGION, NAT (nationality, MISC), EVENT (MISC), MISC (other MISC), COMP (company),
@@ -365,18 +396,17 @@ inline constexpr std::string_view templates[] = {
     "{PER} , who speaks fluent {LANG} , is tipped to become the next {ROLE} ."};
 
 /// Headlines, written in capitals as wire headlines are.
-inline constexpr std::string_view headlines[] = {
-    "SOCCER - {CLUB} BEAT {CLUB} .",
-    "TENNIS - {SUR} REACHES {CITY} FINAL .",
-    "{COUNTRY} SAYS TALKS WITH {ORG} TO CONTINUE .",
-    "{COMP} PROFIT RISES {PCT} PCT .",
-    "{NAT} POLICE ARREST {SMALL} AFTER PROTEST .",
-    "CRICKET - {COUNTRY} V {COUNTRY} SCOREBOARD .",
-    "GOLF - {PER} LEADS {EVENT} .",
-    "{SUR} TO VISIT {COUNTRY} NEXT WEEK .",
-    "RESULTS OF {NAT} FIRST DIVISION MATCHES .",
-    "FLOODS HIT {REGION} .",
-    "MARKETS CLOSE LOWER ON RATE FEARS ."};
+inline constexpr std::string_view headlines[] = {"SOCCER - {CLUB} BEAT {CLUB} .",
+                                                 "TENNIS - {SUR} REACHES {CITY} FINAL .",
+                                                 "{COUNTRY} SAYS TALKS WITH {ORG} TO CONTINUE .",
+                                                 "{COMP} PROFIT RISES {PCT} PCT .",
+                                                 "{NAT} POLICE ARREST {SMALL} AFTER PROTEST .",
+                                                 "CRICKET - {COUNTRY} V {COUNTRY} SCOREBOARD .",
+                                                 "GOLF - {PER} LEADS {EVENT} .",
+                                                 "{SUR} TO VISIT {COUNTRY} NEXT WEEK .",
+                                                 "RESULTS OF {NAT} FIRST DIVISION MATCHES .",
+                                                 "FLOODS HIT {REGION} .",
+                                                 "MARKETS CLOSE LOWER ON RATE FEARS ."};
 
 inline void slot(std::string_view name, Rng& rng, Phrase& out);
 
@@ -393,9 +423,8 @@ inline void company(Rng& rng, Phrase& out) {
   switch (rng.below(6)) {
     case 0:
       out.add_words(rng.pick(surnames));
-      out.add_words(rng.pick({std::string_view("Motors"), std::string_view("Industries"),
-                              std::string_view("Brothers"), std::string_view("& Sons"),
-                              std::string_view("Engineering")}));
+      out.add_words(rng.pick({std::string_view("Motors"), std::string_view("Industries"), std::string_view("Brothers"),
+                              std::string_view("& Sons"), std::string_view("Engineering")}));
       break;
     case 1:
       out.add_words("Bank of");
@@ -530,7 +559,8 @@ inline void slot(std::string_view name, Rng& rng, Phrase& out) {
   if (name == "SMALL") return out.words.push_back(std::to_string(rng.between(2, 20)));
   if (name == "AGE") return out.words.push_back(std::to_string(rng.between(18, 80)));
   if (name == "PCT")
-    return out.words.push_back(std::to_string(rng.between(0, 12)) + (rng.chance(2, 3) ? "." + std::to_string(rng.between(1, 9)) : ""));
+    return out.words.push_back(std::to_string(rng.between(0, 12)) +
+                               (rng.chance(2, 3) ? "." + std::to_string(rng.between(1, 9)) : ""));
   if (name == "SCORE") {  // winner first
     const int won = rng.between(1, 5);
     return out.words.push_back(std::to_string(won) + "-" + std::to_string(rng.between(0, won - 1)));
@@ -579,41 +609,82 @@ inline void slot(std::string_view name, Rng& rng, Phrase& out) {
 // ---------------------------------------------------------------------------------------------
 namespace nested {
 
-inline constexpr std::string_view proteins[] = {
-    "IL-2", "IL-4", "IL-6", "IL-10", "NF-kappa B", "TNF-alpha", "c-Jun", "c-Fos", "STAT3", "STAT5", "p50",
-    "p65", "GATA-1", "GATA-3", "CD28", "CD3", "Oct-1", "Oct-2", "AP-1", "interferon gamma", "glucocorticoid receptor",
-    "protein kinase C", "c-Rel", "I kappa B alpha", "CD40 ligand", "Ets-1", "PU.1", "CREB", "NFAT", "Sp1",
-    "c-Myc", "Bcl-2", "JAK2", "RelB", "erythropoietin", "GM-CSF", "TGF-beta", "MHC class II", "HLA-DR", "Tax"};
+inline constexpr std::string_view proteins[] = {"IL-2",
+                                                "IL-4",
+                                                "IL-6",
+                                                "IL-10",
+                                                "NF-kappa B",
+                                                "TNF-alpha",
+                                                "c-Jun",
+                                                "c-Fos",
+                                                "STAT3",
+                                                "STAT5",
+                                                "p50",
+                                                "p65",
+                                                "GATA-1",
+                                                "GATA-3",
+                                                "CD28",
+                                                "CD3",
+                                                "Oct-1",
+                                                "Oct-2",
+                                                "AP-1",
+                                                "interferon gamma",
+                                                "glucocorticoid receptor",
+                                                "protein kinase C",
+                                                "c-Rel",
+                                                "I kappa B alpha",
+                                                "CD40 ligand",
+                                                "Ets-1",
+                                                "PU.1",
+                                                "CREB",
+                                                "NFAT",
+                                                "Sp1",
+                                                "c-Myc",
+                                                "Bcl-2",
+                                                "JAK2",
+                                                "RelB",
+                                                "erythropoietin",
+                                                "GM-CSF",
+                                                "TGF-beta",
+                                                "MHC class II",
+                                                "HLA-DR",
+                                                "Tax"};
 
 /// Proteins usable before "+" as cell surface markers.
 inline constexpr std::string_view markers[] = {"CD4", "CD8", "CD19", "CD34", "CD14", "CD56", "CD45RA"};
 
-inline constexpr std::string_view cell_types[] = {
-    "T cells", "B cells", "monocytes", "macrophages", "T lymphocytes", "B lymphocytes", "neutrophils",
-    "erythroid cells", "thymocytes", "NK cells", "dendritic cells", "peripheral blood mononuclear cells",
-    "endothelial cells", "hematopoietic progenitor cells", "eosinophils", "mast cells", "leukocytes",
-    "T helper cells", "myeloid cells", "granulocytes"};
+inline constexpr std::string_view cell_types[] = {"T cells",           "B cells",
+                                                  "monocytes",         "macrophages",
+                                                  "T lymphocytes",     "B lymphocytes",
+                                                  "neutrophils",       "erythroid cells",
+                                                  "thymocytes",        "NK cells",
+                                                  "dendritic cells",   "peripheral blood mononuclear cells",
+                                                  "endothelial cells", "hematopoietic progenitor cells",
+                                                  "eosinophils",       "mast cells",
+                                                  "leukocytes",        "T helper cells",
+                                                  "myeloid cells",     "granulocytes"};
 
-inline constexpr std::string_view cell_type_modifiers[] = {"human", "activated", "resting", "normal human",
-                                                           "primary", "mature", "circulating", "murine"};
+inline constexpr std::string_view cell_type_modifiers[] = {"human",   "activated", "resting",     "normal human",
+                                                           "primary", "mature",    "circulating", "murine"};
 
-inline constexpr std::string_view cell_lines[] = {"Jurkat", "HeLa", "U937", "THP-1", "K562", "HL-60", "Raji",
-                                                  "COS-7", "EL4", "MOLT-4", "CEM", "HUT 78", "Namalwa", "Daudi",
-                                                  "HEL", "RAW 264.7", "Mono Mac 6", "BJAB"};
+inline constexpr std::string_view cell_lines[] = {"Jurkat",  "HeLa",  "U937", "THP-1",     "K562",       "HL-60",
+                                                  "Raji",    "COS-7", "EL4",  "MOLT-4",    "CEM",        "HUT 78",
+                                                  "Namalwa", "Daudi", "HEL",  "RAW 264.7", "Mono Mac 6", "BJAB"};
 
-inline constexpr std::string_view lineages[] = {"T", "B", "monocytic", "erythroleukemia", "myeloid", "promyelocytic",
-                                                "lymphoblastoid", "megakaryocytic"};
+inline constexpr std::string_view lineages[] = {
+    "T", "B", "monocytic", "erythroleukemia", "myeloid", "promyelocytic", "lymphoblastoid", "megakaryocytic"};
 
-inline constexpr std::string_view dna_heads[] = {"gene", "promoter", "enhancer", "gene promoter", "locus", "cDNA",
-                                                 "binding site", "5' flanking region", "intron", "coding region"};
+inline constexpr std::string_view dna_heads[] = {"gene",   "promoter",     "enhancer",     "gene promoter",
+                                                 "locus",  "cDNA",         "binding site", "5' flanking region",
+                                                 "intron", "coding region"};
 
-inline constexpr std::string_view plain_dna[] = {"kappa B site", "long terminal repeat", "HIV-1 long terminal repeat",
-                                                 "TATA box", "CpG island", "GC box", "reporter construct",
-                                                 "upstream regulatory region"};
+inline constexpr std::string_view plain_dna[] = {
+    "kappa B site", "long terminal repeat", "HIV-1 long terminal repeat", "TATA box", "CpG island",
+    "GC box",       "reporter construct",   "upstream regulatory region"};
 
-inline constexpr std::string_view chemicals[] = {"cyclosporin A", "dexamethasone", "phorbol ester", "PMA",
-                                                 "ionomycin", "LPS", "calcium ionophore", "retinoic acid",
-                                                 "hydrogen peroxide", "forskolin"};
+inline constexpr std::string_view chemicals[] = {
+    "cyclosporin A",     "dexamethasone", "phorbol ester",     "PMA",      "ionomycin", "LPS",
+    "calcium ionophore", "retinoic acid", "hydrogen peroxide", "forskolin"};
 
 /// Slots: PROT, DNA, RNA, CT (cell type), CL (cell line), CHEM (non-entity chemical).
 inline constexpr std::string_view templates[] = {
@@ -815,33 +886,61 @@ inline void slot(std::string_view name, Rng& rng, Phrase& out) {
 // ---------------------------------------------------------------------------------------------
 namespace disc {
 
-inline constexpr std::string_view symptoms[] = {
-    "headache", "headaches", "nausea", "dizziness", "fatigue", "insomnia", "diarrhea", "constipation", "rash",
-    "itching", "hair loss", "weight gain", "memory loss", "blurred vision", "dry mouth", "heartburn",
-    "muscle cramps", "leg cramps", "night sweats", "hot flashes", "mood swings", "depression", "anxiety",
-    "palpitations", "stomach upset", "loss of appetite", "shortness of breath", "tingling in my fingers",
-    "numbness in my feet", "ringing in my ears", "brain fog", "vomiting", "bloating", "tiredness"};
+inline constexpr std::string_view symptoms[] = {"headache",
+                                                "headaches",
+                                                "nausea",
+                                                "dizziness",
+                                                "fatigue",
+                                                "insomnia",
+                                                "diarrhea",
+                                                "constipation",
+                                                "rash",
+                                                "itching",
+                                                "hair loss",
+                                                "weight gain",
+                                                "memory loss",
+                                                "blurred vision",
+                                                "dry mouth",
+                                                "heartburn",
+                                                "muscle cramps",
+                                                "leg cramps",
+                                                "night sweats",
+                                                "hot flashes",
+                                                "mood swings",
+                                                "depression",
+                                                "anxiety",
+                                                "palpitations",
+                                                "stomach upset",
+                                                "loss of appetite",
+                                                "shortness of breath",
+                                                "tingling in my fingers",
+                                                "numbness in my feet",
+                                                "ringing in my ears",
+                                                "brain fog",
+                                                "vomiting",
+                                                "bloating",
+                                                "tiredness"};
 
-inline constexpr std::string_view severities[] = {"severe", "terrible", "mild", "constant", "extreme", "bad",
-                                                  "horrible", "chronic"};
+inline constexpr std::string_view severities[] = {"severe",  "terrible", "mild",     "constant",
+                                                  "extreme", "bad",      "horrible", "chronic"};
 
 /// Body parts that modify a symptom noun ("joint pain") and the nouns they modify.
-inline constexpr std::string_view body_modifiers[] = {"muscle", "joint", "back", "neck", "shoulder", "hip",
-                                                      "knee", "leg", "stomach", "chest", "arm", "foot"};
+inline constexpr std::string_view body_modifiers[] = {"muscle", "joint", "back",    "neck",  "shoulder", "hip",
+                                                      "knee",   "leg",   "stomach", "chest", "arm",      "foot"};
 inline constexpr std::string_view body_nouns[] = {"pain", "aches", "cramps", "stiffness", "weakness", "spasms"};
 /// Plural body parts ("pain in my knees").
-inline constexpr std::string_view body_parts[] = {"knees", "shoulders", "hips", "ankles", "wrists", "elbows",
-                                                  "legs", "arms", "hands", "feet", "calves", "thighs"};
+inline constexpr std::string_view body_parts[] = {"knees", "shoulders", "hips",  "ankles", "wrists", "elbows",
+                                                  "legs",  "arms",      "hands", "feet",   "calves", "thighs"};
 inline constexpr std::string_view sides[] = {"left", "right"};
-inline constexpr std::string_view body_singular[] = {"knee", "shoulder", "hip", "ankle", "wrist", "elbow",
-                                                     "leg", "arm", "hand", "foot"};
-inline constexpr std::string_view body_adjectives[] = {"weak", "stiff", "sore", "swollen", "numb", "achy",
-                                                       "heavy", "tender"};
-inline constexpr std::string_view drugs[] = {"Lipitor", "Voltaren", "Arthrotec", "Zocor", "Crestor", "Celebrex",
-                                             "Naproxen", "Diclofenac", "Pennsaid", "Vioxx", "Simvastatin",
-                                             "Ibuprofen", "Mobic", "Lovastatin"};
-inline constexpr std::string_view indications[] = {"arthritis", "back pain", "high cholesterol", "knee pain",
-                                                   "osteoarthritis", "gout", "joint pain", "tendonitis"};
+inline constexpr std::string_view body_singular[] = {"knee",  "shoulder", "hip", "ankle", "wrist",
+                                                     "elbow", "leg",      "arm", "hand",  "foot"};
+inline constexpr std::string_view body_adjectives[] = {"weak", "stiff", "sore",  "swollen",
+                                                       "numb", "achy",  "heavy", "tender"};
+inline constexpr std::string_view drugs[] = {"Lipitor",     "Voltaren",  "Arthrotec",  "Zocor",     "Crestor",
+                                             "Celebrex",    "Naproxen",  "Diclofenac", "Pennsaid",  "Vioxx",
+                                             "Simvastatin", "Ibuprofen", "Mobic",      "Lovastatin"};
+inline constexpr std::string_view indications[] = {"arthritis",      "back pain", "high cholesterol", "knee pain",
+                                                   "osteoarthritis", "gout",      "joint pain",       "tendonitis"};
 
 inline const std::string adr = "ADR";
 
@@ -890,8 +989,8 @@ inline void discontinuous(Rng& rng, Phrase& out) {
       const int noun = out.size();
       out.add_words(rng.pick(body_nouns));
       for (int k = 0; k + 1 < count; ++k)
-        out.entities.push_back({adr, {{at[static_cast<std::size_t>(k)], at[static_cast<std::size_t>(k)] + 1},
-                                      {noun, noun + 1}}});
+        out.entities.push_back(
+            {adr, {{at[static_cast<std::size_t>(k)], at[static_cast<std::size_t>(k)] + 1}, {noun, noun + 1}}});
       out.entities.push_back({adr, {{at.back(), noun + 1}}});
       break;
     }
@@ -932,8 +1031,8 @@ inline void clause(Rng& rng, Phrase& out) {
   out.add_words(rng.pick(body_parts));
   out.add_words(rng.pick({std::string_view("were"), std::string_view("felt"), std::string_view("became"),
                           std::string_view("got"), std::string_view("are")}));
-  out.add_words(rng.pick({std::string_view("so"), std::string_view("very"), std::string_view("really"),
-                          std::string_view("extremely")}));
+  out.add_words(rng.pick(
+      {std::string_view("so"), std::string_view("very"), std::string_view("really"), std::string_view("extremely")}));
   const int adj = out.size();
   out.add_words(rng.pick(body_adjectives));
   out.entities.push_back({adr, {{part, part + 1}, {adj, adj + 1}}});
@@ -962,41 +1061,40 @@ inline void slot(std::string_view name, Rng& rng, Phrase& out) {
 /// Slots: ADR (contiguous or a discontinuous construction), CADR (contiguous only), CLAUSE
 /// ("my legs were so weak", a discontinuous ADR), DRUG, FOR
 /// (what the drug was taken for: not an ADR), DUR, DOSE, AGE.
-inline constexpr std::string_view templates[] = {
-    "I have been taking {DRUG} for {DUR} and have {ADR} .",
-    "After {DUR} on {DRUG} I developed {ADR} .",
-    "{CADR} started within a week of starting this drug .",
-    "The side effects were {ADR} and {CADR} .",
-    "Side effects : {CADR} , {ADR} .",
-    "I stopped taking {DRUG} because of {ADR} .",
-    "Within {DUR} I had {CADR} and {ADR} .",
-    "My doctor switched me to {DRUG} .",
-    "{DRUG} worked well for my {FOR} .",
-    "No side effects so far .",
-    "I took it for {FOR} but it gave me {ADR} .",
-    "It did lower my cholesterol but the {ADR} made it hard to work .",
-    "Now I also suffer from {ADR} .",
-    "Still have {ADR} even though I stopped {DUR} ago .",
-    "I would not recommend this drug to anyone .",
-    "Woke up every night with {ADR} .",
-    "I am {AGE} years old and have taken {DRUG} for {DUR} .",
-    "{CADR} , {CADR} and {ADR} .",
-    "Also noticed {ADR} after a few days .",
-    "Was on {DRUG} {DOSE} mg daily for my {FOR} .",
-    "It took away my {FOR} but caused {ADR} .",
-    "The {ADR} went away when I stopped the medication .",
-    "Great relief from {FOR} with no problems at all .",
-    "I get {ADR} every time I take it .",
-    "Had to quit after {DUR} due to {ADR} and {ADR} .",
-    "Some days I can hardly walk because of the {ADR} .",
-    "My pharmacist said {CADR} is a common side effect .",
-    "I think the {ADR} is from {DRUG} .",
-    "Do n't take this if you already have {FOR} .",
-    "Since starting {DRUG} {DOSE} mg , {ADR} .",
-    "After {DUR} on {DRUG} {CLAUSE} .",
-    "Within a week {CLAUSE} and I had {CADR} .",
-    "{CLAUSE} and I could barely get out of bed .",
-    "Since I started {DRUG} {CLAUSE} ."};
+inline constexpr std::string_view templates[] = {"I have been taking {DRUG} for {DUR} and have {ADR} .",
+                                                 "After {DUR} on {DRUG} I developed {ADR} .",
+                                                 "{CADR} started within a week of starting this drug .",
+                                                 "The side effects were {ADR} and {CADR} .",
+                                                 "Side effects : {CADR} , {ADR} .",
+                                                 "I stopped taking {DRUG} because of {ADR} .",
+                                                 "Within {DUR} I had {CADR} and {ADR} .",
+                                                 "My doctor switched me to {DRUG} .",
+                                                 "{DRUG} worked well for my {FOR} .",
+                                                 "No side effects so far .",
+                                                 "I took it for {FOR} but it gave me {ADR} .",
+                                                 "It did lower my cholesterol but the {ADR} made it hard to work .",
+                                                 "Now I also suffer from {ADR} .",
+                                                 "Still have {ADR} even though I stopped {DUR} ago .",
+                                                 "I would not recommend this drug to anyone .",
+                                                 "Woke up every night with {ADR} .",
+                                                 "I am {AGE} years old and have taken {DRUG} for {DUR} .",
+                                                 "{CADR} , {CADR} and {ADR} .",
+                                                 "Also noticed {ADR} after a few days .",
+                                                 "Was on {DRUG} {DOSE} mg daily for my {FOR} .",
+                                                 "It took away my {FOR} but caused {ADR} .",
+                                                 "The {ADR} went away when I stopped the medication .",
+                                                 "Great relief from {FOR} with no problems at all .",
+                                                 "I get {ADR} every time I take it .",
+                                                 "Had to quit after {DUR} due to {ADR} and {ADR} .",
+                                                 "Some days I can hardly walk because of the {ADR} .",
+                                                 "My pharmacist said {CADR} is a common side effect .",
+                                                 "I think the {ADR} is from {DRUG} .",
+                                                 "Do n't take this if you already have {FOR} .",
+                                                 "Since starting {DRUG} {DOSE} mg , {ADR} .",
+                                                 "After {DUR} on {DRUG} {CLAUSE} .",
+                                                 "Within a week {CLAUSE} and I had {CADR} .",
+                                                 "{CLAUSE} and I could barely get out of bed .",
+                                                 "Since I started {DRUG} {CLAUSE} ."};
 
 [[nodiscard]] inline Sentence sentence(Rng& rng) {
   Phrase p;
@@ -1137,8 +1235,8 @@ inline void check_words(const Sentence& s, const char* who) {
     for (std::size_t k = 0; k < s.entities.size(); ++k) {
       const auto& e = s.entities[k];
       GENNER_CHECK(!e.fragments.empty() && e.type.find_first_of(" |") == std::string::npos,
-                   "sample::discontinuous_text: expected an entity with fragments and a type without spaces, found ",
-                   e, ".");
+                   "sample::discontinuous_text: expected an entity with fragments and a type without spaces, found ", e,
+                   ".");
       out << (k ? "|" : "");
       for (std::size_t f = 0; f < e.fragments.size(); ++f)
         out << (f ? "," : "") << e.fragments[f].first << ',' << e.fragments[f].second - 1;
@@ -1176,9 +1274,8 @@ SplitFiles write_splits(const std::filesystem::path& dir, const char* extension,
 
 /// Writes `dir/train.txt dev.txt test.txt` (CoNLL-2003 style).
 inline SplitFiles write_flat(const std::filesystem::path& dir, const Options& options = {}) {
-  return detail::write_splits(dir, ".txt", options, [](std::size_t n, std::uint64_t seed) {
-    return conll_text(flat_documents(n, seed));
-  });
+  return detail::write_splits(dir, ".txt", options,
+                              [](std::size_t n, std::uint64_t seed) { return conll_text(flat_documents(n, seed)); });
 }
 
 /// Writes `dir/train.jsonl dev.jsonl test.jsonl` (GENIA style JSON lines).

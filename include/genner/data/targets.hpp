@@ -57,8 +57,8 @@ struct LabelSpace {
   /// Target index (1..L) of a type name; throws for a type the label space does not know.
   [[nodiscard]] std::int64_t target_index(const std::string& type) const {
     const auto it = index_.find(type);
-    GENNER_CHECK(it != index_.end(), "LabelSpace: expected one of the ", types.size(),
-                 " known entity types, found '", type, "'.");
+    GENNER_CHECK(it != index_.end(), "LabelSpace: expected one of the ", types.size(), " known entity types, found '",
+                 type, "'.");
     return it->second + 1;
   }
 
@@ -88,8 +88,7 @@ struct EncodeReport {
 
 /// Encodes gold entities of one sentence into its target (docs/METHOD.md §1).
 [[nodiscard]] inline Target encode_target(const text::Encoding& src, std::span<const Entity> entities,
-                                          const LabelSpace& labels, TargetType type,
-                                          EncodeReport* report = nullptr,
+                                          const LabelSpace& labels, TargetType type, EncodeReport* report = nullptr,
                                           EntityOrder entity_order = EntityOrder::sorted) {
   std::vector<const Entity*> order;
   order.reserve(entities.size());
@@ -111,8 +110,8 @@ struct EncodeReport {
     tokens.push_back(src.ids[static_cast<std::size_t>(p)]);
   };
   for (const Entity* e : order) {
-    GENNER_CHECK(!e->fragments.empty(), "encode_target: expected an entity with at least one fragment, found none (type '",
-                 e->type, "').");
+    GENNER_CHECK(!e->fragments.empty(),
+                 "encode_target: expected an entity with at least one fragment, found none (type '", e->type, "').");
     bool on_unk = false;
     for (const auto& [s, t] : e->fragments) {
       GENNER_CHECK(0 <= s && s < t && t <= n, "encode_target: expected fragments inside the sentence's ", n,
@@ -169,11 +168,11 @@ struct ParseReport {
 /// Pointers map to words through word_start/word_end; consecutive words form one fragment.
 [[nodiscard]] inline std::vector<Entity> parse_target(std::span<const std::int64_t> indices,
                                                       std::span<const std::int64_t> word_start,
-                                                      std::span<const std::int64_t> word_end,
-                                                      const LabelSpace& labels, TargetType type,
-                                                      ParseReport* report = nullptr) {
-  GENNER_CHECK(word_start.size() == word_end.size(), "parse_target: expected word_start and word_end of equal size, found ",
-               word_start.size(), " and ", word_end.size(), ".");
+                                                      std::span<const std::int64_t> word_end, const LabelSpace& labels,
+                                                      TargetType type, ParseReport* report = nullptr) {
+  GENNER_CHECK(word_start.size() == word_end.size(),
+               "parse_target: expected word_start and word_end of equal size, found ", word_start.size(), " and ",
+               word_end.size(), ".");
   const auto L = labels.size();
   const std::int64_t positions = word_end.empty() ? 0 : word_end.back() + 1;
   std::vector<int> word_of(static_cast<std::size_t>(positions), -1);
@@ -198,7 +197,8 @@ struct ParseReport {
     Entity e{labels.types[static_cast<std::size_t>(ti - 1)], {}};
     const auto wo = [&](std::int64_t p) { return word_of[static_cast<std::size_t>(p)]; };
     if (type == TargetType::span) {
-      for (std::size_t k = 0; k < pending.size(); k += 2) e.fragments.emplace_back(wo(pending[k]), wo(pending[k + 1]) + 1);
+      for (std::size_t k = 0; k < pending.size(); k += 2)
+        e.fragments.emplace_back(wo(pending[k]), wo(pending[k + 1]) + 1);
     } else {
       for (const auto p : pending) e.fragments.emplace_back(wo(p), wo(p) + 1);
     }

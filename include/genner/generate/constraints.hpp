@@ -30,9 +30,12 @@ class PointerConstraint : public LogitsProcessor {
   /// `pointable[b]`: positions source b may point to (those before its `</s>`).
   /// `contiguous`: every entity is one fragment (flat and nested NER), so pointers inside an
   /// entity move to the very next word (`word`), piece (`bpe`), or close after one pair (`span`).
-  PointerConstraint(int64_t num_types, data::TargetType target, std::vector<int64_t> pointable,
-                    bool no_repeat = false, bool contiguous = false)
-      : types_(num_types), target_(target), pointable_(std::move(pointable)), no_repeat_(no_repeat),
+  PointerConstraint(int64_t num_types, data::TargetType target, std::vector<int64_t> pointable, bool no_repeat = false,
+                    bool contiguous = false)
+      : types_(num_types),
+        target_(target),
+        pointable_(std::move(pointable)),
+        no_repeat_(no_repeat),
         contiguous_(contiguous) {
     GENNER_CHECK(num_types >= 1, "PointerConstraint: expected at least one entity type, found ", num_types, ".");
   }
@@ -67,9 +70,9 @@ class PointerConstraint : public LogitsProcessor {
 
   void apply(torch::Tensor& log_probs, const StepContext& ctx) override {
     const int64_t N = log_probs.size(0), V = log_probs.size(1);
-    GENNER_CHECK(N == static_cast<int64_t>(pointable_.size()) * ctx.num_beams,
-                 "PointerConstraint: expected ", pointable_.size(), " sources x ", ctx.num_beams, " beams = ",
-                 pointable_.size() * ctx.num_beams, " rows, found ", N, ".");
+    GENNER_CHECK(N == static_cast<int64_t>(pointable_.size()) * ctx.num_beams, "PointerConstraint: expected ",
+                 pointable_.size(), " sources x ", ctx.num_beams, " beams = ", pointable_.size() * ctx.num_beams,
+                 " rows, found ", N, ".");
     auto allowed = torch::zeros({N, V}, torch::kBool);
     auto ok = allowed.accessor<bool, 2>();
     auto history = ctx.history.contiguous();
@@ -126,8 +129,8 @@ class PointerConstraint : public LogitsProcessor {
         const int64_t hi = std::min(pointable_[static_cast<size_t>(b)], V - types_ - 1);
         // with word boundaries: which role the next pointer plays (1 a start, 2 an end, 0 any)
         const unsigned char role = roles_.empty() || target_ == data::TargetType::bpe ? 0
-                                   : (span && count % 2 == 1)                       ? 2
-                                                                                    : 1;
+                                   : (span && count % 2 == 1)                         ? 2
+                                                                                      : 1;
         // one fragment: after the first pointer only the next word / piece may follow (span: its end)
         const bool next_only = contiguous_ && count > 0 && !span;
         const bool closed_span = contiguous_ && span && count >= 2;

@@ -17,11 +17,11 @@ namespace genner::generate {
 
 /// What a processor may look at when it edits one step's scores.
 struct StepContext {
-  const torch::Tensor& history;               ///< [N, t] int64 indices chosen so far (no start token), on CPU
-  int64_t step;                               ///< t: index of the token being chosen (0 = first)
-  int64_t num_beams;                          ///< rows per source; row r belongs to source r / num_beams
+  const torch::Tensor& history;                ///< [N, t] int64 indices chosen so far (no start token), on CPU
+  int64_t step;                                ///< t: index of the token being chosen (0 = first)
+  int64_t num_beams;                           ///< rows per source; row r belongs to source r / num_beams
   const std::vector<int64_t>& max_new_tokens;  ///< per source: tokens it may generate in all
-  const std::vector<bool>& finished;          ///< per row: already ended (the search ignores its scores)
+  const std::vector<bool>& finished;           ///< per row: already ended (the search ignores its scores)
 };
 
 /// Edits log-probabilities [N, V] in place (set a score to -inf to forbid an index).

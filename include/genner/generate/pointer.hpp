@@ -46,7 +46,10 @@ namespace detail {
 /// The module behind a TORCH_MODULE holder, or the object itself.
 template <typename T>
 decltype(auto) module_of(T& m) {
-  if constexpr (requires { m.ptr(); *m; }) {
+  if constexpr (requires {
+                  m.ptr();
+                  *m;
+                }) {
     return (*m);
   } else {
     return (m);
@@ -121,10 +124,10 @@ class PointerStepModel {
   torch::Tensor step_unexpanded(State& s, const torch::Tensor& last) {
     auto& m = detail::module_of(model_);
     const int64_t N = s.source.batch();
-    torch::Tensor tokens = last.defined()
-                               ? m.index_to_token(last.view({N, 1}).to(s.source.src_ids.device()), s.source.src_ids)
-                               : torch::full({N, 1}, start_token_,
-                                             torch::TensorOptions().dtype(torch::kLong).device(s.source.src_ids.device()));
+    torch::Tensor tokens =
+        last.defined() ? m.index_to_token(last.view({N, 1}).to(s.source.src_ids.device()), s.source.src_ids)
+                       : torch::full({N, 1}, start_token_,
+                                     torch::TensorOptions().dtype(torch::kLong).device(s.source.src_ids.device()));
     s.started = true;
     torch::Tensor logits = m.decode_step(tokens, s.source, s.cache);
     if (logits.dim() == 3) logits = logits.squeeze(1);
@@ -149,11 +152,11 @@ struct PointerDecodeOptions {
 
 /// Decoded sentences: raw indices, entities and what parsing dropped.
 struct PointerDecoded {
-  torch::Tensor indices;                             ///< [B, T] generated indices
-  torch::Tensor scores;                              ///< [B]
-  std::vector<std::vector<data::Entity>> entities;   ///< per sentence
-  std::vector<data::ParseReport> reports;            ///< per sentence
-  std::vector<std::size_t> overlaps_removed;         ///< per sentence (options.flat)
+  torch::Tensor indices;                            ///< [B, T] generated indices
+  torch::Tensor scores;                             ///< [B]
+  std::vector<std::vector<data::Entity>> entities;  ///< per sentence
+  std::vector<data::ParseReport> reports;           ///< per sentence
+  std::vector<std::size_t> overlaps_removed;        ///< per sentence (options.flat)
 };
 
 /// Decodes a batch: src_ids / src_mask [B, S]; word_start / word_end per sentence (source positions

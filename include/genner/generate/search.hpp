@@ -27,38 +27,60 @@ namespace genner::generate {
 
 /// Run-time search settings (none of them changes a model's structure).
 struct SearchOptions {
-  int64_t num_beams = 1;         ///< 1: greedy search
-  int64_t max_len = 20;          ///< new tokens at most: max_len + floor(max_len_a * source length)
+  int64_t num_beams = 1;  ///< 1: greedy search
+  int64_t max_len = 20;   ///< new tokens at most: max_len + floor(max_len_a * source length)
   double max_len_a = 0.0;
-  int64_t min_len = 0;           ///< the end index is forbidden before this many new tokens
-  double length_penalty = 1.0;   ///< beam search: finished score = sum_logprobs / length^length_penalty
+  int64_t min_len = 0;              ///< the end index is forbidden before this many new tokens
+  double length_penalty = 1.0;      ///< beam search: finished score = sum_logprobs / length^length_penalty
   double repetition_penalty = 1.0;  ///< 1: off
-  int64_t eos_index = 1;         ///< index that ends a sequence
-  int64_t pad_index = 0;         ///< index written after the end
-  bool return_scores = false;    ///< keep per-step scores (greedy: raw logits; beam: processed log-probs)
+  int64_t eos_index = 1;            ///< index that ends a sequence
+  int64_t pad_index = 0;            ///< index written after the end
+  bool return_scores = false;       ///< keep per-step scores (greedy: raw logits; beam: processed log-probs)
   /// Greedy search with a model that can drop rows (keep_rows, step_model.hpp): finished rows leave
   /// the batch instead of being decoded to the length limit. Results are the same either way; with
   /// return_scores, a dropped row's later scores are 0.
   bool drop_finished = true;
 
-  SearchOptions& beams(int64_t v) { num_beams = v; return *this; }
+  SearchOptions& beams(int64_t v) {
+    num_beams = v;
+    return *this;
+  }
   SearchOptions& max_length(int64_t fixed, double per_source_token = 0.0) {
     max_len = fixed;
     max_len_a = per_source_token;
     return *this;
   }
-  SearchOptions& min_length(int64_t v) { min_len = v; return *this; }
-  SearchOptions& penalty(double v) { length_penalty = v; return *this; }
-  SearchOptions& repetition(double v) { repetition_penalty = v; return *this; }
-  SearchOptions& end_and_pad(int64_t eos, int64_t pad) { eos_index = eos; pad_index = pad; return *this; }
-  SearchOptions& scores(bool v = true) { return_scores = v; return *this; }
-  SearchOptions& dropping_finished(bool v = true) { drop_finished = v; return *this; }
+  SearchOptions& min_length(int64_t v) {
+    min_len = v;
+    return *this;
+  }
+  SearchOptions& penalty(double v) {
+    length_penalty = v;
+    return *this;
+  }
+  SearchOptions& repetition(double v) {
+    repetition_penalty = v;
+    return *this;
+  }
+  SearchOptions& end_and_pad(int64_t eos, int64_t pad) {
+    eos_index = eos;
+    pad_index = pad;
+    return *this;
+  }
+  SearchOptions& scores(bool v = true) {
+    return_scores = v;
+    return *this;
+  }
+  SearchOptions& dropping_finished(bool v = true) {
+    drop_finished = v;
+    return *this;
+  }
 };
 
 /// What a search returns, one row per source.
 struct SearchResult {
-  torch::Tensor sequences;        ///< [B, T] int64 generated indices (no start token), pad after the end
-  torch::Tensor sequence_scores;  ///< [B] float: beam: the length-penalised score; greedy: sum of log-probs
+  torch::Tensor sequences;            ///< [B, T] int64 generated indices (no start token), pad after the end
+  torch::Tensor sequence_scores;      ///< [B] float: beam: the length-penalised score; greedy: sum of log-probs
   std::vector<torch::Tensor> scores;  ///< per step, [B * beams, V] (only with return_scores)
 };
 
@@ -66,8 +88,8 @@ struct SearchResult {
 inline std::vector<int64_t> max_new_tokens(const SearchOptions& o, int64_t batch,
                                            std::span<const int64_t> source_lengths = {}) {
   GENNER_CHECK(source_lengths.empty() || static_cast<int64_t>(source_lengths.size()) == batch,
-               "max_new_tokens: expected one source length per batch row (", batch, "), found ",
-               source_lengths.size(), ".");
+               "max_new_tokens: expected one source length per batch row (", batch, "), found ", source_lengths.size(),
+               ".");
   std::vector<int64_t> out(static_cast<size_t>(batch), o.max_len);
   for (size_t b = 0; b < source_lengths.size(); ++b)
     out[b] = o.max_len + static_cast<int64_t>(std::floor(o.max_len_a * static_cast<double>(source_lengths[b])));
@@ -190,8 +212,8 @@ inline BeamChoice choose_beams(BeamState& s, const torch::Tensor& top_scores, co
   const auto* ts = top_scores.data_ptr<float>();
   const auto* ti = top_ids.data_ptr<int64_t>();
   auto cpu_long = torch::TensorOptions().dtype(torch::kLong);
-  BeamChoice out{std::vector<float>(static_cast<size_t>(s.rows), 0.0f), torch::full({s.rows}, options.pad_index, cpu_long),
-                 torch::arange(s.rows, cpu_long)};
+  BeamChoice out{std::vector<float>(static_cast<size_t>(s.rows), 0.0f),
+                 torch::full({s.rows}, options.pad_index, cpu_long), torch::arange(s.rows, cpu_long)};
   auto* nt = out.tokens.data_ptr<int64_t>();
   auto* ni = out.index.data_ptr<int64_t>();
   for (int64_t b = 0; b < s.batch; ++b) {

@@ -23,7 +23,7 @@ template <typename M>
 concept StepModel = requires(M& model, typename M::State& state, const torch::Tensor& tensor) {
   typename M::State;
   { model.step(state, tensor) } -> std::convertible_to<torch::Tensor>;
-  { model.reorder(state, tensor) };
+  {model.reorder(state, tensor)};
 };
 
 /// A StepModel that can also shrink its state: `keep_rows(state, index)` keeps rows `index` (increasing
@@ -31,7 +31,7 @@ concept StepModel = requires(M& model, typename M::State& state, const torch::Te
 /// to stop decoding rows that have finished.
 template <typename M>
 concept RowDroppingStepModel = StepModel<M> && requires(M& model, typename M::State& state, const torch::Tensor& t) {
-  { model.keep_rows(state, t) };
+  {model.keep_rows(state, t)};
 };
 template <typename M>
 inline constexpr bool can_keep_rows = RowDroppingStepModel<M>;

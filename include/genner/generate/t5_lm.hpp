@@ -76,10 +76,9 @@ class T5LmStepModel {
   torch::Tensor step_unexpanded(State& s, const torch::Tensor& last) {
     const int64_t N = s.rows();
     const auto device = s.encoder_hidden.device();
-    torch::Tensor input = last.defined()
-                              ? last.view({N, 1}).to(device)
-                              : torch::full({N, 1}, model_->config().decoder_start_token_id,
-                                            torch::TensorOptions().dtype(torch::kLong).device(device));
+    torch::Tensor input = last.defined() ? last.view({N, 1}).to(device)
+                                         : torch::full({N, 1}, model_->config().decoder_start_token_id,
+                                                       torch::TensorOptions().dtype(torch::kLong).device(device));
     s.started = true;
     torch::Tensor hidden;
     if (use_cache_) {

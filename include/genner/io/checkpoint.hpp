@@ -45,8 +45,7 @@ inline void add_pickle(TensorMap& out, const std::filesystem::path& file) {
   } catch (const std::exception& e) {
     fail(file.string(), ": not a readable PyTorch checkpoint (", e.what(), ")");
   }
-  GENNER_CHECK(value.isGenericDict(), file.string(), ": expected a dictionary of tensors, found ",
-               value.tagKind());
+  GENNER_CHECK(value.isGenericDict(), file.string(), ": expected a dictionary of tensors, found ", value.tagKind());
   for (const auto& item : value.toGenericDict()) {
     GENNER_CHECK(item.key().isString() && item.value().isTensor(), file.string(),
                  ": expected string keys and tensor values, found ", item.key().tagKind(), " -> ",
@@ -74,8 +73,8 @@ inline TensorMap read_checkpoint_folder(const std::filesystem::path& dir) {
     for (const auto& [name, shard] : j["weight_map"].items()) shards[shard.get<std::string>()].insert(name);
     for (const auto& [shard, names] : shards) {
       const auto path = dir / shard;
-      GENNER_CHECK(std::filesystem::exists(path), index.string(), ": shard '", shard, "' (holding '",
-                   *names.begin(), "') is missing");
+      GENNER_CHECK(std::filesystem::exists(path), index.string(), ": shard '", shard, "' (holding '", *names.begin(),
+                   "') is missing");
       TensorMap part;
       detail::add_safetensors(part, path);
       for (const auto& name : names)
@@ -125,12 +124,12 @@ LoadReport load_into(torch::nn::Module& module, const TensorMap& tensors, const 
         }
     }
     if (!found) {
-      GENNER_CHECK(!required(name), source, ": tensor '", name, "' is missing (expected shape ",
-                   item.value().sizes(), ")");
+      GENNER_CHECK(!required(name), source, ": tensor '", name, "' is missing (expected shape ", item.value().sizes(),
+                   ")");
       continue;
     }
-    GENNER_CHECK(found->tensor.sizes() == item.value().sizes(), found->file, ": tensor '", found_name,
-                 "' has shape ", found->tensor.sizes(), " but the model expects ", item.value().sizes());
+    GENNER_CHECK(found->tensor.sizes() == item.value().sizes(), found->file, ": tensor '", found_name, "' has shape ",
+                 found->tensor.sizes(), " but the model expects ", item.value().sizes());
     GENNER_CHECK(at::isFloatingType(found->tensor.scalar_type()) == at::isFloatingType(item.value().scalar_type()),
                  found->file, ": tensor '", found_name, "' has dtype ", found->tensor.scalar_type(),
                  " but the model expects ", item.value().scalar_type());

@@ -23,9 +23,8 @@ namespace genner::io {
 /// Maps a safetensors dtype string to a torch scalar type; throws for unknown ones.
 inline at::ScalarType safetensors_dtype(const std::string& name, const std::string& where) {
   static const std::map<std::string, at::ScalarType> table = {
-      {"F64", at::kDouble}, {"F32", at::kFloat}, {"F16", at::kHalf},  {"BF16", at::kBFloat16},
-      {"I64", at::kLong},   {"I32", at::kInt},   {"I16", at::kShort}, {"I8", at::kChar},
-      {"U8", at::kByte},    {"BOOL", at::kBool}};
+      {"F64", at::kDouble}, {"F32", at::kFloat}, {"F16", at::kHalf}, {"BF16", at::kBFloat16}, {"I64", at::kLong},
+      {"I32", at::kInt},    {"I16", at::kShort}, {"I8", at::kChar},  {"U8", at::kByte},       {"BOOL", at::kBool}};
   auto it = table.find(name);
   GENNER_CHECK(it != table.end(), where, ": unknown dtype '", name,
                "'; expected one of F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL");
@@ -77,9 +76,8 @@ class SafetensorsFile {
     GENNER_CHECK(in.good(), path_.string(), ": cannot open for reading tensor '", name, "'");
     in.seekg(static_cast<std::streamoff>(data_start_ + e.begin));
     in.read(static_cast<char*>(out.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
-    GENNER_CHECK(in.gcount() == static_cast<std::streamsize>(e.end - e.begin), path_.string(),
-                 ": tensor '", name, "' is truncated: expected ", e.end - e.begin, " bytes, read ",
-                 in.gcount());
+    GENNER_CHECK(in.gcount() == static_cast<std::streamsize>(e.end - e.begin), path_.string(), ": tensor '", name,
+                 "' is truncated: expected ", e.end - e.begin, " bytes, read ", in.gcount());
     return out;
   }
 
@@ -92,8 +90,7 @@ class SafetensorsFile {
 
  private:
   void read_header() {
-    GENNER_CHECK(std::filesystem::is_regular_file(path_), path_.string(),
-                 ": safetensors file not found");
+    GENNER_CHECK(std::filesystem::is_regular_file(path_), path_.string(), ": safetensors file not found");
     const uint64_t file_size = std::filesystem::file_size(path_);
     GENNER_CHECK(file_size >= 8, path_.string(), ": file is ", file_size,
                  " bytes, too short for a safetensors header (at least 8 expected)");
@@ -103,8 +100,8 @@ class SafetensorsFile {
     in.read(reinterpret_cast<char*>(len_bytes), 8);
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
-    GENNER_CHECK(header_len <= file_size - 8, path_.string(), ": header length ", header_len,
-                 " exceeds the file (", file_size - 8, " bytes after the length field)");
+    GENNER_CHECK(header_len <= file_size - 8, path_.string(), ": header length ", header_len, " exceeds the file (",
+                 file_size - 8, " bytes after the length field)");
     std::string header(header_len, '\0');
     in.read(header.data(), static_cast<std::streamsize>(header_len));
     data_start_ = 8 + header_len;
@@ -123,9 +120,9 @@ class SafetensorsFile {
         continue;
       }
       const std::string where = path_.string() + ": tensor '" + name + "'";
-      GENNER_CHECK(value.is_object() && value.contains("dtype") && value.contains("shape") &&
-                       value.contains("data_offsets"),
-                   where, ": expected an object with dtype, shape and data_offsets");
+      GENNER_CHECK(
+          value.is_object() && value.contains("dtype") && value.contains("shape") && value.contains("data_offsets"),
+          where, ": expected an object with dtype, shape and data_offsets");
       TensorEntry e;
       GENNER_CHECK(value["dtype"].is_string(), where, ": expected a dtype string, found ", value["dtype"].dump());
       e.dtype = safetensors_dtype(value["dtype"].get<std::string>(), where);
@@ -146,12 +143,11 @@ class SafetensorsFile {
       uint64_t expected = 0;
       GENNER_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(at::elementSize(e.dtype)), &expected), where,
                    ": shape ", value["shape"].dump(), " needs more than 2^64 bytes");
-      GENNER_CHECK(e.begin <= e.end && e.end - e.begin == expected, where, ": data_offsets [",
-                   e.begin, ", ", e.end, ") hold ", e.end - e.begin, " bytes but dtype ",
-                   value["dtype"].get<std::string>(), " and shape ", value["shape"].dump(),
-                   " need ", expected);
-      GENNER_CHECK(e.end <= data_size, where, ": data_offsets end at byte ", e.end,
-                   " but the data section has only ", data_size, " bytes (truncated file?)");
+      GENNER_CHECK(e.begin <= e.end && e.end - e.begin == expected, where, ": data_offsets [", e.begin, ", ", e.end,
+                   ") hold ", e.end - e.begin, " bytes but dtype ", value["dtype"].get<std::string>(), " and shape ",
+                   value["shape"].dump(), " need ", expected);
+      GENNER_CHECK(e.end <= data_size, where, ": data_offsets end at byte ", e.end, " but the data section has only ",
+                   data_size, " bytes (truncated file?)");
       spans.emplace_back(e.begin, e.end);
       entries_.emplace(name, std::move(e));
     }
@@ -169,8 +165,7 @@ class SafetensorsFile {
 
 /// Writes tensors as one safetensors file (atomically: temporary file, then rename).
 /// `metadata` must be a flat object of strings, as the format requires.
-inline void save_safetensors(const std::filesystem::path& path,
-                             const std::map<std::string, at::Tensor>& tensors,
+inline void save_safetensors(const std::filesystem::path& path, const std::map<std::string, at::Tensor>& tensors,
                              const std::map<std::string, std::string>& metadata = {{"format", "pt"}}) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;

@@ -156,8 +156,8 @@ inline void import_peft_lora(NerModelCore& m, const std::filesystem::path& dir) 
     fail(config_path.string(), ": not valid JSON (", e.what(), ")");
   }
   const auto& lora = m.spec().lora;
-  GENNER_CHECK(c.value("peft_type", "") == "LORA", config_path.string(), ": peft_type is '",
-               c.value("peft_type", ""), "', expected 'LORA'");
+  GENNER_CHECK(c.value("peft_type", "") == "LORA", config_path.string(), ": peft_type is '", c.value("peft_type", ""),
+               "', expected 'LORA'");
   GENNER_CHECK(lora.enabled(), config_path.string(), ": holds LoRA factors but the experiment has no Lora<...> policy");
   auto targets = c.value("target_modules", std::vector<std::string>{});
   auto ours = lora.targets;

@@ -42,9 +42,18 @@ struct NerOptions {
   std::optional<t5::T5Config> config;
   double mlp_dropout = 0.3;
 
-  NerOptions& types(int64_t n) { num_types = n; return *this; }
-  NerOptions& on(std::vector<torch::Device> d) { devices = std::move(d); return *this; }
-  NerOptions& with_config(t5::T5Config c) { config = std::move(c); return *this; }
+  NerOptions& types(int64_t n) {
+    num_types = n;
+    return *this;
+  }
+  NerOptions& on(std::vector<torch::Device> d) {
+    devices = std::move(d);
+    return *this;
+  }
+  NerOptions& with_config(t5::T5Config c) {
+    config = std::move(c);
+    return *this;
+  }
 };
 
 /// Teacher-forced output: logits [B, T, 1+L+S] and the mean cross-entropy over targets != -100.
@@ -68,8 +77,8 @@ class NerModelCore : public torch::nn::Module {
     GENNER_CHECK(options_.num_types >= 1, "a NER model needs at least one entity type, found ", options_.num_types);
     structure_ = spec_.structure(config_, options_.devices);
     label_offset_ = options_.label_token_offset.value_or(config_.vocab_size >= 32128 ? 32100 : config_.vocab_size);
-    GENNER_CHECK(label_offset_ > config_.eos_token_id && label_offset_ <= config_.vocab_size,
-                 "label_token_offset ", label_offset_, " must lie in (eos id, vocab_size=", config_.vocab_size, "]");
+    GENNER_CHECK(label_offset_ > config_.eos_token_id && label_offset_ <= config_.vocab_size, "label_token_offset ",
+                 label_offset_, " must lie in (eos id, vocab_size=", config_.vocab_size, "]");
     t5 = register_module("t5", backbone ? backbone : t5::T5(config_, structure_));
     embedding_device_ = structure_.embedding_device;
     encoder_device_ = t5->encoder->output_device();
@@ -126,8 +135,9 @@ class NerModelCore : public torch::nn::Module {
     GENNER_CHECK(static_cast<int64_t>(ids.size()) == options_.num_types, "set_label_tokens: expected ",
                  options_.num_types, " label token ids, found ", ids.size());
     for (const auto id : ids)
-      GENNER_CHECK(id >= label_offset_ && id < label_offset_ + options_.num_types, "set_label_tokens: expected ids in [",
-                   label_offset_, ", ", label_offset_ + options_.num_types, "), found ", id);
+      GENNER_CHECK(id >= label_offset_ && id < label_offset_ + options_.num_types,
+                   "set_label_tokens: expected ids in [", label_offset_, ", ", label_offset_ + options_.num_types,
+                   "), found ", id);
     label_tokens_ = torch::tensor(ids, torch::kLong);
   }
   const torch::Tensor& label_tokens() const { return label_tokens_; }
@@ -172,8 +182,8 @@ class NerModelCore : public torch::nn::Module {
     auto src = src_ids.to(idx.device()).to(torch::kLong);
     auto pointer = (idx - (L + 1)).clamp(0, src.size(1) - 1);
     auto out = torch::gather(src, 1, pointer);
-    auto type_token = label_tokens_.to(idx.device()).index_select(0, (idx - 1).clamp(0, L - 1).reshape({-1}))
-                          .view(idx.sizes());
+    auto type_token =
+        label_tokens_.to(idx.device()).index_select(0, (idx - 1).clamp(0, L - 1).reshape({-1})).view(idx.sizes());
     out = torch::where(idx <= L, type_token, out);
     out = torch::where(idx == 0, torch::full_like(idx, config_.eos_token_id), out);
     return torch::where(idx < 0, torch::full_like(idx, config_.pad_token_id), out);
@@ -188,8 +198,8 @@ class NerModelCore : public torch::nn::Module {
 
   /// Teacher forcing: decoder_input_ids [B, T] (token ids, shifted right), target_indices [B, T]
   /// (-100 = ignore). Undefined targets: logits only.
-  NerOutput forward(const torch::Tensor& src_ids, const torch::Tensor& src_mask,
-                    const torch::Tensor& decoder_input_ids, const torch::Tensor& target_indices = {}) {
+  NerOutput forward(const torch::Tensor& src_ids, const torch::Tensor& src_mask, const torch::Tensor& decoder_input_ids,
+                    const torch::Tensor& target_indices = {}) {
     auto source = encode(src_ids, src_mask);
     auto h = t5->decoder->forward(embed(decoder_input_ids), torch::Tensor(), source.hidden, cross_mask(source))
                  .last_hidden_state;
@@ -210,8 +220,8 @@ class NerModelCore : public torch::nn::Module {
     auto h = decoder_hidden.to(head_device_);
     // E[</s>] and the label rows are gathered on the embedding device; the rows, not the table, move.
     auto rows = torch::cat({end_row(), type_rows()}).to(head_device_);
-    auto fixed = torch::matmul(h, rows.t());                               // [B, T, 1+L]
-    auto pointer = torch::matmul(h, source.features.transpose(1, 2));      // [B, T, S]
+    auto fixed = torch::matmul(h, rows.t());                           // [B, T, 1+L]
+    auto pointer = torch::matmul(h, source.features.transpose(1, 2));  // [B, T, S]
     if (spec_.features == PointerFeatures::avg_score) {
       auto src_embeds = embed(source.src_ids).to(head_device_);
       pointer = (pointer + torch::matmul(h, src_embeds.transpose(1, 2))) / 2;
@@ -333,9 +343,8 @@ class NerModelCore : public torch::nn::Module {
   std::unique_ptr<torch::optim::AdamW> make_adamw(double lr, double weight_decay = 0.01) const {
     std::vector<torch::optim::OptimizerParamGroup> groups;
     for (auto& g : parameter_groups(weight_decay))
-      groups.emplace_back(g.parameters,
-                          std::make_unique<torch::optim::AdamWOptions>(
-                              torch::optim::AdamWOptions(lr).weight_decay(g.weight_decay)));
+      groups.emplace_back(g.parameters, std::make_unique<torch::optim::AdamWOptions>(
+                                            torch::optim::AdamWOptions(lr).weight_decay(g.weight_decay)));
     return std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(lr));
   }
 
@@ -379,8 +388,7 @@ class NerModelImpl : public NerModelCore {
       : NerModelCore(E::spec(), t5::resolve_config<backbone>(options.config), options) {}
 
   /// Wraps a T5 built with this experiment's structure (see from_pretrained).
-  NerModelImpl(NerOptions options, t5::T5 built)
-      : NerModelCore(E::spec(), built->config(), options, built) {}
+  NerModelImpl(NerOptions options, t5::T5 built) : NerModelCore(E::spec(), built->config(), options, built) {}
 
   /// Builds the structure, then loads the Hugging Face checkpoint in `dir` into it.
   static std::shared_ptr<NerModelImpl> from_pretrained(const std::filesystem::path& dir, NerOptions options = {}) {

@@ -29,7 +29,9 @@ template <class...>
 inline constexpr bool dependent_false = false;
 enum class Slot { backbone, trainable, adapters, soft_prompt, lora, encoder_mlp, head, device_map, compat };
 template <class P>
-concept Policy = requires { { P::slot } -> std::convertible_to<Slot>; };
+concept Policy = requires {
+  { P::slot } -> std::convertible_to<Slot>;
+};
 }  // namespace detail
 
 // ---- Backbone ------------------------------------------------------------------------------------
@@ -73,8 +75,7 @@ struct Trainable {
 /// Which sublayer outputs get an adapter.
 template <bool SelfAttention = true, bool CrossAttention = true, bool FeedForward = true>
 struct AdapterSites {
-  static constexpr bool self_attention = SelfAttention, cross_attention = CrossAttention,
-                        feed_forward = FeedForward;
+  static constexpr bool self_attention = SelfAttention, cross_attention = CrossAttention, feed_forward = FeedForward;
   static_assert(SelfAttention || CrossAttention || FeedForward,
                 "AdapterSites<false, false, false> places no adapter; enable a site or use NoAdapters");
 };
@@ -172,16 +173,43 @@ struct NoSoftPrompt {
 /// Projection names LoRA can target; `wi` exists on relu backbones, `wi_0`/`wi_1` on gated ones.
 namespace lora {
 enum class Ff { any, relu, gated };
-struct Q { static constexpr const char* name = "q"; static constexpr Ff needs = Ff::any; };
-struct K { static constexpr const char* name = "k"; static constexpr Ff needs = Ff::any; };
-struct V { static constexpr const char* name = "v"; static constexpr Ff needs = Ff::any; };
-struct O { static constexpr const char* name = "o"; static constexpr Ff needs = Ff::any; };
-struct Wi { static constexpr const char* name = "wi"; static constexpr Ff needs = Ff::relu; };
-struct Wi0 { static constexpr const char* name = "wi_0"; static constexpr Ff needs = Ff::gated; };
-struct Wi1 { static constexpr const char* name = "wi_1"; static constexpr Ff needs = Ff::gated; };
-struct Wo { static constexpr const char* name = "wo"; static constexpr Ff needs = Ff::any; };
+struct Q {
+  static constexpr const char* name = "q";
+  static constexpr Ff needs = Ff::any;
+};
+struct K {
+  static constexpr const char* name = "k";
+  static constexpr Ff needs = Ff::any;
+};
+struct V {
+  static constexpr const char* name = "v";
+  static constexpr Ff needs = Ff::any;
+};
+struct O {
+  static constexpr const char* name = "o";
+  static constexpr Ff needs = Ff::any;
+};
+struct Wi {
+  static constexpr const char* name = "wi";
+  static constexpr Ff needs = Ff::relu;
+};
+struct Wi0 {
+  static constexpr const char* name = "wi_0";
+  static constexpr Ff needs = Ff::gated;
+};
+struct Wi1 {
+  static constexpr const char* name = "wi_1";
+  static constexpr Ff needs = Ff::gated;
+};
+struct Wo {
+  static constexpr const char* name = "wo";
+  static constexpr Ff needs = Ff::any;
+};
 template <class T>
-concept Target = requires { { T::name } -> std::convertible_to<const char*>; { T::needs } -> std::convertible_to<Ff>; };
+concept Target = requires {
+  { T::name } -> std::convertible_to<const char*>;
+  { T::needs } -> std::convertible_to<Ff>;
+};
 }  // namespace lora
 
 /// LoRA factors of rank `Rank`, scaled by Alpha / Rank, on the named projections of every block
@@ -224,9 +252,15 @@ struct EncoderMlp {
 };
 using NoEncoderMlp = EncoderMlp<false>;
 
-struct HiddenFeatures { static constexpr PointerFeatures value = PointerFeatures::hidden; };
-struct AvgFeature { static constexpr PointerFeatures value = PointerFeatures::avg_feature; };
-struct AvgScore { static constexpr PointerFeatures value = PointerFeatures::avg_score; };
+struct HiddenFeatures {
+  static constexpr PointerFeatures value = PointerFeatures::hidden;
+};
+struct AvgFeature {
+  static constexpr PointerFeatures value = PointerFeatures::avg_feature;
+};
+struct AvgScore {
+  static constexpr PointerFeatures value = PointerFeatures::avg_score;
+};
 
 /// The pointer head; Auto = AvgFeature, the published default.
 template <class Features = Auto>
@@ -304,11 +338,17 @@ constexpr bool contiguous() {
   return !R::firsts.empty();
 }
 template <class R>
-constexpr int64_t end_of() { return R::lasts.empty() ? 0 : R::lasts.back(); }
+constexpr int64_t end_of() {
+  return R::lasts.empty() ? 0 : R::lasts.back();
+}
 template <class... Ranges>
-std::vector<StageRange> stage_ranges(EncoderRanges<Ranges...>*) { return {{Ranges::first, Ranges::last, Ranges::ordinal}...}; }
+std::vector<StageRange> stage_ranges(EncoderRanges<Ranges...>*) {
+  return {{Ranges::first, Ranges::last, Ranges::ordinal}...};
+}
 template <class... Ranges>
-std::vector<StageRange> stage_ranges(DecoderRanges<Ranges...>*) { return {{Ranges::first, Ranges::last, Ranges::ordinal}...}; }
+std::vector<StageRange> stage_ranges(DecoderRanges<Ranges...>*) {
+  return {{Ranges::first, Ranges::last, Ranges::ordinal}...};
+}
 }  // namespace detail
 
 /// Explicit layer ranges per stack, e.g.
@@ -355,19 +395,31 @@ struct find_slot<S, Default, P, Ps...> {
 
 template <class B>
 constexpr int64_t static_layers() {
-  if constexpr (B::is_static) return B::num_layers; else return std::numeric_limits<int64_t>::max();
+  if constexpr (B::is_static)
+    return B::num_layers;
+  else
+    return std::numeric_limits<int64_t>::max();
 }
 template <class B>
 constexpr int64_t static_decoder_layers() {
-  if constexpr (B::is_static) return B::num_decoder_layers; else return std::numeric_limits<int64_t>::max();
+  if constexpr (B::is_static)
+    return B::num_decoder_layers;
+  else
+    return std::numeric_limits<int64_t>::max();
 }
 template <class B>
 constexpr bool static_gated() {
-  if constexpr (B::is_static) return B::feed_forward == t5::FeedForward::gated_gelu; else return false;
+  if constexpr (B::is_static)
+    return B::feed_forward == t5::FeedForward::gated_gelu;
+  else
+    return false;
 }
 template <class B>
 constexpr bool static_relu() {
-  if constexpr (B::is_static) return B::feed_forward == t5::FeedForward::relu; else return false;
+  if constexpr (B::is_static)
+    return B::feed_forward == t5::FeedForward::relu;
+  else
+    return false;
 }
 }  // namespace detail
 
@@ -381,11 +433,10 @@ struct Experiment {
  private:
   template <detail::Slot S>
   static constexpr bool unique = detail::count_slot<S, Policies...> <= 1;
-  static_assert(unique<detail::Slot::backbone> && unique<detail::Slot::trainable> &&
-                    unique<detail::Slot::adapters> && unique<detail::Slot::soft_prompt> &&
-                    unique<detail::Slot::lora> && unique<detail::Slot::encoder_mlp> &&
-                    unique<detail::Slot::head> && unique<detail::Slot::device_map> &&
-                    unique<detail::Slot::compat>,
+  static_assert(unique<detail::Slot::backbone> && unique<detail::Slot::trainable> && unique<detail::Slot::adapters> &&
+                    unique<detail::Slot::soft_prompt> && unique<detail::Slot::lora> &&
+                    unique<detail::Slot::encoder_mlp> && unique<detail::Slot::head> &&
+                    unique<detail::Slot::device_map> && unique<detail::Slot::compat>,
                 "Experiment<...>: a slot is given twice; keep one policy per slot");
   template <detail::Slot S, class D>
   using pick = typename detail::find_slot<S, D, Policies...>::type;

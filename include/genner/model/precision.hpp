@@ -210,8 +210,8 @@ inline int64_t prepare_inference(torch::nn::Module& model, Precision p) {
       for (const auto& item : model.named_modules()) {
         auto* proj = item.value()->as<t5::ProjectionImpl>();
         if (!proj) continue;
-        GENNER_CHECK(proj->weight.device().is_cpu(), "prepare_inference: int8 needs the model on the CPU; ",
-                     item.key(), " is on ", proj->weight.device().str());
+        GENNER_CHECK(proj->weight.device().is_cpu(), "prepare_inference: int8 needs the model on the CPU; ", item.key(),
+                     " is on ", proj->weight.device().str());
         proj->merge_lora();
         auto packed = detail::pack_int8(proj->weight);
         const std::string name = item.key();

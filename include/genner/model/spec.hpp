@@ -106,8 +106,8 @@ struct StageRange {
 /// Where blocks live: device ordinals per block, indexes into NerOptions::devices.
 struct DeviceMapPlan {
   enum class Kind { single, balanced, ranges } kind = Kind::single;
-  int64_t ordinal = 0;  ///< single
-  int64_t stages = 1;   ///< balanced
+  int64_t ordinal = 0;                       ///< single
+  int64_t stages = 1;                        ///< balanced
   std::vector<StageRange> encoder, decoder;  ///< ranges
 
   /// The device ordinal of every encoder block, then every decoder block.
@@ -115,8 +115,9 @@ struct DeviceMapPlan {
     std::vector<int64_t> e(static_cast<size_t>(enc), ordinal), d(static_cast<size_t>(dec), ordinal);
     if (kind == Kind::balanced) {
       const int64_t total = enc + dec;
-      GENNER_CHECK(stages >= 1 && stages <= total, "Balanced<", stages, "> has more stages than the backbone has blocks (",
-                   enc, " encoder + ", dec, " decoder); use at most ", total, " stages");
+      GENNER_CHECK(stages >= 1 && stages <= total, "Balanced<", stages,
+                   "> has more stages than the backbone has blocks (", enc, " encoder + ", dec,
+                   " decoder); use at most ", total, " stages");
       // Encoder-then-decoder blocks cut into `stages` runs of near-equal length.
       for (int64_t j = 0; j < total; ++j) (j < enc ? e[j] : d[j - enc]) = j * stages / total;
     } else if (kind == Kind::ranges) {
@@ -215,8 +216,12 @@ struct ExperimentSpec {
            {"blocks", adapters.blocks.to_json()},
            {"stacks", {adapters.encoder, adapters.decoder}}};
     if (lora.enabled()) l = {{"rank", lora.rank}, {"alpha", lora.alpha}, {"targets", lora.targets}};
-    nlohmann::json out = {{"backbone", backbone}, {"trainable", trainable.to_json()}, {"adapters", a},
-                          {"soft_prompt", prompt_length}, {"lora", l}, {"encoder_mlp", encoder_mlp},
+    nlohmann::json out = {{"backbone", backbone},
+                          {"trainable", trainable.to_json()},
+                          {"adapters", a},
+                          {"soft_prompt", prompt_length},
+                          {"lora", l},
+                          {"encoder_mlp", encoder_mlp},
                           {"pointer_features", to_string(features)}};
     if (seed_compat) out["seed_compat"] = true;
     return out;
@@ -227,8 +232,8 @@ struct ExperimentSpec {
     const bool gated = c.feed_forward == t5::FeedForward::gated_gelu;
     for (const auto& t : lora.targets) {
       GENNER_CHECK(t != "wi" || !gated, "LoRA target 'wi' does not exist on a gated-gelu backbone; use wi_0 and wi_1");
-      GENNER_CHECK((t != "wi_0" && t != "wi_1") || gated,
-                   "LoRA target '", t, "' exists only on gated-gelu backbones; use wi on a relu backbone");
+      GENNER_CHECK((t != "wi_0" && t != "wi_1") || gated, "LoRA target '", t,
+                   "' exists only on gated-gelu backbones; use wi on a relu backbone");
     }
     if (adapters.enabled()) {
       if (adapters.encoder) (void)adapters.blocks.resolve(c.num_layers, "encoder");

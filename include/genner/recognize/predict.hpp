@@ -47,7 +47,7 @@ struct PredictOptions {
   /// Lines in the input, for the progress bar (0: unknown, no bar). The bar is drawn only when
   /// standard error is a terminal.
   std::size_t total_lines = 0;
-  std::ostream* log = &std::cerr;    ///< where the closing throughput line goes (nullptr: nowhere)
+  std::ostream* log = &std::cerr;  ///< where the closing throughput line goes (nullptr: nowhere)
 };
 
 /// What predict_lines() did.
@@ -58,7 +58,9 @@ struct PredictStats {
   std::size_t split = 0;      ///< lines with a sentence longer than the model's limit (decoded in windows)
   std::size_t entities = 0;
   double seconds = 0.0;
-  [[nodiscard]] double sentences_per_second() const { return seconds > 0 ? static_cast<double>(sentences) / seconds : 0.0; }
+  [[nodiscard]] double sentences_per_second() const {
+    return seconds > 0 ? static_cast<double>(sentences) / seconds : 0.0;
+  }
 };
 
 /// One line's record: {"text", "entities": [{type, begin, end, cp_begin, cp_end, text, words,
@@ -68,20 +70,30 @@ struct PredictStats {
 [[nodiscard]] inline nlohmann::json to_json(const Result& r, std::string_view text, std::int64_t max_source_pieces) {
   nlohmann::json entities = nlohmann::json::array();
   for (const auto& e : r.entities) {
-    nlohmann::json j = {{"type", e.type}, {"begin", e.begin}, {"end", e.end}, {"cp_begin", e.cp_begin},
-                        {"cp_end", e.cp_end}, {"text", e.text}, {"words", {e.word_begin, e.word_end}}};
+    nlohmann::json j = {{"type", e.type},
+                        {"begin", e.begin},
+                        {"end", e.end},
+                        {"cp_begin", e.cp_begin},
+                        {"cp_end", e.cp_end},
+                        {"text", e.text},
+                        {"words", {e.word_begin, e.word_end}}};
     if (e.fragments.size() > 1) {
       nlohmann::json frags = nlohmann::json::array();
       for (const auto& f : e.fragments)
-        frags.push_back({{"begin", f.begin}, {"end", f.end}, {"cp_begin", f.cp_begin}, {"cp_end", f.cp_end},
-                         {"text", f.text}, {"words", {f.word_begin, f.word_end}}});
+        frags.push_back({{"begin", f.begin},
+                         {"end", f.end},
+                         {"cp_begin", f.cp_begin},
+                         {"cp_end", f.cp_end},
+                         {"text", f.text},
+                         {"words", {f.word_begin, f.word_end}}});
       j["fragments"] = std::move(frags);
     }
     j["score"] = std::isfinite(e.score) ? nlohmann::json(e.score) : nlohmann::json();
     entities.push_back(std::move(j));
   }
-  nlohmann::json out = {{"text", text}, {"words", r.words}, {"entities", std::move(entities)},
-                        {"sentences", r.sentences}, {"windows", r.windows}, {"split", r.split}};
+  nlohmann::json out = {
+      {"text", text},         {"words", r.words}, {"entities", std::move(entities)}, {"sentences", r.sentences},
+      {"windows", r.windows}, {"split", r.split}};
   if (r.split) out["max_source_pieces"] = max_source_pieces;
   if (!r.unread_words.empty()) out["unread_words"] = r.unread_words;
   if (r.overlaps_removed) out["overlaps_removed"] = r.overlaps_removed;
@@ -138,9 +150,7 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
       stats.split += r.split;
       stats.entities += r.entities.size();
       switch (options.format) {
-        case Format::jsonl:
-          chunk << to_json(r, views[i], recognizer.options().max_source_pieces).dump() << '\n';
-          break;
+        case Format::jsonl: chunk << to_json(r, views[i], recognizer.options().max_source_pieces).dump() << '\n'; break;
         case Format::conll: {
           std::vector<data::Entity> ents;
           for (const auto& e : r.entities) {

@@ -74,7 +74,7 @@ struct Entity {
   /// The original text of [begin, end): always `text_in.substr(begin, end - begin)`. A
   /// discontinuous entity's text includes its gaps; its fragments carry the pieces.
   std::string text;
-  std::vector<Fragment> fragments;       ///< one for flat and nested entities
+  std::vector<Fragment> fragments;  ///< one for flat and nested entities
   /// Mean log-probability the model gives the entity's generated tokens (its pointers and its type
   /// token), without decoding constraints: in (-inf, 0], higher is more confident; exp(score) is
   /// the geometric-mean token probability. NaN when RecognizerOptions::scores is off.
@@ -83,30 +83,34 @@ struct Entity {
 
 /// What a Recognizer returns for one text.
 struct Result {
-  std::vector<std::string> words;        ///< the text's words (exact substrings)
-  std::vector<text::WordSpan> spans;     ///< byte offsets of each word
-  std::vector<Entity> entities;          ///< sorted by begin, then end
-  std::size_t sentences = 0;             ///< sentences decoded (1 without sentence splitting)
-  std::size_t windows = 0;               ///< source windows decoded (more than sentences when split)
-  bool split = false;                    ///< a sentence was longer than max_source_pieces and was split
-  std::vector<int> unread_words;         ///< words longer than max_source_pieces on their own: never read
-  std::size_t overlaps_removed = 0;      ///< flat: entities dropped by the overlap rule
+  std::vector<std::string> words;     ///< the text's words (exact substrings)
+  std::vector<text::WordSpan> spans;  ///< byte offsets of each word
+  std::vector<Entity> entities;       ///< sorted by begin, then end
+  std::size_t sentences = 0;          ///< sentences decoded (1 without sentence splitting)
+  std::size_t windows = 0;            ///< source windows decoded (more than sentences when split)
+  bool split = false;                 ///< a sentence was longer than max_source_pieces and was split
+  std::vector<int> unread_words;      ///< words longer than max_source_pieces on their own: never read
+  std::size_t overlaps_removed = 0;   ///< flat: entities dropped by the overlap rule
 };
 
 /// Decoding settings from a run's recorded settings (run.json "settings"); keys that are absent
 /// keep the defaults of train::RunConfig.
 [[nodiscard]] inline generate::PointerDecodeOptions decode_options_from(const nlohmann::json& settings,
-                                                                         const std::string& where) {
+                                                                        const std::string& where) {
   generate::PointerDecodeOptions d;
   try {
     d.search.num_beams = settings.value("beams", int64_t{1});
     d.search.max_length(settings.value("max_len", int64_t{10}), settings.value("max_len_a", 0.6));
     d.search.length_penalty = settings.value("length_penalty", 1.0);
     const auto target = settings.value("target_type", std::string("word"));
-    if (target == "word") d.target = data::TargetType::word;
-    else if (target == "bpe") d.target = data::TargetType::bpe;
-    else if (target == "span") d.target = data::TargetType::span;
-    else fail(where, ": 'target_type': expected word, bpe or span, found '", target, "'");
+    if (target == "word")
+      d.target = data::TargetType::word;
+    else if (target == "bpe")
+      d.target = data::TargetType::bpe;
+    else if (target == "span")
+      d.target = data::TargetType::span;
+    else
+      fail(where, ": 'target_type': expected word, bpe or span, found '", target, "'");
     d.constrained = settings.value("constrained", false);
     d.contiguous = settings.value("contiguous", false);
   } catch (const nlohmann::json::exception& e) {
@@ -127,13 +131,16 @@ class Recognizer {
   /// From a model, tokenizer and label space in memory (the model is switched to eval mode).
   Recognizer(std::shared_ptr<model::NerModelCore> model, text::Tokenizer tokenizer, data::LabelSpace labels,
              RecognizerOptions options = {})
-      : model_(std::move(model)), tokenizer_(std::move(tokenizer)), labels_(std::move(labels)),
+      : model_(std::move(model)),
+        tokenizer_(std::move(tokenizer)),
+        labels_(std::move(labels)),
         options_(std::move(options)) {
     GENNER_CHECK(model_ != nullptr, "Recognizer: expected a model, found a null pointer");
     check_vocabulary(tokenizer_, *model_, "Recognizer");
     GENNER_CHECK(model_->num_types() == labels_.size(), "Recognizer: the model has ", model_->num_types(),
                  " entity types but the label space has ", labels_.size());
-    GENNER_CHECK(options_.flat.has_value(), "Recognizer: say whether the entities are flat (RecognizerOptions::flat); "
+    GENNER_CHECK(options_.flat.has_value(),
+                 "Recognizer: say whether the entities are flat (RecognizerOptions::flat); "
                  "flat models never return overlapping entities");
     GENNER_CHECK(options_.max_source_pieces >= 2, "Recognizer: max_source_pieces must be at least 2, found ",
                  options_.max_source_pieces);
@@ -146,7 +153,8 @@ class Recognizer {
   /// From a trained run folder: run.json (types, label token ids, backbone shape, settings,
   /// family), best.safetensors (the trained tensors) and spiece.model. `E` must be the experiment
   /// alias the run was trained with (run.json records it; another alias is refused). The example
-  /// executables flat_ner / nested_ner / discontinuous_ner use DefaultExperiment. Runs that started from a pretrained folder load its weights first.
+  /// executables flat_ner / nested_ner / discontinuous_ner use DefaultExperiment. Runs that started from a pretrained
+  /// folder load its weights first.
   template <class E = DefaultExperiment>
   [[nodiscard]] static Recognizer load(const std::filesystem::path& run_dir, RecognizerOptions options = {}) {
     const auto file = run_dir / "run.json";
@@ -174,7 +182,8 @@ class Recognizer {
                  E::spec().to_json().dump(), "; load it with the alias it was trained with");
     if (!options.decode) options.decode = decode_options_from(settings, file.string());
     if (!options.flat) {
-      GENNER_CHECK(!family.empty(), file.string(), ": no 'family' recorded; set RecognizerOptions::flat "
+      GENNER_CHECK(!family.empty(), file.string(),
+                   ": no 'family' recorded; set RecognizerOptions::flat "
                    "(true for flat NER, false for nested or discontinuous)");
       GENNER_CHECK(family == "flat" || family == "nested" || family == "discontinuous", file.string(),
                    ": 'family': expected flat, nested or discontinuous, found '", family, "'");
@@ -287,8 +296,10 @@ class Recognizer {
     std::vector<bool> sentence_end(r.words.size() + 1, false);
     for (const auto& [first, last] : pre.sentences) sentence_end[last] = true;
     std::vector<std::pair<std::size_t, std::size_t>> units;
-    if (by_sentence) units = pre.sentences;
-    else units.emplace_back(0, r.words.size());
+    if (by_sentence)
+      units = pre.sentences;
+    else
+      units.emplace_back(0, r.words.size());
     r.sentences = units.size();
     const auto limit = static_cast<std::size_t>(options_.max_source_pieces) - 1;  // room for </s>
     for (const auto& [first, last] : units) {
@@ -402,7 +413,8 @@ class Recognizer {
   }
 
   /// Each closed entity of a generated row with the mean log-probability of its tokens.
-  std::vector<std::pair<data::Entity, double>> entity_scores(std::span<const int64_t> row, const std::vector<double>& logp,
+  std::vector<std::pair<data::Entity, double>> entity_scores(std::span<const int64_t> row,
+                                                             const std::vector<double>& logp,
                                                              const std::vector<int64_t>& ws,
                                                              const std::vector<int64_t>& we) const {
     std::vector<std::pair<data::Entity, double>> out;

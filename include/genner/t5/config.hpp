@@ -41,19 +41,18 @@ struct T5Config {
   /// Compares the fields that decide the shapes and the computation.
   bool same_structure(const T5Config& o) const {
     return d_model == o.d_model && d_ff == o.d_ff && d_kv == o.d_kv && num_heads == o.num_heads &&
-           num_layers == o.num_layers && num_decoder_layers == o.num_decoder_layers &&
-           feed_forward == o.feed_forward && tie_word_embeddings == o.tie_word_embeddings &&
+           num_layers == o.num_layers && num_decoder_layers == o.num_decoder_layers && feed_forward == o.feed_forward &&
+           tie_word_embeddings == o.tie_word_embeddings &&
            relative_attention_num_buckets == o.relative_attention_num_buckets &&
            relative_attention_max_distance == o.relative_attention_max_distance;
   }
 
   std::string describe() const {
     return detail::concat("d_model=", d_model, " d_ff=", d_ff, " d_kv=", d_kv, " heads=", num_heads,
-                          " layers=", num_layers, "/", num_decoder_layers, " ff=",
-                          feed_forward == FeedForward::relu ? "relu" : "gated-gelu",
-                          " tied=", tie_word_embeddings ? "yes" : "no", " buckets=",
-                          relative_attention_num_buckets, " max_distance=",
-                          relative_attention_max_distance, " vocab=", vocab_size);
+                          " layers=", num_layers, "/", num_decoder_layers,
+                          " ff=", feed_forward == FeedForward::relu ? "relu" : "gated-gelu",
+                          " tied=", tie_word_embeddings ? "yes" : "no", " buckets=", relative_attention_num_buckets,
+                          " max_distance=", relative_attention_max_distance, " vocab=", vocab_size);
   }
 
   /// Parses Hugging Face's config.json object; absent keys keep T5's defaults.
@@ -132,8 +131,8 @@ struct T5Config {
 // ---- Compile-time backbone presets -------------------------------------------------------
 
 /// A backbone whose shape is fixed at compile time.
-template <int64_t DModel, int64_t DFf, int64_t DKv, int64_t Heads, int64_t Layers, FeedForward Ff,
-          bool Tied, int64_t Vocab = 32128>
+template <int64_t DModel, int64_t DFf, int64_t DKv, int64_t Heads, int64_t Layers, FeedForward Ff, bool Tied,
+          int64_t Vocab = 32128>
 struct StaticBackbone {
   static constexpr bool is_static = true;
   static constexpr int64_t d_model = DModel, d_ff = DFf, d_kv = DKv, num_heads = Heads;
@@ -142,9 +141,15 @@ struct StaticBackbone {
   static constexpr bool tie_word_embeddings = Tied;
   static T5Config config() {
     T5Config c;
-    c.d_model = d_model; c.d_ff = d_ff; c.d_kv = d_kv; c.num_heads = num_heads;
-    c.num_layers = num_layers; c.num_decoder_layers = num_decoder_layers;
-    c.vocab_size = vocab_size; c.feed_forward = feed_forward; c.tie_word_embeddings = Tied;
+    c.d_model = d_model;
+    c.d_ff = d_ff;
+    c.d_kv = d_kv;
+    c.num_heads = num_heads;
+    c.num_layers = num_layers;
+    c.num_decoder_layers = num_decoder_layers;
+    c.vocab_size = vocab_size;
+    c.feed_forward = feed_forward;
+    c.tie_word_embeddings = Tied;
     return c;
   }
 };
@@ -176,7 +181,9 @@ struct DynamicBackbone {
 };
 
 template <typename B>
-concept Backbone = requires { { B::is_static } -> std::convertible_to<bool>; };
+concept Backbone = requires {
+  { B::is_static } -> std::convertible_to<bool>;
+};
 
 /// The configuration a backbone policy builds: a static preset's own shape, checked against
 /// `from_file` when one is given; a dynamic backbone's comes from `from_file` alone.

@@ -46,8 +46,7 @@ TORCH_MODULE(T5LayerNorm);
 /// (`lora_A` [r, in], `lora_B` [out, r], scaled by alpha / r) that can be merged into W.
 class ProjectionImpl : public torch::nn::Module {
  public:
-  ProjectionImpl(int64_t in, int64_t out, int64_t lora_rank = 0, double lora_alpha = 16.0)
-      : in_(in), out_(out) {
+  ProjectionImpl(int64_t in, int64_t out, int64_t lora_rank = 0, double lora_alpha = 16.0) : in_(in), out_(out) {
     weight = register_parameter("weight", torch::empty({out, in}));
     torch::nn::init::normal_(weight, 0.0, 1.0 / std::sqrt(static_cast<double>(in)));
     if (lora_rank > 0) {
@@ -145,8 +144,7 @@ inline torch::Tensor relative_position_bucket(const torch::Tensor& relative_posi
   const int64_t max_exact = num_buckets / 2;
   auto is_small = rp < max_exact;
   auto if_large = max_exact + (torch::log(rp.to(torch::kFloat) / max_exact) /
-                               std::log(static_cast<double>(max_distance) / max_exact) *
-                               (num_buckets - max_exact))
+                               std::log(static_cast<double>(max_distance) / max_exact) * (num_buckets - max_exact))
                                   .to(torch::kLong);
   if_large = torch::clamp_max(if_large, num_buckets - 1);
   return buckets + torch::where(is_small, rp, if_large);
@@ -157,9 +155,13 @@ inline torch::Tensor relative_position_bucket(const torch::Tensor& relative_posi
 class T5AttentionImpl : public torch::nn::Module {
  public:
   T5AttentionImpl(const T5Config& c, bool has_relative_bias, bool bidirectional, const LoraSpec& lora)
-      : heads_(c.num_heads), d_kv_(c.d_kv), inner_(c.num_heads * c.d_kv),
-        buckets_(c.relative_attention_num_buckets), max_distance_(c.relative_attention_max_distance),
-        bidirectional_(bidirectional), dropout_(c.dropout_rate) {
+      : heads_(c.num_heads),
+        d_kv_(c.d_kv),
+        inner_(c.num_heads * c.d_kv),
+        buckets_(c.relative_attention_num_buckets),
+        max_distance_(c.relative_attention_max_distance),
+        bidirectional_(bidirectional),
+        dropout_(c.dropout_rate) {
     auto proj = [&](const char* name, int64_t in, int64_t out) {
       const bool with_lora = lora.targets_projection(name);
       return register_module(name, Projection(in, out, with_lora ? lora.rank : 0, lora.alpha));
@@ -169,8 +171,7 @@ class T5AttentionImpl : public torch::nn::Module {
     v = proj("v", c.d_model, inner_);
     o = proj("o", inner_, c.d_model);
     if (has_relative_bias)
-      relative_attention_bias =
-          register_module("relative_attention_bias", torch::nn::Embedding(buckets_, heads_));
+      relative_attention_bias = register_module("relative_attention_bias", torch::nn::Embedding(buckets_, heads_));
     // T5's own initialisation: with no 1/sqrt(d_kv) in the scores, q starts that much smaller.
     torch::NoGradGuard no_grad;
     q->weight.normal_(0.0, std::pow(static_cast<double>(c.d_model * c.d_kv), -0.5));
@@ -202,12 +203,10 @@ class T5AttentionImpl : public torch::nn::Module {
   /// cross-attention; `bias` [B or 1, H, Lq, Lk] (position bias plus mask, may be undefined).
   /// With a cache: self-attention appends this step's keys/values, cross-attention
   /// computes them on first use and reuses them after.
-  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& kv_source,
-                        const torch::Tensor& bias, LayerCache* cache) {
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& kv_source, const torch::Tensor& bias,
+                        LayerCache* cache) {
     const int64_t B = hidden.size(0);
-    auto shape = [&](const torch::Tensor& x) {
-      return x.view({B, -1, heads_, d_kv_}).transpose(1, 2);
-    };
+    auto shape = [&](const torch::Tensor& x) { return x.view({B, -1, heads_, d_kv_}).transpose(1, 2); };
     auto query = shape(q(hidden));
     torch::Tensor key, value;
     const bool cross = kv_source.defined();
@@ -290,8 +289,7 @@ class T5SublayerImpl : public torch::nn::Module {
  public:
   enum class Kind { self_attention, cross_attention, feed_forward };
 
-  T5SublayerImpl(const T5Config& c, Kind kind, bool has_relative_bias, bool bidirectional,
-                 const BlockStructure& s)
+  T5SublayerImpl(const T5Config& c, Kind kind, bool has_relative_bias, bool bidirectional, const BlockStructure& s)
       : kind_(kind), dropout_(c.dropout_rate) {
     switch (kind) {
       case Kind::self_attention:
@@ -300,20 +298,17 @@ class T5SublayerImpl : public torch::nn::Module {
       case Kind::cross_attention:
         attention = register_module("EncDecAttention", T5Attention(c, false, true, s.lora));
         break;
-      case Kind::feed_forward:
-        dense = register_module("DenseReluDense", DenseReluDense(c, s.lora));
-        break;
+      case Kind::feed_forward: dense = register_module("DenseReluDense", DenseReluDense(c, s.lora)); break;
     }
     layer_norm = register_module("layer_norm", T5LayerNorm(c.d_model, c.layer_norm_epsilon));
-    const bool adapted = s.adapter.size > 0 &&
-                         ((kind == Kind::self_attention && s.adapter.self_attention) ||
-                          (kind == Kind::cross_attention && s.adapter.cross_attention) ||
-                          (kind == Kind::feed_forward && s.adapter.feed_forward));
+    const bool adapted = s.adapter.size > 0 && ((kind == Kind::self_attention && s.adapter.self_attention) ||
+                                                (kind == Kind::cross_attention && s.adapter.cross_attention) ||
+                                                (kind == Kind::feed_forward && s.adapter.feed_forward));
     if (adapted) adapter = register_module("adapter", Adapter(c.d_model, s.adapter.size));
   }
 
-  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& kv_source,
-                        const torch::Tensor& bias, LayerCache* cache) {
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& kv_source, const torch::Tensor& bias,
+                        LayerCache* cache) {
     auto normed = layer_norm(hidden);
     auto out = kind_ == Kind::feed_forward ? dense(normed) : attention->forward(normed, kv_source, bias, cache);
     if (!adapter.is_empty()) out = adapter(out);
@@ -349,9 +344,8 @@ class T5BlockImpl : public torch::nn::Module {
     layer->push_back(ff_);
   }
 
-  torch::Tensor forward(torch::Tensor hidden, const torch::Tensor& self_bias,
-                        const torch::Tensor& encoder_hidden, const torch::Tensor& cross_bias,
-                        LayerCache* self_cache, LayerCache* cross_cache) {
+  torch::Tensor forward(torch::Tensor hidden, const torch::Tensor& self_bias, const torch::Tensor& encoder_hidden,
+                        const torch::Tensor& cross_bias, LayerCache* self_cache, LayerCache* cross_cache) {
     hidden = self_->forward(hidden, torch::Tensor(), self_bias, self_cache);
     if (is_decoder_) hidden = cross_->forward(hidden, encoder_hidden, cross_bias, cross_cache);
     return ff_->forward(hidden, torch::Tensor(), torch::Tensor(), nullptr);

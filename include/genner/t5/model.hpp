@@ -68,7 +68,7 @@ class T5Impl : public torch::nn::Module {
                      const torch::Tensor& encoder_mask = {}, DecoderCache* cache = nullptr,
                      bool keep_block_outputs = false, const torch::Tensor& decoder_mask = {}) {
     return decoder->forward(embed(decoder_input_ids), decoder_mask, encoder_hidden, encoder_mask, cache,
-                   keep_block_outputs);
+                            keep_block_outputs);
   }
 
   /// LM logits [B, T, V] from decoder hidden states (tied heads rescale by d_model^-0.5).
@@ -95,9 +95,8 @@ class T5Impl : public torch::nn::Module {
   };
 
   /// Full forward pass with teacher forcing; loss is the mean cross-entropy over labels != -100.
-  Output forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                 const torch::Tensor& labels, const torch::Tensor& decoder_input_ids = {},
-                 bool keep_block_outputs = false) {
+  Output forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask, const torch::Tensor& labels,
+                 const torch::Tensor& decoder_input_ids = {}, bool keep_block_outputs = false) {
     Output out;
     out.encoder = encode(input_ids, attention_mask, keep_block_outputs);
     auto dec_in = decoder_input_ids.defined() ? decoder_input_ids : shift_right(labels);
@@ -109,8 +108,8 @@ class T5Impl : public torch::nn::Module {
 
   static torch::Tensor loss(const torch::Tensor& logits, const torch::Tensor& labels) {
     return at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
-                                  labels.to(logits.device()).reshape({-1}), /*weight=*/{},
-                                  at::Reduction::Mean, ignore_index);
+                                  labels.to(logits.device()).reshape({-1}), /*weight=*/{}, at::Reduction::Mean,
+                                  ignore_index);
   }
 
   torch::nn::Embedding shared{nullptr};

@@ -38,8 +38,7 @@ inline torch::Tensor additive_mask(const torch::Tensor& keep, torch::ScalarType 
 
 class T5StackImpl : public torch::nn::Module {
  public:
-  T5StackImpl(const T5Config& c, bool is_decoder, const StackStructure& s)
-      : config_(c), is_decoder_(is_decoder) {
+  T5StackImpl(const T5Config& c, bool is_decoder, const StackStructure& s) : config_(c), is_decoder_(is_decoder) {
     const int64_t n = is_decoder ? c.num_decoder_layers : c.num_layers;
     block = register_module("block", torch::nn::ModuleList());
     for (int64_t i = 0; i < n; ++i) {
@@ -63,9 +62,9 @@ class T5StackImpl : public torch::nn::Module {
 
   /// embeds [B, L, d]; mask [B, L] 1/0 (undefined: all ones). Decoder only: encoder_hidden
   /// [B, S, d], encoder_mask [B, S]; `cache` (optional) makes the call incremental.
-  StackOutput forward(torch::Tensor embeds, const torch::Tensor& mask,
-                      const torch::Tensor& encoder_hidden = {}, const torch::Tensor& encoder_mask = {},
-                      DecoderCache* cache = nullptr, bool keep_block_outputs = false) {
+  StackOutput forward(torch::Tensor embeds, const torch::Tensor& mask, const torch::Tensor& encoder_hidden = {},
+                      const torch::Tensor& encoder_mask = {}, DecoderCache* cache = nullptr,
+                      bool keep_block_outputs = false) {
     const int64_t past = cache ? cache->length() : 0;
     check_inputs(embeds, mask, encoder_hidden, encoder_mask, past);
     const int64_t B = embeds.size(0), L = embeds.size(1);
@@ -94,9 +93,8 @@ class T5StackImpl : public torch::nn::Module {
     auto self_bias = position_bias + additive_mask(keep, hidden.scalar_type());
     torch::Tensor enc_hidden = encoder_hidden, cross_bias;
     if (is_decoder_) {
-      auto em = encoder_mask.defined()
-                    ? encoder_mask
-                    : torch::ones({B, encoder_hidden.size(1)}, encoder_hidden.options());
+      auto em =
+          encoder_mask.defined() ? encoder_mask : torch::ones({B, encoder_hidden.size(1)}, encoder_hidden.options());
       cross_bias = additive_mask(em.to(device).unsqueeze(1).unsqueeze(1), hidden.scalar_type());
       enc_hidden = enc_hidden.to(device);
     }
@@ -112,9 +110,9 @@ class T5StackImpl : public torch::nn::Module {
           cross_bias = cross_bias.to(device);
         }
       }
-      hidden = blocks_[i]->forward(hidden, self_bias, enc_hidden, cross_bias,
-                                   cache ? &cache->self_attention[i] : nullptr,
-                                   cache ? &cache->cross_attention[i] : nullptr);
+      hidden =
+          blocks_[i]->forward(hidden, self_bias, enc_hidden, cross_bias, cache ? &cache->self_attention[i] : nullptr,
+                              cache ? &cache->cross_attention[i] : nullptr);
       if (keep_block_outputs) out.block_outputs.push_back(hidden);
     }
     hidden = final_layer_norm(hidden);
@@ -136,8 +134,8 @@ class T5StackImpl : public torch::nn::Module {
                  "[batch, length, ", d, "], found ", embeds.defined() ? embeds.sizes() : c10::IntArrayRef{});
     const int64_t K = past + embeds.size(1);
     if (mask.defined())
-      GENNER_CHECK(mask.dim() == 2 && mask.size(1) == K, stack, ": expected an attention mask [batch, ", K, "] (",
-                   past, " cached + ", embeds.size(1), " new positions), found ", mask.sizes());
+      GENNER_CHECK(mask.dim() == 2 && mask.size(1) == K, stack, ": expected an attention mask [batch, ", K, "] (", past,
+                   " cached + ", embeds.size(1), " new positions), found ", mask.sizes());
     if (!is_decoder_) return;
     GENNER_CHECK(encoder_hidden.defined(), stack, ": expected encoder hidden states [batch, source length, ", d,
                  "], found none");
@@ -145,8 +143,8 @@ class T5StackImpl : public torch::nn::Module {
                  ": expected encoder hidden states [batch, source length, ", d, "], found ", encoder_hidden.sizes());
     if (encoder_mask.defined())
       GENNER_CHECK(encoder_mask.dim() == 2 && encoder_mask.size(1) == encoder_hidden.size(1), stack,
-                   ": expected an encoder mask [batch, ", encoder_hidden.size(1), "] (one entry per source position), found ",
-                   encoder_mask.sizes());
+                   ": expected an encoder mask [batch, ", encoder_hidden.size(1),
+                   "] (one entry per source position), found ", encoder_mask.sizes());
   }
 
   T5Config config_;

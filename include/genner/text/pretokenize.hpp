@@ -36,8 +36,8 @@ struct WordSpan {
 
 /// The words of one text and, when asked for, its sentences (word ranges [first, last)).
 struct Pretokenized {
-  std::vector<std::string> words;                        ///< words[i] == text.substr(spans[i].begin, ...)
-  std::vector<WordSpan> spans;                           ///< byte offsets of each word
+  std::vector<std::string> words;                              ///< words[i] == text.substr(spans[i].begin, ...)
+  std::vector<WordSpan> spans;                                 ///< byte offsets of each word
   std::vector<std::pair<std::size_t, std::size_t>> sentences;  ///< word ranges; one range without splitting
 };
 
@@ -49,10 +49,14 @@ inline std::size_t utf8_length(std::string_view text, std::size_t i) {
   if (b0 < 0x80) return 1;
   std::size_t n = 0;
   std::uint32_t cp = 0;
-  if ((b0 & 0xE0) == 0xC0) n = 2, cp = b0 & 0x1F;
-  else if ((b0 & 0xF0) == 0xE0) n = 3, cp = b0 & 0x0F;
-  else if ((b0 & 0xF8) == 0xF0) n = 4, cp = b0 & 0x07;
-  else return 0;
+  if ((b0 & 0xE0) == 0xC0)
+    n = 2, cp = b0 & 0x1F;
+  else if ((b0 & 0xF0) == 0xE0)
+    n = 3, cp = b0 & 0x0F;
+  else if ((b0 & 0xF8) == 0xF0)
+    n = 4, cp = b0 & 0x07;
+  else
+    return 0;
   if (i + n > text.size()) return 0;
   for (std::size_t k = 1; k < n; ++k) {
     const auto b = static_cast<unsigned char>(text[i + k]);
@@ -77,16 +81,29 @@ inline std::pair<std::uint32_t, std::size_t> code_point_at(std::string_view text
 }
 
 inline bool is_space(std::uint32_t cp) {
-  return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\v' || cp == '\f' || cp == 0x85 ||
-         cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-         cp == 0x202F || cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
+  return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\v' || cp == '\f' || cp == 0x85 || cp == 0xA0 ||
+         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+         cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
 }
 
 /// Characters that are always words of their own: brackets, double quotes, ; ! ?
 inline bool is_hard_punct(std::uint32_t cp) {
   switch (cp) {
-    case '(': case ')': case '[': case ']': case '{': case '}': case '"': case ';': case '!': case '?':
-    case 0x201C: case 0x201D: case 0x201E: case 0xAB: case 0xBB:  // “ ” „ « »
+    case '(':
+    case ')':
+    case '[':
+    case ']':
+    case '{':
+    case '}':
+    case '"':
+    case ';':
+    case '!':
+    case '?':
+    case 0x201C:
+    case 0x201D:
+    case 0x201E:
+    case 0xAB:
+    case 0xBB:  // “ ” „ « »
       return true;
     default: return false;
   }
@@ -95,9 +112,17 @@ inline bool is_hard_punct(std::uint32_t cp) {
 /// Peeled off the front of a word: single quotes, backquotes, currency and number signs.
 inline bool is_leading_punct(std::uint32_t cp) {
   switch (cp) {
-    case '\'': case '`': case '$': case '#': case 0x2018: case 0x2019: case 0xA3: case 0x20AC: case 0xA5:
-    case '<': case '*':
-      return true;
+    case '\'':
+    case '`':
+    case '$':
+    case '#':
+    case 0x2018:
+    case 0x2019:
+    case 0xA3:
+    case 0x20AC:
+    case 0xA5:
+    case '<':
+    case '*': return true;
     default: return false;
   }
 }
@@ -105,8 +130,13 @@ inline bool is_leading_punct(std::uint32_t cp) {
 /// Peeled off the end of a word (`.` has its own rule for abbreviations).
 inline bool is_trailing_punct(std::uint32_t cp) {
   switch (cp) {
-    case ',': case ':': case '\'': case '%': case 0x2019: case '>': case '*':
-      return true;
+    case ',':
+    case ':':
+    case '\'':
+    case '%':
+    case 0x2019:
+    case '>':
+    case '*': return true;
     default: return false;
   }
 }
@@ -128,9 +158,9 @@ inline bool is_abbreviation(std::string_view core) {
     return std::all_of(core.begin(), core.end(), [](char c) { return c == '.' || ascii_alpha(c); });
   if (core.size() == 1) return std::isupper(static_cast<unsigned char>(core[0])) != 0;  // initials: J. Smith
   static constexpr std::string_view known[] = {
-      "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "inc", "ltd", "corp", "co", "vs", "etc",
-      "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "gen", "gov",
-      "sen", "rep", "col", "lt", "sgt", "capt", "mt", "ft", "cf", "approx", "dept"};
+      "mr",  "mrs", "ms",  "dr",  "prof", "st",  "jr",  "sr",   "inc", "ltd",  "corp", "co",     "vs",
+      "etc", "jan", "feb", "mar", "apr",  "jun", "jul", "aug",  "sep", "sept", "oct",  "nov",    "dec",
+      "gen", "gov", "sen", "rep", "col",  "lt",  "sgt", "capt", "mt",  "ft",   "cf",   "approx", "dept"};
   const auto l = lower_ascii(core);
   return std::find(std::begin(known), std::end(known), l) != std::end(known);
 }
@@ -262,8 +292,8 @@ inline bool ends_sentence(std::string_view w) {
   return w == "." || w == "!" || w == "?" || w == "..." || w == "\xE2\x80\xA6";
 }
 inline bool closes(std::string_view w) {
-  return w == ")" || w == "]" || w == "}" || w == "\"" || w == "'" || w == "\xE2\x80\x9D" ||
-         w == "\xE2\x80\x99" || w == "\xC2\xBB";
+  return w == ")" || w == "]" || w == "}" || w == "\"" || w == "'" || w == "\xE2\x80\x9D" || w == "\xE2\x80\x99" ||
+         w == "\xC2\xBB";
 }
 inline bool may_start_sentence(std::string_view w) {
   if (w.empty()) return false;

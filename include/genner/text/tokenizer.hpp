@@ -69,19 +69,18 @@ class Tokenizer {
 
   /// Loads a `spiece.model`; throws genner::Error when missing or unreadable.
   [[nodiscard]] static Tokenizer load(const std::filesystem::path& model_file) {
-    GENNER_CHECK(std::filesystem::is_regular_file(model_file),
-                 "Tokenizer: expected a SentencePiece model file at '", model_file.string(),
-                 "', found nothing there.");
+    GENNER_CHECK(std::filesystem::is_regular_file(model_file), "Tokenizer: expected a SentencePiece model file at '",
+                 model_file.string(), "', found nothing there.");
     return Tokenizer(std::make_unique<UnigramModel>(UnigramModel::load(model_file)), model_file);
   }
 
   /// Trains a new unigram model on the lines of `corpus_file` with SentencePiece's own trainer
-  /// (the `spm_train` program, run as a child process; see the header comment), writes it to `model_file` (via a temporary name, then rename) and loads it.
+  /// (the `spm_train` program, run as a child process; see the header comment), writes it to `model_file` (via a
+  /// temporary name, then rename) and loads it.
   [[nodiscard]] static Tokenizer train(const std::filesystem::path& corpus_file,
-                                       const std::filesystem::path& model_file,
-                                       const TrainOptions& options = {}) {
-    GENNER_CHECK(std::filesystem::is_regular_file(corpus_file),
-                 "Tokenizer::train: expected a corpus file at '", corpus_file.string(), "', found nothing there.");
+                                       const std::filesystem::path& model_file, const TrainOptions& options = {}) {
+    GENNER_CHECK(std::filesystem::is_regular_file(corpus_file), "Tokenizer::train: expected a corpus file at '",
+                 corpus_file.string(), "', found nothing there.");
     GENNER_CHECK(std::filesystem::file_size(corpus_file) > 0,
                  "Tokenizer::train: expected a non-empty corpus file, found '", corpus_file.string(), "' empty.");
     const auto tmp_prefix = model_file.string() + ".tmp";
@@ -92,8 +91,13 @@ class Tokenizer {
         {"model_type", options.model_type},
         {"character_coverage", std::to_string(options.character_coverage)},
         // T5's layout: no BOS, pad 0, eos 1, unk 2.
-        {"pad_id", "0"}, {"eos_id", "1"}, {"unk_id", "2"}, {"bos_id", "-1"},
-        {"pad_piece", "<pad>"}, {"eos_piece", "</s>"}, {"unk_piece", "<unk>"},
+        {"pad_id", "0"},
+        {"eos_id", "1"},
+        {"unk_id", "2"},
+        {"bos_id", "-1"},
+        {"pad_piece", "<pad>"},
+        {"eos_piece", "</s>"},
+        {"unk_piece", "<unk>"},
         // Small corpora cannot reach a large vocabulary; treat vocab_size as an upper bound.
         {"hard_vocab_limit", "false"},
         {"minloglevel", "2"},
@@ -118,8 +122,8 @@ class Tokenizer {
     while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
     }
     std::error_code ec;
-    const bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 &&
-                    std::filesystem::is_regular_file(tmp_prefix + ".model");
+    const bool ok =
+        WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 && std::filesystem::is_regular_file(tmp_prefix + ".model");
     std::filesystem::remove(tmp_prefix + ".vocab", ec);
     if (!ok) {
       std::filesystem::remove(tmp_prefix + ".model", ec);
@@ -137,14 +141,13 @@ class Tokenizer {
            "' (disk full?): ", e.what());
     }
     std::filesystem::rename(tmp_prefix + ".model", model_file, ec);
-    GENNER_CHECK(!ec, "Tokenizer::train: could not move the trained model to '", model_file.string(), "': ",
-                 ec.message());
+    GENNER_CHECK(!ec, "Tokenizer::train: could not move the trained model to '", model_file.string(),
+                 "': ", ec.message());
     return load(model_file);
   }
 
   /// Same, from sentences in memory (written one per line to a file next to `model_file`).
-  [[nodiscard]] static Tokenizer train(std::span<const std::string> sentences,
-                                       const std::filesystem::path& model_file,
+  [[nodiscard]] static Tokenizer train(std::span<const std::string> sentences, const std::filesystem::path& model_file,
                                        const TrainOptions& options = {}) {
     GENNER_CHECK(!sentences.empty(), "Tokenizer::train: expected at least one sentence, found none.");
     const auto corpus = std::filesystem::path(model_file.string() + ".corpus.txt");
@@ -161,7 +164,10 @@ class Tokenizer {
     }
     struct Cleanup {
       std::filesystem::path path;
-      ~Cleanup() { std::error_code ec; std::filesystem::remove(path, ec); }
+      ~Cleanup() {
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+      }
     } cleanup{corpus};
     return train(corpus, model_file, options);
   }
@@ -177,8 +183,7 @@ class Tokenizer {
     return piece_count_ + kNumExtraIds + static_cast<std::int64_t>(labels_.size());
   }
   [[nodiscard]] std::int64_t extra_id(int i) const {
-    GENNER_CHECK(i >= 0 && i < kNumExtraIds, "Tokenizer::extra_id: expected 0..", kNumExtraIds - 1,
-                 ", found ", i, ".");
+    GENNER_CHECK(i >= 0 && i < kNumExtraIds, "Tokenizer::extra_id: expected 0..", kNumExtraIds - 1, ", found ", i, ".");
     return piece_count_ + kNumExtraIds - 1 - i;
   }
 
@@ -215,8 +220,9 @@ class Tokenizer {
     if (token.starts_with(prefix) && token.ends_with(">")) {
       const auto digits = token.substr(prefix.size(), token.size() - prefix.size() - 1);
       int i = 0;
-      if (!digits.empty() && digits.size() <= 2 &&
-          std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+      if (!digits.empty() && digits.size() <= 2 && std::all_of(digits.begin(), digits.end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c));
+          })) {
         i = std::stoi(std::string(digits));
         return extra_id(i);
       }
@@ -227,8 +233,8 @@ class Tokenizer {
   }
 
   [[nodiscard]] std::string id_to_token(std::int64_t id) const {
-    GENNER_CHECK(id >= 0 && id < size(), "Tokenizer::id_to_token: expected an id in [0, ", size(), "), found ",
-                 id, ".");
+    GENNER_CHECK(id >= 0 && id < size(), "Tokenizer::id_to_token: expected an id in [0, ", size(), "), found ", id,
+                 ".");
     if (id < piece_count_) return model_->piece(static_cast<std::size_t>(id)).text;
     if (id < piece_count_ + kNumExtraIds)
       return "<extra_id_" + std::to_string(piece_count_ + kNumExtraIds - 1 - id) + ">";
@@ -309,13 +315,13 @@ class Tokenizer {
 
  private:
   Tokenizer(std::unique_ptr<UnigramModel> model, std::filesystem::path file)
-      : model_(std::move(model)), model_file_(std::move(file)),
+      : model_(std::move(model)),
+        model_file_(std::move(file)),
         piece_count_(static_cast<std::int64_t>(model_->size())) {
-    GENNER_CHECK(model_->piece_to_id("<pad>") == kPadId && model_->piece_to_id("</s>") == kEosId &&
-                     model_->unk_id() == kUnkId,
-                 "Tokenizer: expected T5's layout (<pad> 0, </s> 1, <unk> 2) in '", model_file_.string(),
-                 "', found <pad> ", model_->piece_to_id("<pad>"), ", </s> ", model_->piece_to_id("</s>"),
-                 ", <unk> ", model_->unk_id(), ".");
+    GENNER_CHECK(
+        model_->piece_to_id("<pad>") == kPadId && model_->piece_to_id("</s>") == kEosId && model_->unk_id() == kUnkId,
+        "Tokenizer: expected T5's layout (<pad> 0, </s> 1, <unk> 2) in '", model_file_.string(), "', found <pad> ",
+        model_->piece_to_id("<pad>"), ", </s> ", model_->piece_to_id("</s>"), ", <unk> ", model_->unk_id(), ".");
   }
 
   static std::string spm_train_program() {

@@ -59,7 +59,8 @@ class WireReader {
     return out;
   }
   float fixed32_float() {
-    GENNER_CHECK(data_.size() - pos_ >= 4, "SentencePiece model '", what_, "': expected a 4-byte float, found the end.");
+    GENNER_CHECK(data_.size() - pos_ >= 4, "SentencePiece model '", what_,
+                 "': expected a 4-byte float, found the end.");
     float f = 0;
     std::memcpy(&f, data_.data() + pos_, 4);  // little-endian host assumed (x86, ARM)
     pos_ += 4;
@@ -71,7 +72,8 @@ class WireReader {
       case 1: advance(8); break;
       case 2: (void)bytes(); break;
       case 5: advance(4); break;
-      default: fail("SentencePiece model '", what_, "': expected a protobuf wire type 0, 1, 2 or 5, found ", wire_type, ".");
+      default:
+        fail("SentencePiece model '", what_, "': expected a protobuf wire type 0, 1, 2 or 5, found ", wire_type, ".");
     }
   }
 
@@ -97,7 +99,10 @@ inline std::size_t utf8_len(std::string_view s) {
 
 inline bool utf8_valid_char(std::string_view s, std::size_t& len) {
   const auto c = static_cast<unsigned char>(s[0]);
-  if (c < 0x80) { len = 1; return true; }
+  if (c < 0x80) {
+    len = 1;
+    return true;
+  }
   len = utf8_len(s);
   if (len == 1) return false;
   // Reject overlong forms and surrogates like SentencePiece's DecodeUTF8.
@@ -206,35 +211,47 @@ class UnigramModel {
         while (!pr.done()) {
           const auto t = pr.varint();
           const int f = static_cast<int>(t >> 3), w = static_cast<int>(t & 7);
-          if (f == 1 && w == 2) p.text = std::string(pr.bytes());
-          else if (f == 2 && w == 5) p.score = pr.fixed32_float();
-          else if (f == 3 && w == 0) p.type = static_cast<Piece::Type>(pr.varint());
-          else pr.skip(w);
+          if (f == 1 && w == 2)
+            p.text = std::string(pr.bytes());
+          else if (f == 2 && w == 5)
+            p.score = pr.fixed32_float();
+          else if (f == 3 && w == 0)
+            p.type = static_cast<Piece::Type>(pr.varint());
+          else
+            pr.skip(w);
         }
         m.pieces_.push_back(std::move(p));
       } else if (field == 2 && wire == 2) {
         detail::WireReader tr(top.bytes(), what);
         while (!tr.done()) {
           const auto t = tr.varint();
-          if ((t >> 3) == 3 && (t & 7) == 0) model_type = static_cast<int>(tr.varint());
-          else tr.skip(static_cast<int>(t & 7));
+          if ((t >> 3) == 3 && (t & 7) == 0)
+            model_type = static_cast<int>(tr.varint());
+          else
+            tr.skip(static_cast<int>(t & 7));
         }
       } else if (field == 3 && wire == 2) {
         detail::WireReader nr(top.bytes(), what);
         while (!nr.done()) {
           const auto t = nr.varint();
           const int f = static_cast<int>(t >> 3), w = static_cast<int>(t & 7);
-          if (f == 2 && w == 2) charsmap = nr.bytes();
-          else if (f == 3 && w == 0) add_dummy_prefix = nr.varint() != 0;
-          else if (f == 4 && w == 0) remove_extra = nr.varint() != 0;
-          else if (f == 5 && w == 0) escape = nr.varint() != 0;
-          else nr.skip(w);
+          if (f == 2 && w == 2)
+            charsmap = nr.bytes();
+          else if (f == 3 && w == 0)
+            add_dummy_prefix = nr.varint() != 0;
+          else if (f == 4 && w == 0)
+            remove_extra = nr.varint() != 0;
+          else if (f == 5 && w == 0)
+            escape = nr.varint() != 0;
+          else
+            nr.skip(w);
         }
       } else {
         top.skip(wire);
       }
     }
-    GENNER_CHECK(!m.pieces_.empty(), "SentencePiece model '", what, "': expected pieces, found none (not a model file?).");
+    GENNER_CHECK(!m.pieces_.empty(), "SentencePiece model '", what,
+                 "': expected pieces, found none (not a model file?).");
     GENNER_CHECK(model_type == 1, "SentencePiece model '", what, "': expected a unigram model (type 1), found type ",
                  model_type, ".");
     m.add_dummy_prefix_ = add_dummy_prefix;
@@ -297,8 +314,10 @@ class UnigramModel {
         while (!piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
       if (!piece.empty()) {
         for (const char c : piece) {
-          if (escape_whitespaces_ && c == ' ') out += kSpace;
-          else out += c;
+          if (escape_whitespaces_ && c == ' ')
+            out += kSpace;
+          else
+            out += c;
         }
         prev_space = piece.back() == ' ';
       }
@@ -307,7 +326,8 @@ class UnigramModel {
     }
     if (remove_extra_whitespaces_) {
       const std::string_view space = escape_whitespaces_ ? kSpace : " ";
-      while (out.size() >= space.size() && std::string_view(out).ends_with(space)) out.resize(out.size() - space.size());
+      while (out.size() >= space.size() && std::string_view(out).ends_with(space))
+        out.resize(out.size() - space.size());
     }
     return out;
   }

@@ -60,12 +60,12 @@ struct TrainingEvaluation {
   int64_t step = 0;
   int64_t total_steps = 0;
   double epoch = 0.0;
-  CurvePoint point;               ///< mean training loss since the last evaluation, dev F1
-  std::optional<double> dev_f1;   ///< the dev set's micro F1 as computed (none without a dev set)
+  CurvePoint point;              ///< mean training loss since the last evaluation, dev F1
+  std::optional<double> dev_f1;  ///< the dev set's micro F1 as computed (none without a dev set)
   double best_dev_f1 = -1.0;
   int64_t best_step = -1;
   double lr = 0.0;
-  nlohmann::json record;          ///< the line written to log.jsonl
+  nlohmann::json record;  ///< the line written to log.jsonl
   std::filesystem::path output_dir;
 };
 

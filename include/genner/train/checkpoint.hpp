@@ -110,8 +110,9 @@ inline void check_resume_settings(const nlohmann::json& saved, const nlohmann::j
     if (!saved.contains(key) || saved[key] == value) continue;
     diffs += (diffs.empty() ? "" : ", ") + key + " " + value.dump() + " (checkpoint: " + saved[key].dump() + ")";
   }
-  GENNER_CHECK(diffs.empty(), where, ": cannot resume: settings that shape training differ from the checkpoint's: ",
-               diffs, "; run with the checkpoint's settings, or with --resume false to start over in this folder");
+  GENNER_CHECK(diffs.empty(), where,
+               ": cannot resume: settings that shape training differ from the checkpoint's: ", diffs,
+               "; run with the checkpoint's settings, or with --resume false to start over in this folder");
 }
 
 /// The settings a checkpoint in `dir` (or its fallback) recorded under extra.trajectory, or null.
@@ -182,12 +183,17 @@ inline void save_checkpoint(const std::filesystem::path& dir, const TrainingStat
   }
   io::save_safetensors(tmp / "tensors.safetensors", tensors);
   io::save_safetensors(tmp / "optimizer.safetensors", optim);
-  const nlohmann::json meta = {{"format", "genner-train-checkpoint"}, {"version", 1},
-                               {"step", state.schedule->current_step()}, {"lrs", lrs},
-                               {"optimizer_steps", steps}, {"rng", rng},
-                               {"sampler", sampler}, {"extra", extra}};
+  const nlohmann::json meta = {{"format", "genner-train-checkpoint"},
+                               {"version", 1},
+                               {"step", state.schedule->current_step()},
+                               {"lrs", lrs},
+                               {"optimizer_steps", steps},
+                               {"rng", rng},
+                               {"sampler", sampler},
+                               {"extra", extra}};
   io::write_text_atomically(tmp / "state.json", meta.dump(1));
-  for (const char* f : {"tensors.safetensors", "optimizer.safetensors", "state.json"}) detail::fsync_path(tmp / f, false);
+  for (const char* f : {"tensors.safetensors", "optimizer.safetensors", "state.json"})
+    detail::fsync_path(tmp / f, false);
   detail::fsync_path(tmp, true);
 
   if (!fs::exists(dir)) {
@@ -196,8 +202,8 @@ inline void save_checkpoint(const std::filesystem::path& dir, const TrainingStat
     fs::remove_all(tmp);  // now holds the previous checkpoint
   } else {
     // File systems without RENAME_EXCHANGE: keep the old one aside as dir.prev until the new one is in.
-    GENNER_CHECK(errno == EINVAL || errno == ENOSYS || errno == ENOTSUP, "save_checkpoint: cannot swap ",
-                 tmp.string(), " into ", dir.string(), " (", std::strerror(errno), ")");
+    GENNER_CHECK(errno == EINVAL || errno == ENOSYS || errno == ENOTSUP, "save_checkpoint: cannot swap ", tmp.string(),
+                 " into ", dir.string(), " (", std::strerror(errno), ")");
     fs::remove_all(prev);
     fs::rename(dir, prev);
     fs::rename(tmp, dir);
@@ -211,8 +217,10 @@ inline void save_checkpoint(const std::filesystem::path& dir, const TrainingStat
 inline ResumeInfo load_checkpoint(const std::filesystem::path& dir, const TrainingState& state) {
   GENNER_CHECK(state.optimizer && state.schedule, "load_checkpoint: expected an optimizer and a schedule");
   const auto found = find_checkpoint(dir);
-  GENNER_CHECK(found.has_value(), "load_checkpoint: expected a complete checkpoint (state.json, tensors.safetensors, "
-               "optimizer.safetensors) in ", dir.string(), " or ", detail::sibling(dir, ".prev").string(), ", found none");
+  GENNER_CHECK(found.has_value(),
+               "load_checkpoint: expected a complete checkpoint (state.json, tensors.safetensors, "
+               "optimizer.safetensors) in ",
+               dir.string(), " or ", detail::sibling(dir, ".prev").string(), ", found none");
   const auto& folder = *found;
   const nlohmann::json meta = io::read_json_file(folder / "state.json");
   io::SafetensorsFile tensor_file(folder / "tensors.safetensors");
@@ -228,8 +236,8 @@ inline ResumeInfo load_checkpoint(const std::filesystem::path& dir, const Traini
                  "' has shape ", c10::IntArrayRef(it->second.shape), " but the model expects ", t.sizes());
   }
   for (const auto& [name, entry] : tensor_file.entries())
-    GENNER_CHECK(by_name.count(name), tensor_file.path().string(), ": tensor '", name,
-                 "' matches none of the ", by_name.size(), " tensors to restore");
+    GENNER_CHECK(by_name.count(name), tensor_file.path().string(), ": tensor '", name, "' matches none of the ",
+                 by_name.size(), " tensors to restore");
   const auto& groups = state.optimizer->param_groups();
   GENNER_CHECK(meta["lrs"].size() == groups.size(), folder.string(), "/state.json: saved with ", meta["lrs"].size(),
                " optimizer param groups, but the optimizer has ", groups.size());

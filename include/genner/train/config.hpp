@@ -38,15 +38,15 @@ namespace genner::train {
 struct RunConfig {
   // Data
   std::string dataset = "conll2003";
-  std::string data_dir;               ///< empty: <data root>/<dataset>
-  int64_t sample_size = 3000;         ///< dataset "sample": training sentences genner writes (dev and test: 2/15 of it)
-  std::string target_type = "word";   ///< word | bpe | span
-  bool train_on_dev = false;          ///< CoNLL-2003 trains on train+dev
-  double dev_from_train = 0.0;        ///< GENIA: fraction of train carved out as dev
-  int64_t max_words = 512;            ///< length guard: longer sentences are split where no entity crosses, else refused
+  std::string data_dir;              ///< empty: <data root>/<dataset>
+  int64_t sample_size = 3000;        ///< dataset "sample": training sentences genner writes (dev and test: 2/15 of it)
+  std::string target_type = "word";  ///< word | bpe | span
+  bool train_on_dev = false;         ///< CoNLL-2003 trains on train+dev
+  double dev_from_train = 0.0;       ///< GENIA: fraction of train carved out as dev
+  int64_t max_words = 512;           ///< length guard: longer sentences are split where no entity crosses, else refused
   // Model
-  std::string model = "t5-base";      ///< scratch | a name under the models root | a path (./dir, /dir)
-  double mlp_dropout = 0.3;           ///< dropout inside the encoder MLP
+  std::string model = "t5-base";  ///< scratch | a name under the models root | a path (./dir, /dir)
+  double mlp_dropout = 0.3;       ///< dropout inside the encoder MLP
   // From-scratch backbone (model "scratch" with a DynamicBackbone)
   int64_t scratch_d_model = 128;
   int64_t scratch_d_ff = 256;
@@ -59,38 +59,38 @@ struct RunConfig {
   double max_len_a = 0.6;
   int64_t beams = 1;
   double length_penalty = 1.0;
-  bool constrained = false;           ///< mask illegal next indices (beyond the published code)
-  bool contiguous = false;            ///< with constrained: one fragment per entity (flat and nested data)
-  std::string metric = "pointer";     ///< pointer | word (train/metric.hpp)
+  bool constrained = false;        ///< mask illegal next indices (beyond the published code)
+  bool contiguous = false;         ///< with constrained: one fragment per entity (flat and nested data)
+  std::string metric = "pointer";  ///< pointer | word (train/metric.hpp)
   // Optimisation
   double lr = 1e-5;
   int64_t batch_size = 16;
   int64_t epochs = 30;
-  int64_t max_steps = 0;              ///< 0: epochs decide
-  int64_t patience = 0;               ///< evaluations without a better dev F1 before stopping; 0: never
-  double warmup = 0.01;               ///< fraction of the total steps
+  int64_t max_steps = 0;  ///< 0: epochs decide
+  int64_t patience = 0;   ///< evaluations without a better dev F1 before stopping; 0: never
+  double warmup = 0.01;   ///< fraction of the total steps
   double weight_decay = 0.01;
-  double clip_value = 0.0;            ///< 0: off (PEFT runs used 0.1)
-  double clip_norm = 0.0;             ///< 0: off
+  double clip_value = 0.0;  ///< 0: off (PEFT runs used 0.1)
+  double clip_norm = 0.0;   ///< 0: off
   double truncate_prob = 0.05;
   // Structure: what the executable is compiled for; checked, never obeyed (genner/app/structure.hpp)
-  std::string peft = "full";          ///< full | embeddings | prompt | adapters | adapters+prompt | lora | added
-  int64_t adapter_size = 0;           ///< 0: no adapters
-  int64_t prompt_length = 0;          ///< 0: no soft prompt
+  std::string peft = "full";  ///< full | embeddings | prompt | adapters | adapters+prompt | lora | added
+  int64_t adapter_size = 0;   ///< 0: no adapters
+  int64_t prompt_length = 0;  ///< 0: no soft prompt
   bool encoder_mlp = true;
-  bool avg_feature = true;            ///< the pointer head's features: avg_feature (true) or another head
+  bool avg_feature = true;  ///< the pointer head's features: avg_feature (true) or another head
   // Run
-  std::string precision = "fp32";     ///< fp32 | bf16 (mixed-precision training, bf16 inference) | int8 (CPU inference)
+  std::string precision = "fp32";  ///< fp32 | bf16 (mixed-precision training, bf16 inference) | int8 (CPU inference)
   int64_t seed = 42;
   std::string output_dir = "runs";
-  int64_t eval_every = 0;             ///< steps; 0: once per epoch (a checkpoint is written at every evaluation)
+  int64_t eval_every = 0;  ///< steps; 0: once per epoch (a checkpoint is written at every evaluation)
   bool resume = true;
   std::string description;
   // Data parallelism (genner/train/distributed.hpp)
-  int64_t nproc = 1;                  ///< local ranks the driver starts itself (RANK/WORLD_SIZE in the environment also make a rank)
-  int64_t accumulate = 1;             ///< micro-batches per batch and rank; one optimizer step per batch
-  std::string backend = "auto";       ///< auto | gloo | nccl
-  double dist_timeout = 300;          ///< seconds a rank waits for the store or a peer before failing
+  int64_t nproc = 1;  ///< local ranks the driver starts itself (RANK/WORLD_SIZE in the environment also make a rank)
+  int64_t accumulate = 1;        ///< micro-batches per batch and rank; one optimizer step per batch
+  std::string backend = "auto";  ///< auto | gloo | nccl
+  double dist_timeout = 300;     ///< seconds a rank waits for the store or a peer before failing
 };
 
 /// One setting of the table: its key, kind, range, help, and how to read/write it in RunConfig.
@@ -121,9 +121,12 @@ struct OptionSpec {
       }
     }
     const bool lo = std::isfinite(min), hi = std::isfinite(max);
-    if (lo && hi) out << " in " << (min_open ? "(" : "[") << min << ", " << max << "]";
-    else if (lo) out << (min_open ? " > " : " >= ") << min;
-    else if (hi) out << " <= " << max;
+    if (lo && hi)
+      out << " in " << (min_open ? "(" : "[") << min << ", " << max << "]";
+    else if (lo)
+      out << (min_open ? " > " : " >= ") << min;
+    else if (hi)
+      out << " <= " << max;
     return out.str();
   }
 };
@@ -142,7 +145,8 @@ OptionSpec make_option(std::string key, T RunConfig::*member, OptionSpec::Kind k
   o.set = [member](RunConfig& c, const nlohmann::json& v) { c.*member = v.get<T>(); };
   return o;
 }
-inline OptionSpec int_opt(std::string key, int64_t RunConfig::*m, std::string section, double lo, double hi, std::string help) {
+inline OptionSpec int_opt(std::string key, int64_t RunConfig::*m, std::string section, double lo, double hi,
+                          std::string help) {
   auto o = make_option(std::move(key), m, OptionSpec::Kind::integer, std::move(section), std::move(help));
   o.min = lo;
   o.max = hi;
@@ -191,53 +195,98 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
   using namespace detail;
   constexpr double inf = std::numeric_limits<double>::infinity();
   static const std::vector<OptionSpec> table = {
-      str_opt("dataset", &RunConfig::dataset, "data", "data set name (conll2003, ontonotes, ace04, ace05, genia, cadec, share13, share14, wnut17)"),
-      str_opt("data_dir", &RunConfig::data_dir, "data", "folder holding the data set's files (empty: <data root>/<dataset>)"),
-      int_opt("sample_size", &RunConfig::sample_size, "data", 50, 1000000, "dataset 'sample': training sentences genner writes itself (dev and test get 2/15 of it each)"),
-      choice_opt("target_type", &RunConfig::target_type, "data", {"word", "bpe", "span"}, "pointer scheme of the target sequence (docs/METHOD.md §1)"),
-      bool_opt("train_on_dev", &RunConfig::train_on_dev, "data", "train on train+dev (the published CoNLL-2003 setting)"),
-      int_opt("max_words", &RunConfig::max_words, "data", 0, 1000000, "length guard: sentences longer than this are split where no entity crosses, else refused with file:line; 0: off (memory then grows with the square of the longest sentence)"),
-      num_opt("dev_from_train", &RunConfig::dev_from_train, "data", 0, 0.5, false, "fraction of train carved out as dev (GENIA); 0: use the dev file"),
-      str_opt("model", &RunConfig::model, "model", "the backbone to start from: 'scratch' (random, shaped by the scratch_* settings or the compiled preset), a name under the models root ($GENNER_MODELS, default ../shared/models), e.g. t5-base or google/flan-t5-base, or a path starting with /, ./ or ../; the folder holds config.json, model.safetensors and spiece.model"),
+      str_opt("dataset", &RunConfig::dataset, "data",
+              "data set name (conll2003, ontonotes, ace04, ace05, genia, cadec, share13, share14, wnut17)"),
+      str_opt("data_dir", &RunConfig::data_dir, "data",
+              "folder holding the data set's files (empty: <data root>/<dataset>)"),
+      int_opt("sample_size", &RunConfig::sample_size, "data", 50, 1000000,
+              "dataset 'sample': training sentences genner writes itself (dev and test get 2/15 of it each)"),
+      choice_opt("target_type", &RunConfig::target_type, "data", {"word", "bpe", "span"},
+                 "pointer scheme of the target sequence (docs/METHOD.md §1)"),
+      bool_opt("train_on_dev", &RunConfig::train_on_dev, "data",
+               "train on train+dev (the published CoNLL-2003 setting)"),
+      int_opt("max_words", &RunConfig::max_words, "data", 0, 1000000,
+              "length guard: sentences longer than this are split where no entity crosses, else refused with "
+              "file:line; 0: off (memory then grows with the square of the longest sentence)"),
+      num_opt("dev_from_train", &RunConfig::dev_from_train, "data", 0, 0.5, false,
+              "fraction of train carved out as dev (GENIA); 0: use the dev file"),
+      str_opt(
+          "model", &RunConfig::model, "model",
+          "the backbone to start from: 'scratch' (random, shaped by the scratch_* settings or the compiled preset), a "
+          "name under the models root ($GENNER_MODELS, default ../shared/models), e.g. t5-base or google/flan-t5-base, "
+          "or a path starting with /, ./ or ../; the folder holds config.json, model.safetensors and spiece.model"),
       num_opt("mlp_dropout", &RunConfig::mlp_dropout, "model", 0, 1, false, "dropout inside the encoder MLP"),
       int_opt("scratch_d_model", &RunConfig::scratch_d_model, "scratch model", 8, 65536, "from scratch: hidden size"),
       int_opt("scratch_d_ff", &RunConfig::scratch_d_ff, "scratch model", 8, 262144, "from scratch: feed-forward size"),
-      int_opt("scratch_heads", &RunConfig::scratch_heads, "scratch model", 1, 256, "from scratch: attention heads (must divide scratch_d_model)"),
-      int_opt("scratch_layers", &RunConfig::scratch_layers, "scratch model", 1, 64, "from scratch: layers of the encoder and of the decoder"),
-      num_opt("scratch_dropout", &RunConfig::scratch_dropout, "scratch model", 0, 1, false, "from scratch: dropout rate"),
-      int_opt("spm_vocab_size", &RunConfig::spm_vocab_size, "scratch model", 100, 1000000, "from scratch: SentencePiece vocabulary size (an upper bound on small corpora)"),
+      int_opt("scratch_heads", &RunConfig::scratch_heads, "scratch model", 1, 256,
+              "from scratch: attention heads (must divide scratch_d_model)"),
+      int_opt("scratch_layers", &RunConfig::scratch_layers, "scratch model", 1, 64,
+              "from scratch: layers of the encoder and of the decoder"),
+      num_opt("scratch_dropout", &RunConfig::scratch_dropout, "scratch model", 0, 1, false,
+              "from scratch: dropout rate"),
+      int_opt("spm_vocab_size", &RunConfig::spm_vocab_size, "scratch model", 100, 1000000,
+              "from scratch: SentencePiece vocabulary size (an upper bound on small corpora)"),
       int_opt("max_len", &RunConfig::max_len, "decoding", 1, 4096, "constant part of the maximum target length"),
-      num_opt("max_len_a", &RunConfig::max_len_a, "decoding", 0, 16, false, "maximum target length grows by this times the source length"),
+      num_opt("max_len_a", &RunConfig::max_len_a, "decoding", 0, 16, false,
+              "maximum target length grows by this times the source length"),
       int_opt("beams", &RunConfig::beams, "decoding", 1, 64, "beam size (1: greedy)"),
-      num_opt("length_penalty", &RunConfig::length_penalty, "decoding", -inf, inf, false, "beam score = log-prob / length^penalty"),
-      bool_opt("constrained", &RunConfig::constrained, "decoding", "mask next indices that would make an invalid entity"),
-      bool_opt("contiguous", &RunConfig::contiguous, "decoding", "with constrained: entities are single fragments (flat and nested data)"),
-      choice_opt("metric", &RunConfig::metric, "decoding", {"pointer", "word"}, "F1 rules: pointer (the published figures' rules, on output indices) or word (entities as word fragments)"),
+      num_opt("length_penalty", &RunConfig::length_penalty, "decoding", -inf, inf, false,
+              "beam score = log-prob / length^penalty"),
+      bool_opt("constrained", &RunConfig::constrained, "decoding",
+               "mask next indices that would make an invalid entity"),
+      bool_opt("contiguous", &RunConfig::contiguous, "decoding",
+               "with constrained: entities are single fragments (flat and nested data)"),
+      choice_opt(
+          "metric", &RunConfig::metric, "decoding", {"pointer", "word"},
+          "F1 rules: pointer (the published figures' rules, on output indices) or word (entities as word fragments)"),
       num_opt("lr", &RunConfig::lr, "optimisation", 0, 1, true, "peak learning rate of the backbone"),
       int_opt("batch_size", &RunConfig::batch_size, "optimisation", 1, 65536, "sentences per batch"),
       int_opt("epochs", &RunConfig::epochs, "optimisation", 1, 10000, "passes over the training data"),
-      int_opt("max_steps", &RunConfig::max_steps, "optimisation", 0, 9.0e15, "stop after this many optimizer steps; 0: epochs decide"),
-      int_opt("patience", &RunConfig::patience, "optimisation", 0, 1000000, "stop after this many evaluations without a better dev F1; 0: never"),
-      num_opt("warmup", &RunConfig::warmup, "optimisation", 0, 1, false, "linear warm-up as a fraction of all steps, then linear decay"),
-      num_opt("weight_decay", &RunConfig::weight_decay, "optimisation", 0, 1, false, "AdamW weight decay (layer norms get none)"),
-      num_opt("clip_value", &RunConfig::clip_value, "optimisation", 0, inf, false, "clip each gradient element to [-v, v]; 0: off"),
-      num_opt("clip_norm", &RunConfig::clip_norm, "optimisation", 0, inf, false, "clip the global gradient norm; 0: off"),
-      num_opt("truncate_prob", &RunConfig::truncate_prob, "optimisation", 0, 1, false, "probability per step of cutting the decoder input at a random length"),
-      choice_opt("peft", &RunConfig::peft, "structure", {"full", "embeddings", "prompt", "adapters", "adapters+prompt", "lora", "added"}, "what trains (docs/METHOD.md §3); compiled into the executable: a different value is refused"),
-      int_opt("adapter_size", &RunConfig::adapter_size, "structure", 0, 65536, "adapter bottleneck (0: none); compiled into the executable: a different value is refused"),
-      int_opt("prompt_length", &RunConfig::prompt_length, "structure", 0, 4096, "soft prompt vectors (0: none); compiled into the executable: a different value is refused"),
-      bool_opt("encoder_mlp", &RunConfig::encoder_mlp, "structure", "encoder outputs pass through the MLP before pointer scoring; compiled into the executable: a different value is refused"),
-      bool_opt("avg_feature", &RunConfig::avg_feature, "structure", "the head averages MLP(H) with the source token embeddings (published default); compiled into the executable: a different value is refused"),
-      choice_opt("precision", &RunConfig::precision, "run", {"fp32", "bf16", "int8"}, "fp32; bf16: train in mixed precision (fp32 weights, optimizer state and final scores), evaluate/predict with bf16 weights; int8: evaluate/predict with int8 projections (CPU) (genner/model/precision.hpp)"),
+      int_opt("max_steps", &RunConfig::max_steps, "optimisation", 0, 9.0e15,
+              "stop after this many optimizer steps; 0: epochs decide"),
+      int_opt("patience", &RunConfig::patience, "optimisation", 0, 1000000,
+              "stop after this many evaluations without a better dev F1; 0: never"),
+      num_opt("warmup", &RunConfig::warmup, "optimisation", 0, 1, false,
+              "linear warm-up as a fraction of all steps, then linear decay"),
+      num_opt("weight_decay", &RunConfig::weight_decay, "optimisation", 0, 1, false,
+              "AdamW weight decay (layer norms get none)"),
+      num_opt("clip_value", &RunConfig::clip_value, "optimisation", 0, inf, false,
+              "clip each gradient element to [-v, v]; 0: off"),
+      num_opt("clip_norm", &RunConfig::clip_norm, "optimisation", 0, inf, false,
+              "clip the global gradient norm; 0: off"),
+      num_opt("truncate_prob", &RunConfig::truncate_prob, "optimisation", 0, 1, false,
+              "probability per step of cutting the decoder input at a random length"),
+      choice_opt("peft", &RunConfig::peft, "structure",
+                 {"full", "embeddings", "prompt", "adapters", "adapters+prompt", "lora", "added"},
+                 "what trains (docs/METHOD.md §3); compiled into the executable: a different value is refused"),
+      int_opt("adapter_size", &RunConfig::adapter_size, "structure", 0, 65536,
+              "adapter bottleneck (0: none); compiled into the executable: a different value is refused"),
+      int_opt("prompt_length", &RunConfig::prompt_length, "structure", 0, 4096,
+              "soft prompt vectors (0: none); compiled into the executable: a different value is refused"),
+      bool_opt("encoder_mlp", &RunConfig::encoder_mlp, "structure",
+               "encoder outputs pass through the MLP before pointer scoring; compiled into the executable: a different "
+               "value is refused"),
+      bool_opt("avg_feature", &RunConfig::avg_feature, "structure",
+               "the head averages MLP(H) with the source token embeddings (published default); compiled into the "
+               "executable: a different value is refused"),
+      choice_opt(
+          "precision", &RunConfig::precision, "run", {"fp32", "bf16", "int8"},
+          "fp32; bf16: train in mixed precision (fp32 weights, optimizer state and final scores), evaluate/predict "
+          "with bf16 weights; int8: evaluate/predict with int8 projections (CPU) (genner/model/precision.hpp)"),
       int_opt("seed", &RunConfig::seed, "run", 0, 9.0e15, "random seed (sampler, dropout, initialisation)"),
       str_opt("output_dir", &RunConfig::output_dir, "run", "folder for logs, plots and checkpoints"),
-      int_opt("eval_every", &RunConfig::eval_every, "run", 0, 9.0e15, "evaluate (and checkpoint) every N steps; 0: once per epoch"),
+      int_opt("eval_every", &RunConfig::eval_every, "run", 0, 9.0e15,
+              "evaluate (and checkpoint) every N steps; 0: once per epoch"),
       bool_opt("resume", &RunConfig::resume, "run", "resume from output_dir's checkpoint when there is one"),
       str_opt("description", &RunConfig::description, "run", "free text recorded with the run"),
-      int_opt("nproc", &RunConfig::nproc, "parallel", 1, 1024, "data-parallel ranks to start on this machine (batch_size is split between them)"),
-      int_opt("accumulate", &RunConfig::accumulate, "parallel", 1, 65536, "micro-batches per batch and rank (gradient accumulation; batch_size stays the update's batch)"),
-      choice_opt("backend", &RunConfig::backend, "parallel", {"auto", "gloo", "nccl"}, "c10d backend: gloo (CPU), nccl (CUDA builds only); auto: nccl when available with a GPU, else gloo"),
-      num_opt("dist_timeout", &RunConfig::dist_timeout, "parallel", 1, 86400, false, "seconds a rank waits for the store or a peer before failing"),
+      int_opt("nproc", &RunConfig::nproc, "parallel", 1, 1024,
+              "data-parallel ranks to start on this machine (batch_size is split between them)"),
+      int_opt("accumulate", &RunConfig::accumulate, "parallel", 1, 65536,
+              "micro-batches per batch and rank (gradient accumulation; batch_size stays the update's batch)"),
+      choice_opt("backend", &RunConfig::backend, "parallel", {"auto", "gloo", "nccl"},
+                 "c10d backend: gloo (CPU), nccl (CUDA builds only); auto: nccl when available with a GPU, else gloo"),
+      num_opt("dist_timeout", &RunConfig::dist_timeout, "parallel", 1, 86400, false,
+              "seconds a rank waits for the store or a peer before failing"),
   };
   return table;
 }
@@ -275,7 +324,8 @@ inline void check_value(const OptionSpec& o, const nlohmann::json& v, const std:
 }
 
 /// Converts command-line text to the JSON value the spec wants (errors name the option).
-[[nodiscard]] inline nlohmann::json parse_value(const OptionSpec& o, const std::string& text, const std::string& where) {
+[[nodiscard]] inline nlohmann::json parse_value(const OptionSpec& o, const std::string& text,
+                                                const std::string& where) {
   nlohmann::json v;
   switch (o.kind) {
     case OptionSpec::Kind::integer: {
@@ -295,9 +345,12 @@ inline void check_value(const OptionSpec& o, const nlohmann::json& v, const std:
       break;
     }
     case OptionSpec::Kind::boolean:
-      if (text == "true" || text == "1" || text == "yes" || text == "on") v = true;
-      else if (text == "false" || text == "0" || text == "no" || text == "off") v = false;
-      else fail(where, ": expected true or false, found '", text, "'");
+      if (text == "true" || text == "1" || text == "yes" || text == "on")
+        v = true;
+      else if (text == "false" || text == "0" || text == "no" || text == "off")
+        v = false;
+      else
+        fail(where, ": expected true or false, found '", text, "'");
       break;
     default:
       core::check_utf8(text, where);  // settings are recorded as JSON, which holds only UTF-8
@@ -313,7 +366,8 @@ inline void apply_object(RunConfig& config, const nlohmann::json& object, const 
                          std::map<std::string, std::string>* origin = nullptr) {
   GENNER_CHECK(object.is_object(), where, ": expected a JSON object of settings, found ", object.type_name());
   for (const auto& [key, value] : object.items()) {
-    GENNER_CHECK(key != "by_model", where, ": 'by_model' sections are not read: what trains (PEFT mode, adapter "
+    GENNER_CHECK(key != "by_model", where,
+                 ": 'by_model' sections are not read: what trains (PEFT mode, adapter "
                  "size, prompt) is compiled into each executable, and the PEFT runs' optimisation settings are in "
                  "configs/peft.json; remove the section and pick the executable of the experiment (see --help)");
     const auto& o = find_option(key, where);
@@ -374,8 +428,8 @@ inline void apply_config_file(RunConfig& config, const ConfigFile& file,
                        : o.kind == OptionSpec::Kind::number  ? "NUM"
                        : o.kind == OptionSpec::Kind::boolean ? "BOOL"
                                                              : "STR");
-    out << std::left << std::setw(29) << lhs << o.help << "\n" << std::string(29, ' ') << "expects " << o.expected()
-        << "; default " << o.get(defaults).dump() << "\n";
+    out << std::left << std::setw(29) << lhs << o.help << "\n"
+        << std::string(29, ' ') << "expects " << o.expected() << "; default " << o.get(defaults).dump() << "\n";
   }
   return out.str();
 }
@@ -410,7 +464,8 @@ struct CommandLine {
       out.help = true;
       continue;
     }
-    GENNER_CHECK(arg.rfind("--", 0) == 0 && arg.size() > 2, "command line: expected an option --key, found '", arg, "'");
+    GENNER_CHECK(arg.rfind("--", 0) == 0 && arg.size() > 2, "command line: expected an option --key, found '", arg,
+                 "'");
     std::string key = arg.substr(2);
     std::optional<std::string> value;
     if (auto eq = key.find('='); eq != std::string::npos) {
@@ -429,7 +484,8 @@ struct CommandLine {
     const auto& o = find_option(key, "--" + key);
     if (!value) {
       const bool next_is_value = i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0;
-      if (o.kind == OptionSpec::Kind::boolean && !next_is_value) value = "true";
+      if (o.kind == OptionSpec::Kind::boolean && !next_is_value)
+        value = "true";
       else {
         GENNER_CHECK(next_is_value, "--", key, ": expected ", o.expected(), ", found ",
                      i + 1 < args.size() ? "option '" + args[i + 1] + "'" : std::string("the end of the command line"));

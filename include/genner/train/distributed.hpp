@@ -65,7 +65,8 @@ enum class Backend { gloo, nccl };
 [[nodiscard]] inline Backend parse_backend(const std::string& name, bool cuda_present) {
   if (name == "gloo") return Backend::gloo;
   if (name == "nccl") {
-    GENNER_CHECK(nccl_available(), "backend 'nccl': this build of genner has no NCCL (LibTorch was built without "
+    GENNER_CHECK(nccl_available(),
+                 "backend 'nccl': this build of genner has no NCCL (LibTorch was built without "
                  "CUDA/NCCL); use --backend gloo");
     return Backend::nccl;
   }
@@ -104,16 +105,21 @@ inline std::optional<long> env_int(const char* name, long lo, long hi) {
   const auto world = detail::env_int("WORLD_SIZE", 1, 1 << 20);
   const auto rank = detail::env_int("RANK", 0, (1 << 20) - 1);
   if (!world && !rank) return e;
-  GENNER_CHECK(world && rank, "environment: RANK and WORLD_SIZE go together; found only ", world ? "WORLD_SIZE" : "RANK");
+  GENNER_CHECK(world && rank, "environment: RANK and WORLD_SIZE go together; found only ",
+               world ? "WORLD_SIZE" : "RANK");
   GENNER_CHECK(*rank < *world, "environment: RANK=", *rank, " is outside WORLD_SIZE=", *world);
   e.from_environment = true;
   e.world_size = static_cast<int>(*world);
   e.rank = static_cast<int>(*rank);
   e.local_rank = static_cast<int>(detail::env_int("LOCAL_RANK", 0, 1 << 20).value_or(e.rank));
-  if (const char* a = std::getenv("MASTER_ADDR")) e.master_addr = a;
-  else GENNER_CHECK(e.world_size == 1, "environment: WORLD_SIZE=", e.world_size, " needs MASTER_ADDR (the store's host)");
-  if (auto p = detail::env_int("MASTER_PORT", 1, 65535)) e.master_port = static_cast<int>(*p);
-  else GENNER_CHECK(e.world_size == 1, "environment: WORLD_SIZE=", e.world_size, " needs MASTER_PORT (the store's port)");
+  if (const char* a = std::getenv("MASTER_ADDR"))
+    e.master_addr = a;
+  else
+    GENNER_CHECK(e.world_size == 1, "environment: WORLD_SIZE=", e.world_size, " needs MASTER_ADDR (the store's host)");
+  if (auto p = detail::env_int("MASTER_PORT", 1, 65535))
+    e.master_port = static_cast<int>(*p);
+  else
+    GENNER_CHECK(e.world_size == 1, "environment: WORLD_SIZE=", e.world_size, " needs MASTER_PORT (the store's port)");
   return e;
 }
 
@@ -172,8 +178,8 @@ class Group {
       so.timeout = options.timeout;
       g.store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
     } catch (const std::exception& e) {
-      fail(g.who(), ": cannot ", env.rank == 0 ? "host the store with every rank connected" : "reach the store",
-           " at ", g.address_, " within ", seconds, " s (", first_line(e), ")");
+      fail(g.who(), ": cannot ", env.rank == 0 ? "host the store with every rank connected" : "reach the store", " at ",
+           g.address_, " within ", seconds, " s (", first_line(e), ")");
     }
     try {
       if (options.backend == Backend::gloo) {
@@ -294,8 +300,10 @@ class Group {
   }
   void check_device(const at::Tensor& t, std::string_view what) const {
     GENNER_CHECK(t.is_contiguous(), who(), ": ", what, ": expected a contiguous tensor");
-    GENNER_CHECK(backend_ != Backend::nccl || t.is_cuda(), who(), ": ", what, ": NCCL reduces CUDA tensors only, "
-                 "found one on ", t.device().str(), "; train on CUDA or use --backend gloo");
+    GENNER_CHECK(backend_ != Backend::nccl || t.is_cuda(), who(), ": ", what,
+                 ": NCCL reduces CUDA tensors only, "
+                 "found one on ",
+                 t.device().str(), "; train on CUDA or use --backend gloo");
   }
   template <class F>
   void run(std::string_view what, F&& start) {
@@ -366,8 +374,10 @@ class GradientReducer {
       for (auto i : b.members) {
         auto& p = params_[i];
         auto slice = buffer.narrow(0, offset, p.numel()).view(p.sizes());
-        if (p.grad().defined()) p.mutable_grad().copy_(slice);
-        else p.mutable_grad() = slice.clone();
+        if (p.grad().defined())
+          p.mutable_grad().copy_(slice);
+        else
+          p.mutable_grad() = slice.clone();
         offset += p.numel();
       }
       stats_.bytes += static_cast<int64_t>(b.bytes);

@@ -31,7 +31,8 @@ class JsonlLog {
 
   /// Appends one record (adding "time": seconds since the epoch when absent) and flushes.
   void write(nlohmann::json record) {
-    GENNER_CHECK(record.is_object(), path_.string(), ": expected a JSON object per log line, found ", record.type_name());
+    GENNER_CHECK(record.is_object(), path_.string(), ": expected a JSON object per log line, found ",
+                 record.type_name());
     if (!record.contains("time"))
       record["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     const std::string line = record.dump();

@@ -87,7 +87,7 @@ struct Scores {
   /// {"precision", "recall", "f1", "exact_match", "correct", "predicted", "gold", "per_type": {...}}.
   [[nodiscard]] nlohmann::json to_json() const {
     const auto one = [](const Counts& c) {
-      return nlohmann::json{{"precision", c.precision()}, {"recall", c.recall()}, {"f1", c.f1()},
+      return nlohmann::json{{"precision", c.precision()}, {"recall", c.recall()},     {"f1", c.f1()},
                             {"correct", c.correct},       {"predicted", c.predicted}, {"gold", c.gold}};
     };
     nlohmann::json out = one(micro);
@@ -139,8 +139,9 @@ class EntityMetric {
   /// Adds whole corpora, sentence i of `gold` against sentence i of `predicted`.
   template <EntityLike E>
   void add_all(const std::vector<std::vector<E>>& gold, const std::vector<std::vector<E>>& predicted) {
-    GENNER_CHECK(gold.size() == predicted.size(), "EntityMetric::add_all: expected as many predicted sentences as gold ones (",
-                 gold.size(), "), found ", predicted.size());
+    GENNER_CHECK(gold.size() == predicted.size(),
+                 "EntityMetric::add_all: expected as many predicted sentences as gold ones (", gold.size(), "), found ",
+                 predicted.size());
     for (std::size_t i = 0; i < gold.size(); ++i) add(gold[i], predicted[i]);
   }
 
@@ -169,7 +170,8 @@ class EntityMetric {
 
 /// Scores a whole corpus at once.
 template <EntityLike E>
-[[nodiscard]] Scores score_entities(const std::vector<std::vector<E>>& gold, const std::vector<std::vector<E>>& predicted) {
+[[nodiscard]] Scores score_entities(const std::vector<std::vector<E>>& gold,
+                                    const std::vector<std::vector<E>>& predicted) {
   EntityMetric m;
   m.add_all(gold, predicted);
   return m.scores();
@@ -221,8 +223,9 @@ template <EntityLike E>
       pending.clear();
     }
   }
-  GENNER_CHECK(pending.empty(), "target_spans: expected a gold target whose pointers are closed by a type index, found ",
-               pending.size(), " pointers left open.");
+  GENNER_CHECK(pending.empty(),
+               "target_spans: expected a gold target whose pointers are closed by a type index, found ", pending.size(),
+               " pointers left open.");
   return out;
 }
 
@@ -288,8 +291,8 @@ class PointerMetric {
     return {s.begin(), end};
   }
   Counts& per_type(std::int64_t index) {
-    GENNER_CHECK(index >= 1 && index <= static_cast<std::int64_t>(types_.size()), "PointerMetric: expected a type index in 1..",
-                 types_.size(), ", found ", index, ".");
+    GENNER_CHECK(index >= 1 && index <= static_cast<std::int64_t>(types_.size()),
+                 "PointerMetric: expected a type index in 1..", types_.size(), ", found ", index, ".");
     return scores_.per_type[types_[static_cast<std::size_t>(index - 1)]];
   }
 

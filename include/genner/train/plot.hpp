@@ -140,7 +140,9 @@ class Image {
       if (const auto* g = detail::glyph(ch))
         for (int row = 0; row < 7; ++row)
           for (int col = 0; col < 5; ++col)
-            if ((*g)[std::size_t(row)] & (0x10 >> col)) fill_rect(cx + col * scale, y + row * scale, cx + col * scale + scale - 1, y + row * scale + scale - 1, c);
+            if ((*g)[std::size_t(row)] & (0x10 >> col))
+              fill_rect(cx + col * scale, y + row * scale, cx + col * scale + scale - 1, y + row * scale + scale - 1,
+                        c);
       cx += 6 * scale;
     }
     return cx - x;
@@ -210,9 +212,12 @@ inline double nice_step(double lo, double hi, int target) {
 inline std::string tick_label(double v, double step) {
   char buf[32];
   if (std::abs(v) < step * 1e-6) v = 0;
-  if (std::abs(v) >= 1e5 || (std::abs(v) < 1e-3 && v != 0)) std::snprintf(buf, sizeof buf, "%.0e", v);
-  else if (step >= 1) std::snprintf(buf, sizeof buf, "%.0f", v);
-  else std::snprintf(buf, sizeof buf, "%.*f", std::min(6, int(std::ceil(-std::log10(step)))), v);
+  if (std::abs(v) >= 1e5 || (std::abs(v) < 1e-3 && v != 0))
+    std::snprintf(buf, sizeof buf, "%.0e", v);
+  else if (step >= 1)
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.*f", std::min(6, int(std::ceil(-std::log10(step)))), v);
   return buf;
 }
 
@@ -229,12 +234,14 @@ inline std::pair<double, double> padded_range(const std::vector<double>& v, bool
 
 /// Draws loss (left axis, blue) and dev F1 (right axis, orange, with markers) against steps, with
 /// ticks, axis titles, a legend and a title. Either series may be empty.
-[[nodiscard]] inline Image plot_training_curves(const Series& loss, const Series& f1, const std::string& title = "training curves",
-                                                int width = 800, int height = 480) {
+[[nodiscard]] inline Image plot_training_curves(const Series& loss, const Series& f1,
+                                                const std::string& title = "training curves", int width = 800,
+                                                int height = 480) {
   GENNER_CHECK(loss.steps.size() == loss.values.size() && f1.steps.size() == f1.values.size(),
                "plot_training_curves: expected as many steps as values, found ", loss.steps.size(), "/",
                loss.values.size(), " (loss) and ", f1.steps.size(), "/", f1.values.size(), " (F1)");
-  GENNER_CHECK(width >= 200 && height >= 150, "plot_training_curves: expected at least 200x150 pixels, found ", width, "x", height);
+  GENNER_CHECK(width >= 200 && height >= 150, "plot_training_curves: expected at least 200x150 pixels, found ", width,
+               "x", height);
   const Rgb black{0, 0, 0}, grid{225, 225, 225}, blue{31, 119, 180}, orange{230, 110, 10};
   Image img(width, height);
   const int left = 78, right = width - 78, top = 44, bottom = height - 56;
@@ -243,13 +250,16 @@ inline std::pair<double, double> padded_range(const std::vector<double>& v, bool
   auto [x_lo, x_hi] = detail::padded_range(all_steps, true);
   auto [l_lo, l_hi] = detail::padded_range(loss.values, true);
   auto [f_lo, f_hi] = detail::padded_range(f1.values, true);
-  const double xs = detail::nice_step(x_lo, x_hi, 8), ls = detail::nice_step(l_lo, l_hi, 6), fs = detail::nice_step(f_lo, f_hi, 6);
+  const double xs = detail::nice_step(x_lo, x_hi, 8), ls = detail::nice_step(l_lo, l_hi, 6),
+               fs = detail::nice_step(f_lo, f_hi, 6);
   x_hi = std::ceil(x_hi / xs) * xs;
   l_hi = std::ceil(l_hi / ls) * ls;
   f_hi = std::ceil(f_hi / fs) * fs;
   l_lo = std::floor(l_lo / ls) * ls;
   const auto px = [&](double x) { return left + int(std::lround((x - x_lo) / (x_hi - x_lo) * (right - left))); };
-  const auto py = [&](double v, double lo, double hi) { return bottom - int(std::lround((v - lo) / (hi - lo) * (bottom - top))); };
+  const auto py = [&](double v, double lo, double hi) {
+    return bottom - int(std::lround((v - lo) / (hi - lo) * (bottom - top)));
+  };
 
   // Grid and ticks: x below, loss on the left, F1 on the right.
   for (double x = x_lo; x <= x_hi + xs * 1e-9; x += xs) {
@@ -278,7 +288,8 @@ inline std::pair<double, double> padded_range(const std::vector<double>& v, bool
 
   // Curves.
   for (std::size_t i = 1; i < loss.steps.size(); ++i)
-    img.line(px(loss.steps[i - 1]), py(loss.values[i - 1], l_lo, l_hi), px(loss.steps[i]), py(loss.values[i], l_lo, l_hi), blue, 2);
+    img.line(px(loss.steps[i - 1]), py(loss.values[i - 1], l_lo, l_hi), px(loss.steps[i]),
+             py(loss.values[i], l_lo, l_hi), blue, 2);
   for (std::size_t i = 0; i < f1.steps.size(); ++i) {
     const int X = px(f1.steps[i]), Y = py(f1.values[i], f_lo, f_hi);
     if (i > 0) img.line(px(f1.steps[i - 1]), py(f1.values[i - 1], f_lo, f_hi), X, Y, orange, 2);

@@ -1,7 +1,7 @@
 // genner/train/progress.hpp: a cheap terminal progress bar for long loops (training epochs,
-// evaluation): step/total, smoothed loss, tokens/s and ETA; ProgressCallback draws it for a Trainer. Redrawn in place with '\r' on a
-// terminal (at most every `min_interval` seconds); on a pipe or CI log it prints one plain line
-// every `plain_every_percent` percent instead. update() may be called from several threads.
+// evaluation): step/total, smoothed loss, tokens/s and ETA; ProgressCallback draws it for a Trainer. Redrawn in place
+// with '\r' on a terminal (at most every `min_interval` seconds); on a pipe or CI log it prints one plain line every
+// `plain_every_percent` percent instead. update() may be called from several threads.
 #pragma once
 
 #include <unistd.h>
@@ -25,12 +25,12 @@ namespace genner::train {
 struct ProgressOptions {
   std::string label = "train";
   std::ostream* out = &std::cerr;
-  std::optional<bool> tty;             ///< unset: whether stderr is a terminal
-  int plain_every_percent = 10;        ///< non-terminal: one line per this many percent
-  double min_interval = 0.1;           ///< terminal: seconds between redraws
-  int width = 24;                      ///< bar characters
-  double loss_smoothing = 0.9;         ///< exponential moving average of the loss
-  std::function<double()> clock;       ///< seconds; unset: steady_clock (tests inject one)
+  std::optional<bool> tty;        ///< unset: whether stderr is a terminal
+  int plain_every_percent = 10;   ///< non-terminal: one line per this many percent
+  double min_interval = 0.1;      ///< terminal: seconds between redraws
+  int width = 24;                 ///< bar characters
+  double loss_smoothing = 0.9;    ///< exponential moving average of the loss
+  std::function<double()> clock;  ///< seconds; unset: steady_clock (tests inject one)
 };
 
 namespace detail {
@@ -48,8 +48,11 @@ namespace detail {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const auto s = static_cast<int64_t>(seconds + 0.5);
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60), (long long)(s % 60));
-  else std::snprintf(buf, sizeof buf, "%lld:%02lld", (long long)(s / 60), (long long)(s % 60));
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60),
+                  (long long)(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", (long long)(s / 60), (long long)(s % 60));
   return buf;
 }
 

@@ -40,8 +40,8 @@ inline std::filesystem::path prepare_output_dir(const std::string& dir, const st
   }
   fs::create_directories(path, ec);
   GENNER_CHECK(!ec, key, ": cannot create the folder '", dir, "' (", ec.message(), ")");
-  GENNER_CHECK(::access(path.c_str(), W_OK | X_OK) == 0, key, ": the folder '", dir,
-               "' is not writable (", std::strerror(errno), "); choose another --output_dir");
+  GENNER_CHECK(::access(path.c_str(), W_OK | X_OK) == 0, key, ": the folder '", dir, "' is not writable (",
+               std::strerror(errno), "); choose another --output_dir");
   return path;
 }
 
@@ -120,7 +120,8 @@ inline std::vector<std::filesystem::path> remove_stale_temporaries(const std::fi
 }
 
 /// A path read from a run record: relative ones are resolved against the run folder.
-[[nodiscard]] inline std::filesystem::path path_from_record(const std::string& recorded, const std::filesystem::path& dir) {
+[[nodiscard]] inline std::filesystem::path path_from_record(const std::string& recorded,
+                                                            const std::filesystem::path& dir) {
   const std::filesystem::path p(recorded);
   return p.is_relative() ? dir / p : p;
 }

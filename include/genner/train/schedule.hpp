@@ -37,8 +37,8 @@ class LinearSchedule {
       : optimizer_(&optimizer), total_(total_steps) {
     GENNER_CHECK(total_steps > 0, "LinearSchedule: expected a positive number of total steps, found ", total_steps);
     GENNER_CHECK(warmup.value >= 0 && (!warmup.is_fraction || warmup.value <= 1.0),
-                 "LinearSchedule: expected warm-up as a fraction in [0, 1] or a step count >= 0, found ",
-                 warmup.value, warmup.is_fraction ? " (fraction)" : " (steps)");
+                 "LinearSchedule: expected warm-up as a fraction in [0, 1] or a step count >= 0, found ", warmup.value,
+                 warmup.is_fraction ? " (fraction)" : " (steps)");
     warmup_ = warmup.is_fraction ? int64_t(warmup.value * double(total_steps)) : int64_t(warmup.value);
     GENNER_CHECK(warmup_ <= total_, "LinearSchedule: expected at most ", total_, " warm-up steps, found ", warmup_);
     for (auto& group : optimizer.param_groups()) base_lrs_.push_back(group.options().get_lr());

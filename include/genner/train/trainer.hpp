@@ -84,7 +84,7 @@ struct Evaluation {
   Scores scores;
   std::vector<std::vector<data::Entity>> predictions;
   std::vector<std::vector<int64_t>> generated;  ///< decoded target indices per sentence
-  size_t invalid_entities = 0;  ///< generated entities dropped by the validity rules
+  size_t invalid_entities = 0;                  ///< generated entities dropped by the validity rules
   double seconds = 0.0;
 };
 
@@ -161,13 +161,13 @@ inline Evaluation evaluate(dist::Group& group, model::NerModelCore& model, std::
                            MetricRules rules = MetricRules::pointer) {
   if (!group.distributed()) return evaluate(model, examples, labels, decode, batch_size, show_progress, rules);
   const auto t0 = std::chrono::steady_clock::now();
-  const auto mine = dist::shard_positions(examples.size(), static_cast<size_t>(group.rank()),
-                                          static_cast<size_t>(group.size()));
+  const auto mine =
+      dist::shard_positions(examples.size(), static_cast<size_t>(group.rank()), static_cast<size_t>(group.size()));
   std::vector<data::Example> shard;
   for (auto i : mine) shard.push_back(examples[i]);
   auto local = evaluate(model, shard, labels, decode, batch_size, show_progress && group.is_main(), rules);
-  nlohmann::json sent = {{"invalid", local.invalid_entities}, {"entities", nlohmann::json::array()},
-                         {"generated", local.generated}};
+  nlohmann::json sent = {
+      {"invalid", local.invalid_entities}, {"entities", nlohmann::json::array()}, {"generated", local.generated}};
   for (const auto& sentence : local.predictions) {
     nlohmann::json ents = nlohmann::json::array();
     for (const auto& e : sentence) ents.push_back({e.type, e.fragments});
@@ -187,7 +187,8 @@ inline Evaluation evaluate(dist::Group& group, model::NerModelCore& model, std::
     const auto& generated = j.at("generated");
     GENNER_CHECK(generated.size() == positions.size(), group.who(), ": rank ", r, " sent ", generated.size(),
                  " decoded sequences, expected ", positions.size());
-    for (size_t k = 0; k < positions.size(); ++k) out.generated[positions[k]] = generated[k].get<std::vector<int64_t>>();
+    for (size_t k = 0; k < positions.size(); ++k)
+      out.generated[positions[k]] = generated[k].get<std::vector<int64_t>>();
     for (size_t k = 0; k < positions.size(); ++k)
       for (const auto& e : sentences[k])
         out.predictions[positions[k]].push_back(
@@ -219,7 +220,8 @@ class Trainer {
     GENNER_CHECK(!train_.empty(), "Trainer: the training set is empty");
     GENNER_CHECK(options_.epochs > 0 || options_.max_steps > 0, "Trainer: expected epochs > 0 or max_steps > 0");
     for (size_t i = 0; i < options_.callbacks.size(); ++i)
-      GENNER_CHECK(options_.callbacks[i] != nullptr, "Trainer: expected callback ", i, " to be set, found a null pointer");
+      GENNER_CHECK(options_.callbacks[i] != nullptr, "Trainer: expected callback ", i,
+                   " to be set, found a null pointer");
   }
 
   TrainResult fit() {
@@ -380,8 +382,10 @@ class Trainer {
     const double train_loss = run.loss_sum / std::max<int64_t>(1, run.loss_count);
     run.loss_sum = 0.0;
     run.loss_count = 0;
-    nlohmann::json line = {{"step", run.step}, {"epoch", double(run.step) / double(run.per_epoch)},
-                           {"train_loss", train_loss}, {"lr", current_lr(run)}};
+    nlohmann::json line = {{"step", run.step},
+                           {"epoch", double(run.step) / double(run.per_epoch)},
+                           {"train_loss", train_loss},
+                           {"lr", current_lr(run)}};
     std::optional<double> f1;
     if (!dev_.empty()) {
       f1 = evaluate_on_dev(run, line);
@@ -426,8 +430,10 @@ class Trainer {
   /// Rank 0 writes the resumable checkpoint: weights, optimizer, schedule, RNGs, sampler, the
   /// truncation stream, the best so far and the curve.
   void save_training_state(Run& run) {
-    nlohmann::json extra = {{"truncation", run.truncation.state()}, {"best_dev_f1", run.result.best_dev_f1},
-                            {"best_step", run.result.best_step}, {"since_best", run.since_best},
+    nlohmann::json extra = {{"truncation", run.truncation.state()},
+                            {"best_dev_f1", run.result.best_dev_f1},
+                            {"best_step", run.result.best_step},
+                            {"since_best", run.since_best},
                             {"curve", run.points}};
     if (!options_.trajectory.is_null()) extra["trajectory"] = options_.trajectory;
     const auto s = run.sampler.state();
@@ -449,10 +455,14 @@ class Trainer {
   void notify(const Run& run, const Event& event) {
     if (!run.main_rank) return;
     for (const auto& callback : options_.callbacks) {
-      if constexpr (std::is_same_v<Event, TrainingStart>) callback->on_start(event);
-      else if constexpr (std::is_same_v<Event, TrainingStep>) callback->on_step(event);
-      else if constexpr (std::is_same_v<Event, TrainingEvaluation>) callback->on_evaluation(event);
-      else callback->on_end(event);
+      if constexpr (std::is_same_v<Event, TrainingStart>)
+        callback->on_start(event);
+      else if constexpr (std::is_same_v<Event, TrainingStep>)
+        callback->on_step(event);
+      else if constexpr (std::is_same_v<Event, TrainingEvaluation>)
+        callback->on_evaluation(event);
+      else
+        callback->on_end(event);
     }
   }
 
