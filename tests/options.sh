@@ -10,7 +10,8 @@ set -eu
 exe="$1"; work="$2"
 configs="$(cd "$(dirname "$0")/../configs" && pwd)"
 rm -rf "$work"; mkdir -p "$work/data"
-fail() { echo "options: FAILED: $*" >&2; exit 1; }
+name=options
+. "$(dirname "$0")/expect.sh"
 cat > "$work/base.json" <<JSON
 {"sample_size": 100, "epochs": 1, "scratch_d_model": 32, "scratch_d_ff": 64, "spm_vocab_size": 200,
  "resume": false, "output_dir": "$work/run"}

@@ -6,14 +6,8 @@ set -eu
 flat="$1"; adapters="$2"; work="$3"; configs="$4"
 rm -rf "$work"; mkdir -p "$work"
 tiny="--sample_size 100 --epochs 1 --scratch_d_model 32 --scratch_d_ff 64 --spm_vocab_size 200 --resume false"
-fail() { echo "run_folder: FAILED: $*" >&2; exit 1; }
-# expect_error STATUS-TEXT command...: exit status 1 and the message on stderr
-expect_error() {
-  text="$1"; shift
-  set +e; "$@" >"$work/out.txt" 2>"$work/err.txt"; rc=$?; set -e
-  [ "$rc" -eq 1 ] || { cat "$work/err.txt"; fail "expected exit status 1, got $rc: $*"; }
-  grep -q -- "$text" "$work/err.txt" || { cat "$work/err.txt"; fail "expected '$text' in the message of: $*"; }
-}
+name=run_folder
+. "$(dirname "$0")/expect.sh"
 
 # 1. The same seed gives byte-identical weights (initialisation included).
 # Span targets and unconstrained decoding: settings that evaluate must take from the run's record.

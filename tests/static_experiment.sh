@@ -8,13 +8,8 @@
 set -eu
 exe="$1"; make_checkpoint="$2"; work="$3"
 rm -rf "$work"; mkdir -p "$work"
-fail() { echo "static_experiment: FAILED: $*" >&2; exit 1; }
-expect_error() {
-  text="$1"; shift
-  set +e; "$@" >"$work/out.txt" 2>"$work/err.txt"; rc=$?; set -e
-  [ "$rc" -eq 1 ] || { cat "$work/err.txt"; fail "expected exit status 1, got $rc: $*"; }
-  grep -q -- "$text" "$work/err.txt" || { cat "$work/err.txt"; fail "expected '$text' in the message of: $*"; }
-}
+name=static_experiment
+. "$(dirname "$0")/expect.sh"
 run="--sample_size 150 --epochs 1 --resume false"
 tiny="$run --spm_vocab_size 200"
 
