@@ -138,3 +138,61 @@ TEST_CASE("pointer decoding computes no LM head, the MLP and cross keys/values o
       ++keep_full;
   CHECK(keep_full == 8 * per_step);  // without dropping, every step runs all rows
 }
+
+TEST_CASE("self-attention caches fill buffers allocated once per batch, with the results of concatenation",
+          "[decoding]") {
+  genner::t5::T5Config c;
+  c.vocab_size = 300;
+  c.d_model = 32;
+  c.d_ff = 48;
+  c.num_heads = 2;
+  c.d_kv = 8;
+  c.num_layers = 2;
+  c.num_decoder_layers = 2;
+  c.feed_forward = genner::t5::FeedForward::gated_gelu;
+  c.tie_word_embeddings = false;
+  torch::manual_seed(12);
+  Model model(gm::NerOptions{}.types(3).with_config(c));
+  model.eval();
+  torch::NoGradGuard no_grad;
+  const int64_t B = 4, S = 9;
+  auto src = torch::randint(2, 290, {B, S}, torch::kLong);
+  src.select(1, S - 1).fill_(1);
+  auto mask = torch::ones({B, S}, torch::kLong);
+  const std::vector<int64_t> lengths(B, S);
+  gg::LogitsChain chain;
+  chain.emplace<NoEnd>();
+
+  // Step by step: one buffer per layer for the whole batch; keys and values are views of it.
+  gg::PointerStepModel<Model> step_model(model);
+  auto state = step_model.start(src, mask);
+  auto last = torch::zeros({B, 1}, torch::kLong);
+  const void* buffer = nullptr;
+  for (int t = 0; t < 12; ++t) {
+    auto logits = step_model.step(state, last);
+    last = logits.argmax(-1, true);
+    const auto& layer = state.cache.self_attention.at(1);
+    REQUIRE(layer.key_buffer.defined());
+    CHECK(layer.key.size(2) == t + 1);
+    CHECK(layer.key.data_ptr() == layer.key_buffer.data_ptr());
+    if (t == 0) buffer = layer.key_buffer.data_ptr();
+    CHECK(layer.key_buffer.data_ptr() == buffer);  // 12 steps fit the first allocation
+  }
+
+  // Greedy (with rows leaving the batch) and beam search: the same as with concatenated caches.
+  auto decode = [&](int64_t beams, bool preallocate) {
+    genner::t5::preallocate_decoder_caches() = preallocate;
+    gg::PointerStepModel<Model> m(model);
+    auto s = m.start(src, mask);
+    auto o = gg::SearchOptions{}.end_and_pad(0, 0).max_length(3, 0.5).beams(beams);
+    auto r = beams == 1 ? gg::greedy_search(m, s, B, o, lengths, chain) : gg::beam_search(m, s, B, o, lengths, chain);
+    genner::t5::preallocate_decoder_caches() = true;
+    return r;
+  };
+  for (int64_t beams : {1, 3}) {
+    INFO("beams " << beams);
+    auto buffered = decode(beams, true), concatenated = decode(beams, false);
+    CHECK(torch::equal(buffered.sequences, concatenated.sequences));
+    CHECK(torch::allclose(buffered.sequence_scores, concatenated.sequence_scores, 1e-5, 1e-6));
+  }
+}

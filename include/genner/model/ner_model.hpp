@@ -6,6 +6,7 @@
 // only checks E at compile time and lowers it to an ExperimentSpec.
 #pragma once
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/dropout.h>
@@ -216,14 +217,17 @@ class NerModelCore : public torch::nn::Module {
   }
 
   /// Pointer-head logits [B, T, 1+L+S] from decoder states h [B, T, d] (docs/METHOD.md §1).
+  /// The head always scores in fp32: under bf16 autocast or with bf16 weights, logits of magnitude
+  /// ~10 would otherwise be rounded to steps of ~0.06 before the softmax that picks the pointer.
   torch::Tensor scores(const torch::Tensor& decoder_hidden, const EncodedSource& source) {
-    auto h = decoder_hidden.to(head_device_);
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    auto h = decoder_hidden.to(head_device_, torch::kFloat);
     // E[</s>] and the label rows are gathered on the embedding device; the rows, not the table, move.
-    auto rows = torch::cat({end_row(), type_rows()}).to(head_device_);
-    auto fixed = torch::matmul(h, rows.t());                           // [B, T, 1+L]
-    auto pointer = torch::matmul(h, source.features.transpose(1, 2));  // [B, T, S]
+    auto rows = torch::cat({end_row(), type_rows()}).to(head_device_, torch::kFloat);
+    auto fixed = torch::matmul(h, rows.t());                                              // [B, T, 1+L]
+    auto pointer = torch::matmul(h, source.features.to(torch::kFloat).transpose(1, 2));  // [B, T, S]
     if (spec_.features == PointerFeatures::avg_score) {
-      auto src_embeds = embed(source.src_ids).to(head_device_);
+      auto src_embeds = embed(source.src_ids).to(head_device_, torch::kFloat);
       pointer = (pointer + torch::matmul(h, src_embeds.transpose(1, 2))) / 2;
     }
     auto keep = pointable(source.src_ids, source.src_mask).to(head_device_);  // [B, S]

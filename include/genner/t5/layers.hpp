@@ -4,12 +4,14 @@
 // Parameter names equal Hugging Face's so checkpoints load by name.
 #pragma once
 
+#include <c10/core/GradMode.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/init.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -102,10 +104,67 @@ class AdapterImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Adapter);
 
-/// Keys and values of one attention layer, [batch, heads, length, d_kv].
+/// Whether decoder self-attention caches grow inside buffers allocated once per batch (true, the
+/// default) or by concatenation each step. A process-wide switch, kept for benchmarks.
+inline bool& preallocate_decoder_caches() {
+  static bool on = true;
+  return on;
+}
+
+/// Keys and values of one attention layer, [batch, heads, length, d_kv]. Self-attention appends
+/// a step's keys and values; without gradients they are written into buffers of spare capacity
+/// (doubled when full), so a step copies only its own keys and values.
 struct LayerCache {
-  torch::Tensor key, value;
+  torch::Tensor key, value;  ///< the filled part (views of the buffers when they are used)
+  torch::Tensor key_buffer, value_buffer;
+
   bool empty() const { return !key.defined(); }
+
+  void append(const torch::Tensor& k, const torch::Tensor& v) {
+    if (empty()) {
+      key_buffer = value_buffer = torch::Tensor();
+      if (!preallocate_decoder_caches() || c10::GradMode::is_enabled()) {
+        key = k;
+        value = v;
+        return;
+      }
+    } else if (!key_buffer.defined()) {  // concatenation mode (gradients, or the switch is off)
+      key = torch::cat({key, k}, 2);
+      value = torch::cat({value, v}, 2);
+      return;
+    }
+    const int64_t filled = empty() ? 0 : key.size(2), add = k.size(2);
+    if (!key_buffer.defined() || key_buffer.size(2) < filled + add) {
+      const int64_t capacity = std::max<int64_t>(32, 2 * (filled + add));
+      auto grow = [&](const torch::Tensor& old, const torch::Tensor& x) {
+        auto b = torch::empty({x.size(0), x.size(1), capacity, x.size(3)}, x.options());
+        if (filled) b.narrow(2, 0, filled).copy_(old);
+        return b;
+      };
+      key_buffer = grow(key, k);
+      value_buffer = grow(value, v);
+    }
+    key_buffer.narrow(2, filled, add).copy_(k);
+    value_buffer.narrow(2, filled, add).copy_(v);
+    key = key_buffer.narrow(2, 0, filled + add);
+    value = value_buffer.narrow(2, 0, filled + add);
+  }
+
+  /// Keeps rows `index` (beam reordering, finished rows leaving the batch).
+  void select_rows(const torch::Tensor& index) {
+    if (empty()) return;
+    auto i = index.to(key.device());
+    if (key_buffer.defined()) {
+      const int64_t filled = key.size(2);
+      key_buffer = key_buffer.index_select(0, i);
+      value_buffer = value_buffer.index_select(0, i);
+      key = key_buffer.narrow(2, 0, filled);
+      value = value_buffer.narrow(2, 0, filled);
+    } else {
+      key = key.index_select(0, i);
+      value = value.index_select(0, i);
+    }
+  }
 };
 
 /// The decoder state for incremental decoding: self-attention caches that grow by
@@ -118,14 +177,8 @@ struct DecoderCache {
   }
   /// Reorders every cached row by `index` (beam search), on each tensor's own device.
   void reorder(const torch::Tensor& index) {
-    auto pick = [&](LayerCache& c) {
-      if (c.empty()) return;
-      auto i = index.to(c.key.device());
-      c.key = c.key.index_select(0, i);
-      c.value = c.value.index_select(0, i);
-    };
-    for (auto& c : self_attention) pick(c);
-    for (auto& c : cross_attention) pick(c);
+    for (auto& c : self_attention) c.select_rows(index);
+    for (auto& c : cross_attention) c.select_rows(index);
   }
 };
 
@@ -217,17 +270,18 @@ class T5AttentionImpl : public torch::nn::Module {
       } else {
         key = shape(k(kv_source));
         value = shape(v(kv_source));
-        if (cache) *cache = {key, value};
+        if (cache) {
+          cache->key = key;
+          cache->value = value;
+        }
       }
     } else {
       key = shape(k(hidden));
       value = shape(v(hidden));
       if (cache) {
-        if (!cache->empty()) {
-          key = torch::cat({cache->key, key}, 2);
-          value = torch::cat({cache->value, value}, 2);
-        }
-        *cache = {key, value};
+        cache->append(key, value);
+        key = cache->key;
+        value = cache->value;
       }
     }
     auto scores = torch::matmul(query, key.transpose(2, 3));
