@@ -277,7 +277,9 @@ class Commands {
     if (for_training && cfg_.resume)
       train::check_resume_settings(train::checkpoint_settings(out / "checkpoint"), trajectory,
                                    (out / "checkpoint").string());
-    // The backbone first: a contradiction with the compiled experiment stops the run before any work.
+    // The backbone first: a contradiction with the compiled experiment stops the run before any work
+    // (a static preset's shape is known before its checkpoint is found).
+    if constexpr (E::backbone::is_static) check_structure(E::backbone::config());
     const auto source = resolve_model(cfg_.model);
     check_structure(backbone_shape(source));
 
