@@ -120,7 +120,7 @@ class DoubleArray {
  public:
   DoubleArray() = default;
   explicit DoubleArray(std::string_view blob) : units_(blob.size() / 4) {
-    std::memcpy(units_.data(), blob.data(), units_.size() * 4);
+    if (!units_.empty()) std::memcpy(units_.data(), blob.data(), units_.size() * 4);  // no null pointer to memcpy
   }
   [[nodiscard]] bool empty() const { return units_.empty(); }
   /// Calls f(value, length) for every key that is a prefix of `key`.
