@@ -38,6 +38,21 @@ bool is_product(const std::string& n) {
   return n == "aten::linear" || n == "aten::matmul" || n == "aten::mm" || n == "aten::bmm" || n == "aten::addmm";
 }
 
+/// A gated T5 of width 32 (d_ff 48, 2 heads of 8), 2 encoder blocks, over `vocab` rows.
+genner::t5::T5Config small_config(int64_t vocab, int64_t decoder_layers) {
+  genner::t5::T5Config c;
+  c.vocab_size = vocab;
+  c.d_model = 32;
+  c.d_ff = 48;
+  c.num_heads = 2;
+  c.d_kv = 8;
+  c.num_layers = 2;
+  c.num_decoder_layers = decoder_layers;
+  c.feed_forward = genner::t5::FeedForward::gated_gelu;
+  c.tie_word_embeddings = false;
+  return c;
+}
+
 /// Never ends a sequence early: rows run to their own length limits.
 struct NoEnd : gg::LogitsProcessor {
   void apply(torch::Tensor& log_probs, const gg::StepContext&) override {
@@ -49,16 +64,7 @@ struct NoEnd : gg::LogitsProcessor {
 
 TEST_CASE("pointer decoding computes no LM head, the MLP and cross keys/values once, and drops finished rows",
           "[decoding]") {
-  genner::t5::T5Config c;
-  c.vocab_size = 32128;
-  c.d_model = 32;
-  c.d_ff = 48;
-  c.num_heads = 2;
-  c.d_kv = 8;  // inner 16: only the MLP is d x d
-  c.num_layers = 2;
-  c.num_decoder_layers = 3;
-  c.feed_forward = genner::t5::FeedForward::gated_gelu;
-  c.tie_word_embeddings = false;
+  const auto c = small_config(32128, 3);  // inner 16 (2 heads x 8): only the MLP is d x d
   torch::manual_seed(11);
   Model model(gm::NerOptions{}.types(4).with_config(c));
   model.eval();
@@ -141,16 +147,7 @@ TEST_CASE("pointer decoding computes no LM head, the MLP and cross keys/values o
 
 TEST_CASE("self-attention caches fill buffers allocated once per batch, with the results of concatenation",
           "[decoding]") {
-  genner::t5::T5Config c;
-  c.vocab_size = 300;
-  c.d_model = 32;
-  c.d_ff = 48;
-  c.num_heads = 2;
-  c.d_kv = 8;
-  c.num_layers = 2;
-  c.num_decoder_layers = 2;
-  c.feed_forward = genner::t5::FeedForward::gated_gelu;
-  c.tie_word_embeddings = false;
+  const auto c = small_config(300, 2);
   torch::manual_seed(12);
   Model model(gm::NerOptions{}.types(3).with_config(c));
   model.eval();

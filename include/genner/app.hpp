@@ -16,7 +16,6 @@
 #include <genner/app/family.hpp>
 #include <genner/app/splits.hpp>
 #include <genner/app/report.hpp>
-#include <genner/app/run_record.hpp>
 #include <genner/app/structure.hpp>
 #include <genner/app/experiments.hpp>
 #include <genner/app/commands.hpp>

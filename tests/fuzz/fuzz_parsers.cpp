@@ -52,7 +52,7 @@ void run_one(const std::string& bytes) {
     genner::train::check_consistency(c);
   } else if (g_target == "run_json") {
     write_scratch(bytes);
-    (void)genner::app::RunRecord::read(g_file);
+    (void)genner::recognize::RunRecord::read(g_file);
   } else {
     std::fprintf(stderr, "GENNER_FUZZ_TARGET: unknown parser '%s'\n", g_target.c_str());
     std::abort();

@@ -22,7 +22,6 @@
 #include <genner/app/experiments.hpp>
 #include <genner/app/family.hpp>
 #include <genner/app/report.hpp>
-#include <genner/app/run_record.hpp>
 #include <genner/app/splits.hpp>
 #include <genner/app/structure.hpp>
 #include <genner/data.hpp>
@@ -35,6 +34,8 @@
 #include <genner/train/distributed.hpp>
 
 namespace genner::app {
+
+using recognize::RunRecord;
 
 /// A small T5 for training from scratch, shaped by the scratch_* settings.
 inline t5::T5Config scratch_config(const train::RunConfig& cfg, int64_t vocab_size) {
@@ -190,7 +191,9 @@ class Commands {
     auto record = RunRecord::read(out / "run.json");
     use_recorded_settings(record, out);
     train::RunLock lock(out);
-    auto [model, tokenizer, labels] = restore(record, out);
+    auto [model, tokenizer, labels] = recognize::restore_run<E>(out, record);
+    model->eval();
+    model::prepare_inference(*model, model::parse_precision(cfg_.precision));
     const fs::path data_dir = recorded_data_dir(record, out);
     auto splits = load_splits(program_.family, data_dir, cfg_);
     auto test_ex = data::encode_dataset(splits.test, tokenizer, labels, target_type(cfg_.target_type));
@@ -222,7 +225,7 @@ class Commands {
     ro.tokenize.pretokenized = flags.pretokenized;
     ro.tokenize.split_sentences = flags.split_sentences;
     ro.max_source_pieces = flags.max_source_pieces;
-    const auto recognizer = recognize::Recognizer::load<E>(cfg_.output_dir, ro);
+    const auto recognizer = recognize::Recognizer::load<E>(cfg_.output_dir, record, ro);
     model::prepare_inference(recognizer.model(), model::parse_precision(cfg_.precision));
     recognize::PredictOptions po;
     po.format = recognize::parse_format(flags.format);
@@ -281,7 +284,8 @@ class Commands {
     // (a static preset's shape is known before its checkpoint is found).
     if constexpr (E::backbone::is_static) check_structure(E::backbone::config());
     const auto source = resolve_model(cfg_.model);
-    check_structure(backbone_shape(source));
+    const auto shape = backbone_shape(source);
+    if constexpr (!E::backbone::is_static) check_structure(shape);
 
     if (main_rank) p.data_dir = resolve_data_dir(out);
     group_->barrier("sample data");
@@ -313,9 +317,9 @@ class Commands {
     torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
     p.model_options.types(static_cast<int64_t>(record.types.size()));
     p.model_options.mlp_dropout = cfg_.mlp_dropout;
-    p.model = build_model(source, p.model_options, tokenizer.piece_count());
+    p.model = build_model(source, shape, p.model_options, tokenizer.piece_count());
     record.config = p.model->config();
-    check_vocabulary(tokenizer, record);
+    recognize::check_vocabulary(tokenizer, record.config.vocab_size, record.tokenizer);
     init_labels(*p.model, p.splits.types, tokenizer);
 
     const auto type = target_type(cfg_.target_type);
@@ -427,8 +431,9 @@ class Commands {
                                                                   {"scratch_d_ff", preset.d_ff},
                                                                   {"scratch_heads", preset.num_heads},
                                                                   {"scratch_layers", preset.num_layers}};
+      const auto settings = train::to_json(cfg_);
       for (const auto& [k, v] : shape) {
-        const auto value = train::to_json(cfg_)[k].template get<int64_t>();
+        const auto value = settings[k].template get<int64_t>();
         GENNER_CHECK(
             !configured(k) || value == v, origin_.count(k) ? origin_.at(k) : k, ": ", k, " ", value,
             " contradicts the compiled experiment: ", program_.name, " is compiled for the static backbone ",
@@ -529,12 +534,13 @@ class Commands {
     return text::Tokenizer::train(corpus, file, opt);
   }
 
-  std::shared_ptr<model::NerModelImpl<E>> build_model(const ModelSource& source, model::NerOptions opt,
-                                                      int64_t pieces) {
+  /// The model on `shape` (backbone_shape): a checkpoint's weights, or random ones with the
+  /// tokenizer's vocabulary.
+  std::shared_ptr<model::NerModelImpl<E>> build_model(const ModelSource& source, t5::T5Config shape,
+                                                      model::NerOptions opt, int64_t pieces) {
     if (!source.scratch) return model::NerModelImpl<E>::from_pretrained(source.folder, opt);
-    auto c = backbone_shape(source);
-    c.vocab_size = pieces + text::Tokenizer::kNumExtraIds;
-    opt.with_config(c);
+    shape.vocab_size = pieces + text::Tokenizer::kNumExtraIds;
+    opt.with_config(shape);
     return std::make_shared<model::NerModelImpl<E>>(opt);
   }
 
@@ -554,40 +560,6 @@ class Commands {
     m.init_label_embeddings(names);
   }
 
-  struct Restored {
-    std::shared_ptr<model::NerModelImpl<E>> model;
-    text::Tokenizer tokenizer;
-    data::LabelSpace labels;
-  };
-  Restored restore(const RunRecord& record, const fs::path& out) {
-    auto tokenizer = text::Tokenizer::load(recorded_path(record.tokenizer, out));
-    auto labels = data::LabelSpace::make(record.types, tokenizer);
-    GENNER_CHECK(labels.token_ids == record.label_token_ids, (out / "run.json").string(),
-                 ": label token ids differ from the tokenizer's; was spiece.model replaced?");
-    model::NerOptions opt;
-    opt.types(static_cast<int64_t>(record.types.size()));
-    std::shared_ptr<model::NerModelImpl<E>> m;
-    if (!record.pretrained.empty()) {
-      m = model::NerModelImpl<E>::from_pretrained(recorded_path(record.pretrained, out), opt);
-    } else {
-      opt.with_config(record.config);
-      m = std::make_shared<model::NerModelImpl<E>>(opt);
-    }
-    check_vocabulary(tokenizer, record);
-    if (!record.frozen.empty()) model::load_frozen(*m, train::path_from_record(record.frozen, out));
-    model::load_trained(*m, out / "best.safetensors");
-    m->eval();
-    model::prepare_inference(*m, model::parse_precision(cfg_.precision));  // evaluate / predict
-    return {m, std::move(tokenizer), std::move(labels)};
-  }
-
-  /// A path from run.json: relative to the run folder; a record of an older run may hold one
-  /// relative to the working directory instead.
-  static fs::path recorded_path(const std::string& recorded, const fs::path& out) {
-    const auto p = train::path_from_record(recorded, out);
-    return fs::exists(p) || !fs::exists(recorded) ? p : fs::path(recorded);
-  }
-
   /// Settings of the recorded run, except those given on this command line. A run trained with
   /// another experiment is refused, naming the executable that trained it.
   void use_recorded_settings(const RunRecord& record, const fs::path& out) {
@@ -605,9 +577,8 @@ class Commands {
       for (const auto& [key, value] : record.settings.items()) {
         if (key == "output_dir" || key == "resume" || std::find(given_.begin(), given_.end(), key) != given_.end())
           continue;
-        const auto& table = train::option_table();
-        const auto o = std::find_if(table.begin(), table.end(), [&](const auto& s) { return s.key == key; });
-        if (o == table.end()) {
+        const auto* o = train::lookup_option(key);
+        if (!o) {
           unknown.push_back(key);
           continue;
         }
@@ -624,8 +595,8 @@ class Commands {
   }
 
   fs::path recorded_data_dir(const RunRecord& record, const fs::path& out) {
-    const bool given = std::find(given_.begin(), given_.end(), "data_dir") != given_.end();
-    if (!given && !record.data_dir.empty()) return recorded_path(record.data_dir, out);
+    if (!on_command_line("data_dir") && !record.data_dir.empty())
+      return recognize::locate_recorded(out, record.data_dir, "", out / "run.json");
     return resolve_data_dir(out);
   }
 
@@ -634,13 +605,6 @@ class Commands {
     auto j = train::to_json(cfg_);
     for (const char* k : {"output_dir", "resume", "description", "patience", "data_dir"}) j.erase(k);
     return j;
-  }
-
-  /// The tokenizer's pieces must all be rows of the model's embedding table.
-  static void check_vocabulary(const text::Tokenizer& tokenizer, const RunRecord& record) {
-    GENNER_CHECK(tokenizer.piece_count() <= record.config.vocab_size, record.tokenizer, ": the tokenizer has ",
-                 tokenizer.piece_count(), " pieces but the model's vocabulary (vocab_size) holds ",
-                 record.config.vocab_size, "; use the spiece.model that belongs to the checkpoint");
   }
 
   /// Padded tokens per batch so that a batch holds about batch_size sentences of average length.

@@ -27,6 +27,7 @@
 #include <genner/data/entity.hpp>
 #include <genner/data/targets.hpp>
 #include <genner/generate/pointer.hpp>
+#include <genner/recognize/run_record.hpp>
 #include <genner/io/json_file.hpp>
 #include <genner/model/checkpoint.hpp>
 #include <genner/model/ner_model.hpp>
@@ -136,7 +137,7 @@ class Recognizer {
         labels_(std::move(labels)),
         options_(std::move(options)) {
     GENNER_CHECK(model_ != nullptr, "Recognizer: expected a model, found a null pointer");
-    check_vocabulary(tokenizer_, *model_, "Recognizer");
+    check_vocabulary(tokenizer_, model_->config().vocab_size, "Recognizer");
     GENNER_CHECK(model_->num_types() == labels_.size(), "Recognizer: the model has ", model_->num_types(),
                  " entity types but the label space has ", labels_.size());
     GENNER_CHECK(options_.flat.has_value(),
@@ -153,60 +154,29 @@ class Recognizer {
   /// From a trained run folder: run.json (types, label token ids, backbone shape, settings,
   /// family), best.safetensors (the trained tensors) and spiece.model. `E` must be the experiment
   /// alias the run was trained with (run.json records it; another alias is refused). The example
-  /// executables flat_ner / nested_ner / discontinuous_ner use DefaultExperiment. Runs that started from a pretrained
-  /// folder load its weights first.
+  /// executables flat_ner / nested_ner / discontinuous_ner use DefaultExperiment. Runs that started
+  /// from a pretrained folder load its weights first.
   template <class E = DefaultExperiment>
   [[nodiscard]] static Recognizer load(const std::filesystem::path& run_dir, RecognizerOptions options = {}) {
-    const auto file = run_dir / "run.json";
-    const auto record = io::read_json_file(file, "not a run folder; train first (the train command writes run.json)");
-    std::vector<std::string> types;
-    std::vector<int64_t> label_ids;
-    t5::T5Config config;
-    std::string tokenizer_path, pretrained, family, frozen;
-    nlohmann::json settings, experiment;
-    try {
-      types = record.at("types").get<std::vector<std::string>>();
-      label_ids = record.at("label_token_ids").get<std::vector<int64_t>>();
-      config = t5::T5Config::from_json(record.at("config"), file.string());
-      tokenizer_path = record.value("tokenizer", std::string());
-      pretrained = record.value("pretrained", std::string());
-      family = record.value("family", std::string());
-      frozen = record.value("frozen", std::string());
-      settings = record.value("settings", nlohmann::json::object());
-      experiment = record.value("experiment", nlohmann::json());
-    } catch (const nlohmann::json::exception& e) {
-      fail(file.string(), ": missing or malformed field (", e.what(), ")");
-    }
-    GENNER_CHECK(experiment.is_null() || experiment == E::spec().to_json(), file.string(),
-                 ": the run was trained with the experiment ", experiment.dump(), " but Recognizer::load<E> was given ",
-                 E::spec().to_json().dump(), "; load it with the alias it was trained with");
-    if (!options.decode) options.decode = decode_options_from(settings, file.string());
+    return load<E>(run_dir, RunRecord::read(run_dir / "run.json"), std::move(options));
+  }
+
+  /// The same, from the run's record already read.
+  template <class E = DefaultExperiment>
+  [[nodiscard]] static Recognizer load(const std::filesystem::path& run_dir, const RunRecord& record,
+                                       RecognizerOptions options = {}) {
+    const auto file = (run_dir / "run.json").string();
+    if (!options.decode) options.decode = decode_options_from(record.settings, file);
     if (!options.flat) {
-      GENNER_CHECK(!family.empty(), file.string(),
+      GENNER_CHECK(!record.family.empty(), file,
                    ": no 'family' recorded; set RecognizerOptions::flat "
                    "(true for flat NER, false for nested or discontinuous)");
-      GENNER_CHECK(family == "flat" || family == "nested" || family == "discontinuous", file.string(),
-                   ": 'family': expected flat, nested or discontinuous, found '", family, "'");
-      options.flat = family == "flat";
+      GENNER_CHECK(record.family == "flat" || record.family == "nested" || record.family == "discontinuous", file,
+                   ": 'family': expected flat, nested or discontinuous, found '", record.family, "'");
+      options.flat = record.family == "flat";
     }
-    auto tokenizer = text::Tokenizer::load(locate(run_dir, tokenizer_path, "spiece.model", file));
-    auto labels = data::LabelSpace::make(types, tokenizer);
-    GENNER_CHECK(labels.token_ids == label_ids, file.string(),
-                 ": label token ids differ from the tokenizer's; was spiece.model replaced?");
-    model::NerOptions opt;
-    opt.types(static_cast<int64_t>(types.size()));
-    std::shared_ptr<model::NerModelImpl<E>> m;
-    if (!pretrained.empty()) {
-      m = model::NerModelImpl<E>::from_pretrained(locate(run_dir, pretrained, "", file), opt);
-    } else {
-      opt.with_config(config);
-      m = std::make_shared<model::NerModelImpl<E>>(opt);
-    }
-    check_vocabulary(tokenizer, *m, file.string());
-    // A from-scratch run with a frozen backbone saved that random backbone beside its trained tensors.
-    if (!frozen.empty()) model::load_frozen(*m, locate(run_dir, frozen, "", file));
-    model::load_trained(*m, run_dir / "best.safetensors");
-    return Recognizer(std::move(m), std::move(tokenizer), std::move(labels), std::move(options));
+    auto run = restore_run<E>(run_dir, record);
+    return Recognizer(std::move(run.model), std::move(run.tokenizer), std::move(run.labels), std::move(options));
   }
 
   [[nodiscard]] const data::LabelSpace& labels() const { return labels_; }
@@ -249,33 +219,6 @@ class Recognizer {
     std::vector<Entity> found;  ///< entities with word indices into the text (offsets filled later)
     std::size_t overlaps_removed = 0;
   };
-
-  /// Every piece the tokenizer can emit needs an embedding row.
-  static void check_vocabulary(const text::Tokenizer& tokenizer, const model::NerModelCore& model,
-                               const std::string& where) {
-    GENNER_CHECK(tokenizer.piece_count() <= model.config().vocab_size, where, ": the tokenizer has ",
-                 tokenizer.piece_count(), " pieces but the model's vocabulary (vocab_size) holds ",
-                 model.config().vocab_size, "; use the spiece.model that belongs to the checkpoint");
-  }
-
-  static std::filesystem::path locate(const std::filesystem::path& run_dir, const std::string& recorded,
-                                      const std::string& fallback, const std::filesystem::path& file) {
-    std::vector<std::filesystem::path> tried;
-    if (!recorded.empty()) {
-      // A relative path is relative to the run folder (run records are relocatable).
-      const std::filesystem::path p(recorded);
-      const std::filesystem::path resolved = p.is_relative() ? run_dir / p : p;
-      if (std::filesystem::exists(resolved)) return resolved;
-      tried.push_back(resolved);
-    }
-    if (!fallback.empty()) {
-      if (std::filesystem::exists(run_dir / fallback)) return run_dir / fallback;
-      tried.push_back(run_dir / fallback);
-    }
-    std::string list;
-    for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t.string();
-    fail(file.string(), ": cannot find '", recorded.empty() ? fallback : recorded, "' (looked at ", list, ")");
-  }
 
   /// Tokenizes a text and cuts it into windows of at most max_source_pieces pieces.
   void plan(std::string_view text, std::size_t index, std::size_t count, Result& r, std::vector<Window>& out) const {

@@ -291,11 +291,17 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
   return table;
 }
 
+/// The spec for `key`, or null when the table has no such setting.
+[[nodiscard]] inline const OptionSpec* lookup_option(const std::string& key) {
+  for (const auto& o : option_table())
+    if (o.key == key) return &o;
+  return nullptr;
+}
+
 /// The spec for `key`, or an error naming `where` with a suggestion of the closest key.
 [[nodiscard]] inline const OptionSpec& find_option(const std::string& key, const std::string& where) {
+  if (const auto* o = lookup_option(key)) return *o;
   const auto& table = option_table();
-  for (const auto& o : table)
-    if (o.key == key) return o;
   const OptionSpec* best = nullptr;
   std::size_t best_d = 3;
   for (const auto& o : table)
