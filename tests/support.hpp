@@ -11,21 +11,41 @@
 #include <fstream>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace genner::test {
 
+/// The source tree this test executable was built from: $GENNER_SOURCE_DIR, or the
+/// CMAKE_HOME_DIRECTORY recorded in the CMakeCache.txt of the build folder above the executable
+/// (a path read at run time, so that builds of several checkouts share compiler-cache entries).
+inline const std::filesystem::path& source_dir() {
+  static const std::filesystem::path dir = [] {
+    namespace fs = std::filesystem;
+    if (const char* env = std::getenv("GENNER_SOURCE_DIR")) return fs::path(env);
+    std::error_code ec;
+    for (fs::path p = fs::read_symlink("/proc/self/exe", ec).parent_path(); !ec && !p.empty(); p = p.parent_path()) {
+      std::ifstream cache(p / "CMakeCache.txt");
+      for (std::string line; cache && std::getline(cache, line);)
+        if (line.rfind("CMAKE_HOME_DIRECTORY:INTERNAL=", 0) == 0) return fs::path(line.substr(line.find('=') + 1));
+      if (p == p.root_path()) break;
+    }
+    throw std::runtime_error("tests: cannot find the source tree; set GENNER_SOURCE_DIR");
+  }();
+  return dir;
+}
+
 /// Root of the Hugging Face reference fixtures: $GENNER_FIXTURES or ../shared/fixtures/t5.
 inline std::filesystem::path fixtures_root() {
   if (const char* env = std::getenv("GENNER_FIXTURES")) return env;
-  return std::filesystem::path(GENNER_SOURCE_DIR) / ".." / "shared" / "fixtures" / "t5";
+  return source_dir() / ".." / "shared" / "fixtures" / "t5";
 }
 
 /// Root of the original system's reference outputs: $GENNER_SEED_FIXTURES or ../shared/fixtures/seed.
 inline std::filesystem::path seed_fixtures_root() {
   if (const char* env = std::getenv("GENNER_SEED_FIXTURES")) return env;
-  return std::filesystem::path(GENNER_SOURCE_DIR) / ".." / "shared" / "fixtures" / "seed";
+  return source_dir() / ".." / "shared" / "fixtures" / "seed";
 }
 /// Whether GENNER_SEED_FIXTURES is set (then an empty case folder is a failure, not a skip).
 inline bool seed_fixtures_required() { return std::getenv("GENNER_SEED_FIXTURES") != nullptr; }
@@ -33,13 +53,13 @@ inline bool seed_fixtures_required() { return std::getenv("GENNER_SEED_FIXTURES"
 /// Root of the real data sets: $GENNER_DATA or ../shared/data.
 inline std::filesystem::path data_root() {
   if (const char* env = std::getenv("GENNER_DATA")) return env;
-  return std::filesystem::path(GENNER_SOURCE_DIR) / ".." / "shared" / "data";
+  return source_dir() / ".." / "shared" / "data";
 }
 
 /// The real T5 SentencePiece model, if present.
 inline std::filesystem::path t5_spiece_model() {
   if (const char* env = std::getenv("GENNER_SPIECE")) return env;
-  return std::filesystem::path(GENNER_SOURCE_DIR) / ".." / "shared" / "models" / "t5-spiece" / "spiece.model";
+  return source_dir() / ".." / "shared" / "models" / "t5-spiece" / "spiece.model";
 }
 
 /// Every preset folder under the fixture root (those holding reference.safetensors), sorted.

@@ -191,7 +191,7 @@ TEST_CASE("write_conll emits BIO lines conlleval can read", "[data]") {
 
 TEST_CASE("load_ontonotes reads the CoNLL-2012 columns and undoes escapes", "[data]") {
   const auto d =
-      gd::load_ontonotes(std::filesystem::path(GENNER_SOURCE_DIR) / "tests" / "data" / "ontonotes_sample.gold_conll");
+      gd::load_ontonotes(genner::test::source_dir() / "tests" / "data" / "ontonotes_sample.gold_conll");
   REQUIRE(d.sentences.size() == 4);
   CHECK(d.sentences[0].words == std::vector<std::string>{"Mara", "Okonkwo", "visited", "Lisbon", "on", "Tuesday", "."});
   CHECK(d.sentences[0].entities ==

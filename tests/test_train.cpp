@@ -592,7 +592,7 @@ TEST_CASE("checkpoint survives kill -9 at any moment and resumes bit-identically
 // Config files and command line.
 TEST_CASE("every config file in configs/ parses with its published settings", "[train]") {
   using genner::train::RunConfig;
-  const fs::path dir = fs::path(GENNER_SOURCE_DIR) / "configs";
+  const fs::path dir = genner::test::source_dir() / "configs";
   std::map<std::string, RunConfig> configs;
   for (const char* name :
        {"conll2003", "ontonotes", "ace04", "ace05", "genia", "cadec", "share13", "share14", "wnut17"}) {
