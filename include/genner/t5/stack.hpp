@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <genner/t5/layers.hpp>
+#include <genner/t5/recompute.hpp>
 
 namespace genner::t5 {
 
@@ -60,6 +61,11 @@ class T5StackImpl : public torch::nn::Module {
   T5Block block_at(int64_t i) const { return blocks_.at(static_cast<size_t>(i)); }
   T5Attention bias_owner() const { return blocks_.front()->self_attention()->attention; }
 
+  /// Activation checkpointing (off by default): while training with gradients on, each block keeps
+  /// only its inputs for backward and runs again there (genner/t5/recompute.hpp).
+  void set_checkpointing(bool on) { checkpointing_ = on; }
+  bool checkpointing() const { return checkpointing_; }
+
   /// embeds [B, L, d]; mask [B, L] 1/0 (undefined: all ones). Decoder only: encoder_hidden
   /// [B, S, d], encoder_mask [B, S]; `cache` (optional) makes the call incremental.
   StackOutput forward(torch::Tensor embeds, const torch::Tensor& mask, const torch::Tensor& encoder_hidden = {},
@@ -100,6 +106,7 @@ class T5StackImpl : public torch::nn::Module {
     }
 
     StackOutput out;
+    const bool recompute = checkpointing_ && !cache && is_training() && torch::GradMode::is_enabled();
     for (size_t i = 0; i < blocks_.size(); ++i) {
       if (devices_[i] != device) {  // a stage boundary: move the activations, never the weights
         device = devices_[i];
@@ -110,9 +117,12 @@ class T5StackImpl : public torch::nn::Module {
           cross_bias = cross_bias.to(device);
         }
       }
-      hidden =
-          blocks_[i]->forward(hidden, self_bias, enc_hidden, cross_bias, cache ? &cache->self_attention[i] : nullptr,
-                              cache ? &cache->cross_attention[i] : nullptr);
+      if (recompute)
+        hidden = checkpointed_block(*blocks_[i], hidden, self_bias, enc_hidden, cross_bias);
+      else
+        hidden = blocks_[i]->forward(hidden, self_bias, enc_hidden, cross_bias,
+                                     cache ? &cache->self_attention[i] : nullptr,
+                                     cache ? &cache->cross_attention[i] : nullptr);
       if (keep_block_outputs) out.block_outputs.push_back(hidden);
     }
     hidden = final_layer_norm(hidden);
@@ -149,6 +159,7 @@ class T5StackImpl : public torch::nn::Module {
 
   T5Config config_;
   bool is_decoder_;
+  bool checkpointing_ = false;
   std::vector<T5Block> blocks_;
   std::vector<torch::Device> devices_;
 };
