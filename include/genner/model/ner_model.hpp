@@ -42,6 +42,9 @@ struct NerOptions {
   /// The backbone shape: required for DynamicBackbone, checked against a static preset.
   std::optional<t5::T5Config> config;
   double mlp_dropout = 0.3;
+  /// How the frozen T5 projections are stored (NerModelCore::store_frozen); a checkpoint loaded
+  /// by from_pretrained fills them in this form directly.
+  t5::WeightStorage frozen_storage = t5::WeightStorage::fp32;
 
   NerOptions& types(int64_t n) {
     num_types = n;
@@ -110,6 +113,7 @@ class NerModelCore : public torch::nn::Module {
       encoder_mlp->to(encoder_device_);  // it reads the encoder output where it is produced
     }
     apply_freezing();
+    if (options_.frozen_storage != t5::WeightStorage::fp32) store_frozen(options_.frozen_storage);
   }
 
   // ---- the generator contract (encoded_source.hpp) ----
@@ -352,6 +356,33 @@ class NerModelCore : public torch::nn::Module {
     return std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(lr));
   }
 
+  /// Activation checkpointing of every encoder and decoder block while training (off by
+  /// default): gradients are unchanged, activations are recomputed in backward (genner/t5/recompute.hpp).
+  void set_checkpointing(bool on) {
+    t5->encoder->set_checkpointing(on);
+    t5->decoder->set_checkpointing(on);
+  }
+  bool checkpointing() const { return t5->encoder->checkpointing(); }
+
+  /// Keeps the weight of every frozen T5 projection (q, k, v, o, wi, wo) in `storage`: bf16, or
+  /// int8 with a symmetric scale per output row, widened on the fly in forward and backward;
+  /// trainable tensors, their gradients and AdamW state stay fp32. Returns the number of
+  /// projections stored; an experiment with no frozen projection is refused for bf16 and int8.
+  int64_t store_frozen(t5::WeightStorage storage) {
+    if (storage == t5::WeightStorage::fp32) return 0;
+    int64_t n = 0;
+    for (const auto& m : t5->modules(/*include_self=*/false)) {
+      auto* p = m->as<t5::ProjectionImpl>();
+      if (!p || p->weight.requires_grad()) continue;
+      p->store_frozen(storage);
+      ++n;
+    }
+    GENNER_CHECK(n > 0, "frozen_precision ", storage == t5::WeightStorage::bf16 ? "bf16" : "int8", ": ",
+                 "this experiment trains every T5 projection, so there is no frozen weight to store; "
+                 "frozen storage applies to parameter-efficient experiments (adapters, LoRA, soft prompt, embeddings)");
+    return n;
+  }
+
   /// Folds every LoRA factor into its projection (inference after LoRA tuning).
   void merge_lora() {
     for (const auto& m : t5->modules(/*include_self=*/false))
@@ -399,7 +430,11 @@ class NerModelImpl : public NerModelCore {
     std::optional<t5::T5Config> from_file = options.config;
     if (std::filesystem::exists(dir / "config.json")) from_file = t5::T5Config::from_file(dir / "config.json");
     const auto config = t5::resolve_config<backbone>(from_file, (dir / "config.json").string());
-    auto t5 = t5::load_pretrained<backbone>(dir, E::spec().structure(config, options.devices));
+    const auto spec = E::spec();
+    t5::FrozenStorage storage{options.frozen_storage, [&spec](const std::string& name) {
+                                return !(spec.trainable.contains("t5." + name));
+                              }};
+    auto t5 = t5::load_pretrained<backbone>(dir, spec.structure(config, options.devices), nullptr, storage);
     options.config = config;
     return std::make_shared<NerModelImpl>(options, t5);
   }

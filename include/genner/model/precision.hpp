@@ -213,7 +213,7 @@ inline int64_t prepare_inference(torch::nn::Module& model, Precision p) {
         GENNER_CHECK(proj->weight.device().is_cpu(), "prepare_inference: int8 needs the model on the CPU; ", item.key(),
                      " is on ", proj->weight.device().str());
         proj->merge_lora();
-        auto packed = detail::pack_int8(proj->weight);
+        auto packed = detail::pack_int8(proj->dense_weight());
         const std::string name = item.key();
         proj->kernel = [packed, name](const torch::Tensor& x) {
           GENNER_CHECK(!torch::GradMode::is_enabled(), "the int8 projection ", name,

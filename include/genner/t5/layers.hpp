@@ -4,7 +4,10 @@
 // Parameter names equal Hugging Face's so checkpoints load by name.
 #pragma once
 
+#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
@@ -24,11 +27,33 @@
 
 namespace genner::t5 {
 
+namespace detail {
+inline bool& skip_init_flag() {
+  thread_local bool skip = false;
+  return skip;
+}
+}  // namespace detail
+
+/// While alive (on this thread), the backbone weights of genner's T5 modules are created without
+/// initialisation: memory a checkpoint about to be loaded fills, never written twice and not
+/// resident before it is. Added modules (adapters, LoRA factors) are initialised as always.
+class SkipInit {
+ public:
+  SkipInit() : previous_(detail::skip_init_flag()) { detail::skip_init_flag() = true; }
+  ~SkipInit() { detail::skip_init_flag() = previous_; }
+  SkipInit(const SkipInit&) = delete;
+  SkipInit& operator=(const SkipInit&) = delete;
+
+ private:
+  bool previous_;
+};
+inline bool initialising() { return !detail::skip_init_flag(); }
+
 /// T5's layer norm: scale only, no mean subtraction, no bias; statistics in fp32.
 class T5LayerNormImpl : public torch::nn::Module {
  public:
   T5LayerNormImpl(int64_t d_model, double eps) : eps_(eps) {
-    weight = register_parameter("weight", torch::ones({d_model}));
+    weight = register_parameter("weight", initialising() ? torch::ones({d_model}) : torch::empty({d_model}));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto variance = x.to(torch::kFloat).pow(2).mean(-1, /*keepdim=*/true);
@@ -44,13 +69,59 @@ class T5LayerNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(T5LayerNorm);
 
+namespace detail {
+
+/// The dtype a product with `x` runs in: autocast's where it is on for x's device, else x's own.
+inline torch::ScalarType compute_dtype(const torch::Tensor& x) {
+  if (x.is_cpu() && at::autocast::is_cpu_enabled()) return at::autocast::get_autocast_cpu_dtype();
+  if (x.is_cuda() && at::autocast::is_enabled()) return at::autocast::get_autocast_gpu_dtype();
+  return x.scalar_type();
+}
+
+/// W in `dtype` from its stored form: itself (any float dtype) or int8 rows times their scales
+/// (`scale` undefined or empty: no scales).
+inline torch::Tensor dense_weight(const torch::Tensor& stored, const torch::Tensor& scale, torch::ScalarType dtype) {
+  if (!scale.defined() || scale.numel() == 0) return stored.to(dtype);
+  return stored.to(dtype) * scale.to(dtype).unsqueeze(1);
+}
+
+/// `x W^T` for a frozen W kept in a storage dtype (bf16, or int8 with per-row scales): W is widened
+/// to the compute dtype in forward and again in backward, so the graph holds the stored W only —
+/// never a widened copy per projection. No gradient flows to W (it is frozen).
+struct FrozenLinear : public torch::autograd::Function<FrozenLinear> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& stored, const torch::Tensor& scale) {
+    const auto dtype = compute_dtype(x);
+    ctx->save_for_backward({stored, scale});
+    ctx->saved_data["dtype"] = static_cast<int64_t>(dtype);
+    ctx->saved_data["input_dtype"] = static_cast<int64_t>(x.scalar_type());
+    c10::impl::ExcludeDispatchKeyGuard no_recast(c10::autocast_dispatch_keyset);  // runs in `dtype`, as chosen here
+    return at::linear(x.to(dtype), dense_weight(stored, scale, dtype));
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
+    const auto input_dtype = static_cast<torch::ScalarType>(ctx->saved_data["input_dtype"].toInt());
+    c10::impl::ExcludeDispatchKeyGuard no_recast(c10::autocast_dispatch_keyset);
+    auto grad_x = at::matmul(grads[0].to(dtype), dense_weight(saved[0], saved[1], dtype)).to(input_dtype);
+    return {grad_x, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace detail
+
+/// How a projection keeps its weight: fp32 (trainable or not), or — frozen only — bf16, or int8
+/// with one scale per output row (genner/model/frozen_storage.hpp).
+enum class WeightStorage { fp32, bf16, int8 };
+
 /// A bias-free linear projection `x W^T`, optionally with LoRA factors
 /// (`lora_A` [r, in], `lora_B` [out, r], scaled by alpha / r) that can be merged into W.
 class ProjectionImpl : public torch::nn::Module {
  public:
   ProjectionImpl(int64_t in, int64_t out, int64_t lora_rank = 0, double lora_alpha = 16.0) : in_(in), out_(out) {
     weight = register_parameter("weight", torch::empty({out, in}));
-    torch::nn::init::normal_(weight, 0.0, 1.0 / std::sqrt(static_cast<double>(in)));
+    if (initialising()) torch::nn::init::normal_(weight, 0.0, 1.0 / std::sqrt(static_cast<double>(in)));
     if (lora_rank > 0) {
       scaling_ = lora_alpha / static_cast<double>(lora_rank);
       lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in, lora_rank).bias(false)));
@@ -60,9 +131,52 @@ class ProjectionImpl : public torch::nn::Module {
     }
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    auto y = kernel ? kernel(x) : at::linear(x, weight);
+    auto y = kernel                                 ? kernel(x)
+             : storage_ == WeightStorage::fp32 ||
+                       (x.scalar_type() == weight.scalar_type() && !weight_scale.defined())
+                 ? at::linear(x, weight)
+                 : detail::FrozenLinear::apply(x, weight,
+                                               weight_scale.defined() ? weight_scale : torch::empty({0}, x.options()));
     if (lora_A && !merged_) y = y + lora_B(lora_A(x)) * scaling_;
     return y;
+  }
+
+  /// Keeps the (frozen) weight in bf16, or in int8 with a symmetric scale per output row; the
+  /// product widens it on the fly. A trainable weight is refused: it needs fp32 for AdamW.
+  void store_frozen(WeightStorage s) {
+    GENNER_CHECK(s == WeightStorage::fp32 || !weight.requires_grad(),
+                 "a trainable projection keeps its weight in fp32 (its optimizer updates it)");
+    GENNER_CHECK(storage_ == WeightStorage::fp32 || s == storage_, "a projection's stored weight cannot change form");
+    if (s == storage_) return;
+    torch::NoGradGuard no_grad;
+    const auto w = weight.to(torch::kFloat);
+    if (s == WeightStorage::bf16) {
+      weight.set_data(w.to(torch::kBFloat16));
+    } else {
+      weight_scale = (w.abs().amax(1) / 127.0).clamp_min(1e-12);
+      weight.set_data((w / weight_scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar));
+    }
+    storage_ = s;
+  }
+  WeightStorage storage() const { return storage_; }
+  /// Fills the weight from a checkpoint tensor `w` [out, in] in this projection's storage form
+  /// (int8: the scales are recomputed from `w`); `name` names it in errors.
+  void load_weight(const torch::Tensor& w, const std::string& name) {
+    GENNER_CHECK(w.sizes() == weight.sizes(), name, ": expected shape ", weight.sizes(), ", found ", w.sizes());
+    GENNER_CHECK(w.is_floating_point() && at::isfinite(w).all().item<bool>(), name,
+                 ": expected finite floating-point weights; the checkpoint is corrupt");
+    torch::NoGradGuard no_grad;
+    if (storage_ != WeightStorage::int8) {
+      weight.copy_(w);
+      return;
+    }
+    const auto f = w.to(weight_scale.device(), torch::kFloat);
+    weight_scale.copy_((f.abs().amax(1) / 127.0).clamp_min(1e-12));
+    weight.copy_((f / weight_scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar));
+  }
+  /// W as a dense tensor of `dtype` (int8 storage: dequantized).
+  torch::Tensor dense_weight(torch::ScalarType dtype = torch::kFloat) const {
+    return detail::dense_weight(weight, weight_scale, dtype);
   }
   bool has_lora() const { return !lora_A.is_empty(); }
   /// A replacement for `x W^T` computed from a transformed copy of W (int8 inference,
@@ -73,15 +187,23 @@ class ProjectionImpl : public torch::nn::Module {
   void merge_lora() {
     if (!has_lora() || merged_) return;
     torch::NoGradGuard no_grad;
-    weight.add_(torch::matmul(lora_B->weight, lora_A->weight) * scaling_);
+    if (storage_ == WeightStorage::int8) {  // the merged weight is a new one: dense fp32 again
+      weight.set_data(dense_weight());
+      weight_scale = torch::Tensor();
+      storage_ = WeightStorage::fp32;
+    }
+    weight.add_((torch::matmul(lora_B->weight, lora_A->weight) * scaling_).to(weight.scalar_type()));
     merged_ = true;
   }
   bool merged() const { return merged_; }
 
   torch::Tensor weight;
+  /// int8 storage: the scale of each output row ([out], fp32); undefined otherwise.
+  torch::Tensor weight_scale;
   torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
 
  private:
+  WeightStorage storage_ = WeightStorage::fp32;
   int64_t in_, out_;
   double scaling_ = 1.0;
   bool merged_ = false;
@@ -226,6 +348,7 @@ class T5AttentionImpl : public torch::nn::Module {
     if (has_relative_bias)
       relative_attention_bias = register_module("relative_attention_bias", torch::nn::Embedding(buckets_, heads_));
     // T5's own initialisation: with no 1/sqrt(d_kv) in the scores, q starts that much smaller.
+    if (!initialising()) return;
     torch::NoGradGuard no_grad;
     q->weight.normal_(0.0, std::pow(static_cast<double>(c.d_model * c.d_kv), -0.5));
     k->weight.normal_(0.0, std::pow(static_cast<double>(c.d_model), -0.5));

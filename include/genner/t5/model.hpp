@@ -36,7 +36,7 @@ class T5Impl : public torch::nn::Module {
   explicit T5Impl(T5Config config, T5Structure structure = {})
       : config_(std::move(config)), structure_(std::move(structure)) {
     shared = register_module("shared", torch::nn::Embedding(config_.vocab_size, config_.d_model));
-    torch::nn::init::normal_(shared->weight, 0.0, 1.0);
+    if (initialising()) torch::nn::init::normal_(shared->weight, 0.0, 1.0);
     shared->to(structure_.embedding_device);
     encoder = register_module("encoder", T5Stack(config_, false, structure_.encoder));
     decoder = register_module("decoder", T5Stack(config_, true, structure_.decoder));
