@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <map>
 #include <set>
 #include <string>
@@ -19,19 +21,33 @@
 
 namespace genner::io {
 
-/// A named tensor together with the file it came from (for error messages).
+/// A named tensor of a checkpoint: its shape, dtype and file (for error messages), and either the
+/// tensor itself or a reader that fetches it from its file when it is needed, so a checkpoint is
+/// loaded one tensor at a time.
 struct NamedTensor {
-  at::Tensor tensor;
+  NamedTensor() = default;
+  NamedTensor(at::Tensor t, std::string f)
+      : shape(t.sizes().vec()), dtype(t.scalar_type()), file(std::move(f)), tensor(std::move(t)) {}
+  NamedTensor(std::vector<int64_t> s, at::ScalarType d, std::string f, std::function<at::Tensor()> r)
+      : shape(std::move(s)), dtype(d), file(std::move(f)), read(std::move(r)) {}
+
+  std::vector<int64_t> shape;
+  at::ScalarType dtype = at::kFloat;
   std::string file;
+  at::Tensor tensor;                 ///< in memory already (pytorch_model.bin), or undefined
+  std::function<at::Tensor()> read;  ///< reads the tensor from `file` (safetensors)
+
+  c10::IntArrayRef sizes() const { return shape; }
+  at::Tensor load() const { return tensor.defined() ? tensor : read(); }
 };
 using TensorMap = std::map<std::string, NamedTensor>;
 
 namespace detail {
 inline void add_safetensors(TensorMap& out, const std::filesystem::path& file) {
-  SafetensorsFile f(file);
-  for (const auto& [name, entry] : f.entries()) {
+  auto f = std::make_shared<SafetensorsFile>(file);  // headers now, data tensor by tensor later
+  for (const auto& [name, entry] : f->entries()) {
     GENNER_CHECK(!out.count(name), file.string(), ": tensor '", name, "' also appears in ", out[name].file);
-    out[name] = {f.load(name), file.string()};
+    out[name] = NamedTensor(entry.shape, entry.dtype, file.string(), [f, name = name] { return f->load(name); });
   }
 }
 
@@ -55,8 +71,9 @@ inline void add_pickle(TensorMap& out, const std::filesystem::path& file) {
 }
 }  // namespace detail
 
-/// Reads every tensor of a checkpoint folder: model.safetensors, or the shards listed in
-/// model.safetensors.index.json, or pytorch_model.bin (in that order of preference).
+/// Lists every tensor of a checkpoint folder: model.safetensors, or the shards listed in
+/// model.safetensors.index.json, or pytorch_model.bin (in that order of preference). Safetensors
+/// are read lazily (NamedTensor::load); a pickle is read whole.
 inline TensorMap read_checkpoint_folder(const std::filesystem::path& dir) {
   GENNER_CHECK(std::filesystem::is_directory(dir), dir.string(), ": checkpoint folder not found");
   TensorMap out;
@@ -99,11 +116,14 @@ struct LoadReport {
 /// Copies tensors into `module`'s parameters and buffers by name. Every parameter for which
 /// `required(name)` holds must be present with its exact shape; `aliases` maps a parameter
 /// name to alternative names to look for; names in `ignorable` may be present and are skipped;
-/// any other tensor in `tensors` is an error. Checks everything before copying anything.
+/// any other tensor in `tensors` is an error. Checks everything before copying anything; then
+/// reads and copies one tensor at a time. `custom` names targets that take their tensor through
+/// a function instead of a copy (a weight kept in another storage form).
 template <typename Required, typename Ignorable>
 LoadReport load_into(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
                      Required&& required, Ignorable&& ignorable,
-                     const std::map<std::string, std::vector<std::string>>& aliases = {}) {
+                     const std::map<std::string, std::vector<std::string>>& aliases = {},
+                     const std::map<std::string, std::function<void(const at::Tensor&)>>& custom = {}) {
   LoadReport report;
   std::vector<std::pair<at::Tensor, const NamedTensor*>> plan;
   std::set<std::string> used;
@@ -128,11 +148,12 @@ LoadReport load_into(torch::nn::Module& module, const TensorMap& tensors, const 
                    ")");
       continue;
     }
-    GENNER_CHECK(found->tensor.sizes() == item.value().sizes(), found->file, ": tensor '", found_name, "' has shape ",
-                 found->tensor.sizes(), " but the model expects ", item.value().sizes());
-    GENNER_CHECK(at::isFloatingType(found->tensor.scalar_type()) == at::isFloatingType(item.value().scalar_type()),
-                 found->file, ": tensor '", found_name, "' has dtype ", found->tensor.scalar_type(),
-                 " but the model expects ", item.value().scalar_type());
+    GENNER_CHECK(found->sizes() == item.value().sizes(), found->file, ": tensor '", found_name, "' has shape ",
+                 found->sizes(), " but the model expects ", item.value().sizes());
+    const bool stored_differently = custom.count(name) > 0;  // e.g. int8 storage of a floating weight
+    GENNER_CHECK(stored_differently || at::isFloatingType(found->dtype) == at::isFloatingType(item.value().scalar_type()),
+                 found->file, ": tensor '", found_name, "' has dtype ", found->dtype, " but the model expects ",
+                 item.value().scalar_type());
     used.insert(found_name);
     plan.emplace_back(item.value(), found);
     report.loaded.push_back(name);
@@ -142,8 +163,16 @@ LoadReport load_into(torch::nn::Module& module, const TensorMap& tensors, const 
     GENNER_CHECK(ignorable(name), t.file, ": tensor '", name, "' matches no parameter of the model");
     report.ignored.push_back(name);
   }
+  // One checkpoint tensor in memory at a time beyond the module itself.
   torch::NoGradGuard no_grad;
-  for (auto& [target, src] : plan) target.copy_(src->tensor.to(target.device(), target.scalar_type()));
+  for (size_t i = 0; i < plan.size(); ++i) {
+    auto& [target, src] = plan[i];
+    const auto it = custom.find(report.loaded[i]);
+    if (it != custom.end())
+      it->second(src->load());
+    else
+      target.copy_(src->load().to(target.device(), target.scalar_type()));
+  }
   return report;
 }
 

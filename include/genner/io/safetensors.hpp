@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -163,34 +164,61 @@ class SafetensorsFile {
   uint64_t data_start_ = 0;
 };
 
-/// Writes tensors as one safetensors file (atomically: temporary file, then rename).
-/// `metadata` must be a flat object of strings, as the format requires.
-inline void save_safetensors(const std::filesystem::path& path, const std::map<std::string, at::Tensor>& tensors,
-                             const std::map<std::string, std::string>& metadata = {{"format", "pt"}}) {
+/// A tensor a streamed safetensors file will hold: its name, dtype and shape.
+struct TensorPlan {
+  std::string name;
+  at::ScalarType dtype = at::kFloat;
+  std::vector<int64_t> shape;
+  uint64_t bytes() const {
+    uint64_t n = static_cast<uint64_t>(c10::elementSize(dtype));
+    for (auto d : shape) n *= static_cast<uint64_t>(d);
+    return n;
+  }
+};
+
+/// Writes a safetensors file whose tensors are made one at a time by `make(name)` (each written,
+/// then released), so a file larger than memory can be written; atomically (temporary file, then
+/// rename). Every made tensor must match its plan. `metadata` must be a flat object of strings.
+inline void save_safetensors_streamed(const std::filesystem::path& path, const std::vector<TensorPlan>& plans,
+                                      const std::function<at::Tensor(const std::string&)>& make,
+                                      const std::map<std::string, std::string>& metadata = {{"format", "pt"}}) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::vector<at::Tensor> blobs;
   uint64_t offset = 0;
-  for (const auto& [name, tensor] : tensors) {
-    at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
-    const uint64_t bytes = t.numel() * t.element_size();
-    header[name] = {{"dtype", safetensors_dtype_name(t.scalar_type())},
-                    {"shape", t.sizes().vec()},
-                    {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
-    blobs.push_back(std::move(t));
+  for (const auto& p : plans) {
+    header[p.name] = {{"dtype", safetensors_dtype_name(p.dtype)},
+                      {"shape", p.shape},
+                      {"data_offsets", {offset, offset + p.bytes()}}};
+    offset += p.bytes();
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned
+  // The data section holds the tensors in the order of `plans`, as their offsets say.
   write_atomically(path, [&](std::ofstream& out) {
     uint64_t n = text.size();
     unsigned char len_bytes[8];
     for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
     out.write(reinterpret_cast<const char*>(len_bytes), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : blobs)
-      out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
+    for (const auto& p : plans) {
+      at::Tensor t = make(p.name).detach().to(at::kCPU).contiguous();
+      GENNER_CHECK(t.scalar_type() == p.dtype && t.sizes().vec() == p.shape, path.string(), ": tensor '", p.name,
+                   "' was planned as ", p.dtype, " ", c10::IntArrayRef(p.shape), " but made as ", t.scalar_type(), " ",
+                   t.sizes());
+      out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(p.bytes()));
+    }
   });
+}
+
+/// Writes tensors as one safetensors file (atomically: temporary file, then rename).
+/// `metadata` must be a flat object of strings, as the format requires.
+inline void save_safetensors(const std::filesystem::path& path, const std::map<std::string, at::Tensor>& tensors,
+                             const std::map<std::string, std::string>& metadata = {{"format", "pt"}}) {
+  std::vector<TensorPlan> plans;
+  for (const auto& [name, tensor] : tensors)
+    plans.push_back({name, tensor.scalar_type(), tensor.sizes().vec()});
+  save_safetensors_streamed(
+      path, plans, [&](const std::string& name) { return tensors.at(name); }, metadata);
 }
 
 }  // namespace genner::io

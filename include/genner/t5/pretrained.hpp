@@ -3,6 +3,8 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -26,14 +28,23 @@ inline bool is_known_extra(const std::string& name, const T5Config& c) {
          name == "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight";
 }
 
-/// Loads the backbone weights of `model` from a checkpoint folder; strict about names and shapes.
+/// Loads the backbone weights of `model` from a checkpoint folder, one tensor at a time; strict
+/// about names and shapes. Projections kept in bf16 or int8 (ProjectionImpl::store_frozen) are
+/// filled in their storage form, so no full-precision copy of them is ever held.
 inline io::LoadReport load_weights(T5Impl& model, const std::filesystem::path& dir) {
   const auto tensors = io::read_checkpoint_folder(dir);
   const T5Config& c = model.config();
+  std::map<std::string, std::function<void(const at::Tensor&)>> stored;
+  for (const auto& item : model.named_modules()) {
+    auto* proj = item.value()->as<ProjectionImpl>();
+    if (!proj || proj->storage() == WeightStorage::fp32) continue;
+    const auto name = item.key() + ".weight";
+    stored[name] = [proj, name, dir](const at::Tensor& w) { proj->load_weight(w, dir.string() + ": tensor '" + name + "'"); };
+  }
   auto report = io::load_into(
       model, tensors, dir.string(), [](const std::string& n) { return is_backbone_parameter(n); },
       [&](const std::string& n) { return is_known_extra(n, c); },
-      {{"shared.weight", {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}}});
+      {{"shared.weight", {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}}}, stored);
   // A corrupt checkpoint is named here, not later as a diverging loss.
   at::NoGradGuard no_grad;
   for (const auto& p : model.named_parameters(true))
@@ -43,16 +54,35 @@ inline io::LoadReport load_weights(T5Impl& model, const std::filesystem::path& d
   return report;
 }
 
+/// How the frozen projections of a model about to be loaded are stored: `storage` for every
+/// projection weight whose name `frozen` accepts (default: none).
+struct FrozenStorage {
+  WeightStorage storage = WeightStorage::fp32;
+  std::function<bool(const std::string&)> frozen;
+};
+
 /// Reads `dir/config.json`, checks it against the backbone policy B, builds the T5 with
-/// `structure` and loads its weights.
+/// `structure` — its backbone weights uninitialised, frozen projections directly in their storage
+/// form — and loads its weights tensor by tensor.
 template <Backbone B = DynamicBackbone>
 T5 load_pretrained(const std::filesystem::path& dir, const T5Structure& structure = {},
-                   io::LoadReport* report = nullptr) {
+                   io::LoadReport* report = nullptr, const FrozenStorage& storage = {}) {
   const auto config_path = dir / "config.json";
   std::optional<T5Config> from_file;
   if (std::filesystem::exists(config_path)) from_file = T5Config::from_file(config_path);
   T5Config config = resolve_config<B>(from_file, config_path.string());
-  T5 model(config, structure);
+  T5 model(nullptr);
+  {
+    SkipInit uninitialised;
+    model = T5(config, structure);
+  }
+  if (storage.storage != WeightStorage::fp32 && storage.frozen)
+    for (const auto& item : model->named_modules()) {
+      auto* proj = item.value()->as<ProjectionImpl>();
+      if (!proj || !storage.frozen(item.key() + ".weight")) continue;
+      proj->weight.set_requires_grad(false);
+      proj->store_frozen(storage.storage);
+    }
   auto r = load_weights(*model, dir);
   if (report) *report = std::move(r);
   return model;
