@@ -61,7 +61,8 @@ value_for() {
     eval_every) echo 3 ;;                resume) echo true ;;
     description) echo "another run" ;;   nproc) echo 2 ;;
     accumulate) echo 2 ;;                backend) echo nccl ;;
-    dist_timeout) echo 60 ;;
+    dist_timeout) echo 60 ;;           frozen_precision) echo bf16 ;;
+    gradient_checkpointing) echo true ;; memory_budget) echo 1GB ;;
     *) return 1 ;;
   esac
 }

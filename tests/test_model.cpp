@@ -1,11 +1,13 @@
 // Tests of genner/model: experiment aliases, the pointer head, trainable sets,
 // device maps and checkpoints of what was trained — on tiny T5 shapes.
+#include <genner/core/memory.hpp>
 #include <genner/model.hpp>
 
 #include <torch/cuda.h>
 
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "support.hpp"
 
@@ -504,4 +506,265 @@ TEST_CASE("from_pretrained loads a Hugging Face folder under an adapter experime
   CHECK(torch::equal(m->soft_prompt[1], plain->shared->weight[rows[1]]));
   CHECK(m->count_trainable() ==
         expected_trainable<AdapterPromptE>() - ADAPTER_SITES * (adapter(8) - adapter(4)) - 3 * D);
+}
+
+namespace {
+/// Gradients of every trainable tensor after one backward pass, with dropout on.
+template <class E>
+std::map<std::string, torch::Tensor> gradients(bool checkpointing) {
+  auto m = make<E>();
+  m->train();
+  m->set_checkpointing(checkpointing);
+  auto b = batch();
+  auto dec = dec_input(m, b);
+  torch::manual_seed(11);  // the same dropout masks in both runs
+  m->forward(b.src, b.mask, dec, b.target).loss.backward();
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : m->named_parameters())
+    if (p.value().requires_grad()) out[p.key()] = p.value().grad().clone();
+  return out;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("activation checkpointing gives the gradients of the plain backward pass", "[model]", FullE,
+                   AdapterE, PromptE, LoraE, AdapterEncoderE) {
+  const auto plain = gradients<TestType>(false);
+  const auto recomputed = gradients<TestType>(true);
+  REQUIRE(plain.size() == recomputed.size());
+  REQUIRE_FALSE(plain.empty());
+  int64_t nonzero = 0;
+  for (const auto& [name, g] : plain) {
+    INFO(name);
+    REQUIRE(recomputed.count(name));
+    const auto& r = recomputed.at(name);
+    REQUIRE(r.defined());
+    const double scale = std::max(num(g.abs().max()), 1e-30);
+    CHECK(num((g - r).abs().max()) / scale <= 1e-6);
+    nonzero += num(g.abs().sum()) > 0;
+  }
+  CHECK(nonzero > 0);
+}
+
+namespace {
+/// How many recomputing block nodes the graph behind `t` holds.
+int64_t recomputed_blocks(const torch::Tensor& t) {
+  std::vector<torch::autograd::Node*> todo{t.grad_fn().get()};
+  std::set<torch::autograd::Node*> seen;
+  int64_t n = 0;
+  while (!todo.empty()) {
+    auto* node = todo.back();
+    todo.pop_back();
+    if (!node || !seen.insert(node).second) continue;
+    n += node->name().find("BlockRecompute") != std::string::npos;
+    for (const auto& e : node->next_edges()) todo.push_back(e.function.get());
+  }
+  return n;
+}
+}  // namespace
+
+TEST_CASE("activation checkpointing applies to every block, only while training with gradients", "[model]") {
+  auto m = make<AdapterE>();
+  auto b = batch();
+  auto dec = dec_input(m, b);
+  m->train();
+  CHECK(recomputed_blocks(m->forward(b.src, b.mask, dec, b.target).loss) == 0);
+  m->set_checkpointing(true);
+  CHECK(recomputed_blocks(m->forward(b.src, b.mask, dec, b.target).loss) == 2 * N_BLOCKS);
+  m->eval();
+  torch::NoGradGuard no_grad;
+  auto c = m->forward(b.src, b.mask, dec, b.target).loss;
+  m->set_checkpointing(false);
+  auto a = m->forward(b.src, b.mask, dec, b.target).loss;
+  CHECK(torch::equal(a, c));
+}
+
+namespace {
+/// Trainable gradients of one backward pass with the frozen projections stored as `storage`.
+template <class E>
+std::map<std::string, torch::Tensor> gradients_with_storage(t5::WeightStorage storage, int64_t* stored = nullptr) {
+  auto m = make<E>();
+  m->train();
+  const auto n = m->store_frozen(storage);
+  if (stored) *stored = n;
+  auto b = batch();
+  auto dec = dec_input(m, b);
+  torch::manual_seed(11);
+  m->forward(b.src, b.mask, dec, b.target).loss.backward();
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : m->named_parameters())
+    if (p.value().requires_grad()) out[p.key()] = p.value().grad().clone();
+  return out;
+}
+/// The relative difference ||a - b|| / ||a|| of all trainable gradients taken as one vector.
+double worst_relative(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b) {
+  double diff = 0, norm = 0;
+  for (const auto& [k, g] : a) {
+    diff += (g - b.at(k)).pow(2).sum().item<double>();
+    norm += g.pow(2).sum().item<double>();
+  }
+  return std::sqrt(diff / norm);
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("frozen weights stored in bf16 or int8 give the fp32-stored gradients within tolerance", "[model]",
+                   AdapterE, PromptE, LoraE, EmbedE, LoraGatedE) {
+  int64_t stored_bf16 = 0, stored_int8 = 0;
+  const auto fp32 = gradients_with_storage<TestType>(t5::WeightStorage::fp32);
+  const auto bf16 = gradients_with_storage<TestType>(t5::WeightStorage::bf16, &stored_bf16);
+  const auto int8 = gradients_with_storage<TestType>(t5::WeightStorage::int8, &stored_int8);
+  CHECK(stored_bf16 > 0);
+  CHECK(stored_int8 == stored_bf16);
+  REQUIRE(bf16.size() == fp32.size());
+  REQUIRE(int8.size() == fp32.size());
+  // Relative L2 difference of all trainable gradients against the fp32-stored backbone: the
+  // rounding of the frozen weights alone (bf16: 8 bits of mantissa; int8: half a step per row).
+  const double e_bf16 = worst_relative(fp32, bf16), e_int8 = worst_relative(fp32, int8);
+  INFO("relative gradient difference: bf16 " << e_bf16 << ", int8 " << e_int8);
+  CHECK(e_bf16 > 0);  // the storage is really used
+  CHECK(e_bf16 <= 0.08);
+  CHECK(e_int8 > 0);
+  CHECK(e_int8 <= 0.08);
+}
+
+TEMPLATE_TEST_CASE("stored frozen weights compute exactly what their widened values compute", "[model]", AdapterE,
+                   LoraGatedE) {
+  // The same weights once as int8 (or bf16) storage and once as fp32 parameters holding the
+  // widened values: forward and backward must agree, so the storage adds no error of its own.
+  for (auto storage : {t5::WeightStorage::bf16, t5::WeightStorage::int8}) {
+    auto stored = make<TestType>();
+    stored->store_frozen(storage);
+    auto dense = make<TestType>();
+    {
+      torch::NoGradGuard no_grad;
+      auto a = stored->named_modules();
+      auto b = dense->named_modules();
+      for (const auto& item : a) {
+        auto* p = item.value()->template as<t5::ProjectionImpl>();
+        if (p && p->storage() != t5::WeightStorage::fp32)
+          b[item.key()]->template as<t5::ProjectionImpl>()->weight.copy_(p->dense_weight());
+      }
+    }
+    auto grads = [](auto& m) {
+      m->train();
+      auto b = batch();
+      auto dec = dec_input(m, b);
+      torch::manual_seed(11);
+      m->forward(b.src, b.mask, dec, b.target).loss.backward();
+      std::map<std::string, torch::Tensor> out;
+      for (const auto& p : m->named_parameters())
+        if (p.value().requires_grad()) out[p.key()] = p.value().grad().clone();
+      return out;
+    };
+    const auto gs = grads(stored), gd = grads(dense);
+    CHECK(worst_relative(gd, gs) <= 1e-5);
+  }
+}
+
+TEST_CASE("frozen storage keeps only the stored form and refuses a model with nothing frozen", "[model]") {
+  auto m = make<AdapterE>();
+  int64_t fp32_bytes = 0;
+  for (const auto& p : m->parameters()) fp32_bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  m->store_frozen(t5::WeightStorage::int8);
+  int64_t bytes = 0, int8_tensors = 0;
+  for (const auto& item : m->named_modules()) {
+    auto* proj = item.value()->as<t5::ProjectionImpl>();
+    if (!proj) continue;
+    INFO(item.key());
+    CHECK(proj->weight.scalar_type() == torch::kChar);
+    CHECK(proj->weight_scale.defined());
+    CHECK(proj->storage() == t5::WeightStorage::int8);
+    ++int8_tensors;
+  }
+  for (const auto& p : m->parameters()) bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  CHECK(int8_tensors > 0);
+  CHECK(bytes < fp32_bytes);
+  // The dequantized weight is within half a step of each row's scale of the original.
+  auto fresh = make<AdapterE>();
+  auto* q = m->t5->encoder->block_at(0)->self_attention()->attention->q.get();
+  auto* w = fresh->t5->encoder->block_at(0)->self_attention()->attention->q.get();
+  const auto err = (q->dense_weight() - w->weight).abs().amax(1);
+  CHECK((err <= q->weight_scale * 0.5 + 1e-7).all().item<bool>());
+
+  auto full = make<FullE>();
+  CHECK_THROWS_WITH(full->store_frozen(t5::WeightStorage::bf16), Catch::Contains("no frozen weight to store"));
+}
+
+namespace {
+using PlanD = t5::StaticBackbone<64, 256, 16, 4, 2, t5::FeedForward::relu, true, 400>;
+using PlanGated = t5::StaticBackbone<64, 192, 16, 4, 2, t5::FeedForward::gated_gelu, false, 400>;
+
+/// The plan's total beside the peak bytes of tensor storage that two training steps allocate.
+template <class E>
+std::pair<int64_t, int64_t> planned_and_measured(bool checkpointing, t5::WeightStorage storage,
+                                                 gm::Precision precision = gm::Precision::fp32) {
+  auto& counter = genner::core::TensorMemoryCounter::install();
+  const int64_t before = counter.live();
+  const int64_t B = 8, S = 40, T = 12, L = 4;
+  torch::manual_seed(3);
+  auto m = gm::NerModel<E>(gm::NerOptions{}.types(L));
+  m->store_frozen(storage);
+  m->set_checkpointing(checkpointing);
+  m->train();
+  const auto plan = gm::plan_memory(*m, {B, S, T}, precision, checkpointing);
+  auto opt = m->make_adamw(1e-3);
+  auto src = torch::randint(2, 400, {B, S}, torch::kLong);
+  src.select(1, S - 1).fill_(1);
+  auto mask = torch::ones_like(src);
+  auto target = torch::randint(1 + L, 1 + L + S - 1, {B, T}, torch::kLong);
+  target.select(1, T - 1).fill_(0);
+  auto tokens = m->index_to_token(target, src);
+  auto dec = torch::zeros_like(tokens);
+  dec.narrow(1, 1, T - 1).copy_(tokens.narrow(1, 0, T - 1));
+  counter.reset_peak();
+  for (int step = 0; step < 2; ++step) {
+    opt->zero_grad();
+    {
+      gm::Autocast ac(precision);
+      auto loss = m->forward(src, mask, dec, target).loss;
+      loss.backward();
+    }
+    opt->step();
+  }
+  return {plan.total(), counter.peak() - before};
+}
+}  // namespace
+
+TEST_CASE("the memory plan predicts the peak tensor memory of training within 15%", "[model][memory]") {
+  using Full = gm::FullFineTuning<PlanD>;
+  using Adapt = gm::AdapterTuning<PlanGated, 16>;
+  struct Case {
+    const char* name;
+    std::pair<int64_t, int64_t> result;
+  };
+  const std::vector<Case> cases = {
+      {"full fine-tuning", planned_and_measured<Full>(false, t5::WeightStorage::fp32)},
+      {"full fine-tuning, checkpointing", planned_and_measured<Full>(true, t5::WeightStorage::fp32)},
+      {"adapters, gated", planned_and_measured<Adapt>(false, t5::WeightStorage::fp32)},
+      {"adapters, gated, checkpointing", planned_and_measured<Adapt>(true, t5::WeightStorage::fp32)},
+      {"adapters, bf16-stored backbone", planned_and_measured<Adapt>(false, t5::WeightStorage::bf16)},
+      {"adapters, int8-stored backbone, checkpointing", planned_and_measured<Adapt>(true, t5::WeightStorage::int8)},
+  };
+  for (const auto& c : cases) {
+    const auto [planned, measured] = c.result;
+    INFO(c.name << ": planned " << planned << " bytes, measured peak " << measured << " bytes");
+    CHECK(measured > 0);
+    CHECK(std::abs(static_cast<double>(planned - measured)) / static_cast<double>(measured) <= 0.15);
+  }
+  // Checkpointing and a narrower backbone each lower the measured peak.
+  CHECK(cases[1].result.second < cases[0].result.second);
+  CHECK(cases[3].result.second < cases[2].result.second);
+  CHECK(cases[4].result.second < cases[2].result.second);
+}
+
+TEST_CASE("a memory budget below the plan is refused with the plan's parts", "[model][memory]") {
+  auto m = make<AdapterE>();
+  const auto plan = gm::plan_memory(*m, {8, 30, 10});
+  CHECK_NOTHROW(plan.check_budget(plan.total() * 2, "--memory_budget"));
+  CHECK_NOTHROW(plan.check_budget(0, "--memory_budget"));
+  CHECK_THROWS_WITH(plan.check_budget(plan.total() / 2, "--memory_budget"),
+                    Catch::Contains("--memory_budget: the memory plan needs") && Catch::Contains("gradient_checkpointing"));
+  CHECK(gm::parse_bytes("20GB", "b") == 20000000000LL);
+  CHECK(gm::parse_bytes("1.5GiB", "b") == 1610612736LL);
+  CHECK(gm::parse_bytes("4096", "b") == 4096);
+  CHECK_THROWS_WITH(gm::parse_bytes("lots", "--memory_budget"), Catch::Contains("--memory_budget: expected a size"));
 }

@@ -8,3 +8,4 @@
 #include <genner/model/ner_model.hpp>
 #include <genner/model/checkpoint.hpp>
 #include <genner/model/precision.hpp>
+#include <genner/model/memory_plan.hpp>

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
+#include <unistd.h>
 
 #include <genner/app/experiments.hpp>
 #include <genner/app/family.hpp>
@@ -162,6 +163,15 @@ class Commands {
       std::cout << "  data parallel: " << group_->size() << " ranks (" << train::dist::backend_name(group_->backend())
                 << ", store " << group_->address() << "), " << cfg_.accumulate
                 << " micro-batch(es) per rank and step\n";
+    model.store_frozen(frozen_storage());
+    const auto plan = memory_plan(p);
+    plan.check_budget(memory_budget(), memory_budget_origin());
+    std::cout << "  memory plan: " << model::format_bytes(plan.largest().total(plan.checkpointing)) << " on "
+              << plan.largest().device << " (weights " << model::format_bytes(plan.largest().weight_bytes())
+              << ", gradients and AdamW state " << model::format_bytes(plan.largest().gradients + plan.largest().optimizer)
+              << ", activations " << model::format_bytes(plan.checkpointing ? plan.largest().activations_checkpointed
+                                                                            : plan.largest().activations)
+              << "); budget " << model::format_bytes(memory_budget()) << "\n";
     train::Trainer trainer(model, p.labels, p.train, p.dev, p.topt);
     const auto result = trainer.fit();
     std::cout << "  trained " << result.steps << " steps" << (result.resumed ? " (resumed)" : "")
@@ -193,6 +203,7 @@ class Commands {
     train::RunLock lock(out);
     auto [model, tokenizer, labels] = recognize::restore_run<E>(out, record);
     model->eval();
+    model->store_frozen(frozen_storage());  // as the run was trained
     model::prepare_inference(*model, model::parse_precision(cfg_.precision));
     const fs::path data_dir = recorded_data_dir(record, out);
     auto splits = load_splits(program_.family, data_dir, cfg_);
@@ -226,6 +237,7 @@ class Commands {
     ro.tokenize.split_sentences = flags.split_sentences;
     ro.max_source_pieces = flags.max_source_pieces;
     const auto recognizer = recognize::Recognizer::load<E>(cfg_.output_dir, record, ro);
+    recognizer.model().store_frozen(frozen_storage());  // as the run was trained
     model::prepare_inference(recognizer.model(), model::parse_precision(cfg_.precision));
     recognize::PredictOptions po;
     po.format = recognize::parse_format(flags.format);
@@ -317,10 +329,16 @@ class Commands {
     torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
     p.model_options.types(static_cast<int64_t>(record.types.size()));
     p.model_options.mlp_dropout = cfg_.mlp_dropout;
+    // A checkpoint fills frozen projections in their storage form; a random backbone is stored
+    // after it is saved (train_command).
+    if (!source.scratch) p.model_options.frozen_storage = frozen_storage();
     p.model = build_model(source, shape, p.model_options, tokenizer.piece_count());
     record.config = p.model->config();
     recognize::check_vocabulary(tokenizer, record.config.vocab_size, record.tokenizer);
     init_labels(*p.model, p.splits.types, tokenizer);
+    p.model->set_checkpointing(cfg_.gradient_checkpointing);
+    // A random frozen backbone is saved in fp32 before training (train_command), then stored.
+    if (!for_training) p.model->store_frozen(frozen_storage());
 
     const auto type = target_type(cfg_.target_type);
     data::EncodeReport report;
@@ -361,6 +379,35 @@ class Commands {
     return topt;
   }
 
+  t5::WeightStorage frozen_storage() const {
+    if (cfg_.frozen_precision == "bf16") return t5::WeightStorage::bf16;
+    if (cfg_.frozen_precision == "int8") return t5::WeightStorage::int8;
+    return t5::WeightStorage::fp32;
+  }
+
+  /// The memory plan of training on the longest training sentences, batch_size at a time.
+  model::MemoryPlan memory_plan(const Prepared& p) const {
+    model::MemoryShape shape;
+    shape.batch = cfg_.batch_size;
+    shape.source = shape.target = 1;
+    for (const auto& e : p.train) {
+      shape.source = std::max<int64_t>(shape.source, static_cast<int64_t>(e.src_ids.size()));
+      shape.target = std::max<int64_t>(shape.target, static_cast<int64_t>(e.target.size()) + 1);
+    }
+    return model::plan_memory(*p.model, shape, model::parse_precision(cfg_.precision), cfg_.gradient_checkpointing);
+  }
+
+  /// --memory_budget in bytes, or the machine's physical memory when it is not set.
+  int64_t memory_budget() const {
+    if (!cfg_.memory_budget.empty()) return model::parse_bytes(cfg_.memory_budget, memory_budget_origin());
+    return static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+  }
+  std::string memory_budget_origin() const {
+    if (cfg_.memory_budget.empty()) return "the machine's memory";
+    const auto it = origin_.find("memory_budget");
+    return it == origin_.end() ? std::string("memory_budget") : it->second + ": memory_budget";
+  }
+
   /// The plan: what every setting resolved to, taken from the objects a training run uses.
   nlohmann::json plan_json(const Prepared& p) const {
     double checksum = 0;
@@ -392,8 +439,19 @@ class Commands {
               {"trainable_parameters", p.model->count_trainable()},
               {"initial_weights_abs_sum", checksum}}},
             {"trainer", to_json(p.topt)},
+            {"memory", memory_json(p)},
             {"parallel", {{"ranks", cfg_.nproc}, {"backend", backend}, {"timeout_s", cfg_.dist_timeout}}},
             {"record", {{"description", cfg_.description}, {"settings_checked_on_resume", p.topt.trajectory}}}};
+  }
+
+  nlohmann::json memory_json(const Prepared& p) const {
+    const auto plan = memory_plan(p);
+    auto j = plan.to_json();
+    j["frozen_precision"] = cfg_.frozen_precision;
+    j["budget"] = memory_budget();
+    j["budget_from"] = memory_budget_origin();
+    j["fits"] = plan.largest().total(plan.checkpointing) <= memory_budget();
+    return j;
   }
 
   /// The backbone's shape before any weight is read: config.json of the model folder, the static

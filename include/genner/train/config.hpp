@@ -81,6 +81,9 @@ struct RunConfig {
   bool avg_feature = true;  ///< the pointer head's features: avg_feature (true) or another head
   // Run
   std::string precision = "fp32";  ///< fp32 | bf16 (mixed-precision training, bf16 inference) | int8 (CPU inference)
+  std::string frozen_precision = "fp32";  ///< fp32 | bf16 | int8: how a frozen backbone's projections are stored
+  bool gradient_checkpointing = false;    ///< recompute each block's activations in backward
+  std::string memory_budget;              ///< e.g. 20GB; empty: the machine's memory
   int64_t seed = 42;
   std::string output_dir = "runs";
   int64_t eval_every = 0;  ///< steps; 0: once per epoch (a checkpoint is written at every evaluation)
@@ -273,6 +276,16 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
           "precision", &RunConfig::precision, "run", {"fp32", "bf16", "int8"},
           "fp32; bf16: train in mixed precision (fp32 weights, optimizer state and final scores), evaluate/predict "
           "with bf16 weights; int8: evaluate/predict with int8 projections (CPU) (genner/model/precision.hpp)"),
+      choice_opt("frozen_precision", &RunConfig::frozen_precision, "run", {"fp32", "bf16", "int8"},
+                 "storage of the frozen backbone's projections in parameter-efficient runs: bf16, or int8 with a "
+                 "scale per output row, widened on the fly (trainable tensors, gradients and AdamW state stay "
+                 "fp32); refused where nothing is frozen"),
+      bool_opt("gradient_checkpointing", &RunConfig::gradient_checkpointing, "run",
+               "keep only each T5 block's inputs for backward and recompute the rest there (same gradients, less "
+               "memory, about a third more compute)"),
+      str_opt("memory_budget", &RunConfig::memory_budget, "run",
+              "refuse a training run whose memory plan (plan prints it) needs more than this on one device, e.g. "
+              "20GB or 512MiB; empty: the machine's memory"),
       int_opt("seed", &RunConfig::seed, "run", 0, 9.0e15, "random seed (sampler, dropout, initialisation)"),
       str_opt("output_dir", &RunConfig::output_dir, "run", "folder for logs, plots and checkpoints"),
       int_opt("eval_every", &RunConfig::eval_every, "run", 0, 9.0e15,
