@@ -661,6 +661,18 @@ TEST_CASE("A Hugging Face checkpoint's untied LM head is skipped by NER models a
   CHECK(torch::equal(m->t5->shared->weight, plain->shared->weight));
   auto headless = genner::t5::load_pretrained(dir.path, E::spec().structure(c, {}), &report);
   CHECK(std::count(report.ignored.begin(), report.ignored.end(), "lm_head.weight") == 1);
+  // A headless T5 still draws its head's initial values: what is built after it starts alike.
+  genner::t5::T5Structure no_head;
+  no_head.lm_head = false;
+  torch::manual_seed(12);
+  genner::t5::T5 a(c);
+  const auto after_a = torch::randn({8});
+  torch::manual_seed(12);
+  genner::t5::T5 b(c, no_head);
+  const auto after_b = torch::randn({8});
+  CHECK(b->lm_head.is_empty());
+  CHECK(torch::equal(after_a, after_b));
+  CHECK(torch::equal(a->decoder->named_parameters().values().back(), b->decoder->named_parameters().values().back()));
   // Written back without a head, as Hugging Face's T5Model writes an untied backbone.
   genner::test::TempDir out;
   genner::t5::save_pretrained(*headless, out.path);

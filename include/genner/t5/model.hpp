@@ -44,6 +44,10 @@ class T5Impl : public torch::nn::Module {
       lm_head = register_module(
           "lm_head", torch::nn::Linear(torch::nn::LinearOptions(config_.d_model, config_.vocab_size).bias(false)));
       lm_head->to(decoder->output_device());
+    } else if (!config_.tie_word_embeddings) {
+      // Built without its head: the head's initial values are still drawn and dropped, so every
+      // module built after it starts from the same random values as with it (seeded runs reproduce).
+      (void)torch::nn::Linear(torch::nn::LinearOptions(config_.d_model, config_.vocab_size).bias(false));
     }
   }
 
