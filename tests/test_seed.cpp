@@ -428,7 +428,7 @@ TEST_CASE("Checkpoint import names what it cannot place", "[seed][model]") {
                     Catch::Matchers::Contains("has shape"));
 }
 
-TEST_CASE("Label initialisation under SeedCompat reproduces the original's label and end rows", "[seed][model]") {
+TEST_CASE("Label initialisation under SeedCompat reproduces every row the original changed", "[seed][model]") {
   const auto root = genner::test::seed_fixtures_root() / "model";
   std::vector<fs::path> cases;
   if (fs::is_directory(root / "label_init"))
@@ -455,60 +455,101 @@ TEST_CASE("Label initialisation under SeedCompat reproduces the original's label
     auto tokenizer = genner::text::Tokenizer::load(spiece);
     const auto labels = genner::data::make_original_label_space(dataset, order, tokenizer);
     CHECK(labels.token_ids == info.at("label_ids").get<std::vector<int64_t>>());
-    // Each type's name: its label token without << >>, as the original reads it.
-    std::vector<std::vector<int64_t>> names;
-    for (std::size_t t = 0; t < labels.token_ids.size(); ++t) {
-      const auto token = tokenizer.id_to_token(labels.token_ids[t]);
-      const auto& pieces = tokenizer.word_pieces(token.substr(2, token.size() - 4));
-      names.emplace_back(pieces.begin(), pieces.end());
-      CHECK(names.back() == info.at("word_pieces").at(token).get<std::vector<int64_t>>());
+    // The original's passes: its visiting order (CADEC's single token twice) and each name's pieces.
+    const auto passes = gc::seed_label_passes(tokenizer, labels.token_ids);
+    std::vector<std::string> visited;
+    for (const auto& p : passes) {
+      visited.push_back(tokenizer.id_to_token(p.token));
+      CHECK(p.pieces == info.at("word_pieces").at(visited.back()).get<std::vector<int64_t>>());
     }
+    CHECK(visited == info.at("label_tokens_in_iteration_order").get<std::vector<std::string>>());
+
     auto m =
         gm::NerModelImpl<gc::SeedFinetune<>>::from_pretrained(root / "t5-relu", gm::NerOptions{}.types(labels.size()));
     m->set_label_tokens(labels.token_ids);
-    m->init_label_embeddings(names);
+    const auto before = m->t5->shared->weight.detach().clone();
+    const auto overwritten = gc::seed_init_label_embeddings(*m, passes);
+    const auto& table = m->t5->shared->weight;
+    // Every row the original changed, in genner's places: vocabulary rows in the table (the
+    // defect reproduced), label rows in label_embeddings, the end row in eos_embedding.
     SafetensorsFile ref(file.parent_path() / (dataset + ".safetensors"));
     const auto rows = ref.load("rows"), seed_rows = ref.load("seed_rows");
+    CHECK(rows.size(0) == static_cast<int64_t>(info.at("changed_rows").size()));
     SeedTally tally{"label_init/" + dataset, {}};
-    std::size_t compared = 0;
+    std::vector<int64_t> vocabulary_rows;
     for (int64_t k = 0; k < rows.size(0); ++k) {
       const auto row = rows[k].item<int64_t>();
       const auto name = "row " + std::to_string(row);
       if (row >= m->label_token_offset() && row < m->label_token_offset() + m->num_types()) {
-        const auto ours = m->label_embeddings[row - m->label_token_offset()];
-        const auto token = tokenizer.id_to_token(row);
-        const auto pieces = info.at("word_pieces").at(token).get<std::vector<int64_t>>();
-        const auto passes = std::count(info.at("label_tokens_in_iteration_order").begin(),
-                                       info.at("label_tokens_in_iteration_order").end(), token);
-        if (passes > 1 && pieces.size() > 1) {
-          // Defects 3 + 4: the original wrote the mean through a view of the first piece's row and
-          // then processed the token again, averaging with that overwritten row. genner averages once.
-          const auto table = m->t5->shared->weight.detach();
-          const auto normalize = [](const torch::Tensor& x) { return (x - x.mean()) / x.std() * 0.4356 - 0.0094; };
-          auto first = table[pieces[0]].clone();
-          torch::Tensor once;
-          for (int64_t pass = 0; pass < passes; ++pass) {
-            auto sum = first.clone();
-            for (std::size_t i = 1; i < pieces.size(); ++i) sum += table[pieces[i]];
-            first = sum / static_cast<double>(pieces.size());
-            if (pass == 0) once = normalize(first);
-          }
-          tally.add("label rows (defect 4: original)", name + " simulated", normalize(first), seed_rows[k]);
-          tally.add("label rows (defect 4: genner)", name + " single pass", ours, once);
-          std::cout << "  seed label_init/" << dataset << ": " << token << " was initialised " << passes
-                    << " times by the original (defects 3 + 4); genner initialises it once\n";
-        } else {
-          tally.add("label rows", name, ours, seed_rows[k]);
-        }
-        ++compared;
+        tally.add("label rows", name, m->label_embeddings[row - m->label_token_offset()], seed_rows[k]);
       } else if (row == info.at("eos_score_row").get<int64_t>()) {
         tally.add("end row", name, m->eos_embedding[0], seed_rows[k]);
-        ++compared;
-      }  // else: a word row the original overwrote through a view (a defect genner does not copy)
+      } else {
+        vocabulary_rows.push_back(row);
+        tally.add("overwritten vocabulary rows", name, table[row], seed_rows[k]);
+      }
     }
-    CHECK(compared == static_cast<std::size_t>(labels.size()) + 1);
+    CHECK(overwritten == vocabulary_rows);
+    // Nothing else of the table moved.
+    auto untouched = torch::ones({table.size(0)}, torch::kBool);
+    for (const auto r : vocabulary_rows) untouched[r] = false;
+    CHECK(torch::equal(table.detach().index({untouched}), before.index({untouched})));
+    std::cout << "  seed label_init/" << dataset << ": the original overwrites " << vocabulary_rows.size()
+              << " vocabulary row(s); SeedCompat's compat::seed_init_label_embeddings reproduces them\n";
     tally.check();
   }
+}
+
+TEST_CASE("genner's own label initialisation never changes a vocabulary row", "[seed][model]") {
+  // GENIA's and CADEC's names share first pieces (row 3 '▁', row 2358 '▁cell'): the original's
+  // in-place writes would overwrite those rows; genner's init_label_embeddings must not, with or
+  // without SeedCompat.
+  auto tokenizer = genner::text::Tokenizer::load(genner::test::t5_spiece_model());
+  std::vector<std::vector<int64_t>> names;
+  for (const char* n : {"cell_line", "cell_type", "dna", "protein", "rna", "adr"}) {
+    const auto& p = tokenizer.word_pieces(n);
+    names.emplace_back(p.begin(), p.end());
+  }
+  REQUIRE(names[0].size() > 1);
+  REQUIRE(names[0][0] == names[1][0]);  // '▁cell' starts both
+  REQUIRE(names[2][0] == names[4][0]);  // '▁' starts dna and rna
+  genner::t5::T5Config config;  // T5's 32128 rows, so the label tokens sit at 32100.. as in the original
+  config.d_model = 16;
+  config.d_ff = 32;
+  config.d_kv = 4;
+  config.num_heads = 4;
+  config.num_layers = 1;
+  config.num_decoder_layers = 1;
+  const auto check = [&]<class E>() {
+    torch::manual_seed(3);
+    gm::NerModel<E> m(gm::NerOptions{}.types(static_cast<int64_t>(names.size())).with_config(config));
+    const auto before = m->t5->shared->weight.detach().clone();
+    const auto labels_before = m->label_embeddings.detach().clone();
+    m->init_label_embeddings(names);
+    CHECK(torch::equal(m->t5->shared->weight.detach(), before));
+    CHECK_FALSE(torch::equal(m->label_embeddings.detach(), labels_before));
+    // Each label row is its own name's mean, standardised: cell_type's row does not depend on cell_line's.
+    gm::NerModel<E> alone(gm::NerOptions{}.types(1).with_config(config));
+    {
+      torch::NoGradGuard no_grad;
+      alone->t5->shared->weight.copy_(before);
+    }
+    alone->init_label_embeddings({names[1]});
+    CHECK(torch::allclose(alone->label_embeddings[0], m->label_embeddings[1], 1e-6, 1e-6));
+  };
+  check.template operator()<gm::FullFineTuning<genner::t5::DynamicBackbone>>();
+  check.template operator()<gc::SeedFinetune<>>();
+  // The original's procedure is refused outside SeedCompat, so it cannot change genner's defaults.
+  gm::NerModel<gm::FullFineTuning<genner::t5::DynamicBackbone>> plain(gm::NerOptions{}.types(1).with_config(config));
+  CHECK_THROWS_WITH(gc::seed_init_label_embeddings(*plain, {{plain->label_token_offset(), names[0]}}),
+                    Catch::Matchers::Contains("SeedCompat"));
+}
+
+TEST_CASE("The original's label visiting order", "[seed][model]") {
+  CHECK(gc::seed_label_init_order({"<<adr>>"}) == std::vector<std::string>{"<<adr>>", "<<adr>>"});
+  CHECK(gc::seed_label_init_order({"<<rna>>", "<<cell_type>>", "<<dna>>"}) ==
+        std::vector<std::string>{"<<cell_type>>", "<<dna>>", "<<rna>>"});
+  CHECK_THROWS_AS(gc::seed_label_init_order({}), genner::Error);
 }
 
 TEST_CASE("Loaders keep the file's order among entities sharing start and end; EntityOrder picks the target's",
@@ -553,4 +594,331 @@ TEST_CASE("Pointer metric rules on hand-made sequences", "[seed][metric]") {
   CHECK(span.scores().rules == genner::train::MetricRules::pointer);
   CHECK(span.scores().to_json().at("metric") == "pointer");
   CHECK_THROWS_AS(genner::train::parse_metric_rules("words"), genner::Error);
+}
+
+// ---- untied backbones (T5 v1.1, FLAN) --------------------------------------------------------------
+
+TEST_CASE("NER models of untied backbones build no LM head; the original's checkpoints of them import",
+          "[seed][model]") {
+  const auto variants = model_variants();
+  if (variants.empty()) return;
+  fs::path adapter_dir;
+  for (const auto& v : variants)
+    if (json::parse(std::ifstream(v / "meta.json")).at("mode") == "adapter") adapter_dir = v;
+  REQUIRE(!adapter_dir.empty());
+  const auto meta = json::parse(std::ifstream(adapter_dir / "meta.json"));
+  const auto L = static_cast<int64_t>(meta.at("build_args").at("label_ids").size());
+  auto config = genner::t5::T5Config::from_file(adapter_dir / "config.json");
+  config.tie_word_embeddings = false;  // as T5 v1.1 / FLAN; the original's T5Model has no head either way
+  using E = gc::SeedAdapter<gm::Auto, 16>;
+  gm::NerModel<E> untied(gm::NerOptions{}.types(L).with_config(config));
+  CHECK(untied->named_parameters(true).find("t5.lm_head.weight") == nullptr);
+  CHECK_THROWS_WITH(untied->t5->lm_logits(torch::zeros({1, 1, config.d_model})), Catch::Matchers::Contains("LM head"));
+  const auto placed = gc::load_seed_state_dict(*untied, adapter_dir / "state_dict.safetensors");
+  for (const auto& [original, name] : placed.placed) CHECK(name.find("lm_head") == std::string::npos);
+  untied->eval();
+  auto tied = import_variant<E>(adapter_dir, meta);
+  SafetensorsFile ref(adapter_dir / "reference.safetensors");
+  const auto src = ref.load("batch.src_tokens"), mask = ref.load("encoder.mask");
+  const auto dec_in = ref.load("decoder.input_ids");
+  torch::NoGradGuard no_grad;
+  const auto a = untied->forward(src, mask, dec_in).logits, b = tied->forward(src, mask, dec_in).logits;
+  CHECK(torch::equal(a, b));
+  CHECK(genner::test::relative_difference(a, ref.load("pred")) <= genner::test::parity_tolerance);
+
+  // A backbone built with a head (a plain T5's default) has a tensor no checkpoint of the original fills.
+  auto structure = E::spec().structure(config, {});
+  structure.lm_head = true;
+  gm::NerModel<E> with_head(std::make_shared<gm::NerModelImpl<E>>(gm::NerOptions{}.types(L).with_config(config),
+                                                                 genner::t5::T5(config, structure)));
+  CHECK_THROWS_WITH(gc::load_seed_state_dict(*with_head, adapter_dir / "state_dict.safetensors"),
+                    Catch::Matchers::Contains("t5.lm_head.weight") && Catch::Matchers::Contains("T5Model"));
+}
+
+TEST_CASE("A Hugging Face checkpoint's untied LM head is skipped by NER models and kept by a plain T5",
+          "[seed][model]") {
+  genner::t5::T5Config c;
+  c.vocab_size = 64;
+  c.d_model = 16;
+  c.d_ff = 32;
+  c.d_kv = 4;
+  c.num_heads = 2;
+  c.num_layers = 1;
+  c.num_decoder_layers = 1;
+  c.feed_forward = genner::t5::FeedForward::gated_gelu;
+  c.tie_word_embeddings = false;
+  genner::test::TempDir dir;
+  torch::manual_seed(11);
+  genner::t5::T5 plain(c);
+  REQUIRE(!plain->lm_head.is_empty());
+  genner::t5::save_pretrained(*plain, dir.path);
+  genner::io::LoadReport report;
+  auto again = genner::t5::load_pretrained(dir.path, {}, &report);
+  CHECK(torch::equal(again->lm_head->weight, plain->lm_head->weight));
+  using E = gm::FullFineTuning<genner::t5::DynamicBackbone>;
+  auto m = gm::NerModelImpl<E>::from_pretrained(dir.path, gm::NerOptions{}.types(2));
+  CHECK(m->named_parameters(true).find("t5.lm_head.weight") == nullptr);
+  CHECK(torch::equal(m->t5->shared->weight, plain->shared->weight));
+  auto headless = genner::t5::load_pretrained(dir.path, E::spec().structure(c, {}), &report);
+  CHECK(std::count(report.ignored.begin(), report.ignored.end(), "lm_head.weight") == 1);
+  // A headless T5 still draws its head's initial values: what is built after it starts alike.
+  genner::t5::T5Structure no_head;
+  no_head.lm_head = false;
+  torch::manual_seed(12);
+  genner::t5::T5 a(c);
+  const auto after_a = torch::randn({8});
+  torch::manual_seed(12);
+  genner::t5::T5 b(c, no_head);
+  const auto after_b = torch::randn({8});
+  CHECK(b->lm_head.is_empty());
+  CHECK(torch::equal(after_a, after_b));
+  CHECK(torch::equal(a->decoder->named_parameters().values().back(), b->decoder->named_parameters().values().back()));
+  // Written back without a head, as Hugging Face's T5Model writes an untied backbone.
+  genner::test::TempDir out;
+  genner::t5::save_pretrained(*headless, out.path);
+  CHECK_FALSE(SafetensorsFile(out.path / "model.safetensors").contains("lm_head.weight"));
+}
+
+// ---- optimisation trajectories -------------------------------------------------------------------
+
+namespace {
+
+/// The trajectory cases: GENNER_SEED_FIXTURES/trajectory when that folder exists, else the ones
+/// committed under tests/data/seed/trajectory (tools/seed_trajectory.py wrote both).
+std::vector<fs::path> trajectory_cases() {
+  auto root = genner::test::seed_fixtures_root() / "trajectory";
+  if (!fs::is_directory(root)) root = genner::test::source_dir() / "tests" / "data" / "seed" / "trajectory";
+  std::vector<fs::path> out;
+  if (fs::is_directory(root))
+    for (const auto& e : fs::directory_iterator(root))
+      if (fs::exists(e.path() / "trajectory.json")) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  INFO("trajectory root " << root);
+  CHECK(!out.empty());  // the committed cases always exist
+  return out;
+}
+
+/// tools/seed_trajectory.py's backbone weights: a splitmix64 finaliser over fnv1a64(name) + (i+1)·golden
+/// gives u = (z >> 40)·2^-24; layer norms 1 + (2u-1)/2, other tensors (2u-1)·std·sqrt(3) with std 1
+/// for the table and the relative bias, in^-0.5 for a Linear weight [out, in].
+torch::Tensor trajectory_weight(const std::string& name, c10::IntArrayRef shape) {
+  std::uint64_t key = 0xCBF29CE484222325ull;
+  for (const unsigned char ch : name) key = (key ^ ch) * 0x100000001B3ull;
+  const bool norm = name.ends_with("layer_norm.weight");
+  const bool unit = name == "shared.weight" || name.ends_with("relative_attention_bias.weight");
+  REQUIRE((norm || shape.size() == 2));
+  const double half = norm ? 0.0 : (unit ? 1.0 : std::pow(double(shape[1]), -0.5)) * std::sqrt(3.0);
+  auto out = torch::empty(shape, torch::kFloat);
+  auto* v = out.data_ptr<float>();
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    std::uint64_t z = key + std::uint64_t(i + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    const double u = double(z >> 40) * 0x1p-24;
+    v[i] = static_cast<float>(norm ? 1.0 + (2.0 * u - 1.0) * 0.5 : (2.0 * u - 1.0) * half);
+  }
+  return out;
+}
+
+genner::t5::T5Config trajectory_config(const json& j) {
+  auto c = genner::t5::T5Config::from_json(j, "trajectory.json:config");
+  return c;
+}
+
+template <class E>
+void run_trajectory(const fs::path& folder, const json& meta) {
+  const std::string variant = folder.filename().string();
+  const auto label_ids = meta.at("label_ids").get<std::vector<int64_t>>();
+  const auto L = static_cast<int64_t>(label_ids.size());
+  const auto config = trajectory_config(meta.at("config"));
+  gm::NerModel<E> m(gm::NerOptions{}.types(L).with_config(config));
+  // The backbone, rebuilt from the generator's rule: exactly its parameter names.
+  std::set<std::string> ours, theirs;
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->t5->named_parameters(true)) {
+      if (!genner::t5::is_backbone_parameter(p.key())) continue;
+      ours.insert(p.key());
+      p.value().copy_(trajectory_weight(p.key(), p.value().sizes()));
+    }
+  }
+  for (const auto& n : meta.at("backbone_names")) theirs.insert(n.get<std::string>());
+  CHECK(ours == theirs);
+  const auto table0 = m->t5->shared->weight.detach().clone();
+  // The label tokens as the original's tokenizer numbers them, and its label initialisation.
+  auto tokenizer = genner::text::Tokenizer::load(genner::test::t5_spiece_model());
+  std::vector<std::pair<int64_t, std::string>> by_id;
+  for (const auto& [token, id] : meta.at("mapping2id").items()) by_id.emplace_back(id.template get<int64_t>(), token);
+  std::sort(by_id.begin(), by_id.end());
+  for (const auto& [id, token] : by_id) REQUIRE(tokenizer.add_token(token) == id);
+  m->set_label_tokens(label_ids);
+  const auto overwritten = gc::seed_init_label_embeddings(*m, gc::seed_label_passes(tokenizer, label_ids));
+  SafetensorsFile initial(folder / "initial.safetensors");
+  SeedTally tally{"trajectory " + variant, {}};
+  {
+    const auto rows = initial.load("embed.rows"), values = initial.load("embed.values");
+    const int64_t lo = m->label_token_offset();
+    for (int64_t k = 0; k < rows.size(0); ++k) {
+      const auto r = rows[k].item<int64_t>();
+      const auto ours_row = r >= lo && r < lo + L ? m->label_embeddings[r - lo]
+                            : r == lo + L        ? m->eos_embedding[0]
+                                                 : m->t5->shared->weight[r];
+      tally.add("initial rows", "row " + std::to_string(r), ours_row, values[k]);
+    }
+    CHECK(rows.size(0) == L + 1 + static_cast<int64_t>(overwritten.size()));
+  }
+  // The original's initial adapters and encoder MLP.
+  auto params = m->named_parameters(true);
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& [name, entry] : initial.entries()) {
+      if (name.rfind("embed.", 0) == 0) continue;
+      const auto g = gc::seed_parameter_name(name);
+      INFO("initial tensor " << name);
+      REQUIRE(g.has_value());
+      REQUIRE(params.find(*g) != nullptr);
+      params[*g].copy_(initial.load(name));
+    }
+  }
+  m->eval();  // dropout off, as the fixture ran
+
+  // Optimiser: genner's three groups must give every tensor the original's lr and weight decay.
+  const auto lr = meta.at("groups").at(0).at("lr").get<double>();
+  std::map<std::string, double> original_decay;
+  for (const auto& g : meta.at("groups")) {
+    CHECK(g.at("lr").get<double>() == lr);
+    for (const auto& n : g.at("params")) original_decay[n.get<std::string>()] = g.at("weight_decay").get<double>();
+  }
+  auto optimizer = m->make_adamw(lr, 0.01);
+  std::map<const void*, std::string> name_of;
+  for (const auto& p : params) name_of[p.value().unsafeGetTensorImpl()] = p.key();
+  std::map<std::string, double> genner_decay;
+  for (auto& group : optimizer->param_groups())
+    for (const auto& p : group.params())
+      genner_decay[name_of.at(p.unsafeGetTensorImpl())] =
+          static_cast<torch::optim::AdamWOptions&>(group.options()).weight_decay();
+  std::set<std::string> expected;
+  for (const auto& original : meta.at("trainable").get<std::vector<std::string>>()) {
+    for (const auto& g : genner_names(original, *m)) {
+      expected.insert(g);
+      INFO("weight decay of " << original << " (genner's " << g << ")");
+      REQUIRE(genner_decay.count(g) == 1);
+      CHECK(genner_decay.at(g) == original_decay.at(original));
+    }
+  }
+  std::set<std::string> trained;
+  for (const auto& [name, p] : m->trainable_parameters()) trained.insert(name);
+  CHECK(trained == expected);
+  const auto steps = meta.at("steps").get<int64_t>();
+  genner::train::LinearSchedule schedule(*optimizer, meta.at("schedule").at("total_steps").get<int64_t>(),
+                                         genner::train::Warmup::fraction(meta.at("schedule").at("warmup").get<double>()),
+                                         genner::train::ScheduleConvention::original);
+  const auto clip = meta.at("clip_value").get<double>();
+  const auto trainable = genner::train::optimizer_params(*optimizer);
+
+  SafetensorsFile batches(folder / "batches.safetensors");
+  const auto order = meta.at("batch_order").get<std::vector<int64_t>>();
+  REQUIRE(static_cast<int64_t>(order.size()) == steps);
+  std::vector<double> losses;
+  for (int64_t step = 0; step < steps; ++step) {
+    const auto b = "batch." + std::to_string(order[static_cast<size_t>(step)]) + ".";
+    const auto src = batches.load(b + "src_tokens"), len = batches.load(b + "src_seq_len");
+    const auto tgt = batches.load(b + "tgt_tokens"), tlen = batches.load(b + "tgt_seq_len");
+    const auto mask = (torch::arange(src.size(1)).unsqueeze(0) < len.unsqueeze(1)).to(torch::kLong);
+    const int64_t B = tgt.size(0), T = tgt.size(1);
+    const auto valid = torch::arange(T).unsqueeze(0) < tlen.unsqueeze(1);
+    const auto tokens = m->index_to_token(tgt.masked_fill(valid.logical_not(), -1), src);
+    const auto dec_in = torch::cat({torch::zeros({B, 1}, torch::kLong), tokens.narrow(1, 0, T - 1)}, 1);
+    const auto targets = tgt.masked_fill(valid.logical_not(), genner::data::kIgnoreIndex);
+    // Every group runs at the original's learning rate of this update (all its groups share one).
+    const auto& want_lrs = meta.at("lr").at(static_cast<size_t>(step));
+    for (const auto& w : want_lrs) REQUIRE(w.get<double>() == want_lrs.at(0).get<double>());
+    for (auto& group : optimizer->param_groups()) {
+      const auto want = want_lrs.at(0).get<double>(), got = group.options().get_lr();
+      INFO("step " << step + 1 << " lr ours " << got << " original " << want);
+      CHECK(std::abs(got - want) <= 1e-12 * lr);
+    }
+    optimizer->zero_grad();
+    auto out = m->forward(src, mask, dec_in, targets);
+    losses.push_back(out.loss.template item<double>());
+    const auto want = meta.at("loss").at(static_cast<size_t>(step)).get<double>();
+    const int64_t first = step / 10 * 10 + 1;
+    tally.add("loss steps " + std::to_string(first) + "-" + std::to_string(std::min(steps, first + 9)),
+              "loss at step " + std::to_string(step + 1), out.loss.detach().reshape({1}),
+              torch::tensor({want}, torch::kDouble));
+    out.loss.backward();
+    genner::train::clip_grad_value(trainable, clip);
+    optimizer->step();
+    schedule.step();
+  }
+
+  // Every trainable tensor after the last step.
+  SafetensorsFile final_state(folder / "final.safetensors");
+  params = m->named_parameters(true);
+  for (const auto& original : meta.at("trainable").get<std::vector<std::string>>()) {
+    const auto names = genner_names(original, *m);
+    if (names.size() == 1) {
+      tally.add("tensors after step " + std::to_string(steps), original, params[names[0]],
+                final_state.load(original));
+      continue;
+    }
+    // The table: rows that never received a gradient only decay (as the generator checked, bit for
+    // bit); the others are stored. genner keeps the label and end rows apart.
+    const double wd = original_decay.at(original);
+    auto ref = table0.clone();
+    const auto rows = initial.load("embed.rows");
+    ref.index_copy_(0, rows, initial.load("embed.values"));
+    for (const auto& lrs : meta.at("lr")) ref.mul_(1 - lrs.at(0).get<double>() * wd);
+    ref.index_copy_(0, final_state.load("embed.touched_rows"), final_state.load("embed.touched_values"));
+    auto g = params["t5.shared.weight"].detach().clone();
+    const auto lo = m->label_token_offset();
+    g.narrow(0, lo, L).copy_(params["label_embeddings"]);
+    g.narrow(0, lo + L, 1).copy_(params["eos_embedding"]);
+    tally.add("tensors after step " + std::to_string(steps), original, g, ref);
+  }
+  std::cout << "  seed trajectory " << variant << ": loss " << std::fixed << std::setprecision(6) << losses.front()
+            << " -> " << losses.back() << " over " << steps << " steps\n";
+  tally.check();
+}
+
+}  // namespace
+
+TEST_CASE("Training under SeedCompat follows the original's trajectory: loss at every step, tensors after the last",
+          "[seed][trajectory]") {
+  for (const auto& folder : trajectory_cases()) {
+    INFO("trajectory/" << folder.filename().string());
+    const auto meta = json::parse(std::ifstream(folder / "trajectory.json"));
+    const auto mode = meta.at("mode").get<std::string>();
+    REQUIRE(meta.at("use_encoder_mlp").get<int>() == 1);
+    if (mode == "finetune") {
+      run_trajectory<gc::SeedFinetune<>>(folder, meta);
+    } else if (mode == "adapter" && meta.at("adapter_size").get<int64_t>() == 16) {
+      run_trajectory<gc::SeedAdapter<gm::Auto, 16>>(folder, meta);
+    } else {
+      FAIL("no compiled genner experiment for trajectory mode " << mode << "; add one to this test");
+    }
+  }
+}
+
+TEST_CASE("The original's linear schedule counts updates from 1 and keeps a fractional warm-up", "[seed][trajectory]") {
+  using genner::train::original_linear_warmup_decay;
+  // fastNLP's WarmupCallback('linear') at 30 updates and warm-up 0.1: updates 1, 2 warm up; 30 gets 0.
+  CHECK(original_linear_warmup_decay(1, 30, 0.1) == Approx(1.0 / 3.0));
+  CHECK(original_linear_warmup_decay(3, 30, 0.1) == Approx(1.0));
+  CHECK(original_linear_warmup_decay(4, 30, 0.1) == Approx(26.0 / 27.0));
+  CHECK(original_linear_warmup_decay(30, 30, 0.1) == 0.0);
+  // train_t5.py's 1% of 1000 updates: the first update already moves (genner's own schedule gives 0).
+  CHECK(original_linear_warmup_decay(1, 1000, 0.01) == Approx(0.1));
+  CHECK(genner::train::linear_warmup_decay(0, 1000, 10) == 0.0);
+  auto p = torch::zeros({1}, torch::requires_grad());
+  torch::optim::AdamW opt({p}, torch::optim::AdamWOptions(1.0));
+  CHECK_THROWS_AS(genner::train::LinearSchedule(opt, 10, genner::train::Warmup::fraction(1.0),
+                                                genner::train::ScheduleConvention::original),
+                  genner::Error);
+  genner::train::LinearSchedule s(opt, 30, genner::train::Warmup::fraction(0.1),
+                                  genner::train::ScheduleConvention::original);
+  CHECK(opt.param_groups()[0].options().get_lr() == Approx(1.0 / 3.0));
+  s.step();
+  CHECK(opt.param_groups()[0].options().get_lr() == Approx(2.0 / 3.0));
 }

@@ -11,7 +11,9 @@
 //   `encoder[.model].soft_prompt_embed.weight` -> soft_prompt; `decoder.encoder_mlp.i` -> encoder_mlp.i;
 //   `decoder.mapping` ([</s>, label ids in type order]) -> the model's label tokens.
 // Every stored tensor must find a place of the same shape, and every parameter of the model must be
-// filled; otherwise genner::Error names the tensor.
+// filled; otherwise genner::Error names the tensor. The original builds on T5Model, so its checkpoints
+// of untied backbones (v1.1, FLAN) hold no LM head; genner's NER models build none (the pointer head
+// never reads it), so there is nothing to fill and no head is invented.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -32,6 +34,7 @@
 #include <genner/io/safetensors.hpp>
 #include <genner/model/ner_model.hpp>
 #include <genner/model/policies.hpp>
+#include <genner/t5/parameter_names.hpp>
 
 namespace genner::compat {
 
@@ -148,9 +151,16 @@ inline SeedImport load_seed_state_dict(gm::NerModelCore& model, const std::files
     }
     place(original, *name, value);
   }
-  for (const auto& p : params)
+  for (const auto& p : params) {
+    // The original builds on T5Model, which has no LM head; genner's NER models build none either.
+    GENNER_CHECK(filled.count(p.key()) == 1 || t5::parameter_kind(p.key()) != t5::ParameterKind::lm_head, where,
+                 ": the model has an untied LM head '", p.key(),
+                 "', but the original's checkpoints hold none (it builds on T5Model and its NER model never reads one); "
+                 "build the backbone without it (t5::T5Structure::lm_head = false, as genner's NER models do) rather "
+                 "than keep a head no checkpoint fills");
     GENNER_CHECK(filled.count(p.key()) == 1, where, ": no tensor of the checkpoint fills genner's '", p.key(),
                  "' (shape ", p.value().sizes(), ")");
+  }
   model.set_label_tokens(out.label_tokens);
   return out;
 }

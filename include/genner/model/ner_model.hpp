@@ -279,6 +279,8 @@ class NerModelCore : public torch::nn::Module {
   /// pieces of its natural-language name, then standardised to the table's mean and std (without
   /// it the initial loss explodes). SeedCompat: standardised to the original's fixed 0.4356 / -0.0094
   /// (unbiased std over d_model), and the end-index row set to E[</s>] standardised the same way.
+  /// No vocabulary row is ever changed; compat::seed_init_label_embeddings reproduces the original's
+  /// procedure, which does change some (docs/METHOD.md §6, behaviours 3 and 4).
   void init_label_embeddings(const std::vector<std::vector<int64_t>>& name_pieces) {
     GENNER_CHECK(static_cast<int64_t>(name_pieces.size()) == options_.num_types, "init_label_embeddings: got ",
                  name_pieces.size(), " type names but the model has ", options_.num_types, " types");

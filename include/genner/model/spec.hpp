@@ -275,6 +275,7 @@ struct ExperimentSpec {
     out.encoder = stack(c.num_layers, false, enc_ord);
     out.decoder = stack(c.num_decoder_layers, true, dec_ord);
     out.embedding_device = out.encoder.blocks.front().device;
+    out.lm_head = false;  // the pointer head never reads an untied LM head (docs/METHOD.md §6)
     return out;
   }
 };

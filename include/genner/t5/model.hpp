@@ -40,10 +40,14 @@ class T5Impl : public torch::nn::Module {
     shared->to(structure_.embedding_device);
     encoder = register_module("encoder", T5Stack(config_, false, structure_.encoder));
     decoder = register_module("decoder", T5Stack(config_, true, structure_.decoder));
-    if (!config_.tie_word_embeddings) {
+    if (!config_.tie_word_embeddings && structure_.lm_head) {
       lm_head = register_module(
           "lm_head", torch::nn::Linear(torch::nn::LinearOptions(config_.d_model, config_.vocab_size).bias(false)));
       lm_head->to(decoder->output_device());
+    } else if (!config_.tie_word_embeddings) {
+      // Built without its head: the head's initial values are still drawn and dropped, so every
+      // module built after it starts from the same random values as with it (seeded runs reproduce).
+      (void)torch::nn::Linear(torch::nn::LinearOptions(config_.d_model, config_.vocab_size).bias(false));
     }
   }
 
@@ -77,6 +81,8 @@ class T5Impl : public torch::nn::Module {
       auto h = decoder_hidden.to(shared->weight.device()) * std::pow(static_cast<double>(config_.d_model), -0.5);
       return at::linear(h, shared->weight);
     }
+    GENNER_CHECK(!lm_head.is_empty(), "T5: this untied backbone was built without its LM head (T5Structure::lm_head ",
+                 "is false, as NER models build it), so it computes no LM logits");
     return lm_head(decoder_hidden.to(lm_head->weight.device()));
   }
 

@@ -21,9 +21,9 @@ namespace genner::t5 {
 inline bool is_backbone_parameter(const std::string& name) { return !is_added_to_t5(parameter_kind(name)); }
 
 /// Names Hugging Face checkpoints may hold that a genner T5 has no parameter for.
-inline bool is_known_extra(const std::string& name, const T5Config& c) {
+inline bool is_known_extra(const std::string& name, const T5Config& c, const T5Structure& s = {}) {
   return name == "encoder.embed_tokens.weight" || name == "decoder.embed_tokens.weight" ||
-         (c.tie_word_embeddings && name == "lm_head.weight") ||
+         ((c.tie_word_embeddings || !s.lm_head) && name == "lm_head.weight") ||
          // old checkpoints carry an unused cross-attention bias table; Hugging Face ignores it too
          name == "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight";
 }
@@ -43,7 +43,7 @@ inline io::LoadReport load_weights(T5Impl& model, const std::filesystem::path& d
   }
   auto report = io::load_into(
       model, tensors, dir.string(), [](const std::string& n) { return is_backbone_parameter(n); },
-      [&](const std::string& n) { return is_known_extra(n, c); },
+      [&](const std::string& n) { return is_known_extra(n, c, model.structure()); },
       {{"shared.weight", {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}}}, stored);
   // A corrupt checkpoint is named here, not later as a diverging loss.
   at::NoGradGuard no_grad;
@@ -89,7 +89,8 @@ T5 load_pretrained(const std::filesystem::path& dir, const T5Structure& structur
 }
 
 /// Writes `dir/config.json` and `dir/model.safetensors` as Hugging Face lays them out
-/// (backbone parameters only; tied aliases omitted).
+/// (backbone parameters only; tied aliases omitted). An untied T5 built without its LM head writes
+/// none, as Hugging Face's T5Model does.
 inline void save_pretrained(T5Impl& model, const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   std::map<std::string, at::Tensor> tensors;

@@ -47,6 +47,10 @@ struct T5Structure {
   StackStructure decoder;
   /// Where the shared embedding table (and a tied output head) lives.
   c10::Device embedding_device = c10::Device(c10::kCPU);
+  /// Whether an untied backbone (v1.1, FLAN) gets its LM head `lm_head.weight`. NER models build
+  /// without it: the pointer head never reads it, so a checkpoint's head is skipped when loading
+  /// (listed in the load report as ignored) and none is kept in memory or written.
+  bool lm_head = true;
 };
 
 }  // namespace genner::t5
