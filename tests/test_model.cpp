@@ -768,3 +768,47 @@ TEST_CASE("a memory budget below the plan is refused with the plan's parts", "[m
   CHECK(gm::parse_bytes("4096", "b") == 4096);
   CHECK_THROWS_WITH(gm::parse_bytes("lots", "--memory_budget"), Catch::Contains("--memory_budget: expected a size"));
 }
+
+TEST_CASE("a checkpoint loads tensor by tensor into its storage form, beside one checkpoint tensor at most",
+          "[model][memory]") {
+  using Adapt = gm::AdapterTuning<PlanD, 16>;
+  genner::test::TempDir tmp;
+  int64_t largest = 0;
+  std::map<std::string, torch::Tensor> source;
+  {
+    torch::manual_seed(5);
+    t5::T5 written(PlanD::config());
+    t5::save_pretrained(*written, tmp.path);
+    for (const auto& p : written->named_parameters()) {
+      largest = std::max<int64_t>(largest, p.value().numel() * 4);
+      source[p.key()] = p.value().detach().clone();
+    }
+  }
+  auto& counter = genner::core::TensorMemoryCounter::install();
+  for (auto storage : {t5::WeightStorage::fp32, t5::WeightStorage::bf16, t5::WeightStorage::int8}) {
+    INFO("storage " << static_cast<int>(storage));
+    const int64_t before = counter.live();
+    counter.reset_peak();
+    auto options = gm::NerOptions{}.types(4);
+    options.frozen_storage = storage;
+    auto m = gm::NerModelImpl<Adapt>::from_pretrained(tmp.path, options);
+    const int64_t peak = counter.peak() - before;
+    int64_t model_bytes = 0;
+    for (const auto& p : m->parameters()) model_bytes += p.numel() * static_cast<int64_t>(p.element_size());
+    for (const auto& b : m->buffers()) model_bytes += b.numel() * static_cast<int64_t>(b.element_size());
+    for (const auto& item : m->t5->named_modules()) {
+      auto* p = item.value()->as<t5::ProjectionImpl>();
+      if (!p) continue;
+      CHECK(p->storage() == storage);
+      if (p->weight_scale.defined()) model_bytes += p->weight_scale.numel() * 4;
+      const auto& w = source.at(item.key() + ".weight");
+      const auto dense = p->dense_weight();
+      if (storage == t5::WeightStorage::fp32) CHECK(torch::equal(dense, w));
+      if (storage == t5::WeightStorage::int8)
+        CHECK((dense - w).abs().amax(1).le(p->weight_scale * 0.5 + 1e-7).all().item<bool>());
+      if (storage == t5::WeightStorage::bf16) CHECK(torch::allclose(dense, w, 1e-2, 1e-6));
+    }
+    INFO("peak " << peak << " bytes, model " << model_bytes << " bytes, largest tensor " << largest << " bytes");
+    CHECK(peak <= model_bytes + 3 * largest);
+  }
+}

@@ -433,9 +433,9 @@ class NerModelImpl : public NerModelCore {
     if (std::filesystem::exists(dir / "config.json")) from_file = t5::T5Config::from_file(dir / "config.json");
     const auto config = t5::resolve_config<backbone>(from_file, (dir / "config.json").string());
     const auto spec = E::spec();
-    t5::FrozenStorage storage{options.frozen_storage, [&spec](const std::string& name) {
-                                return !(spec.trainable.contains("t5." + name));
-                              }};
+    // Projections are frozen together (the backbone role); trained ones stay fp32, and the
+    // constructor refuses a frozen storage for them.
+    const auto storage = spec.trainable.backbone ? t5::WeightStorage::fp32 : options.frozen_storage;
     auto t5 = t5::load_pretrained<backbone>(dir, spec.structure(config, options.devices), nullptr, storage);
     options.config = config;
     return std::make_shared<NerModelImpl>(options, t5);

@@ -27,27 +27,38 @@
 
 namespace genner::t5 {
 
+/// How a projection keeps its weight: fp32 (trainable or not), or — frozen only — bf16, or int8
+/// with one scale per output row (NerModelCore::store_frozen).
+enum class WeightStorage { fp32, bf16, int8 };
+
 namespace detail {
-inline bool& skip_init_flag() {
-  thread_local bool skip = false;
-  return skip;
+struct Construction {
+  bool skip_init = false;
+  WeightStorage projections = WeightStorage::fp32;
+};
+inline Construction& construction() {
+  thread_local Construction c;
+  return c;
 }
 }  // namespace detail
 
 /// While alive (on this thread), the backbone weights of genner's T5 modules are created without
-/// initialisation: memory a checkpoint about to be loaded fills, never written twice and not
-/// resident before it is. Added modules (adapters, LoRA factors) are initialised as always.
+/// initialisation — memory a checkpoint about to be loaded fills, never written twice and not
+/// resident before it is — and projection weights directly in `projections` storage (frozen,
+/// bf16 or int8). Added modules (adapters, LoRA factors) are initialised as always.
 class SkipInit {
  public:
-  SkipInit() : previous_(detail::skip_init_flag()) { detail::skip_init_flag() = true; }
-  ~SkipInit() { detail::skip_init_flag() = previous_; }
+  explicit SkipInit(WeightStorage projections = WeightStorage::fp32) : previous_(detail::construction()) {
+    detail::construction() = {true, projections};
+  }
+  ~SkipInit() { detail::construction() = previous_; }
   SkipInit(const SkipInit&) = delete;
   SkipInit& operator=(const SkipInit&) = delete;
 
  private:
-  bool previous_;
+  detail::Construction previous_;
 };
-inline bool initialising() { return !detail::skip_init_flag(); }
+inline bool initialising() { return !detail::construction().skip_init; }
 
 /// T5's layer norm: scale only, no mean subtraction, no bias; statistics in fp32.
 class T5LayerNormImpl : public torch::nn::Module {
@@ -111,17 +122,21 @@ struct FrozenLinear : public torch::autograd::Function<FrozenLinear> {
 
 }  // namespace detail
 
-/// How a projection keeps its weight: fp32 (trainable or not), or — frozen only — bf16, or int8
-/// with one scale per output row (genner/model/frozen_storage.hpp).
-enum class WeightStorage { fp32, bf16, int8 };
-
 /// A bias-free linear projection `x W^T`, optionally with LoRA factors
 /// (`lora_A` [r, in], `lora_B` [out, r], scaled by alpha / r) that can be merged into W.
 class ProjectionImpl : public torch::nn::Module {
  public:
   ProjectionImpl(int64_t in, int64_t out, int64_t lora_rank = 0, double lora_alpha = 16.0) : in_(in), out_(out) {
-    weight = register_parameter("weight", torch::empty({out, in}));
-    if (initialising()) torch::nn::init::normal_(weight, 0.0, 1.0 / std::sqrt(static_cast<double>(in)));
+    const auto stored = initialising() ? WeightStorage::fp32 : detail::construction().projections;
+    if (stored == WeightStorage::fp32) {
+      weight = register_parameter("weight", torch::empty({out, in}));
+      if (initialising()) torch::nn::init::normal_(weight, 0.0, 1.0 / std::sqrt(static_cast<double>(in)));
+    } else {  // a frozen weight about to be loaded, created in its storage form
+      const auto dtype = stored == WeightStorage::bf16 ? torch::kBFloat16 : torch::kChar;
+      weight = register_parameter("weight", torch::empty({out, in}, dtype), /*requires_grad=*/false);
+      if (stored == WeightStorage::int8) weight_scale = torch::empty({out});
+      storage_ = stored;
+    }
     if (lora_rank > 0) {
       scaling_ = lora_alpha / static_cast<double>(lora_rank);
       lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in, lora_rank).bias(false)));

@@ -54,35 +54,22 @@ inline io::LoadReport load_weights(T5Impl& model, const std::filesystem::path& d
   return report;
 }
 
-/// How the frozen projections of a model about to be loaded are stored: `storage` for every
-/// projection weight whose name `frozen` accepts (default: none).
-struct FrozenStorage {
-  WeightStorage storage = WeightStorage::fp32;
-  std::function<bool(const std::string&)> frozen;
-};
-
 /// Reads `dir/config.json`, checks it against the backbone policy B, builds the T5 with
-/// `structure` — its backbone weights uninitialised, frozen projections directly in their storage
-/// form — and loads its weights tensor by tensor.
+/// `structure` — its backbone weights uninitialised, projection weights directly in
+/// `projections` storage (bf16 or int8 where the caller's experiment freezes them) — and loads
+/// its weights tensor by tensor.
 template <Backbone B = DynamicBackbone>
 T5 load_pretrained(const std::filesystem::path& dir, const T5Structure& structure = {},
-                   io::LoadReport* report = nullptr, const FrozenStorage& storage = {}) {
+                   io::LoadReport* report = nullptr, WeightStorage projections = WeightStorage::fp32) {
   const auto config_path = dir / "config.json";
   std::optional<T5Config> from_file;
   if (std::filesystem::exists(config_path)) from_file = T5Config::from_file(config_path);
   T5Config config = resolve_config<B>(from_file, config_path.string());
   T5 model(nullptr);
   {
-    SkipInit uninitialised;
+    SkipInit uninitialised(projections);
     model = T5(config, structure);
   }
-  if (storage.storage != WeightStorage::fp32 && storage.frozen)
-    for (const auto& item : model->named_modules()) {
-      auto* proj = item.value()->as<ProjectionImpl>();
-      if (!proj || !storage.frozen(item.key() + ".weight")) continue;
-      proj->weight.set_requires_grad(false);
-      proj->store_frozen(storage.storage);
-    }
   auto r = load_weights(*model, dir);
   if (report) *report = std::move(r);
   return model;
