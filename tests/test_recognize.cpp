@@ -332,6 +332,8 @@ TEST_CASE("Recognizer loads a run folder and is safe to share between threads", 
   CHECK_THROWS_WITH(gr::Recognizer::load(run), Catch::Contains("family") && Catch::Contains("flat"));
   record["family"] = "flat";
   genner::io::write_text_atomically(run / "run.json", record.dump(2));
+  CHECK_THROWS_WITH(gr::Recognizer::load<Scratch>(run), Catch::Contains("manifest.json"));
+  gr::write_run_manifest(run, gr::RunRecord::read(run / "run.json"));
   const auto loaded = gr::Recognizer::load<Scratch>(run);
   CHECK(loaded.flat());
   CHECK(loaded.decode_options().constrained);
