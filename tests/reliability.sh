@@ -82,7 +82,7 @@ lines_in "$work/from_fifo.jsonl" 2 || fail "the FIFO's reader got $(wc -l < "$wo
 lines_in "$work/fd1.jsonl" 2 || fail "--predictions /proc/self/fd/1 did not reach standard output"
 "$flat" predict --output_dir "$run" --input "$work/in.txt" --predictions /dev/stdout >"$work/stdout.jsonl" 2>/dev/null
 lines_in "$work/stdout.jsonl" 2 || fail "--predictions /dev/stdout did not reach standard output"
-ln -s "$work/target.jsonl" "$work/link.jsonl"
+ln -s target.jsonl "$work/link.jsonl"  # relative and dangling
 "$flat" predict --output_dir "$run" --input "$work/in.txt" --predictions "$work/link.jsonl" 2>/dev/null
 [ -L "$work/link.jsonl" ] && lines_in "$work/target.jsonl" 2 || fail "a symlink was replaced, or its target not written"
 expect_error "disk full" "$flat" predict --output_dir "$run" --input "$work/in.txt" --predictions /dev/full
@@ -95,7 +95,7 @@ expect_error "bad.txt:2" "$flat" predict --output_dir "$run" --input "$work/bad.
 no_temporaries "$work/out" || fail "invalid input left a temporary: $(ls -a "$work/out")"
 mkfifo "$work/in.fifo"
 exec 3<>"$work/in.fifo"
-"$flat" predict --output_dir "$run" --input - --predictions "$work/out/term.jsonl" <"$work/in.fifo" 2>/dev/null &
+"$flat" predict --output_dir "$run" --input - --predictions "$work/out/term.jsonl" <"$work/in.fifo" 2>/dev/null 3>&- &
 pid=$!
 echo 'John Smith lives in Paris.' >&3
 # The line's record is written before any further input arrives.
@@ -110,7 +110,7 @@ echo "reliability: no temporary after invalid input or SIGTERM"
 
 # 7. Standard output: a line in, its record out; closed standard input and a full disk are errors.
 exec 3<>"$work/in.fifo"
-"$flat" predict --output_dir "$run" --input - <"$work/in.fifo" >"$work/stream.jsonl" 2>/dev/null &
+"$flat" predict --output_dir "$run" --input - <"$work/in.fifo" >"$work/stream.jsonl" 2>/dev/null 3>&- &
 pid=$!
 echo 'John Smith lives in Paris.' >&3
 wait_for 120 lines_in "$work/stream.jsonl" 1 || { kill -9 $pid; fail "no record for the first line on standard output"; }

@@ -35,7 +35,10 @@ inline void json_excerpt_into(std::string& out, const nlohmann::json& j, std::si
     } else {
       bool first = true;
       for (auto it = j.begin(); it != j.end(); ++it) {
-        if (out.size() > max_chars) break;
+        if (out.size() > max_chars) {
+          out += "...";
+          break;
+        }
         if (!first) out += ',';
         first = false;
         if (!array) out += nlohmann::json(it.key()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + ':';

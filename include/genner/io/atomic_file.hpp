@@ -143,9 +143,15 @@ void write_output(const std::filesystem::path& path, Writer&& write) {
     GENNER_CHECK(out.good(), path.string(), ": write failed (closed pipe or disk full?)");
     return;
   }
+  // Follow symbolic links (a dangling one too) to the file they name.
+  std::filesystem::path target = path;
   std::error_code ec;
-  const auto target = std::filesystem::is_symlink(path, ec) ? std::filesystem::weakly_canonical(path, ec) : path;
-  write_atomically(ec ? path : target, std::forward<Writer>(write));
+  for (int hops = 0; hops < 40 && std::filesystem::is_symlink(target, ec); ++hops) {
+    const auto next = std::filesystem::read_symlink(target, ec);
+    if (ec) break;
+    target = next.is_absolute() ? next : target.parent_path() / next;
+  }
+  write_atomically(target, std::forward<Writer>(write));
 }
 
 }  // namespace genner::io
