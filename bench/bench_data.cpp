@@ -1,5 +1,8 @@
-// Benchmark: load, tokenize and encode all of CoNLL-2003 train with the real T5 spiece.model
-// (target: under 1 s). Skips with a message when the data or model is absent.
+// Benchmarks: load, tokenize and encode all of CoNLL-2003 train with the real T5 spiece.model
+// (target: under 1 s; skips with a message when the data or model is absent); and the
+// pretokenizer on 1 MB of adversarial text, in three shapes that were quadratic once (quotes
+// between sentence ends, one word of alternating periods and brackets, abbreviations), where
+// linear work means about the time of 1 MB of ordinary text.
 #include <genner/data.hpp>
 #include <genner/text.hpp>
 
@@ -7,6 +10,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <string>
 
 namespace {
 
@@ -39,6 +43,32 @@ void BM_Conll2003TrainLoadTokenizeEncode(benchmark::State& state) {
   state.counters["source_tokens"] = static_cast<double>(tokens);
 }
 BENCHMARK(BM_Conll2003TrainLoadTokenizeEncode)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+// 1 MB of input built from `unit`, pretokenized with sentence splitting (as predict does).
+void pretokenize_mb(benchmark::State& state, const std::string& unit, bool spaced) {
+  std::string text;
+  while (text.size() < (std::size_t{1} << 20)) text += unit + (spaced ? " " : "");
+  genner::text::PretokenizeOptions o;
+  o.split_sentences = true;
+  std::size_t words = 0;
+  for (auto _ : state) {
+    const auto r = genner::text::pretokenize(text, o);
+    words = r.words.size();
+    benchmark::DoNotOptimize(r.words.data());
+  }
+  state.counters["words"] = static_cast<double>(words);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+void BM_PretokenizeOrdinary1MB(benchmark::State& state) {
+  pretokenize_mb(state, "The European Commission said on Thursday it disagreed with German advice.", true);
+}
+void BM_PretokenizeQuotesNoSentenceEnd1MB(benchmark::State& state) { pretokenize_mb(state, "\" a. a", true); }
+void BM_PretokenizeOneWordPeriodsBrackets1MB(benchmark::State& state) { pretokenize_mb(state, ".)", false); }
+void BM_PretokenizeAbbreviations1MB(benchmark::State& state) { pretokenize_mb(state, "U.S.", false); }
+BENCHMARK(BM_PretokenizeOrdinary1MB)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PretokenizeQuotesNoSentenceEnd1MB)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PretokenizeOneWordPeriodsBrackets1MB)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PretokenizeAbbreviations1MB)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

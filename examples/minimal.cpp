@@ -5,14 +5,22 @@
 #include <genner/genner.hpp>
 #include <genner/data/sample.hpp>
 
+#include <charconv>
 #include <iostream>
+#include <string_view>
 
 namespace gm = genner::model;
 using Experiment = gm::ExperimentType<genner::t5::DynamicBackbone, gm::Trainable<gm::Everything>>;
 
 int main(int argc, char** argv) try {
   const std::filesystem::path out = argc > 1 ? argv[1] : "runs/minimal";
-  const int64_t epochs = argc > 2 ? std::stoll(argv[2]) : 10;
+  int64_t epochs = 10;
+  if (argc > 2) {
+    const std::string_view text = argv[2];
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), epochs);
+    GENNER_CHECK(ec == std::errc() && end == text.data() + text.size() && epochs >= 1,
+                 "epochs (the second argument): expected a positive integer, found '", text, "'");
+  }
   torch::manual_seed(1);
 
   // Data: genner's own CoNLL-format sample (types PER, LOC, ORG, MISC).

@@ -43,6 +43,10 @@ expect_error "divisor of scratch_d_model" "$flat" train $tiny --scratch_heads 3 
 # A run record whose model vocabulary is smaller than its tokenizer: named, before any weight loads.
 cp -r "$work/moved" "$work/vocab"
 sed -i 's/"vocab_size": [0-9]*/"vocab_size": 50/' "$work/vocab/run.json"
+expect_error "run.json: expected SHA-256" "$flat" evaluate --output_dir "$work/vocab"
+# The same record with its manifest refreshed: the check behind it still names both sizes.
+sha=$(sha256sum "$work/vocab/run.json" | cut -d' ' -f1)
+sed -i "s/\"run.json\": \"[0-9a-f]*\"/\"run.json\": \"$sha\"/" "$work/vocab/manifest.json"
 expect_error "holds 50; use the spiece.model" "$flat" evaluate --output_dir "$work/vocab"
 expect_error "holds 50; use the spiece.model" "$flat" predict --output_dir "$work/vocab" --input "$work/file"
 

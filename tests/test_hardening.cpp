@@ -2,13 +2,17 @@
 // names the file, line or key (or is handled correctly), never in an abort or a silent change.
 #include "support.hpp"
 
+#include <genner/core/json.hpp>
 #include <genner/core/utf8.hpp>
 #include <genner/data.hpp>
+#include <genner/io.hpp>
+#include <genner/recognize.hpp>
 #include <genner/t5.hpp>
 #include <genner/text.hpp>
 #include <genner/train.hpp>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -183,20 +187,32 @@ TEST_CASE("run folder: an exclusive lock naming its holder, stale temporaries re
   }
   genner::train::RunLock again(dir.path);  // released when the holder ends
 
-  write_file(dir.path, "run.json.tmp-123", "x");
-  fs::create_directories(dir.path / "checkpoint.tmp-77");
-  write_file(dir.path, "checkpoint.tmp-77/state.json", "{");
+  // A writer that has ended: its PID names the temporaries it left.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  const std::string dead = std::to_string(child), live = std::to_string(::getpid());
+  write_file(dir.path, "run.json.tmp-" + dead, "x");
+  fs::create_directories(dir.path / ("checkpoint.tmp-" + dead));
+  write_file(dir.path, "checkpoint.tmp-" + dead + "/state.json", "{");
   fs::create_directories(dir.path / "checkpoint");
-  write_file(dir.path, "checkpoint/state.json.tmp-9", "x");
+  write_file(dir.path, "checkpoint/state.json.tmp-" + dead, "x");
   write_file(dir.path, "keep.tmp-x", "x");
   write_file(dir.path, "tmp-1", "x");
+  write_file(dir.path, "notes.txt.tmp-" + dead, "a user's file");         // not a file genner writes
+  write_file(dir.path, "best.safetensors.tmp-" + live, "being written");  // its writer is alive
+  fs::create_directories(dir.path / "other");
+  write_file(dir.path, "other/run.json.tmp-" + dead, "another folder's");
   const auto removed = genner::train::remove_stale_temporaries(dir.path);
   CHECK(removed.size() == 3);
-  CHECK_FALSE(fs::exists(dir.path / "run.json.tmp-123"));
-  CHECK_FALSE(fs::exists(dir.path / "checkpoint.tmp-77"));
-  CHECK_FALSE(fs::exists(dir.path / "checkpoint/state.json.tmp-9"));
+  CHECK_FALSE(fs::exists(dir.path / ("run.json.tmp-" + dead)));
+  CHECK_FALSE(fs::exists(dir.path / ("checkpoint.tmp-" + dead)));
+  CHECK_FALSE(fs::exists(dir.path / ("checkpoint/state.json.tmp-" + dead)));
   CHECK(fs::exists(dir.path / "keep.tmp-x"));
   CHECK(fs::exists(dir.path / "tmp-1"));
+  CHECK(fs::exists(dir.path / ("notes.txt.tmp-" + dead)));
+  CHECK(fs::exists(dir.path / ("best.safetensors.tmp-" + live)));
+  CHECK(fs::exists(dir.path / ("other/run.json.tmp-" + dead)));
 
   using genner::train::path_for_record;
   CHECK(path_for_record(dir.path / "spiece.model", dir.path) == "spiece.model");
@@ -283,4 +299,183 @@ TEST_CASE("a command-line string that is not UTF-8 is refused before it reaches 
         (void)genner::train::parse_command_line({"--description", "caf\xe9"});
       },
       {"--description", "expected UTF-8", "0xE9"});
+}
+
+TEST_CASE("JSON nested 100,000 deep is refused at parse time everywhere; messages print a bounded excerpt",
+          "[hardening]") {
+  genner::test::TempDir dir;
+  const std::size_t n = 100000;
+  const std::string deep = std::string(n, '[') + std::string(n, ']');
+  const std::vector<std::string> too_deep = {"nested at most 64 levels deep"};
+  check_error([&] { (void)genner::parse_json(deep, "x.json"); }, {"x.json", too_deep[0]});
+  CHECK(genner::parse_json(std::string(64, '[') + std::string(64, ']'), "ok.json").is_array());
+  check_error([&] { (void)genner::parse_json(std::string(65, '[') + std::string(65, ']'), "x"); }, too_deep);
+
+  // Every reader of untrusted JSON goes through that bound.
+  const auto state = write_file(dir, "state.json", "{\"step\": 3, \"extra\": {\"trajectory\": {\"seed\": " + deep + "}}}");
+  check_error([&] { (void)genner::io::read_json_file(state); }, {state.string(), too_deep[0]});
+  const auto config = write_file(dir, "c.json", "{\"lr\": " + deep + "}");
+  check_error([&] { (void)genner::train::read_config_file(config); }, {config.string(), too_deep[0]});
+  const auto run = write_file(dir, "run.json", "{\"experiment\": " + deep + "}");
+  check_error([&] { (void)genner::recognize::RunRecord::read(run); }, {run.string(), too_deep[0]});
+  check_error([&] { (void)gd::parse_nested_json("{\"ners\":[[" + deep + "]],\"sentences\":[[\"a\"]]}\n", "n.jsonl"); },
+              {"n.jsonl:1", too_deep[0]});
+  const std::string header = "{\"w\":{\"dtype\":" + deep + ",\"shape\":[1],\"data_offsets\":[0,4]}}";
+  std::string st(8, '\0');
+  for (int i = 0; i < 8; ++i) st[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  const auto tensors = write_file(dir, "w.safetensors", st + header + std::string(4, '\0'));
+  check_error([&] { (void)genner::io::SafetensorsFile(tensors); }, {tensors.string(), "header", too_deep[0]});
+
+  // A key given twice (the last would silently win) is refused, in a config file as in any JSON.
+  const auto twice = write_file(dir, "twice.json", "{\"lr\": 0.1, \"epochs\": 2, \"lr\": 0.5}");
+  check_error([&] { (void)genner::train::read_config_file(twice); },
+              {twice.string(), "each key once per object, found \"lr\" twice"});
+  CHECK(genner::parse_json("{\"a\": {\"k\": 1}, \"b\": {\"k\": 2}}", "ok").size() == 2);
+  check_error([] { (void)genner::parse_json("[{\"k\": 1, \"k\": 1}]", "n"); }, {"\"k\" twice"});
+
+  // A shallow but huge value in a message is cut to an excerpt.
+  std::string wide = "[";
+  for (int i = 0; i < 100000; ++i) wide += "[1],";
+  wide += "[1]]";
+  try {
+    (void)gd::parse_nested_json("{\"ners\":[[" + wide + "]],\"sentences\":[[\"a\"]]}\n", "w.jsonl");
+    FAIL("expected genner::Error");
+  } catch (const genner::Error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("w.jsonl:1") && Catch::Contains("..."));
+    CHECK(std::string(e.what()).size() < 400);
+  }
+  check_error([&] { genner::train::check_resume_settings({{"seed", 1}}, {{"seed", std::string(1 << 20, 'x')}}, "ck"); },
+              {"ck", "seed \"xxxx"});
+  // The excerpt never recurses past four levels, nor throws on ill-formed UTF-8.
+  nlohmann::json built = 1;
+  for (int i = 0; i < 1000; ++i) built = nlohmann::json::array({std::move(built)});
+  CHECK(genner::json_excerpt(built) == "[[[[[...]]]]]");
+  CHECK(genner::json_excerpt(nlohmann::json(std::string("a\xff"))) == "\"a\xEF\xBF\xBD\"");
+  CHECK(genner::json_excerpt(nlohmann::json(std::string(1000, 'y'))).size() <= 90);
+}
+
+TEST_CASE("entity types with control, separator or invisible characters are refused, naming the code point",
+          "[hardening]") {
+  const std::vector<std::pair<std::string, std::string>> bad = {{"PER\\r", "U+000D"},       {"PER\\u000b", "U+000B"},
+                                                                {"PER\\u00a0X", "U+00A0"},  {"P\\u2028", "U+2028"},
+                                                                {"\\u200bPER", "U+200B"},   {"PER\\u0085", "U+0085"},
+                                                                {"PER\\u0000", "U+0000"}};
+  for (const auto& [type, cp] : bad) {
+    const std::string line = "{\"ners\":[[[0,0,\"" + type + "\"]]],\"sentences\":[[\"a\"]]}\n";
+    check_error([&] { (void)gd::parse_nested_json(line, "t.jsonl"); },
+                {"t.jsonl:1", "expected an entity type without spaces, control or invisible characters", cp});
+  }
+  // The message shows the character by name, never raw.
+  try {
+    (void)gd::parse_nested_json("{\"ners\":[[[0,0,\"PER\\r\"]]],\"sentences\":[[\"a\"]]}\n", "t.jsonl");
+  } catch (const genner::Error& e) {
+    CHECK(std::string(e.what()).find('\r') == std::string::npos);
+    CHECK_THAT(e.what(), Catch::Contains("'PER<U+000D>'"));
+  }
+  // CoNLL: a vertical tab or a no-break space inside the tag's type.
+  check_error([] { (void)gd::parse_conll("EU B-ORG\x0B\nrejects O\n", "v.txt"); }, {"v.txt:1", "U+000B"});
+  check_error([] { (void)gd::parse_conll("EU B-OR\xC2\xA0G\n", "n.txt"); }, {"n.txt:1", "U+00A0"});
+  CHECK(gd::parse_nested_json("{\"ners\":[[[0,0,\"Gène-X_1\"]]],\"sentences\":[[\"a\"]]}\n", "ok.jsonl").types ==
+        std::vector<std::string>{"Gène-X_1"});
+  CHECK(genner::core::printable("a\tb\xff") == "a<U+0009>b<0xFF>");
+}
+
+TEST_CASE("types differing only in case cannot share a label token", "[hardening]") {
+  CHECK(genner::text::Tokenizer::label_token("PER") == genner::text::Tokenizer::label_token("per"));
+  check_error([] { (void)gd::LabelSpace::make({"LOC", "PER", "per"}, std::vector<std::int64_t>{300, 301, 301}); },
+              {"'PER' and 'per'", "label token 301", "<<per>>", "rename one of the types"});
+  CHECK(gd::LabelSpace::make({"LOC", "PER"}, std::vector<std::int64_t>{300, 301}).size() == 2);
+}
+
+TEST_CASE("brat text fields hold no raw control or separator characters", "[hardening]") {
+  CHECK(genner::recognize::brat_text("a\tb\x0B" "c\r\xE2\x80\xA8" "d\xC2\xA0" "e") == "a b c  d e");
+  CHECK(genner::recognize::brat_text("Zürich 東京") == "Zürich 東京");
+}
+
+TEST_CASE("line readers accept LF, CRLF and a lone CR", "[hardening]") {
+  const std::string conll = "EU B-ORG\rrejects O\r\rGerman B-MISC\rcall O\r";
+  const auto cr = gd::parse_conll(conll, "cr.txt");
+  REQUIRE(cr.sentences.size() == 2);
+  CHECK(cr.sentences[0].words == std::vector<std::string>{"EU", "rejects"});
+  CHECK(cr.sentences[1].entities.at(0).type == "MISC");
+  const auto mixed = gd::parse_conll("EU B-ORG\r\nrejects O\n\rGerman B-MISC\r\n", "mixed.txt");
+  CHECK(mixed.sentences.size() == 2);
+  CHECK(gd::parse_nested_json("{\"ners\":[[]],\"sentences\":[[\"a\"]]}\r{\"ners\":[[]],\"sentences\":[[\"b\"]]}\r",
+                              "cr.jsonl")
+            .sentences.size() == 2);
+
+  std::istringstream in("a\r\nb\rc\n\nd");
+  gd::detail::LineReader reader(in, "stdin");
+  std::vector<std::string> lines;
+  std::vector<std::size_t> breaks;
+  for (std::string line; reader.next(line);) {
+    lines.push_back(line);
+    breaks.push_back(reader.breaks_before_line());
+  }
+  CHECK(lines == std::vector<std::string>{"a", "b", "c", "", "d"});
+  CHECK(breaks == std::vector<std::size_t>{0, 2, 3, 4, 5});
+  std::istringstream endless(std::string(100, 'x'));
+  gd::detail::LineReader bounded(endless, "zero", 64);
+  std::string line;
+  check_error([&] { (void)bounded.next(line); }, {"zero:1", "at most 64 bytes"});
+}
+
+TEST_CASE("a recognized entity generated twice is kept once, with the higher score", "[hardening]") {
+  namespace gr = genner::recognize;
+  auto entity = [](std::string type, std::vector<std::pair<int, int>> words, double score) {
+    gr::Entity e;
+    e.type = std::move(type);
+    for (const auto& [a, b] : words) {
+      gr::Fragment f;
+      f.word_begin = a;
+      f.word_end = b;
+      e.fragments.push_back(f);
+    }
+    e.score = score;
+    return e;
+  };
+  std::vector<gr::Entity> found;
+  gr::add_unique_entity(found, entity("G", {{0, 2}}, -1.0));
+  gr::add_unique_entity(found, entity("G", {{0, 2}}, -0.5));        // duplicate, better score
+  gr::add_unique_entity(found, entity("P", {{0, 2}}, -2.0));        // another type
+  gr::add_unique_entity(found, entity("G", {{0, 1}, {3, 4}}, -3.0));  // discontinuous
+  gr::add_unique_entity(found, entity("G", {{0, 1}, {3, 4}}, -4.0));  // duplicate, worse score
+  REQUIRE(found.size() == 3);
+  CHECK(found[0].score == -0.5);
+  CHECK(found[2].score == -3.0);
+}
+
+TEST_CASE("the length guard counts pieces: one enormous word is refused before training", "[hardening]") {
+  gd::Dataset data;
+  data.sentences.push_back({{"short", "sentence"}, {}});
+  data.sentences.push_back({{"a", std::string(60000, 'q')}, {}});
+  std::vector<gd::Example> examples(2);
+  examples[0].src_ids.assign(3, 5);
+  examples[1].src_ids.assign(57000, 5);
+  gd::check_source_lengths(std::span(examples).first(1), data, 512, "train");
+  check_error([&] { gd::check_source_lengths(examples, data, 512, "the train split of d"); },
+              {"the train split of d: sentence 2 (2 words) has 57000 SentencePiece pieces", "2048 = --max_words 512",
+               "60000 bytes", "--max_words"});
+  gd::check_source_lengths(examples, data, 0, "off");  // --max_words 0: no guard
+}
+
+TEST_CASE("the tokenizer's word cache stays bounded; the pretokenizer's rewritten scans keep their results",
+          "[hardening]") {
+  const auto model = genner::test::t5_spiece_model();
+  INFO("the real T5 spiece.model is expected at " << model << " (GENNER_SPIECE)");
+  REQUIRE(fs::exists(model));
+  auto tok = genner::text::Tokenizer::load(model);
+  const auto first = tok.word_pieces("w0");
+  const std::size_t n = genner::text::Tokenizer::kMaxCachedWords + 1000;
+  for (std::size_t i = 0; i < n; ++i) (void)tok.word_pieces("w" + std::to_string(i));
+  CHECK(tok.cached_words() <= genner::text::Tokenizer::kMaxCachedWords);
+  CHECK(tok.word_pieces("w0") == first);
+  const std::string huge(10000, 'z');
+  const auto pieces = tok.word_pieces(huge);
+  CHECK(tok.word_pieces(huge) == pieces);
+
+  using genner::text::pretokenize;
+  CHECK(pretokenize("He met Mr. Smith in the U.S. today.").words ==
+        std::vector<std::string>{"He", "met", "Mr.", "Smith", "in", "the", "U.S.", "today", "."});
+  CHECK(pretokenize("x.).)").words == std::vector<std::string>{"x", ".", ")", ".", ")"});
 }

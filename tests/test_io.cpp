@@ -135,7 +135,7 @@ TEST_CASE("bad safetensors files give errors naming file and tensor", "[io]") {
   SECTION("header is not JSON") {
     fresh();
     rewrite_header(path, "{not json");
-    CHECK_THROWS_WITH(genner::io::SafetensorsFile(path), Contains("not valid JSON"));
+    CHECK_THROWS_WITH(genner::io::SafetensorsFile(path), Contains("header: expected valid JSON"));
   }
 }
 

@@ -470,6 +470,49 @@ TEST_CASE("gradient clipping by value and by norm; decoder truncation is seeded"
   CHECK(always.draw(100) == k1);
 }
 
+TEST_CASE("a state.json with a step beyond the run, fields of the wrong type or NaN weights is refused",
+          "[hardening]") {
+  genner::test::TempDir tmp;
+  const auto dir = tmp.path / "ckpt";
+  TinyRun first;
+  first.train_until(5);
+  genner::train::save_checkpoint(dir, first.state(), first.sampler_json());
+  const auto good = genner::io::read_json_file(dir / "state.json");
+  auto with = [&](const std::string& key, const nlohmann::json& value) {
+    auto j = good;
+    j[key] = value;
+    genner::io::write_text_atomically(dir / "state.json", j.dump());
+  };
+  const auto state_json = (dir / "state.json").string();
+  with("step", 1000000000000LL);
+  CHECK_THROWS_WITH(genner::train::load_checkpoint(dir, TinyRun().state()),
+                    Catch::Contains(state_json + ": 'step': expected at most the run's") &&
+                        Catch::Contains("found 1000000000000"));
+  with("step", -3);
+  CHECK_THROWS_WITH(genner::train::load_checkpoint(dir, TinyRun().state()),
+                    Catch::Contains("'step': expected a non-negative integer, found -3"));
+  with("lrs", "fast");
+  CHECK_THROWS_WITH(genner::train::load_checkpoint(dir, TinyRun().state()),
+                    Catch::Contains("'lrs': expected an array of learning rates, found \"fast\""));
+  with("optimizer_steps", {{"fc1.weight", 99}});
+  CHECK_THROWS_WITH(genner::train::load_checkpoint(dir, TinyRun().state()),
+                    Catch::Contains("'fc1.weight': expected a step count of at most 'step' (5)"));
+  genner::io::write_text_atomically(dir / "state.json", good.dump());
+  CHECK_NOTHROW(genner::train::load_checkpoint(dir, TinyRun().state()));
+
+  // NaN in the checkpoint's weights: named at load.
+  std::map<std::string, at::Tensor> bad;
+  for (const auto& [name, t] : genner::train::named_parameters(*first.net)) bad[name] = t.detach().clone();
+  bad.begin()->second.view(-1)[0] = std::nan("");
+  genner::io::save_safetensors(dir / "tensors.safetensors", bad);
+  CHECK_THROWS_WITH(genner::train::load_checkpoint(dir, TinyRun().state()),
+                    Catch::Contains("tensors.safetensors: tensor '" + bad.begin()->first + "' holds 1 NaN") &&
+                        Catch::Contains("expected finite weights"));
+  CHECK_THROWS_WITH(genner::io::check_finite_weights(at::tensor({1.0, INFINITY}), "w.safetensors", "x"),
+                    Catch::Contains("w.safetensors: tensor 'x' holds 1 NaN or infinite value(s) (+inf at flat index 1)"));
+  CHECK_NOTHROW(genner::io::check_finite_weights(at::tensor({1, 2}), "w.safetensors", "ints"));
+}
+
 TEST_CASE("checkpoint resume is bit-identical to an uninterrupted run", "[train]") {
   TinyRun straight;
   straight.train_until(kResumeSteps);

@@ -11,6 +11,7 @@
 //   recognize/ Recognizer: raw text in, entities with character offsets out; predict
 #pragma once
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 #include <genner/core/threading.hpp>
 #include <genner/compat.hpp>
 #include <genner/core/utf8.hpp>

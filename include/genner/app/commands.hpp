@@ -4,6 +4,9 @@
 // every other setting is obeyed.
 #pragma once
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -142,6 +145,7 @@ class Commands {
     Prepared p;
     prepare(p, /*for_training=*/false);
     std::cout << plan_json(p).dump(2) << "\n";
+    check_stdout();
     return 0;
   }
 
@@ -150,7 +154,13 @@ class Commands {
     prepare(p, /*for_training=*/true);
     auto& model = *p.model;
     const auto& out = p.topt.output_dir;
+    const bool resuming = cfg_.resume && train::find_checkpoint(out / "checkpoint").has_value();
     if (group_->is_main()) {
+      // A fresh start leaves nothing of an earlier run beside the new run.json (the manifest goes first).
+      if (!resuming)
+        for (const char* f : {"manifest.json", "best.safetensors", "checkpoint", "checkpoint.prev", "results.json",
+                              "test_predictions.jsonl"})
+          fs::remove_all(out / f);
       if (p.record.pretrained.empty() && !model::frozen_parameters(model).empty()) {
         // A random frozen backbone exists only in this process: keep it, or the run cannot be evaluated.
         p.record.frozen = "frozen.safetensors";
@@ -158,6 +168,17 @@ class Commands {
       }
       io::write_text_atomically(out / "run.json", p.record.to_json().dump(2) + "\n");
       io::write_text_atomically(out / "config.json", train::to_json(cfg_).dump(2) + "\n");
+      if (resuming && fs::exists(out / "best.safetensors")) recognize::write_run_manifest(out, p.record);
+      // The manifest follows every save of best.safetensors (evaluations are notified after it).
+      struct ManifestWriter : train::TrainerCallback {
+        ManifestWriter(fs::path d, RunRecord r) : dir(std::move(d)), record(std::move(r)) {}
+        void on_evaluation(const train::TrainingEvaluation&) override {
+          if (fs::exists(dir / "best.safetensors")) recognize::write_run_manifest(dir, record);
+        }
+        fs::path dir;
+        RunRecord record;
+      };
+      p.topt.callbacks.push_back(std::make_shared<ManifestWriter>(out, p.record));
     }
     if (group_->distributed())
       std::cout << "  data parallel: " << group_->size() << " ranks (" << train::dist::backend_name(group_->backend())
@@ -208,6 +229,8 @@ class Commands {
     const fs::path data_dir = recorded_data_dir(record, out);
     auto splits = load_splits(program_.family, data_dir, cfg_);
     auto test_ex = data::encode_dataset(splits.test, tokenizer, labels, target_type(cfg_.target_type));
+    data::check_source_lengths(test_ex, splits.test, static_cast<size_t>(cfg_.max_words),
+                               "the test split of " + data_dir.string());
     auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_, program_.family), 32, true,
                               train::parse_metric_rules(cfg_.metric));
     print_scores("test", ev);
@@ -216,12 +239,16 @@ class Commands {
       write_conll_predictions(file, splits.test, ev);
       std::cout << "CoNLL-format predictions (word gold pred) for conlleval: " << file.string() << "\n";
     }
+    check_stdout();
     return 0;
   }
 
   /// Raw text (one text per line; `-` reads standard input) to entities, one output record per
   /// input line; the logic lives in genner/recognize/predict.hpp.
   int predict_command(const std::string& input, const fs::path& output, const PredictFlags& flags) {
+    // Checked first: a descriptor opened later (a weight file) could take the number 0.
+    GENNER_CHECK(input != "-" || ::fcntl(STDIN_FILENO, F_GETFD) != -1,
+                 "--input -: expected text on standard input, found it closed; pipe text in or give --input FILE");
     GENNER_CHECK(input == "-" || !fs::is_directory(input),
                  "--input: expected a text file (one text per line) or -, found the folder '", input, "'");
     GENNER_CHECK(output.empty() || !fs::is_directory(output),
@@ -241,29 +268,41 @@ class Commands {
     model::prepare_inference(recognizer.model(), model::parse_precision(cfg_.precision));
     recognize::PredictOptions po;
     po.format = recognize::parse_format(flags.format);
-    std::istringstream text;
+    std::ifstream file;
     std::istream* in = &std::cin;
-    if (input != "-") {
-      // Read once: the line count drives the progress bar.
-      std::ifstream file(input, std::ios::binary);
+    if (input == "-") {
+      po.input_fd = STDIN_FILENO;
+    } else {
+      // Streamed line by line; a regular file is counted first (in blocks) for the progress bar.
+      file.open(input, std::ios::binary);
       GENNER_CHECK(file.good(), input, ": cannot read the input text (one text per line; - reads standard input)");
-      text.str(std::string(std::istreambuf_iterator<char>(file), {}));
-      const auto& s = text.str();
       po.input_name = input;
-      po.total_lines = static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
-      in = &text;
+      if (fs::is_regular_file(input)) {
+        std::vector<char> block(std::size_t{1} << 20);
+        while (file.read(block.data(), static_cast<std::streamsize>(block.size())) || file.gcount() > 0)
+          po.total_lines += static_cast<size_t>(std::count(block.begin(), block.begin() + file.gcount(), '\n'));
+        file.clear();
+        file.seekg(0);
+      }
+      in = &file;
     }
     if (output.empty() || output == "-") {
       (void)recognize::predict_lines(recognizer, *in, std::cout, po);
+      check_stdout();
     } else {
       recognize::PredictStats stats;
-      io::write_atomically(output, [&](std::ofstream& o) { stats = recognize::predict_lines(recognizer, *in, o, po); });
+      io::write_output(output, [&](std::ofstream& o) { stats = recognize::predict_lines(recognizer, *in, o, po); });
       std::cerr << "Wrote " << stats.lines << " predictions to " << output.string() << "\n";
     }
     return 0;
   }
 
  private:
+  /// Output that did not reach standard output (a full disk, a closed pipe) is a failure.
+  static void check_stdout() {
+    GENNER_CHECK(std::cout.flush().good(), "standard output: the write failed (disk full or closed pipe?)");
+  }
+
   /// A run, resolved: data, tokenizer, labels, model and the trainer's options.
   struct Prepared {
     Splits splits;
@@ -302,6 +341,14 @@ class Commands {
     if (main_rank) p.data_dir = resolve_data_dir(out);
     group_->barrier("sample data");
     if (!main_rank) p.data_dir = resolve_data_dir(out, /*write=*/false);
+    if (for_training && cfg_.resume && train::find_checkpoint(out / "checkpoint") && fs::exists(out / "run.json")) {
+      // The checkpoint's weights and tokenizer belong to the data they were trained on.
+      const auto before = RunRecord::read(out / "run.json").data_dir;
+      const auto was = fs::weakly_canonical(train::path_from_record(before, out));
+      GENNER_CHECK(before.empty() || was == fs::weakly_canonical(p.data_dir), (out / "checkpoint").string(),
+                   ": cannot resume: the run was trained on the data in ", was.string(), ", not ",
+                   p.data_dir.string(), "; resume with that --data_dir, or --resume false to start over in this folder");
+    }
     std::cout << "genner " << program_.name << " (" << family_name(program_.family) << " NER): data "
               << p.data_dir.string() << ", output " << out.string() << "\n  experiment: " << experiment_line() << "\n";
     p.splits = load_splits(program_.family, p.data_dir, cfg_);
@@ -345,6 +392,10 @@ class Commands {
     p.train = data::encode_dataset(p.splits.train, tokenizer, p.labels, type, &report);
     p.dev = data::encode_dataset(p.splits.dev, tokenizer, p.labels, type, &report);
     p.test = data::encode_dataset(p.splits.test, tokenizer, p.labels, type, &report);
+    const auto guard = static_cast<size_t>(cfg_.max_words);
+    data::check_source_lengths(p.train, p.splits.train, guard, "the train split of " + p.data_dir.string());
+    data::check_source_lengths(p.dev, p.splits.dev, guard, "the dev split of " + p.data_dir.string());
+    data::check_source_lengths(p.test, p.splits.test, guard, "the test split of " + p.data_dir.string());
     if (report.entities_on_unk_words)
       std::cerr << "note: " << report.entities_on_unk_words << " entities cover words with no SentencePiece piece\n";
     std::cout << "  model: " << p.model->config().describe() << "; trainable parameters " << p.model->count_trainable()
@@ -626,9 +677,15 @@ class Commands {
     if (!record.experiment.is_null() && record.experiment != compiled)
       fail(file, ": this run was trained by ",
            record.program.empty() ? std::string("another executable") : record.program, " with the experiment ",
-           record.experiment.dump(), "; ", program_.name, " is compiled for ", compiled.dump(),
+           json_excerpt(record.experiment, 400), "; ", program_.name, " is compiled for ", compiled.dump(),
            ". Evaluate and predict with ",
            record.program.empty() ? std::string("the executable that trained it") : record.program);
+    // The run's family decides how its entities decode (flat ones never overlap) and which data it reads.
+    if (!record.family.empty() && record.family != family_name(program_.family))
+      fail(file, ": this run was trained on ", record.family, " data",
+           record.program.empty() ? std::string() : " by " + record.program, "; ", program_.name, " is compiled for ",
+           family_name(program_.family), " data. Evaluate and predict with ",
+           record.program.empty() ? "an executable for " + record.family + " data" : record.program);
     train::RunConfig merged = cfg_;
     std::vector<std::string> unknown;
     if (record.settings.is_object()) {
@@ -653,6 +710,10 @@ class Commands {
   }
 
   fs::path recorded_data_dir(const RunRecord& record, const fs::path& out) {
+    if (on_command_line("dataset") && !on_command_line("data_dir")) {
+      cfg_.data_dir.clear();  // --dataset names the data, not the recorded folder
+      return resolve_data_dir(out, /*write=*/false);
+    }
     if (!on_command_line("data_dir") && !record.data_dir.empty())
       return recognize::locate_recorded(out, record.data_dir, "", out / "run.json");
     return resolve_data_dir(out);

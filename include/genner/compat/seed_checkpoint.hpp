@@ -31,6 +31,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 #include <genner/io/safetensors.hpp>
 #include <genner/model/ner_model.hpp>
 #include <genner/model/policies.hpp>
@@ -100,7 +101,7 @@ inline SeedImport load_seed_state_dict(gm::NerModelCore& model, const std::files
   // Aliases must point at stored tensors.
   if (st.metadata().is_object() && st.metadata().contains("aliases")) {
     const auto& raw = st.metadata().at("aliases");
-    const auto aliases = raw.is_string() ? nlohmann::json::parse(raw.get<std::string>()) : raw;
+    const auto aliases = raw.is_string() ? parse_json(raw.get<std::string>(), where + ": metadata 'aliases'") : raw;
     for (const auto& [alias, target] : aliases.items())
       GENNER_CHECK(st.contains(target.get<std::string>()), where, ": alias '", alias, "' points at '",
                    target.get<std::string>(), "', which the file does not store");

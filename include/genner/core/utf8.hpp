@@ -84,6 +84,62 @@ inline void check_utf8(std::string_view s, const std::string& where) {
   return out;
 }
 
+/// Decodes the code point starting at byte `i` of well-formed UTF-8 `s` and advances `i` past it.
+[[nodiscard]] inline std::uint32_t next_code_point(std::string_view s, std::size_t& i) {
+  const auto b = static_cast<unsigned char>(s[i]);
+  const std::size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+  std::uint32_t cp = n == 1 ? b : n == 2 ? (b & 0x1F) : n == 3 ? (b & 0x0F) : (b & 0x07);
+  for (std::size_t k = 1; k < n && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  i += n;
+  return cp;
+}
+
+/// Whether code point `cp` is a control character, a space or separator, or an invisible format
+/// character (C0, DEL, C1, NBSP, the Unicode spaces, zero-width characters, U+2028/U+2029, BOM).
+[[nodiscard]] inline bool is_nonprinting(std::uint32_t cp) {
+  return cp <= 0x20 || (cp >= 0x7F && cp <= 0xA0) || cp == 0xAD || cp == 0x1680 || cp == 0x180E ||
+         (cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) ||
+         cp == 0x3000 || cp == 0xFEFF;
+}
+
+/// The first non-printing code point of well-formed UTF-8 `s` (see is_nonprinting), or nullopt.
+[[nodiscard]] inline std::optional<std::uint32_t> first_nonprinting(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();)
+    if (const auto cp = next_code_point(s, i); is_nonprinting(cp)) return cp;
+  return std::nullopt;
+}
+
+/// "U+000D" for a code point.
+[[nodiscard]] inline std::string code_point_name(std::uint32_t cp) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string digits;
+  for (; cp != 0 || digits.size() < 4; cp >>= 4) digits.insert(digits.begin(), hex[cp & 0xF]);
+  return "U+" + digits;
+}
+
+/// `s` (valid UTF-8 or not) for an error message: every non-printing character is written as
+/// <U+XXXX>, every ill-formed byte as <0xNN>, and text past `max_bytes` as "...".
+[[nodiscard]] inline std::string printable(std::string_view s, std::size_t max_bytes = 80) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    if (out.size() >= max_bytes) return out + "...";
+    const auto bad = first_invalid_utf8(s.substr(i, 4));
+    if (bad && *bad == 0) {
+      static constexpr char hex[] = "0123456789ABCDEF";
+      const auto b = static_cast<unsigned char>(s[i++]);
+      out += std::string("<0x") + hex[b >> 4] + hex[b & 0xF] + ">";
+      continue;
+    }
+    const std::size_t from = i;
+    const auto cp = next_code_point(s, i);
+    if (is_nonprinting(cp) && cp != ' ')
+      out += "<" + code_point_name(cp) + ">";
+    else
+      out.append(s.substr(from, i - from));
+  }
+  return out;
+}
+
 /// True when `text` starts with the UTF-8 byte-order mark EF BB BF.
 [[nodiscard]] inline bool has_utf8_bom(std::string_view text) { return text.substr(0, 3) == "\xEF\xBB\xBF"; }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <genner/core/error.hpp>
+#include <genner/core/utf8.hpp>
 #include <genner/data/entity.hpp>
 #include <genner/data/targets.hpp>
 #include <genner/text/tokenizer.hpp>
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace genner::data {
@@ -46,6 +48,36 @@ struct Example {
                    std::move(t.decoder_input_ids), s.entities});
   }
   return out;
+}
+
+/// Pieces per word the length guard allows on average: a sentence within `--max_words` words may
+/// still hold one enormous word (60,000 characters become ~57,000 pieces), so the guard also caps
+/// a source at max_words × kGuardPiecesPerWord pieces (English averages about 1.3 with T5's
+/// vocabulary).
+inline constexpr std::size_t kGuardPiecesPerWord = 4;
+
+/// Refuses an encoded sentence of `data` longer than the length guard in pieces (see
+/// kGuardPiecesPerWord; `max_words` 0: off), naming `what`, the sentence, its longest word and the
+/// setting. Called on every split before training starts, so no run dies for it at the end.
+inline void check_source_lengths(std::span<const Example> examples, const Dataset& data, std::size_t max_words,
+                                 const std::string& what) {
+  if (max_words == 0) return;
+  const std::size_t limit = max_words * kGuardPiecesPerWord;
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    const auto& e = examples[i];
+    if (e.src_ids.size() <= limit) continue;
+    std::size_t widest = 0;
+    if (i < data.sentences.size())
+      for (std::size_t w = 0; w < data.sentences[i].words.size(); ++w)
+        if (data.sentences[i].words[w].size() > data.sentences[i].words[widest].size()) widest = w;
+    const auto& words = i < data.sentences.size() ? data.sentences[i].words : std::vector<std::string>{};
+    fail(what, ": sentence ", i + 1, " (", words.size(), " words) has ", e.src_ids.size(),
+         " SentencePiece pieces, more than the length guard allows (", limit, " = --max_words ", max_words, " x ",
+         kGuardPiecesPerWord, " pieces per word)",
+         words.empty() ? std::string() : "; its longest word has " + std::to_string(words[widest].size()) +
+                                             " bytes and starts '" + core::printable(words[widest], 40) + "'",
+         ". Split or shorten it in the data, or raise --max_words (0 turns the guard off)");
+  }
 }
 
 /// A padded batch. Source pad 0 (mask 0); word_start/word_end pad 0 (word_mask 0);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <genner/core/error.hpp>
+#include <genner/core/utf8.hpp>
 
 #include <algorithm>
 #include <compare>
@@ -210,9 +211,12 @@ inline void add_guarded(std::vector<Sentence>& out, Sentence s, std::size_t limi
 /// exact duplicates (reported) and collects type names.
 inline void finish_sentence(Sentence& s, const std::string& file, std::size_t line, LoadReport& report,
                             std::vector<std::string>& types) {
-  for (const auto& e : s.entities)
-    GENNER_CHECK(!e.type.empty() && e.type.find_first_of(" \t\n") == std::string::npos, file, ":", line,
-                 ": expected an entity type without spaces, found '", e.type, "'");
+  for (const auto& e : s.entities) {
+    const auto bad = core::first_nonprinting(e.type);
+    GENNER_CHECK(!e.type.empty() && !bad, file, ":", line,
+                 ": expected an entity type without spaces, control or invisible characters, found '",
+                 core::printable(e.type), "'", bad ? " (" + core::code_point_name(*bad) + ")" : std::string());
+  }
   std::stable_sort(s.entities.begin(), s.entities.end(), [](const Entity& a, const Entity& b) {
     if (a.fragments.empty() || b.fragments.empty()) return a.fragments.empty() && !b.fragments.empty();
     return std::pair(a.start(), a.end()) < std::pair(b.start(), b.end());

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 #include <genner/data/detail/lines.hpp>
 #include <genner/data/entity.hpp>
 
@@ -33,16 +34,11 @@ struct NestedJsonOptions {
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
     const auto at = detail::where(file, i + 1);
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(lines[i]);
-    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
-      fail("load_nested_json: ", at, ": expected a JSON object, found invalid JSON (", e.what(), ").");
-    }
+    const nlohmann::json doc = parse_json(lines[i], "load_nested_json: " + at, "a JSON object");
     GENNER_CHECK(doc.is_object() && doc.contains("ners") && doc.contains("sentences") && doc["ners"].is_array() &&
                      doc["sentences"].is_array(),
                  "load_nested_json: ", at, ": expected an object with arrays \"ners\" and \"sentences\", found ",
-                 doc.dump().substr(0, 80), ".");
+                 json_excerpt(doc), ".");
     const auto& ners = doc["ners"];
     const auto& sentences = doc["sentences"];
     GENNER_CHECK(ners.size() == sentences.size(), "load_nested_json: ", at, ": expected as many \"ners\" lists as ",
@@ -50,26 +46,26 @@ struct NestedJsonOptions {
     for (std::size_t k = 0; k < sentences.size(); ++k) {
       Sentence s;
       GENNER_CHECK(sentences[k].is_array() && !sentences[k].empty(), "load_nested_json: ", at, ": sentence ", k,
-                   ": expected a non-empty array of tokens, found ", sentences[k].dump().substr(0, 80), ".");
+                   ": expected a non-empty array of tokens, found ", json_excerpt(sentences[k]), ".");
       for (const auto& token : sentences[k]) {
         GENNER_CHECK(token.is_string(), "load_nested_json: ", at, ": sentence ", k, ": expected string tokens, found ",
-                     token.dump(), ".");
+                     json_excerpt(token), ".");
         s.words.push_back(token.get<std::string>());
       }
       const int n = static_cast<int>(s.words.size());
       GENNER_CHECK(ners[k].is_array(), "load_nested_json: ", at, ": sentence ", k, ": expected an entity list, found ",
-                   ners[k].dump().substr(0, 80), ".");
+                   json_excerpt(ners[k]), ".");
       for (const auto& e : ners[k]) {
         GENNER_CHECK(
             e.is_array() && e.size() == 3 && e[0].is_number_integer() && e[1].is_number_integer() && e[2].is_string(),
-            "load_nested_json: ", at, ": sentence ", k, ": expected [start, end_inclusive, type], found ", e.dump(),
+            "load_nested_json: ", at, ": sentence ", k, ": expected [start, end_inclusive, type], found ", json_excerpt(e),
             ".");
         // Compared as 64-bit (an offset of 2^32 or more must not wrap to a small number).
         const auto start64 = e[0].get<std::int64_t>(), last64 = e[1].get<std::int64_t>();
         GENNER_CHECK(
             e[0].is_number_unsigned() && e[1].is_number_unsigned() && 0 <= start64 && start64 <= last64 && last64 < n,
             "load_nested_json: ", at, ": sentence ", k, ": expected an entity span inside the sentence's ", n,
-            " words, found ", e.dump(), ".");
+            " words, found ", json_excerpt(e), ".");
         const auto start = static_cast<int>(start64), last = static_cast<int>(last64);
         s.entities.push_back({e[2].get<std::string>(), {{start, last + 1}}});
       }

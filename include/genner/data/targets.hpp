@@ -65,9 +65,17 @@ struct LabelSpace {
  private:
   void build_index() {
     index_.clear();
+    std::unordered_map<std::int64_t, std::size_t> by_token;
     for (std::size_t i = 0; i < types.size(); ++i) {
       GENNER_CHECK(index_.emplace(types[i], static_cast<std::int64_t>(i)).second,
                    "LabelSpace: expected distinct types, found '", types[i], "' twice.");
+      // Label tokens are lower-cased (<<per>>), so PER and per would feed one token where the
+      // pointer head scores two labels: training and inference would disagree.
+      const auto [it, fresh] = by_token.emplace(token_ids[i], i);
+      GENNER_CHECK(fresh, "LabelSpace: expected entity types whose label tokens differ, found '", types[it->second],
+                   "' and '", types[i], "' sharing label token ", token_ids[i], " (",
+                   text::Tokenizer::label_token(types[i]),
+                   "; label tokens ignore case); rename one of the types in the data");
     }
   }
   std::unordered_map<std::string, std::int64_t> index_;

@@ -6,23 +6,24 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 
 namespace genner::io {
 
 /// Parses `path`; a file that cannot be opened fails with `path: <missing>`, one that is not
-/// JSON with the parser's message.
+/// JSON (or nests deeper than kMaxJsonDepth) with the parser's message.
 inline nlohmann::json read_json_file(const std::filesystem::path& path,
                                      const std::string& missing = "file not found or unreadable") {
-  std::ifstream in(path);
+  GENNER_CHECK(!std::filesystem::is_directory(path), path.string(), ": expected a JSON file, found a folder");
+  std::ifstream in(path, std::ios::binary);
   GENNER_CHECK(in.good(), path.string(), ": ", missing);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
-    fail(path.string(), ": expected valid JSON, found a syntax error (", e.what(), ")");
-  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  GENNER_CHECK(!in.bad(), path.string(), ": ", missing);
+  return parse_json(text, path.string());
 }
 
 }  // namespace genner::io

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 #include <genner/io/atomic_file.hpp>
 
 namespace genner::io {
@@ -106,12 +108,7 @@ class SafetensorsFile {
     std::string header(header_len, '\0');
     in.read(header.data(), static_cast<std::streamsize>(header_len));
     data_start_ = 8 + header_len;
-    nlohmann::json json;
-    try {
-      json = nlohmann::json::parse(header);
-    } catch (const nlohmann::json::exception& e) {
-      fail(path_.string(), ": header is not valid JSON (", e.what(), ")");
-    }
+    const nlohmann::json json = parse_json(header, path_.string() + ": header");
     GENNER_CHECK(json.is_object(), path_.string(), ": header must be a JSON object");
     const uint64_t data_size = file_size - data_start_;
     std::vector<std::pair<uint64_t, uint64_t>> spans;
@@ -125,28 +122,28 @@ class SafetensorsFile {
           value.is_object() && value.contains("dtype") && value.contains("shape") && value.contains("data_offsets"),
           where, ": expected an object with dtype, shape and data_offsets");
       TensorEntry e;
-      GENNER_CHECK(value["dtype"].is_string(), where, ": expected a dtype string, found ", value["dtype"].dump());
+      GENNER_CHECK(value["dtype"].is_string(), where, ": expected a dtype string, found ", json_excerpt(value["dtype"]));
       e.dtype = safetensors_dtype(value["dtype"].get<std::string>(), where);
-      GENNER_CHECK(value["shape"].is_array(), where, ": expected a shape array, found ", value["shape"].dump());
+      GENNER_CHECK(value["shape"].is_array(), where, ": expected a shape array, found ", json_excerpt(value["shape"]));
       uint64_t numel = 1;
       for (const auto& d : value["shape"]) {
-        GENNER_CHECK(d.is_number_unsigned(), where, ": shape entries must be non-negative integers, found ", d.dump());
+        GENNER_CHECK(d.is_number_unsigned(), where, ": shape entries must be non-negative integers, found ", json_excerpt(d));
         GENNER_CHECK(d.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX) &&
                          !__builtin_mul_overflow(numel, d.get<uint64_t>(), &numel),
-                     where, ": shape ", value["shape"].dump(), " has more elements than 2^64");
+                     where, ": shape ", json_excerpt(value["shape"]), " has more elements than 2^64");
         e.shape.push_back(d.get<int64_t>());
       }
       const auto& off = value["data_offsets"];
       GENNER_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
-                   where, ": data_offsets must be [begin, end] of non-negative integers, found ", off.dump());
+                   where, ": data_offsets must be [begin, end] of non-negative integers, found ", json_excerpt(off));
       e.begin = off[0].get<uint64_t>();
       e.end = off[1].get<uint64_t>();
       uint64_t expected = 0;
       GENNER_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(at::elementSize(e.dtype)), &expected), where,
-                   ": shape ", value["shape"].dump(), " needs more than 2^64 bytes");
+                   ": shape ", json_excerpt(value["shape"]), " needs more than 2^64 bytes");
       GENNER_CHECK(e.begin <= e.end && e.end - e.begin == expected, where, ": data_offsets [", e.begin, ", ", e.end,
                    ") hold ", e.end - e.begin, " bytes but dtype ", value["dtype"].get<std::string>(), " and shape ",
-                   value["shape"].dump(), " need ", expected);
+                   json_excerpt(value["shape"]), " need ", expected);
       GENNER_CHECK(e.end <= data_size, where, ": data_offsets end at byte ", e.end, " but the data section has only ",
                    data_size, " bytes (truncated file?)");
       spans.emplace_back(e.begin, e.end);
@@ -163,6 +160,19 @@ class SafetensorsFile {
   nlohmann::json metadata_ = nlohmann::json::object();
   uint64_t data_start_ = 0;
 };
+
+/// Refuses weights `t` (tensor `name` of `file`) holding NaN or infinite values: a corrupt or
+/// diverged file is named at load, never discovered as a model that finds nothing.
+inline void check_finite_weights(const at::Tensor& t, const std::filesystem::path& file, const std::string& name) {
+  if (!at::isFloatingType(t.scalar_type())) return;
+  const auto bad = at::isfinite(t).logical_not();
+  if (!bad.any().item<bool>()) return;
+  const auto first = bad.flatten().nonzero()[0].item<int64_t>();
+  const double v = t.flatten()[first].item<double>();
+  fail(file.string(), ": tensor '", name, "' holds ", bad.sum().item<int64_t>(), " NaN or infinite value(s) (",
+       std::isnan(v) ? "NaN" : (v > 0 ? "+inf" : "-inf"), " at flat index ", first,
+       "); expected finite weights: the file is corrupt or training diverged");
+}
 
 /// A tensor a streamed safetensors file will hold: its name, dtype and shape.
 struct TensorPlan {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 #include <genner/io/atomic_file.hpp>
 #include <genner/io/safetensors.hpp>
 #include <genner/model/ner_model.hpp>
@@ -44,15 +45,10 @@ inline void load_trained(NerModelCore& m, const std::filesystem::path& path) {
   const auto& meta = file.metadata();
   GENNER_CHECK(meta.is_object() && meta.contains("genner") && meta["genner"].is_string(), path.string(),
                ": not a genner checkpoint of trained tensors (no 'genner' entry in __metadata__)");
-  nlohmann::json saved;
-  try {
-    saved = nlohmann::json::parse(meta["genner"].get<std::string>());
-  } catch (const nlohmann::json::exception& e) {
-    fail(path.string(), ": the 'genner' metadata is not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json saved = parse_json(meta["genner"].get<std::string>(), path.string() + ": the 'genner' metadata");
   const auto ours = trained_description(m);
   GENNER_CHECK(saved.value("experiment", nlohmann::json()) == ours["experiment"], path.string(),
-               ": was trained with experiment ", saved.value("experiment", nlohmann::json()).dump(),
+               ": was trained with experiment ", json_excerpt(saved.value("experiment", nlohmann::json()), 400),
                " but this model is ", ours["experiment"].dump(),
                "; build the model with the experiment alias the checkpoint was saved from");
   const auto saved_config = t5::T5Config::from_json(saved.value("config", nlohmann::json::object()), path.string());
@@ -71,6 +67,7 @@ inline void load_trained(NerModelCore& m, const std::filesystem::path& path) {
     auto t = file.load(name);
     GENNER_CHECK(t.sizes() == p.sizes(), path.string(), ": tensor '", name, "' has shape ", t.sizes(),
                  " but the model expects ", p.sizes());
+    io::check_finite_weights(t, path, name);
     p.copy_(t.to(p.device()).to(p.scalar_type()));
   }
   for (const auto& [name, entry] : file.entries())
@@ -104,6 +101,7 @@ inline void load_frozen(NerModelCore& m, const std::filesystem::path& path) {
     auto t = file.load(name);
     GENNER_CHECK(t.sizes() == p.sizes(), path.string(), ": tensor '", name, "' has shape ", t.sizes(),
                  " but the model expects ", p.sizes());
+    io::check_finite_weights(t, path, name);
     p.copy_(t.to(p.device()).to(p.scalar_type()));
   }
   for (const auto& [name, entry] : file.entries())
@@ -176,6 +174,7 @@ inline void import_peft_lora(NerModelCore& m, const std::filesystem::path& dir) 
     auto t = file.load(name);
     GENNER_CHECK(t.sizes() == p.value().sizes(), file.path().string(), ": tensor '", name, "' has shape ", t.sizes(),
                  " but the model expects ", p.value().sizes());
+    io::check_finite_weights(t, file.path(), name);
     p.value().copy_(t.to(p.value().device()).to(p.value().scalar_type()));
   }
 }

@@ -18,7 +18,9 @@
 #include <nlohmann/json.hpp>
 
 #include <genner/core/error.hpp>
+#include <genner/core/utf8.hpp>
 #include <genner/data/conll.hpp>
+#include <genner/data/detail/lines.hpp>
 #include <genner/recognize/recognizer.hpp>
 #include <genner/text/pretokenize.hpp>
 #include <genner/train/progress.hpp>
@@ -48,6 +50,9 @@ struct PredictOptions {
   /// standard error is a terminal.
   std::size_t total_lines = 0;
   std::ostream* log = &std::cerr;  ///< where the closing throughput line goes (nullptr: nowhere)
+  /// Read this file descriptor instead of the stream (0: standard input). A chunk then holds the
+  /// lines that have arrived, so a line written into a pipe gets its record without waiting for more.
+  int input_fd = -1;
 };
 
 /// What predict_lines() did.
@@ -62,6 +67,19 @@ struct PredictStats {
     return seconds > 0 ? static_cast<double>(sentences) / seconds : 0.0;
   }
 };
+
+/// `text` for the text field of a brat line: each control, separator or invisible character
+/// (TAB, VT, FF, CR, U+2028, ...) becomes one space, as brat writes multi-line spans, so a record
+/// stays one line of three fields and its offsets still count code points of the input.
+[[nodiscard]] inline std::string brat_text(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t from = i;
+    out.append(core::is_nonprinting(core::next_code_point(text, i)) ? std::string_view(" ")
+                                                                      : text.substr(from, i - from));
+  }
+  return out;
+}
 
 /// One line's record: {"text", "entities": [{type, begin, end, cp_begin, cp_end, text, words,
 /// fragments?, score}], "sentences", "windows", "split", "max_source_pieces" (when split),
@@ -100,8 +118,9 @@ struct PredictStats {
   return out;
 }
 
-/// Reads lines from `in`, finds their entities with `recognizer` and writes one record per line to
-/// `out` in `options.format`, chunk by chunk (output flows while a pipe is still being read).
+/// Reads lines from `in` (LF, CRLF or CR line ends; one line at a time, so memory stays bounded),
+/// finds their entities with `recognizer` and writes one record per line to `out` in
+/// `options.format`, chunk by chunk, flushed after each (output flows while a pipe is still read).
 /// Ends with a throughput line ("... sentences/s") on options.log.
 inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in, std::ostream& out,
                                   const PredictOptions& options = {}) {
@@ -118,27 +137,30 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
     po.tty = true;
     bar = std::make_unique<train::ProgressBar>(static_cast<int64_t>(options.total_lines), po);
   }
-  std::size_t doc_cp = 0;  // brat: code points of the input before the current line
+  std::size_t doc_cp = 0;  // brat: code points of the input's text before the current line
   std::size_t brat_id = 0;
   std::vector<std::string> lines;
+  std::vector<std::size_t> breaks;  // brat: line-break characters (LF, CRLF or CR) before each line
+  auto reader = options.input_fd >= 0 ? data::detail::LineReader(options.input_fd, options.input_name)
+                                       : data::detail::LineReader(in, options.input_name);
   bool eof = false;
   while (!eof) {
     lines.clear();
+    breaks.clear();
     for (std::string line; lines.size() < options.chunk_lines;) {
-      if (!std::getline(in, line)) {
+      if (!lines.empty() && !reader.ready()) break;  // decode what has arrived
+      if (!reader.next(line)) {
         eof = true;
         break;
       }
       lines.push_back(std::move(line));
+      breaks.push_back(reader.breaks_before_line());
     }
     GENNER_CHECK(!in.bad(), options.input_name, ": read error after line ", stats.lines + lines.size());
     if (lines.empty()) break;
-    // A trailing carriage return (CRLF input) is part of the line break, not of the text.
-    std::vector<std::size_t> cr(lines.size(), 0);
     std::vector<std::string_view> views;
     for (std::size_t i = 0; i < lines.size(); ++i) {
-      if (!lines[i].empty() && lines[i].back() == '\r') cr[i] = 1;
-      views.emplace_back(lines[i].data(), lines[i].size() - cr[i]);
+      views.emplace_back(lines[i]);
       text::check_utf8(views.back(), options.input_name + ":" + std::to_string(stats.lines + i + 1));
     }
     const auto results = recognizer.predict(std::span<const std::string_view>(views));
@@ -169,12 +191,12 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
             std::string text;
             for (std::size_t f = 0; f < e.fragments.size(); ++f) {
               const auto& fr = e.fragments[f];
-              chunk << (f ? ";" : "") << doc_cp + fr.cp_begin << ' ' << doc_cp + fr.cp_end;
+              chunk << (f ? ";" : "") << doc_cp + breaks[i] + fr.cp_begin << ' ' << doc_cp + breaks[i] + fr.cp_end;
               text += (f ? " " : "") + fr.text;
             }
-            chunk << '\t' << text << '\n';
+            chunk << '\t' << brat_text(text) << '\n';
           }
-          doc_cp += text::code_point_offsets(views[i]).back() + cr[i] + 1;  // + the line break
+          doc_cp += text::code_point_offsets(views[i]).back();
           break;
         }
       }

@@ -114,6 +114,7 @@ struct Result {
       fail(where, ": 'target_type': expected word, bpe or span, found '", target, "'");
     d.constrained = settings.value("constrained", false);
     d.contiguous = settings.value("contiguous", false);
+    GENNER_CHECK(d.search.num_beams >= 1, where, ": 'beams': expected at least 1, found ", d.search.num_beams);
   } catch (const nlohmann::json::exception& e) {
     fail(where, ": malformed decoding settings (", e.what(), ")");
   }
@@ -122,6 +123,22 @@ struct Result {
 
 /// The experiment the example drivers train by default (full fine-tuning of a T5 of any shape).
 using DefaultExperiment = model::ExperimentType<t5::DynamicBackbone, model::Trainable<model::Everything>>;
+
+/// Appends `e` to `found` unless an entity of the same type and word fragments is there already
+/// (the decoder may generate one entity twice, as nested and discontinuous models do); a
+/// duplicate keeps the higher score.
+inline void add_unique_entity(std::vector<Entity>& found, Entity e) {
+  const auto same = std::find_if(found.begin(), found.end(), [&](const Entity& f) {
+    return f.type == e.type && std::equal(f.fragments.begin(), f.fragments.end(), e.fragments.begin(),
+                                          e.fragments.end(), [](const Fragment& x, const Fragment& y) {
+                                            return x.word_begin == y.word_begin && x.word_end == y.word_end;
+                                          });
+  });
+  if (same == found.end())
+    found.push_back(std::move(e));
+  else if (std::isnan(same->score) || e.score > same->score)
+    same->score = e.score;
+}
 
 /// Raw text to entities. Thread safety: predict() may be called from several threads at once on
 /// one Recognizer — the model is only read (inference without gradients) and tokenization, which
@@ -336,7 +353,7 @@ class Recognizer {
             out.fragments.push_back(std::move(f));
           }
           out.score = s;
-          win.found.push_back(std::move(out));
+          add_unique_entity(win.found, std::move(out));
         }
         win.overlaps_removed = decoded.overlaps_removed[k];
       }

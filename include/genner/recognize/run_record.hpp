@@ -2,18 +2,24 @@
 // again next to its weights — settings, types, label rows, backbone shape, tokenizer, the backbone
 // folder it started from, its data and the compiled experiment it was trained with — and
 // restore_run, which rebuilds the trained model, its tokenizer and label space from a run folder
-// (the Recognizer and the evaluate command both start from it).
+// (the Recognizer and the evaluate command both start from it), after checking the run's manifest
+// (manifest.json: SHA-256 of run.json, tokenizer and weights, written when the weights are saved).
 #pragma once
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
+#include <genner/core/sha256.hpp>
+#include <genner/core/utf8.hpp>
 #include <genner/data/targets.hpp>
+#include <genner/io/atomic_file.hpp>
 #include <genner/io/json_file.hpp>
 #include <genner/model/checkpoint.hpp>
 #include <genner/model/ner_model.hpp>
@@ -60,6 +66,14 @@ struct RunRecord {
     } catch (const nlohmann::json::exception& e) {
       fail(file.string(), ": missing or malformed field (", e.what(), ")");
     }
+    std::set<std::string> seen;
+    for (const auto& t : r.types) {
+      GENNER_CHECK(!t.empty() && !core::first_invalid_utf8(t) && !core::first_nonprinting(t), file.string(),
+                   ": 'types': expected names without spaces or control characters, found '", core::printable(t), "'");
+      GENNER_CHECK(seen.insert(t).second, file.string(), ": 'types': expected distinct types, found '", t, "' twice");
+    }
+    GENNER_CHECK(r.label_token_ids.size() == r.types.size(), file.string(), ": 'label_token_ids': expected one per type (",
+                 r.types.size(), "), found ", r.label_token_ids.size());
     return r;
   }
 };
@@ -101,6 +115,56 @@ struct RestoredRun {
   data::LabelSpace labels;
 };
 
+/// The files of a run that must belong together, as recorded (relative to the run folder when
+/// inside it): run.json, its tokenizer, best.safetensors and, for a from-scratch run with a frozen
+/// backbone, the saved frozen weights.
+[[nodiscard]] inline std::vector<std::string> manifest_files(const RunRecord& record) {
+  std::vector<std::string> out = {"run.json", record.tokenizer.empty() ? std::string("spiece.model") : record.tokenizer,
+                                  "best.safetensors"};
+  if (!record.frozen.empty()) out.push_back(record.frozen);
+  return out;
+}
+
+/// Writes `run_dir`/manifest.json, the SHA-256 of each of manifest_files(record), atomically:
+/// training refreshes it after every save of best.safetensors, so it always names the last
+/// complete set. A run without one (or one whose files changed since) is refused at load.
+inline void write_run_manifest(const std::filesystem::path& run_dir, const RunRecord& record) {
+  nlohmann::json hashes = nlohmann::json::object();
+  for (const auto& f : manifest_files(record)) {
+    const std::filesystem::path p(f);
+    hashes[f] = core::sha256_file(p.is_relative() ? run_dir / p : p);
+  }
+  io::write_text_atomically(run_dir / "manifest.json", nlohmann::json{{"sha256", hashes}}.dump(2) + "\n");
+}
+
+/// Checks `run_dir`/manifest.json against the files it lists: every file of manifest_files(record)
+/// must be listed with its present SHA-256, so a record, tokenizer and weights that were not
+/// saved together (a file replaced or edited, a restarted run's leftovers) are refused.
+inline void check_run_manifest(const std::filesystem::path& run_dir, const RunRecord& record) {
+  const auto file = run_dir / "manifest.json";
+  GENNER_CHECK(std::filesystem::exists(file), file.string(),
+               ": expected the run's manifest (written with every save of best.safetensors), found none: the run "
+               "has not saved its weights yet, or its folder was assembled by hand "
+               "(genner::recognize::write_run_manifest writes one)");
+  const auto j = io::read_json_file(file);
+  GENNER_CHECK(j.is_object() && j.contains("sha256") && j["sha256"].is_object(), file.string(),
+               ": expected an object with \"sha256\": {file: hash}, found ", json_excerpt(j));
+  const auto& hashes = j["sha256"];
+  for (const auto& f : manifest_files(record)) {
+    GENNER_CHECK(hashes.contains(f) && hashes[f].is_string(), file.string(), ": expected a SHA-256 for '", f,
+                 "', found none; the run's files were not saved together (train again)");
+    const std::filesystem::path p(f);
+    const auto path = p.is_relative() ? run_dir / p : p;
+    GENNER_CHECK(std::filesystem::exists(path), file.string(), ": '", f, "' is listed but ", path.string(),
+                 " does not exist");
+    const auto now = core::sha256_file(path);
+    GENNER_CHECK(now == hashes[f].get<std::string>(), path.string(), ": expected SHA-256 ",
+                 json_excerpt(hashes[f]), " as manifest.json records, found ", now,
+                 ": the file changed since training saved the run, so the record, tokenizer and weights may not "
+                 "belong together; restore the file or train again");
+  }
+}
+
 /// Rebuilds the run in `run_dir` described by `record` for experiment E: checks that E is the
 /// experiment it was trained with, loads its tokenizer, checks the label rows, builds the backbone
 /// (the recorded checkpoint folder, or a random one of the recorded shape), then loads the frozen
@@ -108,8 +172,9 @@ struct RestoredRun {
 template <class E>
 RestoredRun<E> restore_run(const std::filesystem::path& run_dir, const RunRecord& record) {
   const auto file = run_dir / "run.json";
+  check_run_manifest(run_dir, record);
   GENNER_CHECK(record.experiment.is_null() || record.experiment == E::spec().to_json(), file.string(),
-               ": the run was trained with the experiment ", record.experiment.dump(), " but it is loaded as ",
+               ": the run was trained with the experiment ", json_excerpt(record.experiment, 400), " but it is loaded as ",
                E::spec().to_json().dump(), "; load it with the alias it was trained with");
   auto tokenizer = text::Tokenizer::load(locate_recorded(run_dir, record.tokenizer, "spiece.model", file));
   auto labels = data::LabelSpace::make(record.types, tokenizer);

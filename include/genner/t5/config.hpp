@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 #include <genner/io/json_file.hpp>
 
 namespace genner::t5 {
@@ -63,7 +64,7 @@ struct T5Config {
       try {
         field = j[key].get<std::decay_t<decltype(field)>>();
       } catch (const nlohmann::json::exception&) {
-        fail(where, ": key '", key, "' has the wrong type (found ", j[key].dump(), ")");
+        fail(where, ": key '", key, "' has the wrong type (found ", json_excerpt(j[key]), ")");
       }
     };
     GENNER_CHECK(j.is_object(), where, ": expected a JSON object");

@@ -231,6 +231,19 @@ inline void split_chunk(std::string_view text, std::size_t b, std::size_t e, std
       out.push_back({s, s + n});
       s += n;
     }
+    // is_abbreviation of every prefix [s, t - 1) in O(1): the first period and the first character
+    // that is neither a period nor an ASCII letter, found once (a rescan per stripped period made
+    // a word like "a.).).)..." quadratic).
+    std::size_t first_dot = t, first_other = t;
+    for (std::size_t i = s; i < t && (first_dot == t || first_other == t); ++i) {
+      if (text[i] == '.' && first_dot == t) first_dot = i;
+      if (text[i] != '.' && !ascii_alpha(text[i]) && first_other == t) first_other = i;
+    }
+    auto abbreviation_before = [&](std::size_t end) {
+      if (end <= s) return false;
+      if (first_dot < end) return first_other >= end;
+      return end - s <= 6 && is_abbreviation(text.substr(s, end - s));  // the longest listed one is 6
+    };
     std::vector<WordSpan> tail;  // collected from the end, reversed at the end
     while (t > s) {
       const std::string_view w = text.substr(s, t - s);
@@ -240,7 +253,7 @@ inline void split_chunk(std::string_view text, std::size_t b, std::size_t e, std
         continue;
       }
       if (w.size() > 1 && w.back() == '.') {
-        if (is_abbreviation(w.substr(0, w.size() - 1))) break;
+        if (abbreviation_before(t - 1)) break;
         tail.push_back({t - 1, t});
         t -= 1;
         continue;
@@ -373,6 +386,9 @@ inline void check_utf8(std::string_view text, std::string_view where = "text") {
     if (n) out.sentences.emplace_back(0, n);
     return out;
   }
+  // Straight quotes among words [0, k): counted once, so a sentence's count costs O(1).
+  std::vector<std::size_t> quotes_before(n + 1, 0);
+  for (std::size_t k = 0; k < n; ++k) quotes_before[k + 1] = quotes_before[k] + (out.words[k] == "\"");
   std::size_t first = 0, b = 0;
   for (std::size_t w = 0; w < n; ++w) {
     while (b < breaks.size() && breaks[b] <= w) {
@@ -385,8 +401,7 @@ inline void check_utf8(std::string_view text, std::string_view where = "text") {
     if (!detail::ends_sentence(out.words[w])) continue;
     // closing quotes and brackets right after the end belong to the sentence; a straight quote
     // closes only when the sentence has an odd number of them (otherwise it opens the next one)
-    std::size_t straight = 0;
-    for (std::size_t k = first; k <= w; ++k) straight += out.words[k] == "\"";
+    std::size_t straight = quotes_before[w + 1] - quotes_before[first];
     std::size_t last = w + 1;
     while (last < n && detail::closes(out.words[last])) {
       if (out.words[last] == "\"") {

@@ -127,9 +127,12 @@ class Tokenizer {
     std::filesystem::remove(tmp_prefix + ".vocab", ec);
     if (!ok) {
       std::filesystem::remove(tmp_prefix + ".model", ec);
-      fail("Tokenizer::train: SentencePiece training on '", corpus_file.string(), "' failed (exit status ",
-           WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1, "); run '", argv_storage[0],
-           "' by hand with the same options to see its message.");
+      const std::string how = !WIFEXITED(wstatus) ? "was killed by signal " + std::to_string(WTERMSIG(wstatus))
+                              : WEXITSTATUS(wstatus) != 0
+                                  ? "failed (exit status " + std::to_string(WEXITSTATUS(wstatus)) + ")"
+                                  : "exited 0 but wrote no model at " + tmp_prefix + ".model";
+      fail("Tokenizer::train: SentencePiece training on '", corpus_file.string(), "' ", how, "; run '",
+           argv_storage[0], "' by hand with the same options to see its message.");
     }
     // A trainer that ran out of disk may still exit 0 with a truncated file: read it before it
     // replaces anything.
@@ -241,13 +244,27 @@ class Tokenizer {
     return labels_[static_cast<std::size_t>(id - piece_count_ - kNumExtraIds)];
   }
 
-  /// Pieces of one word tokenized alone (cached). Empty when SentencePiece yields nothing.
+  /// Words the piece cache holds at most: it starts over when full, so memory stays bounded
+  /// however many distinct words pass through (a predict server, say).
+  static constexpr std::size_t kMaxCachedWords = std::size_t{1} << 18;
+  /// Words longer than this (bytes) are never cached.
+  static constexpr std::size_t kMaxCachedWordBytes = 256;
+
+  /// Pieces of one word tokenized alone (cached). Empty when SentencePiece yields nothing. The
+  /// reference is valid until the next call.
   [[nodiscard]] const std::vector<std::int64_t>& word_pieces(std::string_view word) {
     if (const auto it = cache_.find(word); it != cache_.end()) return it->second;
     const auto ids = model_->encode(word);
+    if (word.size() > kMaxCachedWordBytes) {
+      uncached_.assign(ids.begin(), ids.end());
+      return uncached_;
+    }
+    if (cache_.size() >= kMaxCachedWords) cache_.clear();
     auto [it, inserted] = cache_.emplace(std::string(word), std::vector<std::int64_t>(ids.begin(), ids.end()));
     return it->second;
   }
+  /// Words in the piece cache now (at most kMaxCachedWords).
+  [[nodiscard]] std::size_t cached_words() const { return cache_.size(); }
 
   /// Encodes a sentence given as words (docs/METHOD.md §1, source side).
   [[nodiscard]] Encoding encode_words(std::span<const std::string> words) {
@@ -341,6 +358,7 @@ class Tokenizer {
   std::vector<std::string> labels_;
   std::unordered_map<std::string, std::int64_t> label_ids_;
   std::unordered_map<std::string, std::vector<std::int64_t>, StringHash, std::equal_to<>> cache_;
+  std::vector<std::int64_t> uncached_;  // word_pieces' answer for a word too long to cache
 };
 
 }  // namespace genner::text

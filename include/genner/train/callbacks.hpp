@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 
 namespace genner::train {
 
@@ -29,7 +30,7 @@ struct CurvePoint {
   }
   [[nodiscard]] static CurvePoint from_json(const nlohmann::json& p) {
     GENNER_CHECK(p.is_array() && p.size() >= 2 && p.at(0).is_number() && p.at(1).is_number(),
-                 "training curve: expected a point [step, loss, f1 or null], found ", p.dump());
+                 "training curve: expected a point [step, loss, f1 or null], found ", json_excerpt(p));
     CurvePoint out{p.at(0).get<int64_t>(), p.at(1).get<double>(), std::nullopt};
     if (p.size() > 2 && p.at(2).is_number()) out.dev_f1 = p.at(2).get<double>();
     return out;

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 #include <genner/io/json_file.hpp>
 #include <genner/io/atomic_file.hpp>
 #include <genner/io/safetensors.hpp>
@@ -108,7 +109,7 @@ inline void check_resume_settings(const nlohmann::json& saved, const nlohmann::j
   std::string diffs;
   for (const auto& [key, value] : now.items()) {
     if (!saved.contains(key) || saved[key] == value) continue;
-    diffs += (diffs.empty() ? "" : ", ") + key + " " + value.dump() + " (checkpoint: " + saved[key].dump() + ")";
+    diffs += (diffs.empty() ? "" : ", ") + key + " " + json_excerpt(value) + " (checkpoint: " + json_excerpt(saved[key]) + ")";
   }
   GENNER_CHECK(diffs.empty(), where,
                ": cannot resume: settings that shape training differ from the checkpoint's: ", diffs,
@@ -223,6 +224,29 @@ inline ResumeInfo load_checkpoint(const std::filesystem::path& dir, const Traini
                dir.string(), " or ", detail::sibling(dir, ".prev").string(), ", found none");
   const auto& folder = *found;
   const nlohmann::json meta = io::read_json_file(folder / "state.json");
+  {
+    const auto where = (folder / "state.json").string();
+    auto expect = [&](bool ok, const char* key, const char* what) {
+      GENNER_CHECK(ok, where, ": '", key, "': expected ", what, ", found ",
+                   meta.is_object() && meta.contains(key) ? json_excerpt(meta[key]) : std::string("none"));
+    };
+    GENNER_CHECK(meta.is_object(), where, ": expected a JSON object, found ", json_excerpt(meta));
+    expect(meta.contains("step") && meta["step"].is_number_unsigned() && meta["step"].get<uint64_t>() <= INT64_MAX,
+           "step", "a non-negative integer");
+    expect(meta.contains("lrs") && meta["lrs"].is_array(), "lrs", "an array of learning rates");
+    expect(meta.contains("optimizer_steps") && meta["optimizer_steps"].is_object(), "optimizer_steps",
+           "an object of per-tensor step counts");
+    for (const auto& [name, n] : meta["optimizer_steps"].items())
+      GENNER_CHECK(n.is_number_unsigned() && n.get<uint64_t>() <= meta["step"].get<uint64_t>(), where,
+                   ": 'optimizer_steps': '", name, "': expected a step count of at most 'step' (",
+                   meta["step"].get<uint64_t>(), "), found ", json_excerpt(n));
+    expect(meta.contains("rng") && meta["rng"].is_object(), "rng", "an object of generator states");
+    expect(!meta.contains("extra") || meta["extra"].is_null() || meta["extra"].is_object(), "extra", "an object");
+    if (state.schedule)
+      GENNER_CHECK(meta["step"].get<uint64_t>() <= static_cast<uint64_t>(state.schedule->total_steps()), where,
+                   ": 'step': expected at most the run's ", state.schedule->total_steps(), " steps, found ",
+                   meta["step"].get<uint64_t>());
+  }
   io::SafetensorsFile tensor_file(folder / "tensors.safetensors");
   io::SafetensorsFile optim_file(folder / "optimizer.safetensors");
   // Check everything before changing anything.
@@ -244,7 +268,11 @@ inline ResumeInfo load_checkpoint(const std::filesystem::path& dir, const Traini
 
   {
     at::NoGradGuard no_grad;
-    for (const auto& [name, t] : state.tensors) t.copy_(tensor_file.load(name));
+    for (const auto& [name, t] : state.tensors) {
+      auto saved = tensor_file.load(name);
+      io::check_finite_weights(saved, tensor_file.path(), name);
+      t.copy_(saved);
+    }
   }
   std::map<std::string, std::string> name_of;
   for (const auto& [name, t] : state.tensors) name_of[detail::param_key(t)] = name;
@@ -268,7 +296,7 @@ inline ResumeInfo load_checkpoint(const std::filesystem::path& dir, const Traini
   }
   state.schedule->set_step(meta["step"].get<int64_t>());
   if (state.rng) {
-    GENNER_CHECK(meta["rng"].contains("mt19937_64"), folder.string(),
+    GENNER_CHECK(meta["rng"].contains("mt19937_64") && meta["rng"]["mt19937_64"].is_string(), folder.string(),
                  "/state.json: expected a saved std::mt19937_64 state (rng.mt19937_64), found none");
     std::istringstream text(meta["rng"]["mt19937_64"].get<std::string>());
     text >> *state.rng;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 #include <genner/core/utf8.hpp>
 #include <genner/io/json_file.hpp>
 
@@ -339,7 +340,7 @@ inline void check_value(const OptionSpec& o, const nlohmann::json& v, const std:
     const double x = v.get<double>();
     ok = std::isfinite(x) && (o.min_open ? x > o.min : x >= o.min) && x <= o.max;
   }
-  GENNER_CHECK(ok, where, ": expected ", o.expected(), ", found ", v.type_name(), " ", v.dump());
+  GENNER_CHECK(ok, where, ": expected ", o.expected(), ", found ", v.type_name(), " ", json_excerpt(v));
 }
 
 /// Converts command-line text to the JSON value the spec wants (errors name the option).

@@ -29,11 +29,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -425,11 +427,19 @@ class GradientReducer {
   ReduceStats stats_;
 };
 
+namespace detail {
+inline volatile std::sig_atomic_t launcher_signal = 0;
+inline void record_launcher_signal(int sig) { launcher_signal = sig; }
+}  // namespace detail
+
 /// Starts `nproc` ranks of this program (/proc/self/exe with `argv`) on this machine, as torchrun
 /// would: each child gets RANK = LOCAL_RANK = i, WORLD_SIZE = LOCAL_WORLD_SIZE = nproc,
 /// MASTER_ADDR = 127.0.0.1 (unless set) and MASTER_PORT (a free port unless set), and a share of the
 /// cores for OpenBLAS/OpenMP unless OPENBLAS_NUM_THREADS / OMP_NUM_THREADS are set. Waits for all;
-/// when one fails, stops the others and returns its exit status (0 when all succeed).
+/// when one fails, stops the others and returns its exit status (0 when all succeed). SIGTERM,
+/// SIGINT and SIGHUP to the launcher are forwarded to every rank (it then returns 128 + the
+/// signal), and each rank gets SIGTERM when the launcher dies (PR_SET_PDEATHSIG), so no rank
+/// outlives it holding the run folder's lock.
 [[nodiscard]] inline int spawn_local_ranks(int nproc, char** argv) {
   GENNER_CHECK(nproc >= 1, "nproc: expected at least 1, found ", nproc);
   const std::string addr = std::getenv("MASTER_ADDR") ? std::getenv("MASTER_ADDR") : "127.0.0.1";
@@ -437,10 +447,22 @@ class GradientReducer {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const std::string share = std::to_string(std::max(1u, cores / static_cast<unsigned>(nproc)));
   std::vector<pid_t> children;
+  const pid_t launcher = ::getpid();
+  // Handlers without SA_RESTART: a signal interrupts waitpid, and the loop below forwards it.
+  detail::launcher_signal = 0;
+  struct sigaction forward {}, previous[3];
+  forward.sa_handler = detail::record_launcher_signal;
+  sigemptyset(&forward.sa_mask);
+  const int forwarded[3] = {SIGTERM, SIGINT, SIGHUP};
+  for (int i = 0; i < 3; ++i) ::sigaction(forwarded[i], &forward, &previous[i]);
   for (int r = 0; r < nproc; ++r) {
     const pid_t pid = ::fork();
     GENNER_CHECK(pid >= 0, "nproc: cannot start rank ", r, " (fork: ", std::strerror(errno), ")");
     if (pid == 0) {
+      for (int i = 0; i < 3; ++i) ::sigaction(forwarded[i], &previous[i], nullptr);
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != launcher) ::_exit(128 + SIGTERM);  // the launcher died before prctl
+      if (detail::launcher_signal != 0) ::_exit(128 + detail::launcher_signal);
       ::setenv("RANK", std::to_string(r).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
       ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
@@ -457,7 +479,15 @@ class GradientReducer {
   }
   int status_out = 0;
   size_t running = children.size();
+  int signalled = 0;
   while (running > 0) {
+    if (const int sig = detail::launcher_signal; sig != 0) {
+      detail::launcher_signal = 0;
+      if (signalled == 0) std::fprintf(stderr, "nproc: signal %d; stopping every rank\n", sig);
+      signalled = sig;
+      for (auto child : children)
+        if (child > 0) ::kill(child, sig);
+    }
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, 0);
     if (pid < 0) {
@@ -472,12 +502,13 @@ class GradientReducer {
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (code != 0 && status_out == 0) {
       status_out = code;
-      std::fprintf(stderr, "rank %zu exited with status %d; stopping the other ranks\n", r, code);
+      if (signalled == 0) std::fprintf(stderr, "rank %zu exited with status %d; stopping the other ranks\n", r, code);
       for (auto other : children)
         if (other > 0) ::kill(other, SIGTERM);
     }
   }
-  return status_out;
+  for (int i = 0; i < 3; ++i) ::sigaction(forwarded[i], &previous[i], nullptr);
+  return signalled != 0 ? 128 + signalled : status_out;
 }
 
 }  // namespace genner::train::dist

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <genner/core/error.hpp>
+#include <genner/core/json.hpp>
 
 namespace genner::train {
 
@@ -76,11 +77,12 @@ class JsonlLog {
     std::vector<nlohmann::json> out;
     for (std::size_t i = 0; i < lines.size(); ++i) {
       if (lines[i].empty()) continue;
+      const std::string at = path.string() + ":" + std::to_string(i + 1);
       try {
-        out.push_back(nlohmann::json::parse(lines[i]));
-      } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
+        out.push_back(parse_json(lines[i], at, "a JSON object"));
+      } catch (const Error&) {
         if (i + 1 == lines.size() && torn_tail) break;
-        fail(path.string(), ":", i + 1, ": expected a JSON object, found unparsable text (", e.what(), ")");
+        throw;
       }
     }
     return out;

@@ -5,12 +5,15 @@
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -88,8 +91,40 @@ class RunLock {
   return name.find_first_not_of("0123456789", at + 5) == std::string::npos;
 }
 
-/// Removes the temporaries that killed writers left in `dir` and its sub-folders (two levels);
-/// call it while holding the RunLock, when no other writer can be active. Returns what it removed.
+/// Whether process `pid` is alive (a temporary named after it may still be being written).
+[[nodiscard]] inline bool process_alive(long pid) {
+  if (pid <= 0 || pid > std::numeric_limits<pid_t>::max()) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+/// Whether `path` (inside run folder `dir`) is a temporary of a file a genner run writes there —
+/// run.json, the weights, the log, the checkpoint folders and their files, the sample data — whose
+/// writer is no longer alive. A user's own `*.tmp-<digits>` file and another process's live
+/// temporary are never matched.
+[[nodiscard]] inline bool is_stale_run_temporary(const std::filesystem::path& path, const std::filesystem::path& dir) {
+  const auto name = path.filename().string();
+  if (!is_temporary_name(name)) return false;
+  const auto at = name.rfind(".tmp-");
+  const auto stem = name.substr(0, at);
+  const auto digits = name.substr(at + 5);
+  if (digits.size() > 9 || process_alive(std::stol(digits))) return false;
+  const auto parent = path.parent_path().lexically_relative(dir).string();
+  static const std::vector<std::string> top = {
+      "run.json",    "config.json", "manifest.json",     "results.json",    "best.safetensors",      "frozen.safetensors",
+      "spiece.model", "log.jsonl",  "curve.png",         "checkpoint",      "checkpoint.prev",       "sample_data",
+      "test_predictions.jsonl", "test_predictions.txt"};
+  static const std::vector<std::string> in_checkpoint = {"state.json", "tensors.safetensors", "optimizer.safetensors"};
+  auto listed = [&](const std::vector<std::string>& names) {
+    return std::find(names.begin(), names.end(), stem) != names.end();
+  };
+  if (parent == ".") return listed(top);
+  if (parent == "checkpoint" || parent == "checkpoint.prev") return listed(in_checkpoint);
+  return parent == "sample_data";
+}
+
+/// Removes the temporaries that killed writers of this run folder left in `dir` and its
+/// sub-folders (two levels; see is_stale_run_temporary); call it while holding the RunLock.
+/// Returns what it removed.
 inline std::vector<std::filesystem::path> remove_stale_temporaries(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::vector<fs::path> found;
@@ -97,7 +132,7 @@ inline std::vector<std::filesystem::path> remove_stale_temporaries(const std::fi
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     if (is_temporary_name(it->path().filename().string())) {
-      found.push_back(it->path());
+      if (is_stale_run_temporary(it->path(), dir)) found.push_back(it->path());
       it.disable_recursion_pending();
     } else if (it.depth() >= 1) {
       it.disable_recursion_pending();
