@@ -51,6 +51,7 @@ Figures drive(const gr::Recognizer& recognizer, const std::vector<std::string>& 
     threads.emplace_back([&, c] {
       httplib::Client client("127.0.0.1", port);
       client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);  // else Nagle holds each body until the headers are acknowledged
       client.set_read_timeout(600, 0);
       for (size_t i; (i = next++) < requests;) {
         const auto s = std::chrono::steady_clock::now();

@@ -271,6 +271,7 @@ struct Client {
   httplib::Client http;
   explicit Client(int port) : http("127.0.0.1", port) {
     http.set_keep_alive(true);
+    http.set_tcp_nodelay(true);  // the body leaves without waiting for the headers' acknowledgement
     http.set_read_timeout(60, 0);
     http.set_connection_timeout(10, 0);
   }
