@@ -7,13 +7,18 @@ find_path(GENNER_RANGE_V3_INCLUDE range/v3/all.hpp REQUIRED)
 find_path(GENNER_HANA_INCLUDE boost/hana.hpp REQUIRED)
 # Gloo's headers (Debian: libgloo-dev): LibTorch's c10d ProcessGroupGloo header includes them.
 find_path(GENNER_GLOO_INCLUDE gloo/algorithm.h REQUIRED)
+# cpp-httplib (Debian: libcpp-httplib-dev) for the serve command (genner/app/serve.hpp). Debian ships
+# it compiled (declarations in httplib.h, code in libcpp-httplib.so); pkg-config gives the feature
+# macros the library was built with, which the header must see too.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(GENNER_HTTPLIB REQUIRED IMPORTED_TARGET GLOBAL cpp-httplib)
 
 function(genner_link_dependencies target)
   # SentencePiece is neither linked nor included: it embeds its own protobuf,
   # which clashes with the one libtorch uses. genner encodes with its own unigram
   # reader and trains through the spm_train program; only the tests open the
   # library, in isolation (tests/sentencepiece.hpp, set up in tests/CMakeLists.txt).
-  target_link_libraries(${target} INTERFACE ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json)
+  target_link_libraries(${target} INTERFACE ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json PkgConfig::GENNER_HTTPLIB)
   target_include_directories(${target} SYSTEM INTERFACE
     ${GENNER_RANGE_V3_INCLUDE} ${GENNER_HANA_INCLUDE} ${GENNER_GLOO_INCLUDE})
   target_compile_options(${target} INTERFACE ${TORCH_CXX_FLAGS})

@@ -20,6 +20,6 @@ echo "sanitize: the [deepbind] tests are not run here: they open libsentencepiec
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-tags="${GENNER_SANITIZE_TAGS:-[io]~[deepbind],[text]~[deepbind],[data],[hardening],[generate],[model]}"
+tags="${GENNER_SANITIZE_TAGS:-[io]~[deepbind],[text]~[deepbind],[data],[hardening],[generate],[model],[serve]}"
 "$build_dir/tests/genner_tests" "$tags"
 echo "sanitize: build $((built - start)) s, tests $(( $(date +%s) - built )) s"

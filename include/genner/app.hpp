@@ -18,5 +18,6 @@
 #include <genner/app/report.hpp>
 #include <genner/app/structure.hpp>
 #include <genner/app/experiments.hpp>
+#include <genner/app/serve.hpp>
 #include <genner/app/commands.hpp>
 #include <genner/app/main.hpp>

@@ -1,5 +1,5 @@
 // genner/app/commands.hpp: the commands of the command-line application — train, plan, evaluate,
-// predict — for one compiled experiment E (genner/model/policies.hpp). The compiled experiment is
+// predict, serve — for one compiled experiment E (genner/model/policies.hpp). The compiled experiment is
 // the one truth about structure: settings that contradict it are refused (genner/app/structure.hpp);
 // every other setting is obeyed.
 #pragma once
@@ -26,6 +26,7 @@
 #include <genner/app/experiments.hpp>
 #include <genner/app/family.hpp>
 #include <genner/app/report.hpp>
+#include <genner/app/serve.hpp>
 #include <genner/app/splits.hpp>
 #include <genner/app/structure.hpp>
 #include <genner/data.hpp>
@@ -253,19 +254,7 @@ class Commands {
                  "--input: expected a text file (one text per line) or -, found the folder '", input, "'");
     GENNER_CHECK(output.empty() || !fs::is_directory(output),
                  "--predictions: expected a file to write, found the folder '", output.string(), "'");
-    GENNER_CHECK(!cfg_.output_dir.empty(),
-                 "--output_dir: expected the run folder to predict with, found an empty path");
-    const auto record = RunRecord::read(fs::path(cfg_.output_dir) / "run.json");
-    use_recorded_settings(record, cfg_.output_dir);
-    recognize::RecognizerOptions ro;
-    ro.decode = decode_options(cfg_, program_.family);
-    ro.flat = program_.family == Family::flat;
-    ro.tokenize.pretokenized = flags.pretokenized;
-    ro.tokenize.split_sentences = flags.split_sentences;
-    ro.max_source_pieces = flags.max_source_pieces;
-    const auto recognizer = recognize::Recognizer::load<E>(cfg_.output_dir, record, ro);
-    recognizer.model().store_frozen(frozen_storage());  // as the run was trained
-    model::prepare_inference(recognizer.model(), model::parse_precision(cfg_.precision));
+    const auto recognizer = load_recognizer("predict", flags);
     recognize::PredictOptions po;
     po.format = recognize::parse_format(flags.format);
     std::ifstream file;
@@ -297,10 +286,52 @@ class Commands {
     return 0;
   }
 
+  /// Answers NER requests over HTTP on loopback (genner/app/serve.hpp) with the run in --output_dir,
+  /// the same Recognizer, precision and decoding settings as predict, until SIGINT or SIGTERM.
+  int serve_command(const PredictFlags& flags, ServeOptions options) {
+    const auto recognizer = load_recognizer("serve", flags);
+    recognize::RecognizerOptions ro = recognizer.options();
+    options.info = {{"program", program_.name},
+                    {"run", cfg_.output_dir},
+                    {"precision", cfg_.precision},
+                    {"decode", to_json(recognizer.decode_options())},
+                    {"pretokenized", ro.tokenize.pretokenized},
+                    {"split_sentences", ro.tokenize.split_sentences}};
+    NerServer server(recognizer, std::move(options));
+    const int port = server.start();
+    std::cout << "serve: listening on http://" << server.options().host << ":" << port
+              << " (POST /v1/recognize, GET /health, GET /metrics); SIGINT or SIGTERM stops it" << std::endl;
+    (void)serve_until_signalled(server, std::cerr);
+    const auto s = server.metrics();
+    std::cerr << "serve: stopped; responses by status " << s["responses"].dump() << "; " << s["texts"].get<size_t>()
+              << " text(s) decoded in " << s["batches"].get<size_t>() << " batch(es) (mean " << std::fixed
+              << std::setprecision(2) << s["mean_batch"].get<double>() << " texts)\n";
+    return 0;
+  }
+
  private:
   /// Output that did not reach standard output (a full disk, a closed pipe) is a failure.
   static void check_stdout() {
     GENNER_CHECK(std::cout.flush().good(), "standard output: the write failed (disk full or closed pipe?)");
+  }
+
+  /// The Recognizer predict and serve use: the run in --output_dir with its recorded settings,
+  /// decoding settings and precision from the command line over them.
+  recognize::Recognizer load_recognizer(const std::string& command, const PredictFlags& flags) {
+    GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to ", command,
+                 " with, found an empty path");
+    const auto record = RunRecord::read(fs::path(cfg_.output_dir) / "run.json");
+    use_recorded_settings(record, cfg_.output_dir);
+    recognize::RecognizerOptions ro;
+    ro.decode = decode_options(cfg_, program_.family);
+    ro.flat = program_.family == Family::flat;
+    ro.tokenize.pretokenized = flags.pretokenized;
+    ro.tokenize.split_sentences = flags.split_sentences;
+    ro.max_source_pieces = flags.max_source_pieces;
+    auto recognizer = recognize::Recognizer::load<E>(cfg_.output_dir, record, ro);
+    recognizer.model().store_frozen(frozen_storage());  // as the run was trained
+    model::prepare_inference(recognizer.model(), model::parse_precision(cfg_.precision));
+    return recognizer;
   }
 
   /// A run, resolved: data, tokenizer, labels, model and the trainer's options.

@@ -7,14 +7,16 @@
 //                                          {"configs/conll2003.json", "configs/peft.json"}}, argc, argv);
 //   }
 //
-// Commands: train (the default), plan, evaluate, predict; settings from the option table
+// Commands: train (the default), plan, evaluate, predict, serve; settings from the option table
 // (genner/train/config.hpp). Every error ends the program with a sentence and exit status 1.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,7 +42,8 @@ inline std::vector<fs::path> default_config_paths(const Program& program) {
 
 template <class E>
 void print_usage(const std::string& executable, const Program& program) {
-  std::cout << "usage: " << executable << " [train|plan|evaluate|predict] [--config FILE]... [--key value]...\n\n"
+  const ServeOptions serve;
+  std::cout << "usage: " << executable << " [train|plan|evaluate|predict|serve] [--config FILE]... [--key value]...\n\n"
             << "  train     train on <data_dir>/train, select on dev, report test (the default command)\n"
             << "  plan      resolve everything train would use (data, tokenizer, model, optimisation, decoding)\n"
             << "            and print it as JSON, without training\n"
@@ -48,7 +51,26 @@ void print_usage(const std::string& executable, const Program& program) {
             << "  predict   --input FILE|- (one text per line; - is standard input) [--predictions FILE|-]\n"
             << "            [--format jsonl|conll|brat] [--pretokenized] [--split_sentences]\n"
             << "            [--max_source_pieces N (512)]: one record per input line, character offsets\n"
-            << "            (brat: code points of the whole input); throughput on standard error\n\n"
+            << "            (brat: code points of the whole input); throughput on standard error\n"
+            << "  serve     answer NER requests over HTTP on 127.0.0.1 with the run in --output_dir, the same\n"
+            << "            precision, decoding and --pretokenized/--split_sentences/--max_source_pieces as predict:\n"
+            << "            POST /v1/recognize {\"text\": \"...\"} or {\"texts\": [...]} (predict's records out),\n"
+            << "            GET /health, GET /metrics; concurrent requests are decoded in batches. Options:\n"
+            << "            --port N (" << serve.port << "; 0: any free port, printed)\n"
+            << "            --max_batch N (" << serve.batching.max_batch
+            << ") texts decoded together; 1 decodes each request alone\n"
+            << "            --max_wait_ms X (" << static_cast<double>(serve.batching.max_wait.count()) / 1000.0
+            << ") the longest a request waits for others to join its batch\n"
+            << "            --max_queue N (" << serve.batching.max_queue
+            << ") texts waiting at most; beyond it 503 with Retry-After\n"
+            << "            --max_texts N (" << serve.max_texts << ") texts per request; --max_body_bytes N ("
+            << serve.max_body_bytes << "); over either: 413\n"
+            << "            --timeout_ms N (" << serve.batching.timeout.count()
+            << ") per request, arrival to answer; then 504\n"
+            << "            --long_texts refuse|split (refuse): a text over --max_source_pieces gets 413, or is\n"
+            << "            decoded in windows as predict does; --threads N (" << serve.threads
+            << ") connections served at once\n"
+            << "            Refusals are JSON {\"error\": \"...\"}; SIGINT/SIGTERM answer what is in flight, then exit 0\n\n"
             << "Experiment " << program.name << " (" << family_name(program.family) << " NER), compiled for:\n  "
             << describe(E::spec()) << "\n"
             << "Settings that contradict it (peft, adapter_size, prompt_length, encoder_mlp, avg_feature, and\n"
@@ -86,18 +108,21 @@ inline PredictFlags take_predict_flags(std::vector<std::string>& args, const std
       args.erase(args.begin() + static_cast<long>(i));
       return true;
     };
-    if (!take("--input", input) && !take("--predictions", predictions) && !take("--format", flags.format) &&
-        !take("--max_source_pieces", max_pieces) && !flag("--pretokenized", flags.pretokenized) &&
-        !flag("--split_sentences", flags.split_sentences))
-      ++i;
-    else
-      GENNER_CHECK(command == "predict",
-                   "--input, --predictions, --format, --pretokenized, --split_sentences and "
-                   "--max_source_pieces belong to the predict command, not to ",
+    if (take("--input", input) || take("--predictions", predictions) || take("--format", flags.format))
+      GENNER_CHECK(command == "predict", "--input, --predictions and --format belong to the predict command, not to ",
                    command);
+    else if (take("--max_source_pieces", max_pieces) || flag("--pretokenized", flags.pretokenized) ||
+             flag("--split_sentences", flags.split_sentences))
+      GENNER_CHECK(command == "predict" || command == "serve",
+                   "--pretokenized, --split_sentences and --max_source_pieces belong to the predict and serve "
+                   "commands, not to ",
+                   command);
+    else
+      ++i;
   }
-  if (command != "predict") return flags;
-  GENNER_CHECK(!input.empty(), "predict needs --input FILE (one text per line; - reads standard input)");
+  if (command != "predict" && command != "serve") return flags;
+  GENNER_CHECK(command != "predict" || !input.empty(),
+               "predict needs --input FILE (one text per line; - reads standard input)");
   (void)recognize::parse_format(flags.format);
   if (!max_pieces.empty()) {
     size_t used = 0;
@@ -112,10 +137,91 @@ inline PredictFlags take_predict_flags(std::vector<std::string>& args, const std
   return flags;
 }
 
+/// An integer option's value, at least `min`.
+inline long long parse_integer_option(const std::string& key, const std::string& value, long long min) {
+  size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  GENNER_CHECK(used == value.size() && !value.empty() && v >= min, key, ": expected an integer of at least ", min,
+               ", found '", value, "'");
+  return v;
+}
+
+/// Takes the serve command's own options out of `args` (the settings parser never sees them).
+inline ServeOptions take_serve_flags(std::vector<std::string>& args, const std::string& command) {
+  ServeOptions o;
+  const std::vector<std::string> keys = {"--port",      "--max_batch",      "--max_wait_ms", "--max_queue",
+                                         "--max_texts", "--max_body_bytes", "--timeout_ms",  "--threads",
+                                         "--long_texts"};
+  std::map<std::string, std::string> given;
+  for (size_t i = 0; i < args.size();) {
+    std::string key, value;
+    bool found = false;
+    for (const auto& k : keys) {
+      if (args[i] == k) {
+        GENNER_CHECK(i + 1 < args.size(), k, " needs a value");
+        key = k;
+        value = args[i + 1];
+        args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+        found = true;
+      } else if (args[i].rfind(k + "=", 0) == 0) {
+        key = k;
+        value = args[i].substr(k.size() + 1);
+        args.erase(args.begin() + static_cast<long>(i));
+        found = true;
+      }
+      if (found) break;
+    }
+    if (!found) {
+      ++i;
+      continue;
+    }
+    GENNER_CHECK(command == "serve", key, " belongs to the serve command, not to ", command);
+    given[key] = value;
+  }
+  if (command != "serve") return o;
+  auto count = [&](const std::string& key, long long min, long long fallback) {
+    const auto it = given.find(key);
+    return it == given.end() ? fallback : parse_integer_option(key, it->second, min);
+  };
+  o.port = static_cast<int>(count("--port", 0, o.port));
+  GENNER_CHECK(o.port <= 65535, "--port: expected 0 (any free port) to 65535, found ", o.port);
+  o.batching.max_batch = static_cast<size_t>(count("--max_batch", 1, static_cast<long long>(o.batching.max_batch)));
+  o.batching.max_queue = static_cast<size_t>(count("--max_queue", 1, static_cast<long long>(o.batching.max_queue)));
+  o.batching.timeout = std::chrono::milliseconds(count("--timeout_ms", 1, o.batching.timeout.count()));
+  o.max_texts = static_cast<size_t>(count("--max_texts", 1, static_cast<long long>(o.max_texts)));
+  o.max_body_bytes = static_cast<size_t>(count("--max_body_bytes", 2, static_cast<long long>(o.max_body_bytes)));
+  o.threads = static_cast<size_t>(count("--threads", 1, static_cast<long long>(o.threads)));
+  if (const auto it = given.find("--max_wait_ms"); it != given.end()) {
+    size_t used = 0;
+    double ms = -1;
+    try {
+      ms = std::stod(it->second, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    GENNER_CHECK(used == it->second.size() && used > 0 && ms >= 0 && ms <= 60000,
+                 "--max_wait_ms: expected milliseconds from 0 to 60000 (fractions allowed), found '", it->second, "'");
+    o.batching.max_wait = std::chrono::microseconds(static_cast<long long>(std::llround(ms * 1000.0)));
+  }
+  if (const auto it = given.find("--long_texts"); it != given.end()) {
+    GENNER_CHECK(it->second == "refuse" || it->second == "split", "--long_texts: expected refuse or split, found '",
+                 it->second, "'");
+    o.split_long_texts = it->second == "split";
+  }
+  o.check();
+  return o;
+}
+
 template <class E>
 int run_command(const Program& program, const std::string& command, std::vector<std::string> args, char** argv) {
   std::string input, predictions;
   const auto flags = take_predict_flags(args, command, input, predictions);
+  auto serve_options = take_serve_flags(args, command);
   auto cl = train::parse_command_line(args, {{"model", program.model}}, default_config_paths(program));
   if (cl.help) {
     print_usage<E>(fs::path(argv[0]).filename().string(), program);
@@ -143,6 +249,7 @@ int run_command(const Program& program, const std::string& command, std::vector<
   if (command == "train") return commands.train_command();
   if (command == "plan") return commands.plan_command();
   if (command == "evaluate") return commands.evaluate_command();
+  if (command == "serve") return commands.serve_command(flags, std::move(serve_options));
   return commands.predict_command(input, predictions, flags);
 }
 
@@ -158,8 +265,9 @@ int run(const Program& program, int argc, char** argv) {
     if (!args.empty() && args.front().rfind("--", 0) != 0 && args.front() != "-h") {
       command = args.front();
       args.erase(args.begin());
-      GENNER_CHECK(command == "train" || command == "plan" || command == "evaluate" || command == "predict",
-                   "unknown command '", command, "'; expected train, plan, evaluate or predict (see --help)");
+      GENNER_CHECK(command == "train" || command == "plan" || command == "evaluate" || command == "predict" ||
+                       command == "serve",
+                   "unknown command '", command, "'; expected train, plan, evaluate, predict or serve (see --help)");
     }
     return run_command<E>(program, command, std::move(args), argv);
   } catch (const Error& e) {

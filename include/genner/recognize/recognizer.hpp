@@ -227,6 +227,21 @@ class Recognizer {
     return predict(std::span<const std::string_view>(views));
   }
 
+  /// Pieces (`</s>` included) of the longest source `text` makes before any window is cut: its
+  /// longest sentence with sentence splitting, the whole text without (0 for a text without
+  /// words). Above max_source_pieces, predict() decodes that source in windows (Result::split).
+  [[nodiscard]] std::size_t longest_source_pieces(std::string_view text, std::string_view where = "text") const {
+    const auto pre = text::pretokenize(text, options_.tokenize, where);
+    std::size_t longest = 0;
+    std::lock_guard lock(*tokenizer_mutex_);
+    for (const auto& [first, last] : pre.sentences) {
+      std::size_t pieces = 1;
+      for (std::size_t w = first; w < last; ++w) pieces += std::max<std::size_t>(1, tokenizer_.word_pieces(pre.words[w]).size());
+      longest = std::max(longest, pieces);
+    }
+    return longest;
+  }
+
  private:
   /// A piece of one text decoded as one source: words [first, last) of the text.
   struct Window {
