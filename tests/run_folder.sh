@@ -12,16 +12,33 @@ name=run_folder
 # 1. The same seed gives byte-identical weights (initialisation included).
 # Span targets and unconstrained decoding: settings that evaluate must take from the run's record.
 run="--seed 7 --target_type span --constrained false --contiguous false"
-"$flat" train $tiny $run --output_dir "$work/a" >"$work/a.txt" 2>&1 || { cat "$work/a.txt"; fail "training run a"; }
+"$flat" train $tiny $run --logging_steps 2 --output_dir "$work/a" >"$work/a.txt" 2>&1 ||
+  { cat "$work/a.txt"; fail "training run a"; }
 "$flat" train $tiny $run --output_dir "$work/b" >/dev/null 2>&1
 cmp "$work/a/best.safetensors" "$work/b/best.safetensors" || fail "two runs with --seed 7 differ"
-echo "run_folder: same seed, byte-identical best.safetensors"
+echo "run_folder: same seed, byte-identical best.safetensors (logging_steps changes no weight)"
+
+# 1b. Logs: a training-loss line every --logging_steps steps, log.csv row for row, a deflated curve.png.
+steps=$(jq -s '[.[] | select(.kind == "eval")] | last | .step' "$work/a/log.jsonl")
+train_lines=$(jq -s '[.[] | select(.kind == "train")] | length' "$work/a/log.jsonl")
+[ "$train_lines" -eq $((steps / 2)) ] || fail "$train_lines training-loss lines for $steps steps at --logging_steps 2"
+jq -s -e '[.[] | select(.kind == "train") | .step % 2 == 0 and (.train_loss | type) == "number"] | all' \
+  "$work/a/log.jsonl" >/dev/null || fail "training-loss lines off the logging_steps grid or without a loss"
+[ "$(head -n 1 "$work/a/log.csv")" = "step,epoch,kind,train_loss,lr,dev.precision,dev.recall,dev.f1,dev_seconds,time" ] ||
+  fail "log.csv header: $(head -n 1 "$work/a/log.csv")"
+[ $(($(wc -l <"$work/a/log.csv") - 1)) -eq "$(wc -l <"$work/a/log.jsonl")" ] || fail "log.csv and log.jsonl differ in rows"
+csv_f1=$(grep ',eval,' "$work/a/log.csv" | tail -n 1 | cut -d, -f8)
+jq -s -e --argjson c "$csv_f1" '[.[] | select(.kind == "eval")] | last | .dev.f1 == $c' "$work/a/log.jsonl" \
+  >/dev/null || fail "log.csv's last dev F1 '$csv_f1' is not log.jsonl's"
+png_bytes=$(wc -c <"$work/a/curve.png")
+[ "$png_bytes" -lt 150000 ] || fail "curve.png is $png_bytes bytes: not compressed"
+echo "run_folder: $train_lines loss lines in $steps steps, log.csv mirrors log.jsonl, curve.png $png_bytes bytes"
 
 # 2. Resuming with a setting that shapes training changed is refused, naming it.
 expect_error "epochs 2 (checkpoint: 1)" "$flat" train $tiny $run --resume true --epochs 2 --output_dir "$work/a"
 # ... and extending a finished run says why it cannot continue (the schedule depends on the total).
-expect_error "cannot extend this run to epochs 2" "$flat" train $tiny $run --resume true --num_train_epochs 2 \
-  --output_dir "$work/a"
+expect_error "cannot extend this run to max_steps 8 (checkpoint: 0)" "$flat" train $tiny $run --resume true \
+  --max_steps 8 --output_dir "$work/a"
 grep -q "decays linearly to 0 at the last step" "$work/err.txt" || fail "the refusal to extend a run gives no reason"
 expect_error "--learning_rate and --lr are one setting" "$flat" plan $tiny --lr 0.1 --learning_rate 0.2 \
   --output_dir "$work/a"
