@@ -383,7 +383,7 @@ TEST_CASE("begin and end count characters: non-ASCII text slices by them as Pyth
   const auto rec = small.recognizer(options(true, true));
   const std::vector<std::string> texts = {
       "Jos\xC3\xA9 M\xC3\xBCller wohnt in M\xC3\xBCnchen und arbeitet f\xC3\xBCr die Stadt .",
-      "\xC3\x85sa \xC3\x96berg traf Zo\xC3\xAB \xC3\x91\xC3\xBA\xC3\xB1ez in Krak\xC3\xB3w am Montag .",
+      "\xC3\x85sa \xC3\x96" "berg traf Zo\xC3\xAB \xC3\x91\xC3\xBA\xC3\xB1" "ez in Krak\xC3\xB3w am Montag .",
       "\xE6\x9D\xB1\xE4\xBA\xAC und \xF0\x9F\x98\x80 Paris , Berlin und Rom ."};
   std::ostringstream input;
   for (const auto& t : texts) input << t << "\n";
@@ -500,7 +500,7 @@ TEST_CASE("predict_lines writes one record per input line as JSON lines, CoNLL o
     po.input_name = "raw.txt";
     CHECK_THROWS_WITH(gr::predict_lines(rec, in, out, po), Catch::Contains("raw.txt:2: expected UTF-8"));
   }
-  CHECK_THROWS_WITH(gr::parse_format("xml"), Catch::Contains("jsonl, conll or brat"));
+  CHECK_THROWS_WITH(gr::parse_format("xml"), Catch::Contains("jsonl, conll, brat or html"));
 }
 
 namespace {
