@@ -381,10 +381,13 @@ TEST_CASE("begin and end count characters: non-ASCII text slices by them as Pyth
   genner::test::TempDir tmp;
   const auto small = Small::make(tmp.path);
   const auto rec = small.recognizer(options(true, true));
-  const std::vector<std::string> texts = {
+  std::vector<std::string> texts = {
       "Jos\xC3\xA9 M\xC3\xBCller wohnt in M\xC3\xBCnchen und arbeitet f\xC3\xBCr die Stadt .",
       "\xC3\x85sa \xC3\x96" "berg traf Zo\xC3\xAB \xC3\x91\xC3\xBA\xC3\xB1" "ez in Krak\xC3\xB3w am Montag .",
       "\xE6\x9D\xB1\xE4\xBA\xAC und \xF0\x9F\x98\x80 Paris , Berlin und Rom ."};
+  // and the texts the offset test finds entities in, each after a non-ASCII word
+  for (const auto& t : kRaw)
+    if (!t.empty()) texts.push_back("\xC3\x9C" "ber " + t);
   std::ostringstream input;
   for (const auto& t : texts) input << t << "\n";
   std::istringstream in(input.str());
