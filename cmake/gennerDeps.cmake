@@ -3,6 +3,8 @@
 include_guard(GLOBAL)
 find_package(Torch REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
+# zlib (Debian: zlib1g-dev): deflate for the training-curve PNGs (genner/train/plot.hpp).
+find_package(ZLIB REQUIRED)
 find_path(GENNER_RANGE_V3_INCLUDE range/v3/all.hpp REQUIRED)
 find_path(GENNER_HANA_INCLUDE boost/hana.hpp REQUIRED)
 # Gloo's headers (Debian: libgloo-dev): LibTorch's c10d ProcessGroupGloo header includes them.
@@ -18,7 +20,7 @@ function(genner_link_dependencies target)
   # which clashes with the one libtorch uses. genner encodes with its own unigram
   # reader and trains through the spm_train program; only the tests open the
   # library, in isolation (tests/sentencepiece.hpp, set up in tests/CMakeLists.txt).
-  target_link_libraries(${target} INTERFACE ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json PkgConfig::GENNER_HTTPLIB)
+  target_link_libraries(${target} INTERFACE ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json PkgConfig::GENNER_HTTPLIB ZLIB::ZLIB)
   target_include_directories(${target} SYSTEM INTERFACE
     ${GENNER_RANGE_V3_INCLUDE} ${GENNER_HANA_INCLUDE} ${GENNER_GLOO_INCLUDE})
   target_compile_options(${target} INTERFACE ${TORCH_CXX_FLAGS})

@@ -54,6 +54,7 @@ int main(int argc, char** argv) try {
   options.epochs = epochs, options.lr = 3e-3, options.warmup = 0.05, options.clip_norm = 1.0;
   options.max_tokens = 1200, options.output_dir = out, options.resume = false;
   options.decode.constrained = options.decode.contiguous = true;
+  options.decode.flat = true;  // flat entities never share a word (generate/overlaps.hpp), as flat_ner decodes
   options.callbacks = genner::train::standard_callbacks(options);  // progress bar and curve.png
   auto result = genner::train::Trainer(*model, labels, train_ex, dev_ex, options).fit();
   gm::load_trained(*model, result.best_model);

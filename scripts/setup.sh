@@ -10,7 +10,7 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libsentencepiece-dev libsentencepiece0 sentencepiece
   librange-v3-dev libboost-dev nlohmann-json3-dev
-  catch2 libbenchmark-dev libgloo-dev libcpp-httplib-dev curl
+  catch2 libbenchmark-dev libgloo-dev libcpp-httplib-dev curl zlib1g-dev jq
   clang libclang-rt-14-dev
 )
 missing=()

@@ -16,15 +16,16 @@ cat > "$work/base.json" <<JSON
 {"sample_size": 100, "epochs": 1, "scratch_d_model": 32, "scratch_d_ff": 64, "spm_vocab_size": 200,
  "resume": false, "output_dir": "$work/run"}
 JSON
-# plan KEY VALUE -> the plan's JSON in $work/plan.json; exit status of the program
+# plan KEY VALUE -> the plan's JSON in $work/plan.json (all of standard output); exit status of the program
+mkdir -p "$work/tmp"
 plan() {
   rm -rf "$work/run" "$work/other"
   set +e
-  GENNER_DATA="$work/data" "$exe" plan --config "$configs/sample_flat.json" --config "$work/base.json" "$@" \
-    >"$work/out.txt" 2>"$work/err.txt"
+  TMPDIR="$work/tmp" GENNER_DATA="$work/data" "$exe" plan --config "$configs/sample_flat.json" \
+    --config "$work/base.json" "$@" >"$work/out.txt" 2>"$work/err.txt"
   rc=$?
   set -e
-  sed -n '/^{/,$p' "$work/out.txt" >"$work/plan.json"
+  cp "$work/out.txt" "$work/plan.json"
   return $rc
 }
 plan || { cat "$work/err.txt"; fail "the base plan"; }
@@ -32,9 +33,26 @@ cp "$work/plan.json" "$work/base_plan.json"
 plan || fail "the base plan, again"
 cmp -s "$work/plan.json" "$work/base_plan.json" || fail "two plans of the same settings differ: the comparison would prove nothing"
 [ -s "$work/base_plan.json" ] || fail "empty plan"
-# A second data set for --dataset / --data_dir: the base run's sample dev split as all three splits.
+# The plan is JSON and nothing else on standard output (| jq works), and it creates nothing: no
+# run folder, no lock, no tokenizer, no temporary folder left behind.
+jq -e .program "$work/plan.json" >/dev/null || fail "standard output of plan is not one JSON object"
+[ ! -e "$work/run" ] || fail "plan created the run folder $work/run"
+[ -z "$(ls -A "$work/tmp")" ] || fail "plan left $(ls "$work/tmp") in its temporary folder"
+grep -q "sentences: train" "$work/err.txt" || fail "plan's notes are not on standard error"
+# Steps: batch_size sentences per step, so an epoch of N sentences takes ceil(N / batch_size) steps.
+n=$(jq '.data.sentences[0]' "$work/plan.json"); bs=$(jq '.steps.sentences_per_step' "$work/plan.json")
+per_epoch=$(jq '.steps.per_epoch' "$work/plan.json"); total=$(jq '.steps.total' "$work/plan.json")
+[ "$per_epoch" -eq $(( (n + bs - 1) / bs )) ] || fail "steps per epoch $per_epoch for $n sentences in batches of $bs"
+[ "$total" -eq "$per_epoch" ] || fail "total steps $total for one epoch of $per_epoch"
+jq -e '.tokenizer.pieces == null and .tokenizer.train_would_train.vocab_size_at_most == 200' "$work/plan.json" \
+  >/dev/null || fail "plan from scratch does not say which tokenizer train would train"
+echo "options: plan prints only JSON, creates nothing, $n sentences / $bs per step = $per_epoch steps per epoch"
+# A second data set for --dataset / --data_dir: a few CoNLL sentences as all three splits.
 mkdir -p "$work/data/mini"
-for s in train dev test; do cp "$work/run/sample_data/dev.txt" "$work/data/mini/$s.txt"; done
+for s in train dev test; do
+  printf 'John B-PER\nSmith I-PER\nlives O\nin O\nParis B-LOC\n. O\n\nAcme B-ORG\nhired O\nan O\nItalian B-MISC\n. O\n\n' \
+    >"$work/data/mini/$s.txt"
+done
 
 value_for() {
   case "$1" in
@@ -63,6 +81,8 @@ value_for() {
     accumulate) echo 2 ;;                backend) echo nccl ;;
     dist_timeout) echo 60 ;;           frozen_precision) echo bf16 ;;
     gradient_checkpointing) echo true ;; memory_budget) echo 1GB ;;
+    max_train_samples) echo 40 ;;        max_eval_samples) echo 5 ;;
+    logging_steps) echo 2 ;;
     *) return 1 ;;
   esac
 }

@@ -6,6 +6,7 @@
 #include <genner/text.hpp>
 
 #include <fstream>
+#include <limits>
 #include <map>
 
 namespace gd = genner::data;
@@ -447,6 +448,24 @@ TEST_CASE("collate pads with the documented values; sampler is bounded and resum
     CHECK((longest * batch.size() <= opt.max_tokens || batch.size() == 1));
   }
   CHECK(std::all_of(seen.begin(), seen.end(), [](int c) { return c == 1; }));  // every example once per epoch
+  {  // batch_size as Hugging Face reads it: sentences per batch, whatever their length
+    gd::SamplerOptions by_count;
+    by_count.max_tokens = std::numeric_limits<std::size_t>::max();
+    by_count.bucket_window = 64;
+    by_count.max_examples = 16;
+    gd::BatchSampler counted(lengths, by_count, 42);
+    // 501 examples in windows of 64: seven full windows of 4 batches and one of 53 (4 batches)
+    CHECK(counted.batches_per_epoch() == 7 * 4 + 4);
+    std::size_t full = 0, total = 0;
+    for (std::size_t k = 0; k < counted.batches_per_epoch(); ++k) {
+      const auto batch = counted.next();
+      CHECK(batch.size() <= 16);
+      full += batch.size() == 16;
+      total += batch.size();
+    }
+    CHECK(total == lengths.size());
+    CHECK(full == 7 * 4 + 3);
+  }
   // Resume: a fresh sampler restored to a saved state yields the same next batches.
   (void)sampler.next();
   const auto saved = sampler.state();

@@ -374,6 +374,13 @@ TEST_CASE("device maps place blocks by stage; multi-stage maps onto cpu match on
   CHECK(ranged.second == std::vector<int64_t>{1, 1, 0, 0});
   CHECK_THROWS_WITH(gm::NerModel<Staged>(options().on({torch::kCPU, torch::kCPU})),
                     Catch::Contains("lists only 2 devices"));
+  // A CUDA device this LibTorch cannot see (every device on a CPU-only build): a sentence naming it.
+  const auto visible = static_cast<int64_t>(torch::cuda::device_count());
+  const torch::Device absent(torch::kCUDA, static_cast<c10::DeviceIndex>(visible));
+  CHECK_THROWS_AS(gm::NerModel<Staged>(options().on({torch::kCPU, absent, absent})), genner::Error);
+  CHECK_THROWS_WITH(gm::NerModel<Staged>(options().on({torch::kCPU, absent, absent})),
+                    Catch::Contains("ordinal 1 is " + absent.str()) &&
+                        Catch::Contains(visible == 0 ? "sees no CUDA device" : "CUDA device(s) are visible"));
 
   auto one = make<Single>();
   one->eval();

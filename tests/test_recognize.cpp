@@ -71,29 +71,45 @@ const std::vector<std::string> kRaw = {
     "The club , which was founded in 1899 , won 2-1 at Lyon !",
 };
 
+/// Characters [begin, end) of UTF-8 `text`, sliced as Python's text[begin:end] slices.
+std::string char_slice(const std::string& text, size_t begin, size_t end) {
+  std::string out;
+  size_t cp = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i > 0 && (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++cp;  // a lead byte starts a character
+    if (cp >= begin && cp < end) out += text[i];
+  }
+  return out;
+}
+
 /// Checks every offset of a result against its text; returns the entity count.
 size_t check_offsets(const std::string& text, const gr::Result& r) {
   for (size_t w = 0; w < r.words.size(); ++w)
     REQUIRE(text.substr(r.spans[w].begin, r.spans[w].end - r.spans[w].begin) == r.words[w]);
+  // code points: the number of UTF-8 lead bytes before each byte offset
+  auto cps = [&](size_t byte) {
+    size_t n = 0;
+    for (size_t i = 0; i < byte; ++i) n += (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
+    return n;
+  };
   for (const auto& e : r.entities) {
-    INFO(text << " -> " << e.type << " [" << e.begin << ", " << e.end << ") '" << e.text << "'");
-    REQUIRE(e.begin < e.end);
-    REQUIRE(e.end <= text.size());
-    CHECK(text.substr(e.begin, e.end - e.begin) == e.text);
-    // code points: the number of UTF-8 lead bytes before each byte offset
-    auto cps = [&](size_t byte) {
-      size_t n = 0;
-      for (size_t i = 0; i < byte; ++i) n += (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
-      return n;
-    };
-    CHECK(e.cp_begin == cps(e.begin));
-    CHECK(e.cp_end == cps(e.end));
+    INFO(text << " -> " << e.type << " chars [" << e.begin << ", " << e.end << ") bytes [" << e.byte_begin << ", "
+              << e.byte_end << ") '" << e.text << "'");
+    REQUIRE(e.byte_begin < e.byte_end);
+    REQUIRE(e.byte_end <= text.size());
+    CHECK(text.substr(e.byte_begin, e.byte_end - e.byte_begin) == e.text);
+    CHECK(e.begin == cps(e.byte_begin));
+    CHECK(e.end == cps(e.byte_end));
+    CHECK(char_slice(text, e.begin, e.end) == e.text);
     REQUIRE(!e.fragments.empty());
     CHECK(e.word_begin == e.fragments.front().word_begin);
     CHECK(e.word_end == e.fragments.back().word_end);
-    CHECK(e.begin == r.spans[static_cast<size_t>(e.word_begin)].begin);
-    CHECK(e.end == r.spans[static_cast<size_t>(e.word_end - 1)].end);
-    for (const auto& f : e.fragments) CHECK(text.substr(f.begin, f.end - f.begin) == f.text);
+    CHECK(e.byte_begin == r.spans[static_cast<size_t>(e.word_begin)].begin);
+    CHECK(e.byte_end == r.spans[static_cast<size_t>(e.word_end - 1)].end);
+    for (const auto& f : e.fragments) {
+      CHECK(text.substr(f.byte_begin, f.byte_end - f.byte_begin) == f.text);
+      CHECK(char_slice(text, f.begin, f.end) == f.text);
+    }
   }
   return r.entities.size();
 }
@@ -200,7 +216,7 @@ TEST_CASE("the flat rule keeps the first-generated of overlapping entities", "[r
   CHECK(e == std::vector<Entity>{{"PER", {{0, 2}}}, {"ORG", {{3, 4}}}, {"LOC", {{5, 6}}}});
 }
 
-TEST_CASE("Recognizer maps raw text to entities with exact byte and code-point offsets", "[recognize]") {
+TEST_CASE("Recognizer maps raw text to entities with exact character and byte offsets", "[recognize]") {
   genner::test::TempDir tmp;
   const auto small = Small::make(tmp.path);
   const auto rec = small.recognizer(options(true, true));
@@ -375,6 +391,46 @@ TEST_CASE("Recognizer loads a run folder and is safe to share between threads", 
   CHECK_THROWS_WITH(gr::Recognizer::load<Scratch>(run), Catch::Contains("spiece.model"));
 }
 
+TEST_CASE("begin and end count characters: non-ASCII text slices by them as Python and jq slice", "[recognize]") {
+  genner::test::TempDir tmp;
+  const auto small = Small::make(tmp.path);
+  const auto rec = small.recognizer(options(true, true));
+  std::vector<std::string> texts = {
+      "Jos\xC3\xA9 M\xC3\xBCller wohnt in M\xC3\xBCnchen und arbeitet f\xC3\xBCr die Stadt .",
+      "\xC3\x85sa \xC3\x96" "berg traf Zo\xC3\xAB \xC3\x91\xC3\xBA\xC3\xB1" "ez in Krak\xC3\xB3w am Montag .",
+      "\xE6\x9D\xB1\xE4\xBA\xAC und \xF0\x9F\x98\x80 Paris , Berlin und Rom ."};
+  // and the texts the offset test finds entities in, each after a non-ASCII word
+  for (const auto& t : kRaw)
+    if (!t.empty()) texts.push_back("\xC3\x9C" "ber " + t);
+  std::ostringstream input;
+  for (const auto& t : texts) input << t << "\n";
+  std::istringstream in(input.str());
+  std::ostringstream out;
+  gr::PredictOptions po;
+  po.log = nullptr;
+  (void)gr::predict_lines(rec, in, out, po);
+  std::istringstream lines(out.str());
+  size_t n = 0, shifted = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    const auto j = nlohmann::json::parse(line);
+    const std::string text = j.at("text");
+    REQUIRE(text == texts.at(n));
+    for (const auto& e : j.at("entities")) {
+      const size_t b = e.at("begin"), en = e.at("end"), bb = e.at("byte_begin"), be = e.at("byte_end");
+      INFO(text << ": chars [" << b << ", " << en << ") bytes [" << bb << ", " << be << ")");
+      CHECK(char_slice(text, b, en) == e.at("text").get<std::string>());
+      CHECK(text.substr(bb, be - bb) == e.at("text").get<std::string>());
+      shifted += bb != b;
+    }
+  }
+  CHECK(n == texts.size());
+  INFO("entities after a non-ASCII character: their character and byte offsets differ");
+  CHECK(shifted > 0);
+  // The helper itself: "Jos\xC3\xA9 M\xC3\xBCller" is characters [0, 11), bytes [0, 13).
+  CHECK(char_slice(texts[0], 0, 11) == "Jos\xC3\xA9 M\xC3\xBCller");
+  CHECK(char_slice(texts[0], 1, 4) == "os\xC3\xA9");
+}
+
 TEST_CASE("predict_lines writes one record per input line as JSON lines, CoNLL or brat", "[recognize]") {
   genner::test::TempDir tmp;
   const auto small = Small::make(tmp.path);
@@ -398,8 +454,10 @@ TEST_CASE("predict_lines writes one record per input line as JSON lines, CoNLL o
       const std::string text = j.at("text");
       CHECK(text == (n < kRaw.size() ? kRaw[n] : std::string("trailing line without a newline \xC3\xA9t\xC3\xA9")));
       for (const auto& e : j.at("entities")) {
-        const size_t b = e.at("begin"), en = e.at("end");
-        CHECK(text.substr(b, en - b) == e.at("text").get<std::string>());
+        const size_t b = e.at("begin"), en = e.at("end");  // characters, as jq and Python slice
+        CHECK(char_slice(text, b, en) == e.at("text").get<std::string>());
+        const size_t bb = e.at("byte_begin"), be = e.at("byte_end");
+        CHECK(text.substr(bb, be - bb) == e.at("text").get<std::string>());
       }
       if (text.empty()) CHECK(j.at("entities").empty());
     }
@@ -459,5 +517,100 @@ TEST_CASE("predict_lines writes one record per input line as JSON lines, CoNLL o
     po.input_name = "raw.txt";
     CHECK_THROWS_WITH(gr::predict_lines(rec, in, out, po), Catch::Contains("raw.txt:2: expected UTF-8"));
   }
-  CHECK_THROWS_WITH(gr::parse_format("xml"), Catch::Contains("jsonl, conll or brat"));
+  CHECK_THROWS_WITH(gr::parse_format("xml"), Catch::Contains("jsonl, conll, brat or html"));
+}
+
+namespace {
+/// An entity over bytes [b, e) of `text` (character offsets filled as the Recognizer fills them).
+gr::Entity entity_at(const std::string& text, const std::string& type, size_t b, size_t e) {
+  const auto cps = genner::text::code_point_offsets(text);
+  gr::Entity out;
+  out.type = type;
+  out.byte_begin = b, out.byte_end = e, out.begin = cps[b], out.end = cps[e];
+  out.text = text.substr(b, e - b);
+  gr::Fragment f;
+  f.byte_begin = b, f.byte_end = e, f.begin = cps[b], f.end = cps[e], f.text = out.text;
+  out.fragments.push_back(f);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("predict --format html highlights entities by type, HTML-escaped, nested ones nested", "[recognize]") {
+  const std::string text = "Tom & <Jerry> of Bank of S\xC3\xA3o Paulo said \"hi\" O'Neil";
+  gr::Result r;
+  const auto at = [&](const std::string& s) { return text.find(s); };
+  r.entities.push_back(entity_at(text, "PER", 0, 3));
+  r.entities.push_back(entity_at(text, "ORG", at("<Jerry>"), at("<Jerry>") + 7));
+  r.entities.push_back(entity_at(text, "ORG", at("Bank"), at(" said")));
+  r.entities.push_back(entity_at(text, "LOC", at("S\xC3\xA3o"), at(" said")));
+  r.entities.push_back(entity_at(text, "X<y>", at("O'Neil"), text.size()));
+  size_t unmarked = 0;
+  const auto html = gr::to_html(r, text, &unmarked);
+  CHECK(unmarked == 0);
+  CHECK_THAT(html, Catch::StartsWith("<p class=\"line\"><mark class=\"entity\" data-type=\"PER\" style=\"background: "
+                                     "#aa9cfc\">Tom<span class=\"type\">PER</span></mark> &amp; <mark"));
+  CHECK_THAT(html, Catch::Contains(">&lt;Jerry&gt;<span class=\"type\">ORG</span></mark>"));
+  // LOC inside ORG: the inner mark closes before the outer one
+  CHECK_THAT(html, Catch::Contains("Bank of <mark class=\"entity\" data-type=\"LOC\" style=\"background: #ff9561\">"
+                                   "S\xC3\xA3o Paulo<span class=\"type\">LOC</span></mark><span class=\"type\">ORG"
+                                   "</span></mark> said &quot;hi&quot; "));
+  CHECK_THAT(html, Catch::Contains("data-type=\"X&lt;y&gt;\""));
+  CHECK_THAT(html, Catch::Contains(">O&#39;Neil<span class=\"type\">X&lt;y&gt;</span></mark></p>\n"));
+  // a fragment crossing an open one is left unmarked, and counted
+  gr::Result crossing;
+  crossing.entities.push_back(entity_at(text, "A", 0, 9));
+  crossing.entities.push_back(entity_at(text, "B", 6, 13));
+  unmarked = 0;
+  const auto h2 = gr::to_html(crossing, text, &unmarked);
+  CHECK(unmarked == 1);
+  CHECK(h2.find("data-type=\"B\"") == std::string::npos);
+  // the page predict writes: head, one paragraph per line, tail
+  genner::test::TempDir tmp;
+  const auto small = Small::make(tmp.path);
+  const auto rec = small.recognizer(options(true, true));
+  std::istringstream in("John <b>Smith</b> lives in Paris.\n\nZ\xC3\xBCrich & Co.\n");
+  std::ostringstream out;
+  gr::PredictOptions po;
+  po.log = nullptr;
+  po.format = gr::Format::html;
+  (void)gr::predict_lines(rec, in, out, po);
+  const auto page = out.str();
+  CHECK_THAT(page, Catch::StartsWith(std::string(gr::kHtmlHead)));
+  CHECK_THAT(page, Catch::EndsWith(std::string(gr::kHtmlTail)));
+  size_t paragraphs = 0;
+  for (size_t p = page.find("<p class=\"line\">"); p != std::string::npos; p = page.find("<p class=\"line\">", p + 1))
+    ++paragraphs;
+  CHECK(paragraphs == 3);
+  CHECK(page.find("<b>") == std::string::npos);  // the input's markup is text, never markup
+  CHECK_THAT(page, Catch::Contains("&lt;b&gt;") || Catch::Contains("&lt;/b&gt;"));
+}
+
+TEST_CASE("threshold keeps the entities whose probability reaches it and counts the others", "[recognize]") {
+  genner::test::TempDir tmp;
+  const auto small = Small::make(tmp.path);
+  const auto all = small.recognizer(options(true, true)).predict(kRaw);
+  std::vector<double> probabilities;
+  for (const auto& r : all)
+    for (const auto& e : r.entities) probabilities.push_back(std::exp(e.score));
+  REQUIRE(probabilities.size() >= 2);
+  std::sort(probabilities.begin(), probabilities.end());
+  const double t = probabilities[probabilities.size() / 2];
+  auto o = options(true, true);
+  o.threshold = t;
+  const auto kept = small.recognizer(o).predict(kRaw);
+  size_t n_kept = 0, n_below = 0;
+  for (size_t i = 0; i < kRaw.size(); ++i) {
+    for (const auto& e : kept[i].entities) CHECK(std::exp(e.score) >= t);
+    n_kept += kept[i].entities.size();
+    n_below += kept[i].below_threshold;
+    CHECK(kept[i].entities.size() + kept[i].below_threshold == all[i].entities.size());
+  }
+  CHECK(n_kept == static_cast<size_t>(std::count_if(probabilities.begin(), probabilities.end(),
+                                                    [&](double p) { return p >= t; })));
+  CHECK(n_below > 0);
+  o.threshold = 1.5;
+  CHECK_THROWS_WITH(small.recognizer(o), Catch::Contains("threshold") && Catch::Contains("[0, 1]"));
+  o.threshold = 0.5;
+  o.scores = false;
+  CHECK_THROWS_WITH(small.recognizer(o), Catch::Contains("needs scores"));
 }

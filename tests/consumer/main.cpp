@@ -85,12 +85,12 @@ int recognizer_part(const std::filesystem::path& dir) {
   for (size_t i = 0; i < texts.size(); ++i) {
     for (const auto& e : results[i].entities) {
       ++entities;
-      const auto span = texts[i].substr(e.begin, e.end - e.begin);
-      std::cout << "  [" << e.text << "]/" << e.type << " bytes [" << e.begin << ", " << e.end << ") score " << e.score
-                << "\n";
+      const auto span = texts[i].substr(e.byte_begin, e.byte_end - e.byte_begin);
+      std::cout << "  [" << e.text << "]/" << e.type << " characters [" << e.begin << ", " << e.end << ") score "
+                << e.score << "\n";
       if (span != e.text) {
         ++bad;
-        std::cerr << "text " << i << ": bytes [" << e.begin << ", " << e.end << ") are '" << span
+        std::cerr << "text " << i << ": bytes [" << e.byte_begin << ", " << e.byte_end << ") are '" << span
                   << "' but the entity's text is '" << e.text << "'\n";
       }
     }

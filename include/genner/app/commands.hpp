@@ -8,12 +8,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -94,10 +98,12 @@ inline nlohmann::json to_json(const train::TrainerOptions& t) {
           {"clip_norm", t.clip_norm},
           {"truncate_prob", t.truncate_prob},
           {"eval_every", t.eval_every},
+          {"logging_steps", t.logging_steps},
           {"patience", t.patience},
           {"resume", t.resume},
           {"seed", t.seed},
-          {"max_tokens", t.max_tokens},
+          {"batch_size", t.batch_size},
+          {"max_tokens", t.max_tokens == std::numeric_limits<size_t>::max() ? nlohmann::json() : nlohmann::json(t.max_tokens)},
           {"output_dir", t.output_dir.string()},
           {"decode", to_json(t.decode)},
           {"precision", t.precision == model::Precision::bf16   ? "bf16"
@@ -109,10 +115,17 @@ inline nlohmann::json to_json(const train::TrainerOptions& t) {
 
 /// Options of the predict command (taken out of the arguments before the settings parser).
 struct PredictFlags {
-  std::string format = "jsonl";
+  std::string format = "jsonl";  ///< resolved: --format, else the extension of --predictions, else jsonl
   bool pretokenized = false;
   bool split_sentences = false;
   int64_t max_source_pieces = 512;
+  double threshold = 0.0;  ///< keep entities of probability exp(score) >= threshold
+};
+
+/// Options of the evaluate command.
+struct EvaluateFlags {
+  std::string split = "test";  ///< dev | test
+  std::string output;          ///< metrics JSON file; empty: none
 };
 
 /// The structure settings, the keys that shape a from-scratch backbone, and those that apply only
@@ -141,7 +154,9 @@ class Commands {
   /// One line naming the compiled experiment.
   static std::string experiment_line() { return describe(E::spec()); }
 
-  /// Everything train would do, resolved, without training: printed as JSON.
+  /// Everything train would do, resolved, without training: printed as JSON on standard output
+  /// (notes go to standard error). Creates nothing: no run folder, lock or tokenizer; the sample
+  /// data set is written to a temporary folder that is removed again.
   int plan_command() {
     Prepared p;
     prepare(p, /*for_training=*/false);
@@ -217,8 +232,9 @@ class Commands {
     return 0;
   }
 
-  int evaluate_command() {
+  int evaluate_command(const EvaluateFlags& flags = {}) {
     GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to evaluate, found an empty path");
+    refuse_training_settings("evaluate");
     const fs::path out = cfg_.output_dir;
     auto record = RunRecord::read(out / "run.json");
     use_recorded_settings(record, out);
@@ -229,15 +245,37 @@ class Commands {
     model::prepare_inference(*model, model::parse_precision(cfg_.precision));
     const fs::path data_dir = recorded_data_dir(record, out);
     auto splits = load_splits(program_.family, data_dir, cfg_);
-    auto test_ex = data::encode_dataset(splits.test, tokenizer, labels, target_type(cfg_.target_type));
-    data::check_source_lengths(test_ex, splits.test, static_cast<size_t>(cfg_.max_words),
-                               "the test split of " + data_dir.string());
-    auto ev = train::evaluate(*model, test_ex, labels, decode_options(cfg_, program_.family), 32, true,
-                              train::parse_metric_rules(cfg_.metric));
-    print_scores("test", ev);
+    const bool dev = flags.split == "dev";
+    const auto& split = dev ? splits.dev : splits.test;
+    auto examples = data::encode_dataset(split, tokenizer, labels, target_type(cfg_.target_type));
+    data::check_source_lengths(examples, split, static_cast<size_t>(cfg_.max_words),
+                               std::string("the ") + (dev ? "dev" : "test") + " split of " + data_dir.string());
+    const auto rules = train::parse_metric_rules(cfg_.metric);
+    auto ev = train::evaluate(*model, examples, labels, decode_options(cfg_, program_.family),
+                              static_cast<size_t>(cfg_.batch_size), true, rules);
+    print_scores(dev ? "dev " : "test", ev);
+    if (!flags.output.empty()) {
+      const auto rules_text =
+          rules == train::MetricRules::pointer
+              ? "pointer: entities compared as tuples of output indices (pointers and type) read off the generated "
+                "sequence, each distinct entity of a sentence counted once, as the published figures were counted"
+              : "word: typed entities (type and word fragments) compared exactly, counted with multiplicity";
+      nlohmann::json metrics = ev.scores.to_json();
+      metrics["split"] = flags.split;
+      metrics["data_dir"] = data_dir.string();
+      metrics["run"] = out.string();
+      metrics["rules"] = std::string(rules_text) +
+                         "; micro precision, recall and F1 over all entities, and per type; exact match: sentences "
+                         "predicted exactly; all figures in percent (0-100)";
+      metrics["invalid_entities"] = ev.invalid_entities;
+      metrics["decoding"] = to_json(decode_options(cfg_, program_.family));
+      metrics["precision_mode"] = cfg_.precision;
+      io::write_text_atomically(flags.output, metrics.dump(2) + "\n");
+      std::cout << "Metrics (percent): " << flags.output << "\n";
+    }
     if (program_.family == Family::flat) {
-      const auto file = out / "test_predictions.conll";
-      write_conll_predictions(file, splits.test, ev);
+      const auto file = out / (dev ? "dev_predictions.conll" : "test_predictions.conll");
+      write_conll_predictions(file, split, ev);
       std::cout << "CoNLL-format predictions (word gold pred) for conlleval: " << file.string() << "\n";
     }
     check_stdout();
@@ -320,10 +358,13 @@ class Commands {
   recognize::Recognizer load_recognizer(const std::string& command, const PredictFlags& flags) {
     GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to ", command,
                  " with, found an empty path");
+    refuse_training_settings(command);
     const auto record = RunRecord::read(fs::path(cfg_.output_dir) / "run.json");
     use_recorded_settings(record, cfg_.output_dir);
     recognize::RecognizerOptions ro;
     ro.decode = decode_options(cfg_, program_.family);
+    ro.batch_size = static_cast<size_t>(cfg_.batch_size);
+    ro.threshold = flags.threshold;
     ro.flat = program_.family == Family::flat;
     ro.tokenize.pretokenized = flags.pretokenized;
     ro.tokenize.split_sentences = flags.split_sentences;
@@ -346,22 +387,45 @@ class Commands {
     RunRecord record;
     fs::path data_dir;
     std::optional<train::RunLock> lock;
+    /// plan: the folder the sample data set is written to instead of the run folder (removed after).
+    struct TempFolder {
+      fs::path path;
+      TempFolder() {
+        std::string pattern = (fs::temp_directory_path() / "genner-plan-XXXXXX").string();
+        GENNER_CHECK(::mkdtemp(pattern.data()) != nullptr, "plan: cannot create a temporary folder under ",
+                     fs::temp_directory_path().string(), " (", std::strerror(errno), ")");
+        path = pattern;
+      }
+      TempFolder(const TempFolder&) = delete;
+      TempFolder& operator=(const TempFolder&) = delete;
+      ~TempFolder() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+      }
+    };
+    std::optional<TempFolder> temp;
+    bool tokenizer_planned = false;  ///< plan from scratch: the tokenizer train would train is not trained
   };
 
   void prepare(Prepared& p, bool for_training) {
     // Rank 0 owns the folder (checks, lock, clean-up), writes the sample data and trains the
-    // tokenizer; the other ranks then read them.
+    // tokenizer; the other ranks then read them. A plan touches no run folder.
     const bool main_rank = group_->is_main();
-    const fs::path out = main_rank ? train::prepare_output_dir(cfg_.output_dir) : fs::path(cfg_.output_dir);
-    if (main_rank) {
+    std::ostream& note = for_training ? std::cout : std::cerr;
+    GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected a folder, found an empty path");
+    const fs::path out =
+        main_rank && for_training ? train::prepare_output_dir(cfg_.output_dir) : fs::path(cfg_.output_dir);
+    if (main_rank && for_training) {
       p.lock.emplace(out);
       for (const auto& f : train::remove_stale_temporaries(out))
         std::cerr << "note: removed " << f.string() << ", left by a killed run\n";
     }
     const auto trajectory = trajectory_settings();
-    if (for_training && cfg_.resume)
-      train::check_resume_settings(train::checkpoint_settings(out / "checkpoint"), trajectory,
-                                   (out / "checkpoint").string());
+    if (for_training && cfg_.resume) {
+      const auto saved = train::checkpoint_settings(out / "checkpoint");
+      refuse_longer_schedule(saved, trajectory, (out / "checkpoint").string());
+      train::check_resume_settings(saved, trajectory, (out / "checkpoint").string());
+    }
     // The backbone first: a contradiction with the compiled experiment stops the run before any work
     // (a static preset's shape is known before its checkpoint is found).
     if constexpr (E::backbone::is_static) check_structure(E::backbone::config());
@@ -369,9 +433,14 @@ class Commands {
     const auto shape = backbone_shape(source);
     if constexpr (!E::backbone::is_static) check_structure(shape);
 
-    if (main_rank) p.data_dir = resolve_data_dir(out);
-    group_->barrier("sample data");
-    if (!main_rank) p.data_dir = resolve_data_dir(out, /*write=*/false);
+    if (!for_training && cfg_.data_dir.empty() && cfg_.dataset == "sample") {
+      p.temp.emplace();
+      p.data_dir = resolve_data_dir(p.temp->path / "run");  // read below; reported where train writes it
+    } else {
+      if (main_rank) p.data_dir = resolve_data_dir(out);
+      group_->barrier("sample data");
+      if (!main_rank) p.data_dir = resolve_data_dir(out, /*write=*/false);
+    }
     if (for_training && cfg_.resume && train::find_checkpoint(out / "checkpoint") && fs::exists(out / "run.json")) {
       // The checkpoint's weights and tokenizer belong to the data they were trained on.
       const auto before = RunRecord::read(out / "run.json").data_dir;
@@ -380,13 +449,18 @@ class Commands {
                    ": cannot resume: the run was trained on the data in ", was.string(), ", not ",
                    p.data_dir.string(), "; resume with that --data_dir, or --resume false to start over in this folder");
     }
-    std::cout << "genner " << program_.name << " (" << family_name(program_.family) << " NER): data "
-              << p.data_dir.string() << ", output " << out.string() << "\n  experiment: " << experiment_line() << "\n";
-    p.splits = load_splits(program_.family, p.data_dir, cfg_);
-    std::cout << "  sentences: train " << p.splits.train.sentences.size() << ", dev " << p.splits.dev.sentences.size()
-              << ", test " << p.splits.test.sentences.size() << "; types:";
-    for (const auto& t : p.splits.types) std::cout << ' ' << t;
-    std::cout << "\n";
+    const auto data_read = p.data_dir;
+    if (p.temp) p.data_dir = out / "sample_data";
+    note << "genner " << program_.name << " (" << family_name(program_.family) << " NER): data " << p.data_dir.string()
+         << ", output " << out.string() << "\n  experiment: " << experiment_line() << "\n";
+    p.splits = load_splits(program_.family, data_read, cfg_);
+    note << "  sentences: train " << p.splits.train.sentences.size() << ", dev " << p.splits.dev.sentences.size()
+         << ", test " << p.splits.test.sentences.size() << "; types:";
+    for (const auto& t : p.splits.types) note << ' ' << t;
+    note << "\n";
+    if (cfg_.dataset == "sample" && cfg_.data_dir.empty())
+      note << "  note: the sample data is synthetic (genner/data/sample.hpp); a model trained on it fits that data "
+              "only, not real text: train on a real data set (--dataset, --data_dir) for that\n";
 
     auto& record = p.record;
     record.settings = train::to_json(cfg_);
@@ -396,12 +470,18 @@ class Commands {
     record.data_dir = train::path_for_record(p.data_dir, out);
     record.program = program_.name;
     record.experiment = E::spec().to_json();
-    if (main_rank) p.tokenizer.emplace(make_tokenizer(p.splits, source, out, record));
-    group_->barrier("tokenizer");
-    if (!main_rank) p.tokenizer.emplace(make_tokenizer(p.splits, source, out, record, /*train=*/false));
-    auto& tokenizer = *p.tokenizer;
-    p.labels = data::LabelSpace::make(p.splits.types, tokenizer);
-    record.label_token_ids = p.labels.token_ids;
+    if (!for_training && source.scratch) {
+      // train would train a SentencePiece model here; the plan says so and sizes the model for the
+      // largest vocabulary it can have.
+      p.tokenizer_planned = true;
+      record.tokenizer = train::path_for_record(out / "spiece.model", out);
+    } else {
+      if (main_rank) p.tokenizer.emplace(make_tokenizer(p.splits, source, out, record));
+      group_->barrier("tokenizer");
+      if (!main_rank) p.tokenizer.emplace(make_tokenizer(p.splits, source, out, record, /*train=*/false));
+      p.labels = data::LabelSpace::make(p.splits.types, *p.tokenizer);
+      record.label_token_ids = p.labels.token_ids;
+    }
 
     // LibTorch seeds its generator at random in each process: --seed also decides the initial weights.
     torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
@@ -410,32 +490,34 @@ class Commands {
     // A checkpoint fills frozen projections in their storage form; a random backbone is stored
     // after it is saved (train_command).
     if (!source.scratch) p.model_options.frozen_storage = frozen_storage();
-    p.model = build_model(source, shape, p.model_options, tokenizer.piece_count());
+    p.model = build_model(source, shape, p.model_options,
+                          p.tokenizer ? p.tokenizer->piece_count() : cfg_.spm_vocab_size);
     record.config = p.model->config();
-    recognize::check_vocabulary(tokenizer, record.config.vocab_size, record.tokenizer);
-    init_labels(*p.model, p.splits.types, tokenizer);
+    if (p.tokenizer) {
+      auto& tokenizer = *p.tokenizer;
+      recognize::check_vocabulary(tokenizer, record.config.vocab_size, record.tokenizer);
+      init_labels(*p.model, p.splits.types, tokenizer);
+      const auto type = target_type(cfg_.target_type);
+      data::EncodeReport report;
+      p.train = data::encode_dataset(p.splits.train, tokenizer, p.labels, type, &report);
+      p.dev = data::encode_dataset(p.splits.dev, tokenizer, p.labels, type, &report);
+      p.test = data::encode_dataset(p.splits.test, tokenizer, p.labels, type, &report);
+      const auto guard = static_cast<size_t>(cfg_.max_words);
+      data::check_source_lengths(p.train, p.splits.train, guard, "the train split of " + p.data_dir.string());
+      data::check_source_lengths(p.dev, p.splits.dev, guard, "the dev split of " + p.data_dir.string());
+      data::check_source_lengths(p.test, p.splits.test, guard, "the test split of " + p.data_dir.string());
+      if (report.entities_on_unk_words)
+        std::cerr << "note: " << report.entities_on_unk_words << " entities cover words with no SentencePiece piece\n";
+    }
     p.model->set_checkpointing(cfg_.gradient_checkpointing);
     // A random frozen backbone is saved in fp32 before training (train_command), then stored.
     if (!for_training) p.model->store_frozen(frozen_storage());
-
-    const auto type = target_type(cfg_.target_type);
-    data::EncodeReport report;
-    p.train = data::encode_dataset(p.splits.train, tokenizer, p.labels, type, &report);
-    p.dev = data::encode_dataset(p.splits.dev, tokenizer, p.labels, type, &report);
-    p.test = data::encode_dataset(p.splits.test, tokenizer, p.labels, type, &report);
-    const auto guard = static_cast<size_t>(cfg_.max_words);
-    data::check_source_lengths(p.train, p.splits.train, guard, "the train split of " + p.data_dir.string());
-    data::check_source_lengths(p.dev, p.splits.dev, guard, "the dev split of " + p.data_dir.string());
-    data::check_source_lengths(p.test, p.splits.test, guard, "the test split of " + p.data_dir.string());
-    if (report.entities_on_unk_words)
-      std::cerr << "note: " << report.entities_on_unk_words << " entities cover words with no SentencePiece piece\n";
-    std::cout << "  model: " << p.model->config().describe() << "; trainable parameters " << p.model->count_trainable()
-              << "\n";
-    p.topt = trainer_options(p.train, out, trajectory);
+    note << "  model: " << p.model->config().describe() << "; trainable parameters " << p.model->count_trainable()
+         << (p.tokenizer_planned ? " (at most: the vocabulary is not trained yet)" : "") << "\n";
+    p.topt = trainer_options(out, trajectory);
   }
 
-  train::TrainerOptions trainer_options(const std::vector<data::Example>& train_ex, const fs::path& out,
-                                        const nlohmann::json& trajectory) {
+  train::TrainerOptions trainer_options(const fs::path& out, const nlohmann::json& trajectory) {
     train::TrainerOptions topt;
     topt.epochs = cfg_.epochs;
     topt.max_steps = cfg_.max_steps;
@@ -446,11 +528,14 @@ class Commands {
     topt.clip_norm = cfg_.clip_norm;
     topt.truncate_prob = cfg_.truncate_prob;
     topt.eval_every = cfg_.eval_every;
+    topt.logging_steps = cfg_.logging_steps;
     topt.patience = cfg_.patience;
     topt.resume = cfg_.resume;
     topt.seed = static_cast<uint64_t>(cfg_.seed);
     topt.trajectory = trajectory;
-    topt.max_tokens = tokens_per_batch(train_ex);
+    // batch_size is sentences per optimizer step, as Hugging Face reads it; no token bound.
+    topt.batch_size = static_cast<size_t>(cfg_.batch_size);
+    topt.max_tokens = std::numeric_limits<size_t>::max();
     topt.output_dir = out;
     topt.decode = decode_options(cfg_, program_.family);
     topt.metric = train::parse_metric_rules(cfg_.metric);
@@ -467,7 +552,9 @@ class Commands {
     return t5::WeightStorage::fp32;
   }
 
-  /// The memory plan of training on the longest training sentences, batch_size at a time.
+  /// The memory plan of training on the longest training sentences, batch_size at a time. Before
+  /// a tokenizer exists (plan from scratch), lengths are bounded from the words: two pieces a word
+  /// and </s>, two pointers a fragment and a type an entity, and the end.
   model::MemoryPlan memory_plan(const Prepared& p) const {
     model::MemoryShape shape;
     shape.batch = cfg_.batch_size;
@@ -476,6 +563,13 @@ class Commands {
       shape.source = std::max<int64_t>(shape.source, static_cast<int64_t>(e.src_ids.size()));
       shape.target = std::max<int64_t>(shape.target, static_cast<int64_t>(e.target.size()) + 1);
     }
+    if (p.train.empty())
+      for (const auto& sentence : p.splits.train.sentences) {
+        int64_t target = 2;
+        for (const auto& entity : sentence.entities) target += 2 * static_cast<int64_t>(entity.fragments.size()) + 1;
+        shape.source = std::max<int64_t>(shape.source, 2 * static_cast<int64_t>(sentence.words.size()) + 1);
+        shape.target = std::max(shape.target, target);
+      }
     return model::plan_memory(*p.model, shape, model::parse_precision(cfg_.precision), cfg_.gradient_checkpointing);
   }
 
@@ -494,32 +588,56 @@ class Commands {
   nlohmann::json plan_json(const Prepared& p) const {
     double checksum = 0;
     for (const auto& t : p.model->parameters()) checksum += t.detach().abs().sum().template item<double>();
-    int64_t source_pieces = 0, target_length = 0;
-    for (const auto& e : p.train) {
-      source_pieces += static_cast<int64_t>(e.src_ids.size());
-      target_length += static_cast<int64_t>(e.target.size());
+    nlohmann::json source_pieces, target_length;  // null until a tokenizer exists
+    std::vector<size_t> lengths;
+    if (p.tokenizer) {
+      int64_t sp = 0, tl = 0;
+      for (const auto& e : p.train) sp += static_cast<int64_t>(e.src_ids.size()), tl += static_cast<int64_t>(e.target.size());
+      source_pieces = sp;
+      target_length = tl;
+      lengths = data::BatchSampler::lengths_of(p.train);
+    } else {
+      // Batches are cut by sentence count alone (no token bound), so word counts give the same steps.
+      for (const auto& s : p.splits.train.sentences) lengths.push_back(s.words.size() + 1);
     }
+    const auto steps = train::plan_steps(std::move(lengths), p.topt);
     std::vector<std::string> first_words;
     if (!p.splits.train.sentences.empty()) first_words = p.splits.train.sentences.front().words;
     const auto backend =
         train::dist::backend_name(train::dist::parse_backend(cfg_.backend, torch::cuda::is_available()));
+    nlohmann::json tokenizer = {{"file", p.record.tokenizer}};
+    if (p.tokenizer) {
+      tokenizer["pieces"] = p.tokenizer->piece_count();
+    } else {
+      tokenizer["pieces"] = nullptr;
+      tokenizer["train_would_train"] = {{"vocab_size_at_most", cfg_.spm_vocab_size},
+                                        {"corpus_sentences", p.splits.train.sentences.size()}};
+    }
+    const auto eval_every = cfg_.eval_every > 0 ? cfg_.eval_every : steps.per_epoch;
     return {{"program", program_.name},
             {"experiment", E::spec().to_json()},
             {"data",
              {{"dir", p.data_dir.string()},
+              {"written_by_train", p.temp.has_value()},
               {"sentences",
                {p.splits.train.sentences.size(), p.splits.dev.sentences.size(), p.splits.test.sentences.size()}},
               {"types", p.splits.types},
               {"first_train_sentence", first_words},
               {"train_source_pieces", source_pieces},
               {"train_target_length", target_length}}},
-            {"tokenizer", {{"pieces", p.tokenizer->piece_count()}, {"file", p.record.tokenizer}}},
+            {"tokenizer", tokenizer},
             {"model",
              {{"config", p.model->config().to_json()},
+              {"vocab_size_is_upper_bound", p.tokenizer_planned},
               {"from", p.record.pretrained.empty() ? std::string("scratch") : p.record.pretrained},
               {"mlp_dropout", p.model_options.mlp_dropout},
               {"trainable_parameters", p.model->count_trainable()},
               {"initial_weights_abs_sum", checksum}}},
+            {"steps",
+             {{"sentences_per_step", cfg_.batch_size},
+              {"per_epoch", steps.per_epoch},
+              {"total", steps.total},
+              {"evaluations", eval_every > 0 ? (steps.total + eval_every - 1) / eval_every : 0}}},
             {"trainer", to_json(p.topt)},
             {"memory", memory_json(p)},
             {"parallel", {{"ranks", cfg_.nproc}, {"backend", backend}, {"timeout_s", cfg_.dist_timeout}}},
@@ -607,6 +725,41 @@ class Commands {
            " (genner/model/policies.hpp)");
     }
     for (const auto& key : structure_keys()) train::find_option(key, key).set(cfg_, compiled[key]);
+  }
+
+  /// A run extended by raising epochs or max_steps (and nothing else) is refused with the reason:
+  /// the schedule already taken depends on the total number of steps.
+  static void refuse_longer_schedule(const nlohmann::json& saved, const nlohmann::json& now, const std::string& where) {
+    if (!saved.is_object() || !now.is_object()) return;
+    std::string changed;
+    for (const auto& [key, value] : now.items()) {
+      if (!saved.contains(key) || saved[key] == value) continue;
+      if (key != "epochs" && key != "max_steps") return;  // other differences: the general refusal
+      changed += (changed.empty() ? "" : ", ") + key + " " + value.dump() + " (checkpoint: " + saved[key].dump() + ")";
+    }
+    if (changed.empty()) return;
+    fail(where, ": cannot extend this run to ", changed,
+         ": the learning rate warms up over warmup x the total steps and decays linearly to 0 at the last step, so "
+         "every step this run took had the rate of its own total; a longer run would have had other rates from "
+         "step 1, and continuing would give neither run. Train the longer run from the start (--resume false, or "
+         "another --output_dir), or keep this one's epochs and max_steps");
+  }
+
+  /// evaluate and predict restore a trained run: on their command line only the settings they obey
+  /// are accepted (a training setting given there would change nothing).
+  void refuse_training_settings(const std::string& command) const {
+    std::vector<std::string> obeyed = {"output_dir", "max_len", "max_len_a", "beams",     "length_penalty",
+                                       "constrained", "contiguous", "precision", "batch_size"};
+    if (command == "evaluate")
+      for (const char* k : {"data_dir", "dataset", "max_words", "metric", "max_eval_samples"}) obeyed.emplace_back(k);
+    for (const auto& key : given_) {
+      if (std::find(obeyed.begin(), obeyed.end(), key) != obeyed.end()) continue;
+      std::string list;
+      for (const auto& k : obeyed) list += (list.empty() ? "--" : ", --") + k;
+      fail("--", key, " does not apply to ", command, ": it restores the trained run in --output_dir with the ",
+           "settings recorded in its run.json, and ", key, " would change nothing there; ", command,
+           " obeys only ", list);
+    }
   }
 
   bool on_command_line(const std::string& key) const {
@@ -753,16 +906,8 @@ class Commands {
   /// Settings whose change would make a resumed run a different run (checked against the checkpoint).
   nlohmann::json trajectory_settings() const {
     auto j = train::to_json(cfg_);
-    for (const char* k : {"output_dir", "resume", "description", "patience", "data_dir"}) j.erase(k);
+    for (const char* k : {"output_dir", "resume", "description", "patience", "data_dir", "logging_steps"}) j.erase(k);
     return j;
-  }
-
-  /// Padded tokens per batch so that a batch holds about batch_size sentences of average length.
-  size_t tokens_per_batch(const std::vector<data::Example>& ex) const {
-    double mean = 0;
-    for (const auto& e : ex) mean += static_cast<double>(e.src_ids.size() + e.target.size());
-    mean /= static_cast<double>(std::max<size_t>(1, ex.size()));
-    return static_cast<size_t>(std::max(1.0, mean * 1.3 * static_cast<double>(cfg_.batch_size)));
   }
 
   Program program_;

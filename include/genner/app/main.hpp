@@ -12,8 +12,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -41,17 +43,25 @@ inline std::vector<fs::path> default_config_paths(const Program& program) {
 }
 
 template <class E>
-void print_usage(const std::string& executable, const Program& program) {
+void print_usage(const std::string& executable, const Program& program, const train::RunConfig& defaults) {
+  const char* data_env = std::getenv("GENNER_DATA");
   const ServeOptions serve;
-  std::cout << "usage: " << executable << " [train|plan|evaluate|predict|serve] [--config FILE]... [--key value]...\n\n"
+  std::cout << "usage: " << executable
+            << " [train|plan|evaluate|predict|serve] [--config FILE]... [--key value | --key=value]...\n\n"
             << "  train     train on <data_dir>/train, select on dev, report test (the default command)\n"
-            << "  plan      resolve everything train would use (data, tokenizer, model, optimisation, decoding)\n"
-            << "            and print it as JSON, without training\n"
-            << "  evaluate  score the run in --output_dir on the test split; flat data also gets a CoNLL file\n"
+            << "  plan      resolve everything train would use (data, tokenizer, model, optimisation, decoding,\n"
+            << "            steps per epoch and in all) and print it as JSON on standard output, without\n"
+            << "            training or creating anything\n"
+            << "  evaluate  score the run in --output_dir: [--split dev|test (test)] [--output metrics.json]\n"
+            << "            (precision, recall and F1 on a 0-100 scale, overall and per type); flat data also\n"
+            << "            gets a CoNLL file for conlleval\n"
             << "  predict   --input FILE|- (one text per line; - is standard input) [--predictions FILE|-]\n"
-            << "            [--format jsonl|conll|brat] [--pretokenized] [--split_sentences]\n"
-            << "            [--max_source_pieces N (512)]: one record per input line, character offsets\n"
-            << "            (brat: code points of the whole input); throughput on standard error\n"
+            << "            [--format jsonl|conll|brat|html (default: from the extension of --predictions\n"
+            << "            .jsonl .conll .ann .html, else jsonl)] [--pretokenized true|false]\n"
+            << "            [--split_sentences true|false] [--max_source_pieces N (512)]\n"
+            << "            [--threshold P (0: all; keep entities of probability exp(score) >= P)]:\n"
+            << "            one record per input line; \"begin\"/\"end\" count characters (code points, as\n"
+            << "            Python and jq slice), \"byte_begin\"/\"byte_end\" bytes; throughput on standard error\n"
             << "  serve     answer NER requests over HTTP on 127.0.0.1 with the run in --output_dir, the same\n"
             << "            precision, decoding and --pretokenized/--split_sentences/--max_source_pieces as predict:\n"
             << "            POST /v1/recognize {\"text\": \"...\"} or {\"texts\": [...]} (predict's records out),\n"
@@ -70,71 +80,148 @@ void print_usage(const std::string& executable, const Program& program) {
             << "            --long_texts refuse|split (refuse): a text over --max_source_pieces gets 413, or is\n"
             << "            decoded in windows as predict does; --threads N (" << serve.threads
             << ") connections served at once\n"
-            << "            Refusals are JSON {\"error\": \"...\"}; SIGINT/SIGTERM answer what is in flight, then exit 0\n\n"
+            << "            Refusals are JSON {\"error\": \"...\"}; SIGINT/SIGTERM answer what is in flight, then exit 0\n"
+            << "  evaluate, predict and serve read the run's settings from run.json; on their command line they obey\n"
+            << "  only the decoding settings, precision, batch_size (and evaluate: data_dir, dataset,\n"
+            << "  max_words, metric); others are refused\n\n"
             << "Experiment " << program.name << " (" << family_name(program.family) << " NER), compiled for:\n  "
             << describe(E::spec()) << "\n"
             << "Settings that contradict it (peft, adapter_size, prompt_length, encoder_mlp, avg_feature, and\n"
             << "scratch_* for a static backbone) are refused; the error names the executables that have them.\n\n"
-            << "Defaults of this executable: --model " << program.model << "; config files:";
+            << "Defaults of this executable (shown with each option below): --model " << defaults.model
+            << "; config files:";
   for (const auto& p : default_config_paths(program)) std::cout << ' ' << p.string();
-  std::cout << "\n--model: 'scratch' (random weights), a name under $GENNER_MODELS (now " << models_root().string()
-            << "), or a path starting with /, ./ or ../\n\n";
-  std::cout << train::help_text(executable);
+  std::cout << "\n--model: 'scratch' (random weights), a folder of that name in the current directory, a name\n"
+            << "under $GENNER_MODELS (now " << models_root().string() << "), or a path starting with /, ./ or ../\n"
+            << "Data: --data_dir, else $GENNER_DATA/<dataset> (GENNER_DATA is now "
+            << (data_env && *data_env ? std::string(data_env) : std::string("unset: ../shared/data")) << ")\n";
+  if (defaults.dataset == "sample" && defaults.model == "scratch")
+    std::cout << "Without settings this executable trains a small model from scratch on genner's synthetic sample\n"
+              << "data: it fits that data only and is no model for real text (train on a real data set for that).\n";
+  std::cout << "\n" << train::help_text(executable, defaults, /*usage=*/false);
 }
 
-/// Takes predict's own options out of `args` (the settings parser never sees them).
-inline PredictFlags take_predict_flags(std::vector<std::string>& args, const std::string& command, std::string& input,
-                                       std::string& predictions) {
-  PredictFlags flags;
-  std::string max_pieces;
+/// What a predict file name's extension says about its format ("" when it says nothing).
+inline std::string format_of_extension(const std::string& file) {
+  auto ext = fs::path(file).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return "jsonl";
+  if (ext == ".conll" || ext == ".bio") return "conll";
+  if (ext == ".ann") return "brat";
+  if (ext == ".html" || ext == ".htm") return "html";
+  return "";
+}
+
+/// Options that belong to one command, taken out of `args` before the settings parser sees them.
+struct CommandFlags {
+  std::string input, predictions;
+  PredictFlags predict;
+  EvaluateFlags evaluate;
+};
+
+/// Takes predict's and evaluate's own options out of `args`; one of another command is refused.
+inline CommandFlags take_command_flags(std::vector<std::string>& args, const std::string& command) {
+  CommandFlags out;
+  auto& flags = out.predict;
+  std::string max_pieces, format, threshold, pretokenized, split_sentences, split, output;
+  std::vector<std::string> seen;
+  struct Flag {
+    const char* key;
+    std::string* into;
+    bool is_switch;
+    const char* command;
+  };
+  const std::vector<Flag> table = {{"--input", &out.input, false, "predict"},
+                                   {"--predictions", &out.predictions, false, "predict"},
+                                   {"--format", &format, false, "predict"},
+                                   {"--max_source_pieces", &max_pieces, false, "predict serve"},
+                                   {"--threshold", &threshold, false, "predict"},
+                                   {"--pretokenized", &pretokenized, true, "predict serve"},
+                                   {"--split_sentences", &split_sentences, true, "predict serve"},
+                                   {"--split", &split, false, "evaluate"},
+                                   {"--output", &output, false, "evaluate"}};
   for (size_t i = 0; i < args.size();) {
-    auto take = [&](const std::string& key, std::string& into) {
-      if (args[i] == key) {
-        GENNER_CHECK(i + 1 < args.size(), key, " needs a value");
-        into = args[i + 1];
-        args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
-        return true;
-      }
-      if (args[i].rfind(key + "=", 0) == 0) {
-        into = args[i].substr(key.size() + 1);
-        args.erase(args.begin() + static_cast<long>(i));
-        return true;
-      }
-      return false;
-    };
-    auto flag = [&](const std::string& key, bool& into) {
-      if (args[i] != key) return false;
-      into = true;
-      args.erase(args.begin() + static_cast<long>(i));
-      return true;
-    };
-    if (take("--input", input) || take("--predictions", predictions) || take("--format", flags.format))
-      GENNER_CHECK(command == "predict", "--input, --predictions and --format belong to the predict command, not to ",
-                   command);
-    else if (take("--max_source_pieces", max_pieces) || flag("--pretokenized", flags.pretokenized) ||
-             flag("--split_sentences", flags.split_sentences))
-      GENNER_CHECK(command == "predict" || command == "serve",
-                   "--pretokenized, --split_sentences and --max_source_pieces belong to the predict and serve "
-                   "commands, not to ",
-                   command);
-    else
-      ++i;
-  }
-  if (command != "predict" && command != "serve") return flags;
-  GENNER_CHECK(command != "predict" || !input.empty(),
-               "predict needs --input FILE (one text per line; - reads standard input)");
-  (void)recognize::parse_format(flags.format);
-  if (!max_pieces.empty()) {
+    const Flag* hit = nullptr;
+    std::string value;
     size_t used = 0;
-    try {
-      flags.max_source_pieces = std::stoll(max_pieces, &used);
-    } catch (const std::exception&) {
-      used = 0;
+    for (const auto& f : table) {
+      const std::string key = f.key;
+      if (args[i] == key) {
+        const bool next_is_value = i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0;
+        if (f.is_switch && !(next_is_value && (args[i + 1] == "true" || args[i + 1] == "false"))) {
+          value = "true", used = 1;  // a bare switch means true
+        } else {
+          GENNER_CHECK(i + 1 < args.size(), key, ": expected a value, found the end of the command line");
+          value = args[i + 1], used = 2;
+        }
+      } else if (args[i].rfind(key + "=", 0) == 0) {
+        value = args[i].substr(key.size() + 1), used = 1;
+      }
+      if (used) {
+        hit = &f;
+        break;
+      }
     }
-    GENNER_CHECK(used == max_pieces.size() && flags.max_source_pieces >= 2,
+    if (!hit) {
+      ++i;
+      continue;
+    }
+    const std::string owners = hit->command;  // one command, or "predict serve"
+    const bool belongs =
+        owners == command || (owners == "predict serve" && (command == "predict" || command == "serve"));
+    GENNER_CHECK(belongs, hit->key, " belongs to the ",
+                 owners == "predict serve" ? std::string("predict and serve commands") : owners + " command",
+                 ", not to ", command, " (see --help)");
+    *hit->into = value;
+    seen.emplace_back(hit->key);
+    args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i + used));
+  }
+  auto boolean = [](const std::string& key, const std::string& v, bool& into) {
+    if (v.empty()) return;
+    GENNER_CHECK(v == "true" || v == "false", key, ": expected true or false, found '", v, "'");
+    into = v == "true";
+  };
+  if (command == "evaluate") {
+    if (!split.empty()) {
+      GENNER_CHECK(split == "dev" || split == "test", "--split: expected dev or test, found '", split, "'");
+      out.evaluate.split = split;
+    }
+    out.evaluate.output = output;
+    GENNER_CHECK(std::find(seen.begin(), seen.end(), "--output") == seen.end() || !output.empty(),
+                 "--output: expected a file name for the metrics JSON, found an empty one");
+  }
+  if (command != "predict" && command != "serve") return out;
+  GENNER_CHECK(command != "predict" || !out.input.empty(),
+               "predict needs --input FILE (one text per line; - reads standard input)");
+  boolean("--pretokenized", pretokenized, flags.pretokenized);
+  boolean("--split_sentences", split_sentences, flags.split_sentences);
+  const auto implied = out.predictions.empty() || out.predictions == "-" ? std::string()
+                                                                          : format_of_extension(out.predictions);
+  if (!format.empty()) {
+    (void)recognize::parse_format(format);
+    GENNER_CHECK(implied.empty() || implied == format, "--format ", format, " disagrees with --predictions ",
+                 out.predictions, ", whose extension means ", implied, "; drop --format or rename the file");
+    flags.format = format;
+  } else if (!implied.empty()) {
+    flags.format = implied;
+  }
+  if (!max_pieces.empty()) {
+    size_t n = 0;
+    try {
+      flags.max_source_pieces = std::stoll(max_pieces, &n);
+    } catch (const std::exception&) {
+      n = 0;
+    }
+    GENNER_CHECK(n == max_pieces.size() && flags.max_source_pieces >= 2,
                  "--max_source_pieces: expected an integer of at least 2, found '", max_pieces, "'");
   }
-  return flags;
+  if (!threshold.empty()) {
+    char* end = nullptr;
+    flags.threshold = std::strtod(threshold.c_str(), &end);
+    GENNER_CHECK(end == threshold.c_str() + threshold.size() && flags.threshold >= 0 && flags.threshold <= 1,
+                 "--threshold: expected a probability in [0, 1], found '", threshold, "'");
+  }
+  return out;
 }
 
 /// An integer option's value, at least `min`.
@@ -219,12 +306,19 @@ inline ServeOptions take_serve_flags(std::vector<std::string>& args, const std::
 
 template <class E>
 int run_command(const Program& program, const std::string& command, std::vector<std::string> args, char** argv) {
-  std::string input, predictions;
-  const auto flags = take_predict_flags(args, command, input, predictions);
+  const auto flags = take_command_flags(args, command);
   auto serve_options = take_serve_flags(args, command);
+  if (command == "evaluate" || command == "predict" || command == "serve")
+    for (const auto& a : args)
+      GENNER_CHECK(a != "--config" && !a.starts_with("--config="), command,
+                   " reads the run's settings from <output_dir>/run.json, not from config files; give a change as "
+                   "--key value (see --help for those ",
+                   command, " obeys)");
   auto cl = train::parse_command_line(args, {{"model", program.model}}, default_config_paths(program));
   if (cl.help) {
-    print_usage<E>(fs::path(argv[0]).filename().string(), program);
+    // What this executable uses when nothing is given: its own defaults and config files applied.
+    const auto defaults = train::parse_command_line({}, {{"model", program.model}}, default_config_paths(program));
+    print_usage<E>(fs::path(argv[0]).filename().string(), program, defaults.config);
     return 0;
   }
   const train::RunConfig& cfg = cl.config;
@@ -248,9 +342,9 @@ int run_command(const Program& program, const std::string& command, std::vector<
   Commands<E> commands(program, std::move(cl), &group);
   if (command == "train") return commands.train_command();
   if (command == "plan") return commands.plan_command();
-  if (command == "evaluate") return commands.evaluate_command();
-  if (command == "serve") return commands.serve_command(flags, std::move(serve_options));
-  return commands.predict_command(input, predictions, flags);
+  if (command == "evaluate") return commands.evaluate_command(flags.evaluate);
+  if (command == "serve") return commands.serve_command(flags.predict, std::move(serve_options));
+  return commands.predict_command(flags.input, flags.predictions, flags.predict);
 }
 
 /// main() of an executable compiled for experiment E.

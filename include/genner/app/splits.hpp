@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -65,6 +66,17 @@ inline fs::path split_file(Family family, const fs::path& dir, const std::string
 
 inline Splits load_splits(Family family, const fs::path& dir, const train::RunConfig& cfg) {
   Splits s;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    const char* env = std::getenv("GENNER_DATA");
+    fail(dir.string(), fs::exists(dir, ec) ? ": expected the data set's folder, found a file"
+                                           : ": no such folder: the data set is not there",
+         cfg.data_dir.empty() ? "; it is $GENNER_DATA/" + cfg.dataset + " (GENNER_DATA " +
+                                    (env && *env ? std::string("is ") + env : std::string("is unset: ../shared/data")) +
+                                    "); set GENNER_DATA to the folder holding " + cfg.dataset +
+                                    "/, or give --data_dir the folder of its train/dev/test files"
+                              : "; --data_dir names the folder holding the train/dev/test files");
+  }
   const bool has_train = !find_split(family, dir, "train").empty();
   const auto guard = static_cast<size_t>(cfg.max_words);
   s.dev = load_split(family, split_file(family, dir, "dev"), guard);
@@ -95,6 +107,13 @@ inline Splits load_splits(Family family, const fs::path& dir, const train::RunCo
   for (const auto* d : {&s.train, &s.dev, &s.test})
     for (const auto& t : d->types)
       if (std::find(s.types.begin(), s.types.end(), t) == s.types.end()) s.types.push_back(t);
+  // Quick runs: the first sentences only (types are those of the whole data, so the model keeps its shape).
+  const auto cut = [](data::Dataset& d, int64_t n) {
+    if (n > 0 && d.sentences.size() > static_cast<size_t>(n)) d.sentences.resize(static_cast<size_t>(n));
+  };
+  cut(s.train, cfg.max_train_samples);
+  cut(s.dev, cfg.max_eval_samples);
+  cut(s.test, cfg.max_eval_samples);
   for (const auto* d : {&s.train, &s.dev, &s.test})
     if (!d->report.issues.empty())
       std::cerr << "note: " << d->report.issues.size() << " load issue(s), e.g. " << d->report.issues.front().file

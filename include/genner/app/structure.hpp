@@ -110,16 +110,20 @@ inline fs::path models_root() {
   return env && *env ? fs::path(env) : fs::path("../shared/models");
 }
 
-/// `scratch`; a path (starting with /, ./ or ../); or a name under models_root().
+/// `scratch`; a path (starting with /, ./ or ../); or a name: a folder of that name in the current
+/// directory first (as Hugging Face's from_pretrained looks), else one under models_root().
 inline ModelSource resolve_model(const std::string& model) {
   if (model == "scratch") return {};
   const bool path = model.starts_with("/") || model.starts_with("./") || model.starts_with("../");
-  const fs::path folder = path ? fs::path(model) : models_root() / model;
+  std::error_code ec;
+  const bool local = !path && fs::is_directory(fs::path(model), ec);
+  const fs::path folder = path || local ? fs::path(model) : models_root() / model;
   const std::string where =
-      path ? std::string()
-           : " (the models root is $GENNER_MODELS, or ../shared/models when unset: set GENNER_MODELS to the folder "
-             "holding " +
-                 model + "/, or give --model a path starting with /, ./ or ../)";
+      path || local ? std::string()
+                    : " (looked for ./" + model +
+                          " first, then under the models root: $GENNER_MODELS, or ../shared/models when unset; set "
+                          "GENNER_MODELS to the folder holding " +
+                          model + "/, or give --model a path starting with /, ./ or ../)";
   GENNER_CHECK(fs::is_directory(folder), "--model ", model, ": no model folder at ", folder.string(), where,
                "; --model scratch trains a T5 from random weights");
   for (const char* file : {"config.json", "spiece.model"})

@@ -152,9 +152,12 @@ struct SamplerOptions {
   /// Examples sorted by length inside windows of this many, so batches hold similar lengths.
   std::size_t bucket_window = 1024;
   bool shuffle = true;
+  /// Upper bound on examples per batch; 0: only max_tokens bounds a batch. With max_tokens out of
+  /// reach, every batch but an epoch's last of a bucket holds exactly this many examples.
+  std::size_t max_examples = 0;
 };
 
-/// Token-bounded, length-bucketed batches. An epoch's plan is a pure function of (seed, epoch),
+/// Token- and/or example-bounded, length-bucketed batches. An epoch's plan is a pure function of (seed, epoch),
 /// so restoring SamplerState recreates the same batches from the same cursor. An example longer
 /// than max_tokens gets a batch of its own (never dropped).
 class BatchSampler {
@@ -206,7 +209,8 @@ class BatchSampler {
       std::size_t longest = 0;
       for (const auto i : w) {
         const auto l = std::max(longest, lengths_[i]);
-        if (!current.empty() && l * (current.size() + 1) > options_.max_tokens) {
+        const bool full = options_.max_examples > 0 && current.size() >= options_.max_examples;
+        if (!current.empty() && (full || l * (current.size() + 1) > options_.max_tokens)) {
           batches_.push_back(std::move(current));
           current.clear();
           longest = 0;

@@ -8,6 +8,7 @@
 
 #include <c10/core/Device.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <set>
@@ -250,7 +251,18 @@ struct ExperimentSpec {
       if (devices.empty()) return c10::Device(c10::kCPU);  // no list given: every ordinal on the CPU
       GENNER_CHECK(ordinal >= 0 && ordinal < static_cast<int64_t>(devices.size()), "the device map uses ordinal ",
                    ordinal, " but NerOptions::devices lists only ", devices.size(), " devices");
-      return devices[static_cast<size_t>(ordinal)];
+      const auto d = devices[static_cast<size_t>(ordinal)];
+      GENNER_CHECK(d.is_cpu() || d.is_cuda(), "NerOptions::devices: ordinal ", ordinal, " is ", d.str(),
+                   "; genner places modules on the CPU and on CUDA devices");
+      if (d.is_cuda()) {
+        const auto visible = static_cast<int64_t>(torch::cuda::device_count());
+        GENNER_CHECK(visible > 0 && d.index() < visible, "NerOptions::devices: ordinal ", ordinal, " is ", d.str(),
+                     ", but ",
+                     visible == 0 ? std::string("this LibTorch sees no CUDA device (a CPU-only build, or no GPU)")
+                                  : "only " + std::to_string(visible) + " CUDA device(s) are visible",
+                     "; list devices this machine has (torch::kCPU is always there)");
+      }
+      return d;
     };
     auto stack = [&](int64_t n, bool decoder, const std::vector<int64_t>& ordinals) {
       t5::StackStructure s;

@@ -1,9 +1,11 @@
 // genner/recognize/predict.hpp: the predict command's logic — lines of raw text in, one record per
-// line out as JSON lines, CoNLL columns or brat standoff annotations — for programs and pipes.
+// line out as JSON lines, CoNLL columns, brat standoff annotations or an HTML page with the
+// entities highlighted by type (as displaCy draws them) — for programs, pipes and people.
 #pragma once
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -29,16 +31,18 @@ namespace genner::recognize {
 
 /// Output formats of predict_lines().
 enum class Format {
-  jsonl,  ///< one JSON object per input line (blank line in: empty entity list out)
+  jsonl,  ///< one JSON object per input line (blank line in: empty entity list out); character offsets
   conll,  ///< "word<TAB>BIO-tag" lines, one block per input line ended by a blank line (flat only)
-  brat,   ///< brat standoff (.ann): "T<n><TAB>TYPE begin end<TAB>text", offsets in code points of the whole input
+  brat,   ///< brat standoff (.ann): "T<n><TAB>TYPE begin end<TAB>text", character (code point) offsets into the whole input
+  html,   ///< one HTML page: a paragraph per input line, entities highlighted by type (to_html)
 };
 
 [[nodiscard]] inline Format parse_format(std::string_view name) {
   if (name == "jsonl") return Format::jsonl;
   if (name == "conll") return Format::conll;
   if (name == "brat") return Format::brat;
-  fail("--format: expected jsonl, conll or brat, found '", name, "'");
+  if (name == "html") return Format::html;
+  fail("--format: expected jsonl, conll, brat or html, found '", name, "'");
 }
 
 /// Settings of predict_lines().
@@ -81,18 +85,20 @@ struct PredictStats {
   return out;
 }
 
-/// One line's record: {"text", "entities": [{type, begin, end, cp_begin, cp_end, text, words,
+/// One line's record: {"text", "entities": [{type, begin, end, byte_begin, byte_end, text, words,
 /// fragments?, score}], "sentences", "windows", "split", "max_source_pieces" (when split),
-/// "unread_words" (when any)}. Offsets are into `text`; `words` is [first, last) into the
-/// line's words, listed under "words".
+/// "unread_words" (when any)}. `begin`/`end` count characters (code points) of `text`, as Python,
+/// jq, spaCy and Hugging Face pipelines slice; `byte_begin`/`byte_end` are the same span in UTF-8
+/// bytes; `words` is [first, last) into the line's words, listed under "words". The one
+/// serialisation of a record: every writer of JSON records calls it.
 [[nodiscard]] inline nlohmann::json to_json(const Result& r, std::string_view text, std::int64_t max_source_pieces) {
   nlohmann::json entities = nlohmann::json::array();
   for (const auto& e : r.entities) {
     nlohmann::json j = {{"type", e.type},
                         {"begin", e.begin},
                         {"end", e.end},
-                        {"cp_begin", e.cp_begin},
-                        {"cp_end", e.cp_end},
+                        {"byte_begin", e.byte_begin},
+                        {"byte_end", e.byte_end},
                         {"text", e.text},
                         {"words", {e.word_begin, e.word_end}}};
     if (e.fragments.size() > 1) {
@@ -100,8 +106,8 @@ struct PredictStats {
       for (const auto& f : e.fragments)
         frags.push_back({{"begin", f.begin},
                          {"end", f.end},
-                         {"cp_begin", f.cp_begin},
-                         {"cp_end", f.cp_end},
+                         {"byte_begin", f.byte_begin},
+                         {"byte_end", f.byte_end},
                          {"text", f.text},
                          {"words", {f.word_begin, f.word_end}}});
       j["fragments"] = std::move(frags);
@@ -115,6 +121,92 @@ struct PredictStats {
   if (r.split) out["max_source_pieces"] = max_source_pieces;
   if (!r.unread_words.empty()) out["unread_words"] = r.unread_words;
   if (r.overlaps_removed) out["overlaps_removed"] = r.overlaps_removed;
+  if (r.below_threshold) out["below_threshold"] = r.below_threshold;
+  return out;
+}
+
+namespace detail {
+inline void html_escape(std::string_view text, std::string& out) {
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+}
+/// displaCy's colours for the usual types; others get one of a fixed palette by name.
+inline std::string_view type_colour(std::string_view type) {
+  if (type == "PER" || type == "PERSON") return "#aa9cfc";
+  if (type == "ORG") return "#7aecec";
+  if (type == "LOC") return "#ff9561";
+  if (type == "GPE") return "#feca74";
+  if (type == "MISC" || type == "NORP") return "#c887fb";
+  static constexpr std::string_view palette[] = {"#bfeeb7", "#e4e7d2", "#ffeb80", "#f0d0ff",
+                                                 "#bfe1d9", "#fdd5c0", "#c5d5f7", "#e0e0a8"};
+  std::size_t h = 0;
+  for (const char c : type) h = h * 31 + static_cast<unsigned char>(c);
+  return palette[h % std::size(palette)];
+}
+}  // namespace detail
+
+/// The start and end of the HTML page Format::html writes around the lines' to_html() blocks.
+inline constexpr std::string_view kHtmlHead =
+    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>genner predictions</title>\n"
+    "<style>\nbody { font-family: sans-serif; line-height: 2.5; margin: 2em; }\n"
+    "mark.entity { padding: 0.2em 0.35em; margin: 0 0.15em; border-radius: 0.35em; }\n"
+    "mark.entity span.type { font-size: 0.75em; font-weight: bold; margin-left: 0.4em; "
+    "text-transform: uppercase; vertical-align: middle; }\n"
+    "</style>\n</head>\n<body>\n";
+inline constexpr std::string_view kHtmlTail = "</body>\n</html>\n";
+
+/// One line as an HTML paragraph: the text, HTML-escaped, with every entity fragment in a
+/// `<mark class="entity" data-type="TYPE">` coloured by type, its type after it (displaCy's "ent"
+/// style). Nested entities nest; a fragment crossing an open one is left unmarked (counted in
+/// `unmarked` when given).
+[[nodiscard]] inline std::string to_html(const Result& r, std::string_view text, std::size_t* unmarked = nullptr) {
+  struct Span {
+    std::size_t begin, end;
+    const std::string* type;
+  };
+  std::vector<Span> spans;
+  for (const auto& e : r.entities)
+    for (const auto& f : e.fragments) spans.push_back({f.byte_begin, f.byte_end, &e.type});
+  std::stable_sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
+  });
+  std::string out = "<p class=\"line\">";
+  std::vector<Span> open;
+  std::size_t pos = 0;
+  const auto close = [&] {
+    detail::html_escape(text.substr(pos, open.back().end - pos), out);
+    pos = open.back().end;
+    out += "<span class=\"type\">";
+    detail::html_escape(*open.back().type, out);
+    out += "</span></mark>";
+    open.pop_back();
+  };
+  for (const auto& s : spans) {
+    while (!open.empty() && open.back().end <= s.begin) close();
+    if (!open.empty() && s.end > open.back().end) {
+      if (unmarked) ++*unmarked;
+      continue;
+    }
+    detail::html_escape(text.substr(pos, s.begin - pos), out);
+    pos = s.begin;
+    out += "<mark class=\"entity\" data-type=\"";
+    detail::html_escape(*s.type, out);
+    out += "\" style=\"background: ";
+    out += detail::type_colour(*s.type);
+    out += "\">";
+    open.push_back(s);
+  }
+  while (!open.empty()) close();
+  detail::html_escape(text.substr(pos), out);
+  out += "</p>\n";
   return out;
 }
 
@@ -137,6 +229,7 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
     po.tty = true;
     bar = std::make_unique<train::ProgressBar>(static_cast<int64_t>(options.total_lines), po);
   }
+  if (options.format == Format::html) out << kHtmlHead;
   std::size_t doc_cp = 0;  // brat: code points of the input's text before the current line
   std::size_t brat_id = 0;
   std::vector<std::string> lines;
@@ -191,7 +284,7 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
             std::string text;
             for (std::size_t f = 0; f < e.fragments.size(); ++f) {
               const auto& fr = e.fragments[f];
-              chunk << (f ? ";" : "") << doc_cp + breaks[i] + fr.cp_begin << ' ' << doc_cp + breaks[i] + fr.cp_end;
+              chunk << (f ? ";" : "") << doc_cp + breaks[i] + fr.begin << ' ' << doc_cp + breaks[i] + fr.end;
               text += (f ? " " : "") + fr.text;
             }
             chunk << '\t' << brat_text(text) << '\n';
@@ -199,6 +292,7 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
           doc_cp += text::code_point_offsets(views[i]).back();
           break;
         }
+        case Format::html: chunk << to_html(r, views[i]); break;
       }
     }
     out << chunk.str() << std::flush;
@@ -206,12 +300,17 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
     stats.lines += lines.size();
     if (bar) bar->update(static_cast<int64_t>(std::min(stats.lines, options.total_lines)), std::nan(""));
   }
+  if (options.format == Format::html) {
+    out << kHtmlTail << std::flush;
+    GENNER_CHECK(out.good(), "predict: cannot write the output (disk full or closed pipe?)");
+  }
   if (bar) bar->finish();
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (options.log) {
     *options.log << "predict: " << stats.lines << " lines, " << stats.sentences << " sentences, " << stats.entities
                  << " entities in " << std::fixed << std::setprecision(2) << stats.seconds << " s ("
-                 << std::setprecision(1) << stats.sentences_per_second() << " sentences/s)";
+                 << std::setprecision(1) << stats.sentences_per_second() << " sentences/s, in batches of up to "
+                 << recognizer.options().batch_size << " windows)";
     if (stats.split)
       *options.log << "; " << stats.split << " line(s) held a sentence longer than "
                    << recognizer.options().max_source_pieces << " pieces and were decoded in windows (\"split\": true)";

@@ -1,5 +1,5 @@
 // genner/recognize/recognizer.hpp: Recognizer, the downstream API — raw text in, typed entities
-// with byte and code-point offsets out. It tokenizes like the corpora (text/pretokenize.hpp),
+// with character (code point) and byte offsets out. It tokenizes like the corpora (text/pretokenize.hpp),
 // splits long texts into windows the model can read, decodes in length-sorted batches and maps
 // every entity back to the original text.
 #pragma once
@@ -56,23 +56,30 @@ struct RecognizerOptions {
   std::size_t batch_size = 32;
   /// Compute Entity::score (one teacher-forced pass over the generated sequence per batch).
   bool scores = true;
+  /// Keep only entities whose probability exp(Entity::score) is at least this, in [0, 1]; 0 keeps
+  /// all. Needs `scores`.
+  double threshold = 0.0;
 };
 
 /// One contiguous piece of an entity.
 struct Fragment {
-  std::size_t begin = 0, end = 0;        ///< bytes [begin, end) of the original text
-  std::size_t cp_begin = 0, cp_end = 0;  ///< the same in code points
-  int word_begin = 0, word_end = 0;      ///< words [word_begin, word_end) of Result::words
-  std::string text;                      ///< the original text of [begin, end)
+  /// Characters (Unicode code points) [begin, end) of the original text: what Python's
+  /// `text[begin:end]`, spaCy's start_char/end_char and Hugging Face pipelines' start/end count.
+  std::size_t begin = 0, end = 0;
+  std::size_t byte_begin = 0, byte_end = 0;  ///< the same in UTF-8 bytes (`text_in.substr(byte_begin, ...)`)
+  int word_begin = 0, word_end = 0;          ///< words [word_begin, word_end) of Result::words
+  std::string text;                          ///< the original text of [begin, end)
 };
 
 /// An entity found in a text.
 struct Entity {
   std::string type;
-  std::size_t begin = 0, end = 0;        ///< bytes [begin, end): first fragment's begin, last fragment's end
-  std::size_t cp_begin = 0, cp_end = 0;  ///< the same in code points
-  int word_begin = 0, word_end = 0;      ///< words [word_begin, word_end) of Result::words
-  /// The original text of [begin, end): always `text_in.substr(begin, end - begin)`. A
+  /// Characters (code points) [begin, end): first fragment's begin, last fragment's end.
+  std::size_t begin = 0, end = 0;
+  std::size_t byte_begin = 0, byte_end = 0;  ///< the same in UTF-8 bytes
+  int word_begin = 0, word_end = 0;          ///< words [word_begin, word_end) of Result::words
+  /// The original text of characters [begin, end): always `text_in.substr(byte_begin, byte_end -
+  /// byte_begin)`. A
   /// discontinuous entity's text includes its gaps; its fragments carry the pieces.
   std::string text;
   std::vector<Fragment> fragments;  ///< one for flat and nested entities
@@ -92,6 +99,7 @@ struct Result {
   bool split = false;                 ///< a sentence was longer than max_source_pieces and was split
   std::vector<int> unread_words;      ///< words longer than max_source_pieces on their own: never read
   std::size_t overlaps_removed = 0;   ///< flat: entities dropped by the overlap rule
+  std::size_t below_threshold = 0;    ///< entities dropped by RecognizerOptions::threshold
 };
 
 /// Decoding settings from a run's recorded settings (run.json "settings"); keys that are absent
@@ -163,6 +171,10 @@ class Recognizer {
     GENNER_CHECK(options_.max_source_pieces >= 2, "Recognizer: max_source_pieces must be at least 2, found ",
                  options_.max_source_pieces);
     GENNER_CHECK(options_.batch_size >= 1, "Recognizer: batch_size must be at least 1");
+    GENNER_CHECK(options_.threshold >= 0.0 && options_.threshold <= 1.0,
+                 "Recognizer: threshold: expected a probability in [0, 1], found ", options_.threshold);
+    GENNER_CHECK(options_.threshold == 0.0 || options_.scores,
+                 "Recognizer: threshold ", options_.threshold, " needs scores (RecognizerOptions::scores is off)");
     decode_ = options_.decode.value_or(generate::PointerDecodeOptions{});
     decode_.flat = *options_.flat;
     model_->eval();
@@ -216,7 +228,13 @@ class Recognizer {
     for (auto& w : windows) {
       auto& r = results[w.text];
       r.overlaps_removed += w.overlaps_removed;
-      for (auto& e : w.found) r.entities.push_back(std::move(e));
+      for (auto& e : w.found) {
+        if (options_.threshold > 0.0 && !(std::exp(e.score) >= options_.threshold)) {
+          ++r.below_threshold;
+          continue;
+        }
+        r.entities.push_back(std::move(e));
+      }
     }
     for (std::size_t i = 0; i < texts.size(); ++i) finish_entities(texts[i], results[i]);
     return results;
@@ -414,26 +432,26 @@ class Recognizer {
     return out;
   }
 
-  /// Byte, code-point and text fields of every entity, sorted by position. Windows never share a
+  /// Character, byte and text fields of every entity, sorted by position. Windows never share a
   /// word, so merging them cannot make flat entities overlap.
   static void finish_entities(std::string_view text, Result& r) {
     if (r.entities.empty()) return;
     const auto cps = text::code_point_offsets(text);
     for (auto& e : r.entities) {
       for (auto& f : e.fragments) {
-        f.begin = r.spans[static_cast<std::size_t>(f.word_begin)].begin;
-        f.end = r.spans[static_cast<std::size_t>(f.word_end - 1)].end;
-        f.cp_begin = cps[f.begin];
-        f.cp_end = cps[f.end];
-        f.text = std::string(text.substr(f.begin, f.end - f.begin));
+        f.byte_begin = r.spans[static_cast<std::size_t>(f.word_begin)].begin;
+        f.byte_end = r.spans[static_cast<std::size_t>(f.word_end - 1)].end;
+        f.begin = cps[f.byte_begin];
+        f.end = cps[f.byte_end];
+        f.text = std::string(text.substr(f.byte_begin, f.byte_end - f.byte_begin));
       }
-      e.begin = e.fragments.front().begin;
-      e.end = e.fragments.back().end;
-      e.cp_begin = cps[e.begin];
-      e.cp_end = cps[e.end];
+      e.byte_begin = e.fragments.front().byte_begin;
+      e.byte_end = e.fragments.back().byte_end;
+      e.begin = cps[e.byte_begin];
+      e.end = cps[e.byte_end];
       e.word_begin = e.fragments.front().word_begin;
       e.word_end = e.fragments.back().word_end;
-      e.text = std::string(text.substr(e.begin, e.end - e.begin));
+      e.text = std::string(text.substr(e.byte_begin, e.byte_end - e.byte_begin));
     }
     std::stable_sort(r.entities.begin(), r.entities.end(), [](const Entity& a, const Entity& b) {
       return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;

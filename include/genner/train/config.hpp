@@ -45,6 +45,8 @@ struct RunConfig {
   bool train_on_dev = false;         ///< CoNLL-2003 trains on train+dev
   double dev_from_train = 0.0;       ///< GENIA: fraction of train carved out as dev
   int64_t max_words = 512;           ///< length guard: longer sentences are split where no entity crosses, else refused
+  int64_t max_train_samples = 0;     ///< use only the first N training sentences; 0: all
+  int64_t max_eval_samples = 0;      ///< use only the first N dev and test sentences; 0: all
   // Model
   std::string model = "t5-base";  ///< scratch | a name under the models root | a path (./dir, /dir)
   double mlp_dropout = 0.3;       ///< dropout inside the encoder MLP
@@ -88,6 +90,7 @@ struct RunConfig {
   int64_t seed = 42;
   std::string output_dir = "runs";
   int64_t eval_every = 0;  ///< steps; 0: once per epoch (a checkpoint is written at every evaluation)
+  int64_t logging_steps = 0;  ///< a training-loss line in log.jsonl/log.csv every N steps; 0: with evaluations only
   bool resume = true;
   std::string description;
   // Data parallelism (genner/train/distributed.hpp)
@@ -214,11 +217,16 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
               "file:line; 0: off (memory then grows with the square of the longest sentence)"),
       num_opt("dev_from_train", &RunConfig::dev_from_train, "data", 0, 0.5, false,
               "fraction of train carved out as dev (GENIA); 0: use the dev file"),
+      int_opt("max_train_samples", &RunConfig::max_train_samples, "data", 0, 9.0e15,
+              "train on the first N training sentences only (quick runs); 0: all"),
+      int_opt("max_eval_samples", &RunConfig::max_eval_samples, "data", 0, 9.0e15,
+              "evaluate on the first N dev and test sentences only (quick runs); 0: all"),
       str_opt(
           "model", &RunConfig::model, "model",
           "the backbone to start from: 'scratch' (random, shaped by the scratch_* settings or the compiled preset), a "
-          "name under the models root ($GENNER_MODELS, default ../shared/models), e.g. t5-base or google/flan-t5-base, "
-          "or a path starting with /, ./ or ../; the folder holds config.json, model.safetensors and spiece.model"),
+          "name (a folder of that name in the current directory first, as Hugging Face looks, then under the models "
+          "root $GENNER_MODELS, default ../shared/models), e.g. t5-base or google/flan-t5-base, or a path starting "
+          "with /, ./ or ../; the folder holds config.json, model.safetensors and spiece.model"),
       num_opt("mlp_dropout", &RunConfig::mlp_dropout, "model", 0, 1, false, "dropout inside the encoder MLP"),
       int_opt("scratch_d_model", &RunConfig::scratch_d_model, "scratch model", 8, 65536, "from scratch: hidden size"),
       int_opt("scratch_d_ff", &RunConfig::scratch_d_ff, "scratch model", 8, 262144, "from scratch: feed-forward size"),
@@ -239,25 +247,29 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       bool_opt("constrained", &RunConfig::constrained, "decoding",
                "mask next indices that would make an invalid entity"),
       bool_opt("contiguous", &RunConfig::contiguous, "decoding",
-               "with constrained: entities are single fragments (flat and nested data)"),
+               "with constrained: entities are single fragments (flat and nested data); refused without constrained"),
       choice_opt(
           "metric", &RunConfig::metric, "decoding", {"pointer", "word"},
           "F1 rules: pointer (the published figures' rules, on output indices) or word (entities as word fragments)"),
-      num_opt("lr", &RunConfig::lr, "optimisation", 0, 1, true, "peak learning rate of the backbone"),
-      int_opt("batch_size", &RunConfig::batch_size, "optimisation", 1, 65536, "sentences per batch"),
-      int_opt("epochs", &RunConfig::epochs, "optimisation", 1, 10000, "passes over the training data"),
+      num_opt("lr", &RunConfig::lr, "optimisation", 0, 1, true,
+              "peak learning rate of the backbone (also --learning_rate)"),
+      int_opt("batch_size", &RunConfig::batch_size, "optimisation", 1, 65536,
+              "sentences per optimizer step (all ranks and micro-batches together; batches are cut from "
+              "length-sorted buckets); evaluate and predict decode this many at a time"),
+      int_opt("epochs", &RunConfig::epochs, "optimisation", 1, 10000,
+              "passes over the training data (also --num_train_epochs)"),
       int_opt("max_steps", &RunConfig::max_steps, "optimisation", 0, 9.0e15,
               "stop after this many optimizer steps; 0: epochs decide"),
       int_opt("patience", &RunConfig::patience, "optimisation", 0, 1000000,
               "stop after this many evaluations without a better dev F1; 0: never"),
       num_opt("warmup", &RunConfig::warmup, "optimisation", 0, 1, false,
-              "linear warm-up as a fraction of all steps, then linear decay"),
+              "linear warm-up as a fraction of all steps, then linear decay (also --warmup_ratio)"),
       num_opt("weight_decay", &RunConfig::weight_decay, "optimisation", 0, 1, false,
               "AdamW weight decay (layer norms get none)"),
       num_opt("clip_value", &RunConfig::clip_value, "optimisation", 0, inf, false,
               "clip each gradient element to [-v, v]; 0: off"),
       num_opt("clip_norm", &RunConfig::clip_norm, "optimisation", 0, inf, false,
-              "clip the global gradient norm; 0: off"),
+              "clip the global gradient norm; 0: off (also --max_grad_norm)"),
       num_opt("truncate_prob", &RunConfig::truncate_prob, "optimisation", 0, 1, false,
               "probability per step of cutting the decoder input at a random length"),
       choice_opt("peft", &RunConfig::peft, "structure",
@@ -290,19 +302,54 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       int_opt("seed", &RunConfig::seed, "run", 0, 9.0e15, "random seed (sampler, dropout, initialisation)"),
       str_opt("output_dir", &RunConfig::output_dir, "run", "folder for logs, plots and checkpoints"),
       int_opt("eval_every", &RunConfig::eval_every, "run", 0, 9.0e15,
-              "evaluate (and checkpoint) every N steps; 0: once per epoch"),
+              "evaluate (and checkpoint) every N steps; 0: once per epoch (also --eval_steps)"),
+      int_opt("logging_steps", &RunConfig::logging_steps, "run", 0, 9.0e15,
+              "write a training-loss line (mean loss of the last N steps, learning rate) to log.jsonl and "
+              "log.csv every N steps; 0: only the lines of the evaluations"),
       bool_opt("resume", &RunConfig::resume, "run", "resume from output_dir's checkpoint when there is one"),
       str_opt("description", &RunConfig::description, "run", "free text recorded with the run"),
       int_opt("nproc", &RunConfig::nproc, "parallel", 1, 1024,
               "data-parallel ranks to start on this machine (batch_size is split between them)"),
       int_opt("accumulate", &RunConfig::accumulate, "parallel", 1, 65536,
-              "micro-batches per batch and rank (gradient accumulation; batch_size stays the update's batch)"),
+              "micro-batches per batch and rank (gradient accumulation; batch_size stays the update's batch) (also "
+              "--gradient_accumulation_steps)"),
       choice_opt("backend", &RunConfig::backend, "parallel", {"auto", "gloo", "nccl"},
                  "c10d backend: gloo (CPU), nccl (CUDA builds only); auto: nccl when available with a GPU, else gloo"),
       num_opt("dist_timeout", &RunConfig::dist_timeout, "parallel", 1, 86400, false,
               "seconds a rank waits for the store or a peer before failing"),
   };
   return table;
+}
+
+/// Names Hugging Face users know, each standing for a setting of the table; one spelling per run
+/// (both is an error). Recorded and reported under the table's own name.
+[[nodiscard]] inline const std::map<std::string, std::string>& option_aliases() {
+  static const std::map<std::string, std::string> aliases = {{"learning_rate", "lr"},
+                                                             {"num_train_epochs", "epochs"},
+                                                             {"gradient_accumulation_steps", "accumulate"},
+                                                             {"max_grad_norm", "clip_norm"},
+                                                             {"warmup_ratio", "warmup"},
+                                                             {"eval_steps", "eval_every"}};
+  return aliases;
+}
+
+/// Names of other tools' settings that genner refuses with the reason.
+[[nodiscard]] inline const std::map<std::string, std::string>& refused_names() {
+  static const std::map<std::string, std::string> refused = {
+      {"save_total_limit",
+       "genner keeps one resumable checkpoint (<output_dir>/checkpoint, replaced at every evaluation) and the best "
+       "weights (best.safetensors); there are no numbered checkpoints to limit"},
+      {"per_device_train_batch_size",
+       "use --batch_size: sentences per optimizer step over all ranks (each of --nproc ranks takes its share)"}};
+  return refused;
+}
+
+/// The table's name for `key`: an alias resolved; a refused name is an error giving the reason.
+[[nodiscard]] inline std::string canonical_key(const std::string& key, const std::string& where) {
+  if (const auto it = option_aliases().find(key); it != option_aliases().end()) return it->second;
+  if (const auto it = refused_names().find(key); it != refused_names().end())
+    fail(where, ": '", key, "' is not a genner setting: ", it->second);
+  return key;
 }
 
 /// The spec for `key`, or null when the table has no such setting.
@@ -390,10 +437,13 @@ inline void apply_object(RunConfig& config, const nlohmann::json& object, const 
                  ": 'by_model' sections are not read: what trains (PEFT mode, adapter "
                  "size, prompt) is compiled into each executable, and the PEFT runs' optimisation settings are in "
                  "configs/peft.json; remove the section and pick the executable of the experiment (see --help)");
-    const auto& o = find_option(key, where);
+    const auto name = canonical_key(key, where);
+    GENNER_CHECK(name == key || !object.contains(name), where, ": '", key, "' and '", name,
+                 "' are one setting; give one");
+    const auto& o = find_option(name, where);
     check_value(o, value, where + ": '" + key + "'");
     o.set(config, value);
-    if (origin) (*origin)[key] = where;
+    if (origin) (*origin)[name] = where;
   }
 }
 }  // namespace detail
@@ -429,14 +479,17 @@ inline void apply_config_file(RunConfig& config, const ConfigFile& file,
 }
 
 /// --help text generated from the table: every option with its kind, default and explanation.
-[[nodiscard]] inline std::string help_text(const std::string& program) {
+/// `defaults`: what the program uses when the command line sets nothing (its own defaults and
+/// config files applied); `usage`: start with a usage line (off when the caller printed one).
+[[nodiscard]] inline std::string help_text(const std::string& program, const RunConfig& defaults = {},
+                                           bool usage = true) {
   std::ostringstream out;
-  out << "usage: " << program << " [--config FILE] [--key value | --key=value]...\n\n"
-      << "Settings come from defaults, then the config files (--config, in the order given; without\n"
-      << "one, the executable's own), then the command line.\n\n"
+  if (usage) out << "usage: " << program << " [--config FILE] [--key value | --key=value]...\n\n";
+  out << "Settings come from defaults, then the config files (--config, in the order given; without\n"
+      << "one, the executable's own), then the command line. Booleans take true or false (a bare\n"
+      << "--key means true).\n\n"
       << "  --config FILE              JSON config file (may be given more than once)\n"
       << "  --help                     this text\n";
-  const RunConfig defaults;
   std::string section;
   for (const auto& o : option_table()) {
     if (o.section != section) {
@@ -458,6 +511,9 @@ inline void apply_config_file(RunConfig& config, const ConfigFile& file,
 inline void check_consistency(const RunConfig& c) {
   GENNER_CHECK(c.scratch_d_model % c.scratch_heads == 0, "--scratch_heads: expected a divisor of scratch_d_model (",
                c.scratch_d_model, "), found ", c.scratch_heads);
+  GENNER_CHECK(!c.contiguous || c.constrained,
+               "contiguous true applies only with constrained true (it restricts constrained decoding to "
+               "single-fragment entities), found constrained false; set --constrained true or --contiguous false");
 }
 
 /// What the command line asked for.
@@ -478,6 +534,7 @@ struct CommandLine {
                                                     const std::vector<std::filesystem::path>& default_configs = {}) {
   CommandLine out;
   nlohmann::json overrides = nlohmann::json::object();
+  std::map<std::string, std::string> spelled;  // the table's name -> how the command line spelled it
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -493,6 +550,13 @@ struct CommandLine {
       key = key.substr(0, eq);
     }
     std::replace(key.begin(), key.end(), '-', '_');
+    if (key != "config") {
+      const auto name = canonical_key(key, "--" + key);
+      GENNER_CHECK(!spelled.count(name) || spelled[name] == key, "--", key, " and --", spelled[name],
+                   " are one setting; give one");
+      spelled[name] = key;
+      key = name;
+    }
     if (key == "config") {
       if (!value) {
         GENNER_CHECK(i + 1 < args.size(), "--config: expected a file name, found the end of the command line");

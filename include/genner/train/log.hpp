@@ -1,6 +1,8 @@
 // genner/train/log.hpp: the run's metrics log — one JSON object per line (train loss, dev
 // scores per evaluation), appended and flushed line by line so a killed run keeps every line it
-// wrote and a resumed run continues the same file. plot.hpp draws curves from it.
+// wrote and a resumed run continues the same file. plot.hpp draws curves from it. Optionally a
+// CSV mirror (log.csv: fixed columns, one row per line) for spreadsheets, pandas.read_csv,
+// gnuplot and experiment trackers' CSV importers.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -23,11 +25,60 @@ namespace genner::train {
 
 class JsonlLog {
  public:
-  /// Opens `path` for appending (creating folders); `truncate` starts a fresh file.
-  explicit JsonlLog(std::filesystem::path path, bool truncate = false) : path_(std::move(path)) {
+  /// The CSV mirror's columns: JSON keys, "dev.x" for x inside the line's "dev" object.
+  static constexpr const char* kCsvColumns[] = {"step",    "epoch",         "kind",       "train_loss",
+                                                "lr",      "dev.precision", "dev.recall", "dev.f1",
+                                                "dev_seconds", "time"};
+
+  /// Opens `path` for appending (creating folders); `truncate` starts a fresh file. With `csv`,
+  /// every line is also a row of that CSV file, which is rebuilt from `path` when appending (so
+  /// a resumed run's two files always agree).
+  explicit JsonlLog(std::filesystem::path path, bool truncate = false, std::filesystem::path csv = {})
+      : path_(std::move(path)), csv_path_(std::move(csv)) {
     if (path_.has_parent_path()) std::filesystem::create_directories(path_.parent_path());
     out_.open(path_, truncate ? std::ios::trunc : std::ios::app);
     GENNER_CHECK(out_.good(), path_.string(), ": cannot open the metrics log for appending");
+    if (csv_path_.empty()) return;
+    std::string rows = csv_header();
+    if (!truncate && std::filesystem::exists(path_))
+      for (const auto& line : read(path_)) rows += csv_row(line);
+    csv_.open(csv_path_, std::ios::trunc);
+    csv_ << rows;
+    csv_.flush();
+    GENNER_CHECK(csv_.good(), csv_path_.string(), ": cannot write the CSV metrics log");
+  }
+
+  [[nodiscard]] static std::string csv_header() {
+    std::string out;
+    for (const char* c : kCsvColumns) out += (out.empty() ? "" : ",") + std::string(c);
+    return out + "\n";
+  }
+  /// One CSV row of a log line: numbers as JSON writes them, text as is, absent keys empty.
+  [[nodiscard]] static std::string csv_row(const nlohmann::json& line) {
+    std::string out;
+    bool first = true;
+    for (const std::string c : kCsvColumns) {
+      if (!first) out += ',';
+      first = false;
+      const auto dot = c.find('.');
+      const nlohmann::json* v = nullptr;
+      if (dot == std::string::npos) {
+        if (line.contains(c)) v = &line[c];
+      } else if (const auto outer = c.substr(0, dot); line.contains(outer) && line[outer].is_object() &&
+                                                      line[outer].contains(c.substr(dot + 1))) {
+        v = &line[outer][c.substr(dot + 1)];
+      }
+      if (!v || v->is_null()) continue;
+      if (v->is_string()) {
+        const auto text = v->get<std::string>();
+        GENNER_CHECK(text.find_first_of(",\"\n") == std::string::npos, "metrics log: column '", c,
+                     "' holds text CSV would have to quote: '", text, "'");
+        out += text;
+      } else if (v->is_number()) {
+        out += v->dump();
+      }
+    }
+    return out + "\n";
   }
 
   /// Appends one record (adding "time": seconds since the epoch when absent) and flushes.
@@ -41,6 +92,11 @@ class JsonlLog {
     out_ << line << '\n';
     out_.flush();
     GENNER_CHECK(out_.good(), path_.string(), ": write failed (disk full?)");
+    if (csv_.is_open()) {
+      csv_ << csv_row(record);
+      csv_.flush();
+      GENNER_CHECK(csv_.good(), csv_path_.string(), ": write failed (disk full?)");
+    }
   }
 
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
@@ -89,8 +145,8 @@ class JsonlLog {
   }
 
  private:
-  std::filesystem::path path_;
-  std::ofstream out_;
+  std::filesystem::path path_, csv_path_;
+  std::ofstream out_, csv_;
   std::mutex mutex_;
 };
 

@@ -84,15 +84,19 @@ struct Scores {
 
   [[nodiscard]] double exact_match() const { return sentences ? double(exact) / double(sentences) : 0.0; }
 
-  /// {"precision", "recall", "f1", "exact_match", "correct", "predicted", "gold", "per_type": {...}}.
+  /// {"precision", "recall", "f1", "exact_match", "correct", "predicted", "gold", "per_type": {...},
+  /// "metric", "scale"}. Precision, recall, F1 and exact match are percentages (0-100), the scale
+  /// conlleval, the papers and every line genner prints use; Counts' methods give fractions.
   [[nodiscard]] nlohmann::json to_json() const {
     const auto one = [](const Counts& c) {
-      return nlohmann::json{{"precision", c.precision()}, {"recall", c.recall()},     {"f1", c.f1()},
-                            {"correct", c.correct},       {"predicted", c.predicted}, {"gold", c.gold}};
+      return nlohmann::json{{"precision", 100 * c.precision()}, {"recall", 100 * c.recall()},
+                            {"f1", 100 * c.f1()},               {"correct", c.correct},
+                            {"predicted", c.predicted},         {"gold", c.gold}};
     };
     nlohmann::json out = one(micro);
     out["metric"] = metric_rules_name(rules);
-    out["exact_match"] = exact_match();
+    out["scale"] = "percent";
+    out["exact_match"] = 100 * exact_match();
     out["sentences"] = sentences;
     out["per_type"] = nlohmann::json::object();
     for (const auto& [type, c] : per_type) out["per_type"][type] = one(c);

@@ -51,6 +51,9 @@ struct TrainerOptions {
   double clip_norm = 0.0;   ///< 0: off
   double truncate_prob = 0.0;
   int64_t eval_every = 0;  ///< steps; 0: once per epoch
+  /// A line {"kind": "train", step, epoch, train_loss (mean of the last N steps), lr} in log.jsonl
+  /// (and log.csv) every N steps; 0: only the evaluations' lines (kind "eval").
+  int64_t logging_steps = 0;
   int64_t patience = 0;    ///< evaluations without a better dev F1 before stopping; 0: never stop early
   bool resume = true;
   uint64_t seed = 42;
@@ -58,6 +61,7 @@ struct TrainerOptions {
   /// different values is refused (check_resume_settings). Null: not checked.
   nlohmann::json trajectory;
   size_t max_tokens = 4096;  ///< padded tokens per training batch
+  size_t batch_size = 0;     ///< sentences per training batch (optimizer step); 0: max_tokens alone decides
   size_t eval_batch = 32;
   std::filesystem::path output_dir = "runs/default";
   generate::PointerDecodeOptions decode;
@@ -78,6 +82,22 @@ struct TrainerOptions {
   /// Data-parallel group (train/distributed.hpp); null: this process alone. Rank 0 alone writes.
   dist::Group* group = nullptr;
 };
+
+/// How a run's training batches are cut (the sampler fit() draws from).
+[[nodiscard]] inline data::SamplerOptions sampler_options(const TrainerOptions& o) {
+  return {o.max_tokens, 1024, true, o.batch_size};
+}
+
+/// Optimizer steps per epoch and in all of a run with `o` over training examples of these lengths
+/// (source + target; data::BatchSampler::lengths_of): what fit() will take.
+struct StepPlan {
+  int64_t per_epoch = 0, total = 0;
+};
+[[nodiscard]] inline StepPlan plan_steps(std::vector<std::size_t> lengths, const TrainerOptions& o) {
+  const data::BatchSampler sampler(std::move(lengths), sampler_options(o), o.seed);
+  const auto per_epoch = static_cast<int64_t>(sampler.batches_per_epoch());
+  return {per_epoch, o.max_steps > 0 ? o.max_steps : per_epoch * o.epochs};
+}
 
 /// Predictions and scores on one data set.
 struct Evaluation {
@@ -237,7 +257,9 @@ class Trainer {
     // Every rank starts from rank 0's weights (from a checkpoint, all ranks read the same one).
     run.reducer.broadcast_values(0);
     group.barrier("start of training");
-    if (run.main_rank) run.log.emplace(options_.output_dir / "log.jsonl", /*truncate=*/!run.result.resumed);
+    if (run.main_rank)
+      run.log.emplace(options_.output_dir / "log.jsonl", /*truncate=*/!run.result.resumed,
+                      options_.output_dir / "log.csv");
     notify(run, TrainingStart{run.step, run.total, run.per_epoch, run.result.resumed, options_.output_dir, run.curve});
     model_.train();
     const int64_t first_step = run.step;
@@ -259,7 +281,7 @@ class Trainer {
     Run(model::NerModelCore& model, std::span<const data::Example> train, const TrainerOptions& o, dist::Group& g)
         : group(g),
           main_rank(g.is_main()),
-          sampler(data::BatchSampler::lengths_of(train), {o.max_tokens, 1024, true}, o.seed),
+          sampler(data::BatchSampler::lengths_of(train), sampler_options(o), o.seed),
           per_epoch(static_cast<int64_t>(sampler.batches_per_epoch())),
           total(o.max_steps > 0 ? o.max_steps : per_epoch * o.epochs),
           eval_every(o.eval_every > 0 ? o.eval_every : per_epoch),
@@ -291,6 +313,8 @@ class Trainer {
     std::optional<JsonlLog> log;
     double loss_sum = 0.0;  // training loss since the last evaluation
     int64_t loss_count = 0;
+    double logged_sum = 0.0;  // training loss since the last logging_steps line
+    int64_t logged_count = 0;
   };
 
   /// Restores the checkpoint in run.checkpoint_dir (its settings must match options_.trajectory).
@@ -336,6 +360,18 @@ class Trainer {
                  "; lower the learning rate or enable clipping");
     run.loss_sum += loss;
     ++run.loss_count;
+    run.logged_sum += loss;
+    ++run.logged_count;
+    if (options_.logging_steps > 0 && run.step % options_.logging_steps == 0) {
+      if (run.main_rank)
+        run.log->write({{"step", run.step},
+                        {"epoch", double(run.step) / double(run.per_epoch)},
+                        {"kind", "train"},
+                        {"train_loss", run.logged_sum / double(run.logged_count)},
+                        {"lr", current_lr(run)}});
+      run.logged_sum = 0.0;
+      run.logged_count = 0;
+    }
     notify(run, TrainingStep{run.step, run.total, loss, current_lr(run), shown_tokens});
   }
 
@@ -384,6 +420,7 @@ class Trainer {
     run.loss_count = 0;
     nlohmann::json line = {{"step", run.step},
                            {"epoch", double(run.step) / double(run.per_epoch)},
+                           {"kind", "eval"},
                            {"train_loss", train_loss},
                            {"lr", current_lr(run)}};
     std::optional<double> f1;
