@@ -22,7 +22,7 @@ wait_for() {
 lines_in() { [ -f "$1" ] && [ "$(wc -l < "$1")" -ge "$2" ]; }
 no_temporaries() { ! ls -a "$1" | grep -q '\.tmp-'; }
 
-# The run trains on a data folder of its own (the sample data that plan writes).
+# The run trains on a data folder of its own (a copy of the sample data).
 # plan creates nothing: a one-step run writes the sample data to copy.
 "$flat" --sample_size 100 --max_steps 1 --scratch_d_model 32 --scratch_d_ff 64 --spm_vocab_size 200 --resume false \
   --output_dir "$work/gen" >/dev/null 2>&1 || fail "a one-step run writing the sample data"
