@@ -38,6 +38,12 @@ printf 'John Smith lives in Paris.\nAngela Merkel visited Berlin on Monday.\n' >
 expect_error "trained on flat data by flat_ner" "$nested" predict --output_dir "$run" --input "$work/in.txt"
 expect_error "trained on flat data by flat_ner" "$nested" evaluate --output_dir "$run"
 echo "reliability: a flat run is refused by nested_ner"
+# An entity type the run never saw is refused naming the file and sentence, not deep in encoding.
+cp -r "$work/data1" "$work/data3"
+sed -i '0,/B-LOC/s//B-VENUE/' "$work/data3/test.txt"
+expect_error "data3/test.txt: sentence" "$flat" evaluate --output_dir "$run" --data_dir "$work/data3"
+expect_error "has entity type 'VENUE', which the run in" "$flat" evaluate --output_dir "$run" --data_dir "$work/data3"
+echo "reliability: a type unseen in training is refused at evaluate with its file and sentence"
 
 # 2. The manifest ties run.json, spiece.model and best.safetensors together.
 cp -r "$run" "$work/changed"
@@ -68,6 +74,11 @@ echo "reliability: a restarted run leaves no earlier weights behind"
 # 4. Resuming on other data is refused (the checkpoint's weights and tokenizer belong to its data).
 expect_error "cannot resume: the run was trained on the data in" \
   "$flat" train $tiny --epochs 1 --output_dir "$run" --data_dir "$work/data2"
+# Settings that change nothing the run computes may be given anew on resume; one that shapes training may not.
+"$flat" train $tiny --data_dir "$work/data1" --epochs 1 --output_dir "$run" --dist_timeout 60 --backend gloo \
+  --memory_budget 20GB >"$work/resume.txt" 2>&1 || { cat "$work/resume.txt"; fail "resume with a new --dist_timeout, --backend, --memory_budget"; }
+expect_error "settings that shape training differ from the checkpoint's: lr" \
+  "$flat" train $tiny --data_dir "$work/data1" --epochs 1 --output_dir "$run" --lr 0.003
 # evaluate obeys --dataset rather than silently using the recorded data.
 expect_error "conll2003" env GENNER_DATA="$work/no_data" "$flat" evaluate --output_dir "$run" --dataset conll2003
 

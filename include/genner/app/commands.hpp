@@ -247,6 +247,9 @@ class Commands {
     auto splits = load_splits(program_.family, data_dir, cfg_);
     const bool dev = flags.split == "dev";
     const auto& split = dev ? splits.dev : splits.test;
+    // A dev split carved from train (dev_from_train) comes from the train file.
+    const auto split_source = split_file(program_.family, data_dir, dev && cfg_.dev_from_train > 0.0 ? "train" : flags.split);
+    check_known_types(split, flags.split, split_source, labels.types, out);
     auto examples = data::encode_dataset(split, tokenizer, labels, target_type(cfg_.target_type));
     data::check_source_lengths(examples, split, static_cast<size_t>(cfg_.max_words),
                                std::string("the ") + (dev ? "dev" : "test") + " split of " + data_dir.string());
@@ -904,9 +907,13 @@ class Commands {
   }
 
   /// Settings whose change would make a resumed run a different run (checked against the checkpoint).
+  /// How long a rank waits, which library carries the all-reduce and the memory guard change nothing
+  /// the run computes, so a resumed run may set them anew.
   nlohmann::json trajectory_settings() const {
     auto j = train::to_json(cfg_);
-    for (const char* k : {"output_dir", "resume", "description", "patience", "data_dir", "logging_steps"}) j.erase(k);
+    for (const char* k : {"output_dir", "resume", "description", "patience", "data_dir", "logging_steps", "dist_timeout",
+                          "backend", "memory_budget"})
+      j.erase(k);
     return j;
   }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <genner/app/family.hpp>
+#include <genner/core/utf8.hpp>
 #include <genner/data.hpp>
 #include <genner/train/config.hpp>
 
@@ -119,6 +120,24 @@ inline Splits load_splits(Family family, const fs::path& dir, const train::RunCo
       std::cerr << "note: " << d->report.issues.size() << " load issue(s), e.g. " << d->report.issues.front().file
                 << ":" << d->report.issues.front().line << ": " << d->report.issues.front().message << "\n";
   return s;
+}
+
+/// Refuses a split that holds an entity type the run was not trained on, naming the split's file, the
+/// sentence and the type (encoding it would fail later with no file to look at).
+inline void check_known_types(const data::Dataset& split, const std::string& name, const fs::path& file,
+                              const std::vector<std::string>& known, const fs::path& run) {
+  for (std::size_t i = 0; i < split.sentences.size(); ++i)
+    for (const auto& e : split.sentences[i].entities) {
+      if (std::find(known.begin(), known.end(), e.type) != known.end()) continue;
+      std::string list;
+      for (const auto& t : known) list += (list.empty() ? "" : ", ") + t;
+      const auto& words = split.sentences[i].words;
+      std::string start;
+      for (std::size_t w = 0; w < words.size() && w < 8; ++w) start += (w ? " " : "") + words[w];
+      fail(file.string(), ": sentence ", i + 1, " of the ", name, " split (\"", printable(start, 60), "\") has entity type '",
+           printable(e.type), "', which the run in ", run.string(), " was not trained on (its types: ", list,
+           "); evaluate on data of the run's types, or train a run on data that has it");
+    }
 }
 
 inline data::TargetType target_type(const std::string& name) {
