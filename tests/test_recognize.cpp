@@ -614,3 +614,21 @@ TEST_CASE("threshold keeps the entities whose probability reaches it and counts 
   o.scores = false;
   CHECK_THROWS_WITH(small.recognizer(o), Catch::Contains("needs scores"));
 }
+
+TEST_CASE("the command line, pointer decoding, the Trainer and a Recognizer share one set of decoding defaults",
+          "[recognize]") {
+  const genner::train::RunConfig cfg;
+  const genner::generate::PointerDecodeOptions pointer;
+  const genner::train::TrainerOptions trainer;
+  // A run.json that records no decoding settings decodes as a Recognizer built in memory does.
+  const auto recorded = genner::recognize::decode_options_from(nlohmann::json::object(), "run.json");
+  for (const auto* d : {&pointer, &trainer.decode, &recorded}) {
+    CHECK(d->search.max_len == cfg.max_len);
+    CHECK(d->search.max_len_a == cfg.max_len_a);
+    CHECK(d->search.num_beams == cfg.beams);
+    CHECK(d->search.length_penalty == cfg.length_penalty);
+  }
+  // The published setting.
+  CHECK(cfg.max_len == 10);
+  CHECK(cfg.max_len_a == 0.6);
+}

@@ -18,6 +18,7 @@
 #include <genner/data/entity.hpp>
 #include <genner/data/targets.hpp>
 #include <genner/generate/constraints.hpp>
+#include <genner/generate/defaults.hpp>
 #include <genner/generate/generator.hpp>
 #include <genner/generate/overlaps.hpp>
 #include <genner/generate/search.hpp>
@@ -142,7 +143,7 @@ class PointerStepModel {
 
 /// Settings of pointer decoding. The output space ends sequences with index 0 and pads with 0.
 struct PointerDecodeOptions {
-  SearchOptions search = SearchOptions{}.end_and_pad(0, 0);
+  SearchOptions search = SearchOptions{}.end_and_pad(0, 0).max_length(kMaxLen, kMaxLenA);  ///< defaults.hpp
   data::TargetType target = data::TargetType::word;
   bool constrained = false;  ///< mask illegal next indices (PointerConstraint)
   bool no_repeat = false;    ///< with constrained: never generate the same entity twice

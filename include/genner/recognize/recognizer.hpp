@@ -103,13 +103,13 @@ struct Result {
 };
 
 /// Decoding settings from a run's recorded settings (run.json "settings"); keys that are absent
-/// keep the defaults of train::RunConfig.
+/// keep the defaults of generate/defaults.hpp (those of train::RunConfig).
 [[nodiscard]] inline generate::PointerDecodeOptions decode_options_from(const nlohmann::json& settings,
                                                                         const std::string& where) {
   generate::PointerDecodeOptions d;
   try {
     d.search.num_beams = settings.value("beams", int64_t{1});
-    d.search.max_length(settings.value("max_len", int64_t{10}), settings.value("max_len_a", 0.6));
+    d.search.max_length(settings.value("max_len", d.search.max_len), settings.value("max_len_a", d.search.max_len_a));
     d.search.length_penalty = settings.value("length_penalty", 1.0);
     const auto target = settings.value("target_type", std::string("word"));
     if (target == "word")

@@ -31,6 +31,7 @@
 #include <genner/core/error.hpp>
 #include <genner/core/json.hpp>
 #include <genner/core/utf8.hpp>
+#include <genner/generate/defaults.hpp>
 #include <genner/io/json_file.hpp>
 
 namespace genner::train {
@@ -58,8 +59,8 @@ struct RunConfig {
   double scratch_dropout = 0.1;
   int64_t spm_vocab_size = 2000;
   // Decoding
-  int64_t max_len = 10;
-  double max_len_a = 0.6;
+  int64_t max_len = generate::kMaxLen;  ///< generate/defaults.hpp
+  double max_len_a = generate::kMaxLenA;
   int64_t beams = 1;
   double length_penalty = 1.0;
   bool constrained = false;        ///< mask illegal next indices (beyond the published code)
