@@ -20,6 +20,23 @@
 
 namespace genner::io {
 
+/// The name of this process's temporary for `path`: `<path>.tmp-<pid>`. Every file and folder
+/// genner writes through a rename uses it, so a run folder's clean-up can recognise temporaries
+/// (is_temporary_name) and tell whether their writer still lives.
+[[nodiscard]] inline std::filesystem::path temporary_for(const std::filesystem::path& path) {
+  auto clean = path;
+  if (!clean.has_filename()) clean = clean.parent_path();  // "dir/" names the folder itself
+  return clean.string() + ".tmp-" + std::to_string(::getpid());
+}
+
+/// The writer's process id when `name` (a file name) is of temporary_for's form, else 0.
+[[nodiscard]] inline long temporary_writer(const std::string& name) {
+  const auto at = name.rfind(".tmp-");
+  if (at == std::string::npos || at + 5 == name.size() || name.size() - at - 5 > 9) return 0;
+  if (name.find_first_not_of("0123456789", at + 5) != std::string::npos) return 0;
+  return std::stol(name.substr(at + 5));
+}
+
 namespace detail {
 
 /// Paths of the temporaries being written now, removed by the signal handler (async-signal-safe:
@@ -93,7 +110,7 @@ class TemporaryGuard {
 template <typename Writer>
 void write_atomically(const std::filesystem::path& path, Writer&& write) {
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  const std::filesystem::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
+  const std::filesystem::path tmp = temporary_for(path);
   detail::TemporaryGuard guard(tmp);
   try {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

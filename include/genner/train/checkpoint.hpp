@@ -136,7 +136,7 @@ inline void save_checkpoint(const std::filesystem::path& dir, const TrainingStat
                state.optimizer ? "" : "no optimizer ", state.schedule ? "" : "no schedule");
   const fs::path prev = detail::sibling(dir, ".prev");
   if (!fs::exists(dir) && detail::checkpoint_complete(prev)) fs::rename(prev, dir);  // finish an interrupted swap
-  const fs::path tmp = detail::sibling(dir, ".tmp-" + std::to_string(::getpid()));
+  const fs::path tmp = io::temporary_for(dir);
   // Half-written folders of killed runs (one writer per checkpoint folder is assumed).
   const std::string stale_prefix = tmp.filename().string().substr(0, tmp.filename().string().rfind('-') + 1);
   const fs::path parent = tmp.has_parent_path() ? tmp.parent_path() : fs::path(".");

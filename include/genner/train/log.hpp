@@ -20,6 +20,7 @@
 
 #include <genner/core/error.hpp>
 #include <genner/core/json.hpp>
+#include <genner/io/atomic_file.hpp>
 
 namespace genner::train {
 
@@ -110,14 +111,7 @@ class JsonlLog {
     for (const auto& line : read(path))
       if (!line.contains("step") || !line["step"].is_number() || line["step"].get<int64_t>() <= step)
         kept += line.dump() + "\n";
-    const auto tmp = std::filesystem::path(path.string() + ".tmp-" + std::to_string(::getpid()));
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out << kept;
-      out.flush();
-      GENNER_CHECK(out.good(), tmp.string(), ": write failed (disk full?)");
-    }
-    std::filesystem::rename(tmp, path);
+    io::write_text_atomically(path, kept);
   }
 
   /// Reads every complete line back; a torn last line (killed mid-write) is skipped, any other

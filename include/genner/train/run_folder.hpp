@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/io/atomic_file.hpp>
 
 namespace genner::train {
 
@@ -83,13 +84,8 @@ class RunLock {
   int fd_ = -1;
 };
 
-/// True for the names io::write_atomically and save_checkpoint give their temporaries:
-/// `<name>.tmp-<pid>`.
-[[nodiscard]] inline bool is_temporary_name(const std::string& name) {
-  const auto at = name.rfind(".tmp-");
-  if (at == std::string::npos || at + 5 == name.size()) return false;
-  return name.find_first_not_of("0123456789", at + 5) == std::string::npos;
-}
+/// True for the names io::temporary_for gives temporaries: `<name>.tmp-<pid>`.
+[[nodiscard]] inline bool is_temporary_name(const std::string& name) { return io::temporary_writer(name) > 0; }
 
 /// Whether process `pid` is alive (a temporary named after it may still be being written).
 [[nodiscard]] inline bool process_alive(long pid) {
@@ -103,11 +99,9 @@ class RunLock {
 /// temporary are never matched.
 [[nodiscard]] inline bool is_stale_run_temporary(const std::filesystem::path& path, const std::filesystem::path& dir) {
   const auto name = path.filename().string();
-  if (!is_temporary_name(name)) return false;
-  const auto at = name.rfind(".tmp-");
-  const auto stem = name.substr(0, at);
-  const auto digits = name.substr(at + 5);
-  if (digits.size() > 9 || process_alive(std::stol(digits))) return false;
+  const long writer = io::temporary_writer(name);
+  if (writer <= 0 || process_alive(writer)) return false;
+  const auto stem = name.substr(0, name.rfind(".tmp-"));
   const auto parent = path.parent_path().lexically_relative(dir).string();
   static const std::vector<std::string> top = {
       "run.json",    "config.json", "manifest.json",     "results.json",    "best.safetensors",      "frozen.safetensors",
