@@ -44,6 +44,15 @@ sed -i '0,/B-LOC/s//B-VENUE/' "$work/data3/test.txt"
 expect_error "data3/test.txt: sentence" "$flat" evaluate --output_dir "$run" --data_dir "$work/data3"
 expect_error "has entity type 'VENUE', which the run in" "$flat" evaluate --output_dir "$run" --data_dir "$work/data3"
 echo "reliability: a type unseen in training is refused at evaluate with its file and sentence"
+# A from-scratch model too large for the memory budget is refused before anything is allocated,
+# naming the settings and where the budget came from (a limit of the process counts).
+expect_error "--scratch_d_model 65536 --scratch_d_ff 64 --scratch_heads 4 --scratch_layers 2 has about" \
+  "$flat" plan --scratch_d_model 65536 --scratch_d_ff 64 --spm_vocab_size 200 --sample_size 100 --output_dir "$work/huge"
+grep -q "of fp32 weights alone, more than the memory budget .* (the machine's memory\|the cgroup's memory.max)" "$work/err.txt" ||
+  { cat "$work/err.txt"; fail "the budget's source is not named"; }
+expect_error "(the address-space limit (ulimit -v))" sh -c \
+  "ulimit -v 6000000 && exec '$flat' plan --scratch_d_model 8192 --scratch_d_ff 64 --spm_vocab_size 200 --sample_size 100 --output_dir '$work/huge'"
+echo "reliability: a model larger than the memory budget (machine, cgroup or ulimit) is refused before it is built"
 
 # 2. The manifest ties run.json, spiece.model and best.safetensors together.
 cp -r "$run" "$work/changed"

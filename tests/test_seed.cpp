@@ -3,6 +3,7 @@
 // metric/, pipe/, model/ and generate/ runs; with GENNER_SEED_FIXTURES set, a folder without
 // cases fails.
 #include <genner/genner.hpp>
+#include <genner/compat.hpp>
 
 #include <nlohmann/json.hpp>
 

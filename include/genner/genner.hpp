@@ -1,6 +1,7 @@
 // genner/genner.hpp: the umbrella header of the library. Opt-in headers beside it:
-// genner/data/sample.hpp (the built-in sample corpora) and genner/app.hpp (the command-line
-// application: option table, train / plan / evaluate / predict, the published experiments).
+// genner/data/sample.hpp (the built-in sample corpora), genner/app.hpp (the command-line
+// application: option table, train / plan / evaluate / predict, the published experiments) and
+// genner/compat.hpp (the original system's checkpoints, label initialisation and greedy loop).
 //   io/       safetensors, checkpoint folders, atomic writes
 //   t5/       the T5 backbone (numerically Hugging Face's) and its presets
 //   text/     T5's SentencePiece tokenizer
@@ -13,7 +14,6 @@
 #include <genner/core/error.hpp>
 #include <genner/core/json.hpp>
 #include <genner/core/threading.hpp>
-#include <genner/compat.hpp>
 #include <genner/core/utf8.hpp>
 #include <genner/data.hpp>
 #include <genner/generate.hpp>

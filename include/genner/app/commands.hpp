@@ -33,6 +33,7 @@
 #include <genner/app/serve.hpp>
 #include <genner/app/splits.hpp>
 #include <genner/app/structure.hpp>
+#include <genner/core/memory.hpp>
 #include <genner/data.hpp>
 #include <genner/data/sample.hpp>
 #include <genner/io/atomic_file.hpp>
@@ -576,13 +577,14 @@ class Commands {
     return model::plan_memory(*p.model, shape, model::parse_precision(cfg_.precision), cfg_.gradient_checkpointing);
   }
 
-  /// --memory_budget in bytes, or the machine's physical memory when it is not set.
+  /// --memory_budget in bytes, or, when it is not set, the memory this process may use (the least
+  /// of the machine's memory, ulimit -v / -d and the cgroup's memory.max).
   int64_t memory_budget() const {
     if (!cfg_.memory_budget.empty()) return model::parse_bytes(cfg_.memory_budget, memory_budget_origin());
-    return static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+    return core::memory_limit().bytes;
   }
   std::string memory_budget_origin() const {
-    if (cfg_.memory_budget.empty()) return "the machine's memory";
+    if (cfg_.memory_budget.empty()) return core::memory_limit().source;
     const auto it = origin_.find("memory_budget");
     return it == origin_.end() ? std::string("memory_budget") : it->second + ": memory_budget";
   }
@@ -836,8 +838,33 @@ class Commands {
                                                       model::NerOptions opt, int64_t pieces) {
     if (!source.scratch) return model::NerModelImpl<E>::from_pretrained(source.folder, opt);
     shape.vocab_size = pieces + text::Tokenizer::kNumExtraIds;
+    check_scratch_size(shape);
     opt.with_config(shape);
     return std::make_shared<model::NerModelImpl<E>>(opt);
+  }
+
+  /// Refuses, before anything is allocated, a from-scratch model whose fp32 weights alone exceed
+  /// the memory budget (the plan checks weights, gradients, optimizer state and activations once
+  /// the model exists; a model too large to build would end in the allocator's own error).
+  void check_scratch_size(const t5::T5Config& c) const {
+    const int64_t inner = c.num_heads * c.d_kv;
+    const int64_t ff = (c.feed_forward == t5::FeedForward::gated_gelu ? 3 : 2) * c.d_model * c.d_ff;
+    const int64_t bias = c.relative_attention_num_buckets * c.num_heads;
+    const double params = static_cast<double>(c.vocab_size) * static_cast<double>(c.d_model) +
+                          static_cast<double>(c.num_layers) * static_cast<double>(4 * c.d_model * inner + ff) +
+                          static_cast<double>(c.num_decoder_layers) * static_cast<double>(8 * c.d_model * inner + ff) +
+                          2.0 * static_cast<double>(bias) +
+                          (E::spec().encoder_mlp ? 2.0 * static_cast<double>(c.d_model) * static_cast<double>(c.d_model) : 0.0);
+    const double bytes = 4.0 * params;
+    const int64_t budget = memory_budget();
+    if (bytes <= static_cast<double>(budget)) return;
+    std::ostringstream size;
+    size << std::setprecision(3) << params / 1e9 << " billion parameters";
+    fail("the from-scratch model of --scratch_d_model ", cfg_.scratch_d_model, " --scratch_d_ff ", cfg_.scratch_d_ff,
+         " --scratch_heads ", cfg_.scratch_heads, " --scratch_layers ", cfg_.scratch_layers, " has about ", size.str(),
+         ": ", model::format_bytes(static_cast<int64_t>(bytes)), " of fp32 weights alone, more than the memory budget ",
+         model::format_bytes(budget), " (", memory_budget_origin(), "); choose smaller scratch_* settings",
+         cfg_.memory_budget.empty() ? "" : " or a larger --memory_budget");
   }
 
   /// Label rows start from the embeddings of each type's name ("PER" -> "person").

@@ -32,6 +32,31 @@ inline int64_t current_rss_bytes() {
   return resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
 }
 
+/// The memory this process may use and what sets it: the least of the machine's physical memory,
+/// the address-space and data-segment limits (ulimit -v / -d) and the cgroup's memory.max
+/// (containers), so that a plan is checked against the limit that would really stop the run.
+struct MemoryLimit {
+  int64_t bytes = 0;
+  const char* source = "the machine's memory";
+};
+
+inline MemoryLimit memory_limit() {
+  MemoryLimit out{static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<int64_t>(sysconf(_SC_PAGESIZE)),
+                  "the machine's memory"};
+  const auto take = [&](int64_t bytes, const char* source) {
+    if (bytes > 0 && bytes < out.bytes) out = {bytes, source};
+  };
+  rlimit r{};
+  if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+    take(static_cast<int64_t>(r.rlim_cur), "the address-space limit (ulimit -v)");
+  if (getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+    take(static_cast<int64_t>(r.rlim_cur), "the data-segment limit (ulimit -d)");
+  std::ifstream cgroup("/sys/fs/cgroup/memory.max");
+  int64_t max = 0;
+  if (cgroup >> max) take(max, "the cgroup's memory.max");  // "max" (no limit) does not parse
+  return out;
+}
+
 /// Counts the bytes of every CPU tensor allocated after install(): live now and the peak since
 /// the last reset_peak(). It wraps the CPU allocator in place, so tensors allocated before keep
 /// their own deleters and are not counted.
