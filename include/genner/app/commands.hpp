@@ -81,9 +81,7 @@ inline nlohmann::json to_json(const generate::PointerDecodeOptions& d) {
           {"max_len", d.search.max_len},
           {"max_len_a", d.search.max_len_a},
           {"length_penalty", d.search.length_penalty},
-          {"target", d.target == data::TargetType::word  ? "word"
-                     : d.target == data::TargetType::bpe ? "bpe"
-                                                         : "span"},
+          {"target", data::target_type_name(d.target)},
           {"constrained", d.constrained},
           {"contiguous", d.contiguous},
           {"flat", d.flat}};
@@ -107,9 +105,7 @@ inline nlohmann::json to_json(const train::TrainerOptions& t) {
           {"max_tokens", t.max_tokens == std::numeric_limits<size_t>::max() ? nlohmann::json() : nlohmann::json(t.max_tokens)},
           {"output_dir", t.output_dir.string()},
           {"decode", to_json(t.decode)},
-          {"precision", t.precision == model::Precision::bf16   ? "bf16"
-                        : t.precision == model::Precision::int8 ? "int8"
-                                                                : "fp32"},
+          {"precision", model::precision_name(t.precision)},
           {"metric", t.metric == train::MetricRules::pointer ? "pointer" : "word"},
           {"accumulate", t.accumulate}};
 }
@@ -243,7 +239,7 @@ class Commands {
     auto [model, tokenizer, labels] = recognize::restore_run<E>(out, record);
     model->eval();
     model->store_frozen(frozen_storage());  // as the run was trained
-    model::prepare_inference(*model, model::parse_precision(cfg_.precision));
+    model::prepare_inference(*model, precision());
     const fs::path data_dir = recorded_data_dir(record, out);
     auto splits = load_splits(program_.family, data_dir, cfg_);
     const bool dev = flags.split == "dev";
@@ -375,7 +371,7 @@ class Commands {
     ro.max_source_pieces = flags.max_source_pieces;
     auto recognizer = recognize::Recognizer::load<E>(cfg_.output_dir, record, ro);
     recognizer.model().store_frozen(frozen_storage());  // as the run was trained
-    model::prepare_inference(recognizer.model(), model::parse_precision(cfg_.precision));
+    model::prepare_inference(recognizer.model(), precision());
     return recognizer;
   }
 
@@ -543,12 +539,15 @@ class Commands {
     topt.output_dir = out;
     topt.decode = decode_options(cfg_, program_.family);
     topt.metric = train::parse_metric_rules(cfg_.metric);
-    topt.precision = model::parse_precision(cfg_.precision);
+    topt.precision = precision();
     topt.accumulate = cfg_.accumulate;
     topt.group = group_;
     topt.callbacks = train::standard_callbacks(topt);  // progress bar and curve.png
     return topt;
   }
+
+  /// --precision as the enum every command uses (one parser: model::parse_precision).
+  model::Precision precision() const { return model::parse_precision(cfg_.precision); }
 
   t5::WeightStorage frozen_storage() const {
     if (cfg_.frozen_precision == "bf16") return t5::WeightStorage::bf16;
@@ -574,7 +573,7 @@ class Commands {
         shape.source = std::max<int64_t>(shape.source, 2 * static_cast<int64_t>(sentence.words.size()) + 1);
         shape.target = std::max(shape.target, target);
       }
-    return model::plan_memory(*p.model, shape, model::parse_precision(cfg_.precision), cfg_.gradient_checkpointing);
+    return model::plan_memory(*p.model, shape, precision(), cfg_.gradient_checkpointing);
   }
 
   /// --memory_budget in bytes, or, when it is not set, the memory this process may use (the least

@@ -140,12 +140,7 @@ inline void check_known_types(const data::Dataset& split, const std::string& nam
     }
 }
 
-inline data::TargetType target_type(const std::string& name) {
-  if (name == "word") return data::TargetType::word;
-  if (name == "bpe") return data::TargetType::bpe;
-  if (name == "span") return data::TargetType::span;
-  fail("target_type: expected word, bpe or span, found '", name, "'");
-}
+inline data::TargetType target_type(const std::string& name) { return data::parse_target_type(name); }
 
 /// The natural-language name of a type for label initialisation ("PER" -> "person").
 inline std::string type_description(const std::string& type) {

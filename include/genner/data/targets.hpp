@@ -9,6 +9,7 @@
 
 #include <genner/core/error.hpp>
 #include <genner/data/entity.hpp>
+#include <genner/data/target_type.hpp>
 #include <genner/text/tokenizer.hpp>
 
 #include <algorithm>
@@ -20,8 +21,6 @@
 #include <vector>
 
 namespace genner::data {
-
-enum class TargetType { word, bpe, span };
 
 /// The order entities are written in a target. `sorted`: Entity's ordering (first start, last end,
 /// fragments, type), independent of the input's order. `start_end`: first start, then last end,

@@ -111,15 +111,7 @@ struct Result {
     d.search.num_beams = settings.value("beams", int64_t{1});
     d.search.max_length(settings.value("max_len", d.search.max_len), settings.value("max_len_a", d.search.max_len_a));
     d.search.length_penalty = settings.value("length_penalty", 1.0);
-    const auto target = settings.value("target_type", std::string("word"));
-    if (target == "word")
-      d.target = data::TargetType::word;
-    else if (target == "bpe")
-      d.target = data::TargetType::bpe;
-    else if (target == "span")
-      d.target = data::TargetType::span;
-    else
-      fail(where, ": 'target_type': expected word, bpe or span, found '", target, "'");
+    d.target = data::parse_target_type(settings.value("target_type", std::string("word")), where + ": 'target_type'");
     d.constrained = settings.value("constrained", false);
     d.contiguous = settings.value("contiguous", false);
     GENNER_CHECK(d.search.num_beams >= 1, where, ": 'beams': expected at least 1, found ", d.search.num_beams);

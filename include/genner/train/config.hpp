@@ -31,6 +31,7 @@
 #include <genner/core/error.hpp>
 #include <genner/core/json.hpp>
 #include <genner/core/utf8.hpp>
+#include <genner/data/target_type.hpp>
 #include <genner/generate/defaults.hpp>
 #include <genner/io/json_file.hpp>
 
@@ -209,7 +210,7 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
               "folder holding the data set's files (empty: <data root>/<dataset>)"),
       int_opt("sample_size", &RunConfig::sample_size, "data", 50, 1000000,
               "dataset 'sample': training sentences genner writes itself (dev and test get 2/15 of it each)"),
-      choice_opt("target_type", &RunConfig::target_type, "data", {"word", "bpe", "span"},
+      choice_opt("target_type", &RunConfig::target_type, "data", {std::begin(data::kTargetTypeNames), std::end(data::kTargetTypeNames)},
                  "pointer scheme of the target sequence (docs/METHOD.md §1)"),
       bool_opt("train_on_dev", &RunConfig::train_on_dev, "data",
                "train on train+dev (the published CoNLL-2003 setting)"),
