@@ -147,6 +147,13 @@ set +e; "$flat" plan $tiny --sample_size 100 --output_dir "$work/plan" >/dev/ful
 set +e; "$flat" evaluate --output_dir "$run" >/dev/full 2>"$work/err.txt"; rc=$?; set -e
 [ "$rc" -eq 1 ] && grep -q "standard output" "$work/err.txt" || { cat "$work/err.txt"; fail "evaluate to a full disk"; }
 echo "reliability: streamed standard output; closed input and full disk refused"
+# --format conll marks each blank input line, so its blocks stay aligned with the input's lines.
+printf 'John Smith lives in Paris.\n\n\nAngela Merkel visited Berlin.\n' > "$work/gaps.txt"
+"$flat" predict --output_dir "$run" --input "$work/gaps.txt" --format conll --predictions "$work/gaps.conll" 2>/dev/null ||
+  fail "predict --format conll"
+grep -qx '# blank input line 2' "$work/gaps.conll" && grep -qx '# blank input line 3' "$work/gaps.conll" ||
+  { cat "$work/gaps.conll"; fail "blank input lines 2 and 3 are not marked in the CoNLL output"; }
+echo "reliability: --format conll marks blank input lines"
 
 # 8. SIGTERM to the --nproc launcher ends both ranks (none is left holding the run folder's lock).
 "$flat" train $tiny --data_dir "$work/data1" --epochs 50 --nproc 2 --resume false --output_dir "$work/nproc" >"$work/nproc.txt" 2>&1 &

@@ -481,3 +481,20 @@ TEST_CASE("collate pads with the documented values; sampler is bounded and resum
   gd::BatchSampler same(lengths, opt, 42);
   CHECK(other.next() != same.next());
 }
+
+TEST_CASE("the CoNLL reader skips the marks predict writes for blank input lines, and nothing else", "[data]") {
+  CHECK(gd::blank_line_mark(7) == "# blank input line 7");
+  CHECK(gd::is_blank_line_mark("# blank input line 12"));
+  CHECK_FALSE(gd::is_blank_line_mark("# blank input line "));
+  CHECK_FALSE(gd::is_blank_line_mark("# blank input line 3 O"));
+  const std::string text = "John\tB-PER\nSmith\tI-PER\n\n" + gd::blank_line_mark(2) + "\n\n" + gd::blank_line_mark(3) +
+                           "\n\nParis\tB-LOC\n\n";
+  const auto d = gd::parse_conll(text, "predicted.conll");
+  REQUIRE(d.sentences.size() == 2);
+  CHECK(d.sentences[0].words == std::vector<std::string>{"John", "Smith"});
+  CHECK(d.sentences[1].words == std::vector<std::string>{"Paris"});
+  // A token "#" is still a token.
+  const auto hash = gd::parse_conll("#\tO\nblank\tO\n\n", "hash.conll");
+  REQUIRE(hash.sentences.size() == 1);
+  CHECK(hash.sentences[0].words.front() == "#");
+}

@@ -122,6 +122,17 @@ inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::fi
 
 }  // namespace detail
 
+/// The line predict's CoNLL output writes for a blank input line, so that its blocks stay aligned
+/// with the input's lines (consecutive blank lines would otherwise merge): "# blank input line N".
+[[nodiscard]] inline std::string blank_line_mark(std::size_t line) {
+  return "# blank input line " + std::to_string(line);
+}
+[[nodiscard]] inline bool is_blank_line_mark(std::string_view line) {
+  constexpr std::string_view prefix = "# blank input line ";
+  return line.size() > prefix.size() && line.substr(0, prefix.size()) == prefix &&
+         line.find_first_not_of("0123456789", prefix.size()) == std::string_view::npos;
+}
+
 /// Parses CoNLL column text (see load_conll); `file` names it in errors and reports.
 [[nodiscard]] inline Dataset parse_conll(std::string_view text, const std::filesystem::path& file,
                                          const ConllOptions& options = {}) {
@@ -143,7 +154,7 @@ inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::fi
       flush();
       continue;
     }
-    if (fields.front() == "-DOCSTART-") {
+    if (fields.front() == "-DOCSTART-" || is_blank_line_mark(line)) {
       flush();
       continue;
     }
@@ -172,7 +183,8 @@ inline Sentence decode_tags(TaggedSentence&& in, TagScheme scheme, const std::fi
 }
 
 /// Loads a CoNLL column file: word in the first column, tag in the last, separated by tabs when
-/// the line has one, else by spaces; blank lines end sentences; -DOCSTART- lines are skipped.
+/// the line has one, else by spaces; blank lines end sentences; -DOCSTART- lines and blank_line_mark
+/// lines are skipped.
 /// The file must be UTF-8 (a leading byte-order mark is dropped) with the same number of columns
 /// on every token line; sentences longer than the length guard are split or refused (entity.hpp).
 [[nodiscard]] inline Dataset load_conll(const std::filesystem::path& file, const ConllOptions& options = {}) {

@@ -32,7 +32,8 @@ namespace genner::recognize {
 /// Output formats of predict_lines().
 enum class Format {
   jsonl,  ///< one JSON object per input line (blank line in: empty entity list out); character offsets
-  conll,  ///< "word<TAB>BIO-tag" lines, one block per input line ended by a blank line (flat only)
+  conll,  ///< "word<TAB>BIO-tag" lines, one block per input line ended by a blank line (flat only);
+          ///< a blank input line is the block "# blank input line N" (data::blank_line_mark)
   brat,   ///< brat standoff (.ann): "T<n><TAB>TYPE begin end<TAB>text", character (code point) offsets into the whole input
   html,   ///< one HTML page: a paragraph per input line, entities highlighted by type (to_html)
 };
@@ -273,6 +274,7 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
             for (const auto& f : e.fragments) d.fragments.emplace_back(f.word_begin, f.word_end);
             ents.push_back(std::move(d));
           }
+          if (r.words.empty()) chunk << data::blank_line_mark(stats.lines + i + 1) << '\n';
           const auto tags = data::to_bio(r.words.size(), ents);
           for (std::size_t w = 0; w < r.words.size(); ++w) chunk << r.words[w] << '\t' << tags[w] << '\n';
           chunk << '\n';
