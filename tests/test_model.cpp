@@ -516,20 +516,26 @@ TEST_CASE("from_pretrained loads a Hugging Face folder under an adapter experime
 }
 
 namespace {
-/// Gradients of every trainable tensor after one backward pass, with dropout on.
-template <class E>
-std::map<std::string, torch::Tensor> gradients(bool checkpointing) {
-  auto m = make<E>();
+/// Gradients of every trainable tensor of `m` after one backward pass on batch(), with dropout on
+/// and seeded, so that two models of the same weights draw the same dropout masks.
+template <class M>
+std::map<std::string, torch::Tensor> trainable_gradients(M& m) {
   m->train();
-  m->set_checkpointing(checkpointing);
   auto b = batch();
   auto dec = dec_input(m, b);
-  torch::manual_seed(11);  // the same dropout masks in both runs
+  torch::manual_seed(11);
   m->forward(b.src, b.mask, dec, b.target).loss.backward();
   std::map<std::string, torch::Tensor> out;
   for (const auto& p : m->named_parameters())
     if (p.value().requires_grad()) out[p.key()] = p.value().grad().clone();
   return out;
+}
+
+template <class E>
+std::map<std::string, torch::Tensor> gradients(bool checkpointing) {
+  auto m = make<E>();
+  m->set_checkpointing(checkpointing);
+  return trainable_gradients(m);
 }
 }  // namespace
 
@@ -590,17 +596,9 @@ namespace {
 template <class E>
 std::map<std::string, torch::Tensor> gradients_with_storage(t5::WeightStorage storage, int64_t* stored = nullptr) {
   auto m = make<E>();
-  m->train();
   const auto n = m->store_frozen(storage);
   if (stored) *stored = n;
-  auto b = batch();
-  auto dec = dec_input(m, b);
-  torch::manual_seed(11);
-  m->forward(b.src, b.mask, dec, b.target).loss.backward();
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& p : m->named_parameters())
-    if (p.value().requires_grad()) out[p.key()] = p.value().grad().clone();
-  return out;
+  return trainable_gradients(m);
 }
 /// The relative difference ||a - b|| / ||a|| of all trainable gradients taken as one vector.
 double worst_relative(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b) {
@@ -651,18 +649,7 @@ TEMPLATE_TEST_CASE("stored frozen weights compute exactly what their widened val
           b[item.key()]->template as<t5::ProjectionImpl>()->weight.copy_(p->dense_weight());
       }
     }
-    auto grads = [](auto& m) {
-      m->train();
-      auto b = batch();
-      auto dec = dec_input(m, b);
-      torch::manual_seed(11);
-      m->forward(b.src, b.mask, dec, b.target).loss.backward();
-      std::map<std::string, torch::Tensor> out;
-      for (const auto& p : m->named_parameters())
-        if (p.value().requires_grad()) out[p.key()] = p.value().grad().clone();
-      return out;
-    };
-    const auto gs = grads(stored), gd = grads(dense);
+    const auto gs = trainable_gradients(stored), gd = trainable_gradients(dense);
     CHECK(worst_relative(gd, gs) <= 1e-5);
   }
 }
