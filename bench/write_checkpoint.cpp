@@ -40,7 +40,7 @@ t5::T5Config preset(const std::string& name) {
 
 /// T5's initialisation of one backbone tensor (Hugging Face's _init_weights, factor 1).
 torch::Tensor initial(const std::string& name, const std::vector<int64_t>& shape, const t5::T5Config& c) {
-  const auto ends = [&](const char* s) { return name.size() >= std::strlen(s) && name.ends_with(s); };
+  const auto ends = [&](const char* s) { return name.ends_with(s); };
   if (ends("layer_norm.weight")) return torch::ones(shape);
   double std = 1.0;
   const double d = static_cast<double>(c.d_model), kv = static_cast<double>(c.d_kv);
@@ -109,11 +109,12 @@ int run(int argc, char** argv) {
     char name[64];
     std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
     const std::string file = shards.size() == 1 ? "model.safetensors" : name;
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (const auto& p : shards[s]) shapes[p.name] = p.shape;
     genner::io::save_safetensors_streamed(dir / file, shards[s], [&](const std::string& n) {
-      const auto& plan = *std::find_if(shards[s].begin(), shards[s].end(), [&](const auto& p) { return p.name == n; });
       ++written;
       std::cerr << "\r  " << written << " / " << all.size() << " tensors" << std::flush;
-      return initial(n, plan.shape, config).to(dtype);
+      return initial(n, shapes.at(n), config).to(dtype);
     });
     for (const auto& p : shards[s]) weight_map[p.name] = file;
   }
