@@ -195,12 +195,13 @@ inline MemoryPlan plan_memory(NerModelCore& model, MemoryShape shape, Precision 
   for (const auto& b : model.buffers())
     at(b.device()).weights[detail::dtype_name(b.scalar_type())] += b.numel() * static_cast<int64_t>(b.element_size());
   // Scales of int8-stored projections and autocast's bf16 copies of fp32 projection weights.
-  int64_t autocast_copies = 0;
+  // The copies live where their weights do.
+  std::map<std::string, int64_t> autocast_copies;
   for (const auto& m : model.t5->modules(false)) {
     auto* p = m->as<t5::ProjectionImpl>();
     if (!p) continue;
     if (p->weight_scale.defined()) at(p->weight.device()).weights["fp32"] += p->weight_scale.numel() * 4;
-    if (p->weight.scalar_type() == torch::kFloat) autocast_copies += p->weight.numel() * 2;
+    if (p->weight.scalar_type() == torch::kFloat) autocast_copies[at(p->weight.device()).device] += p->weight.numel() * 2;
   }
 
   const auto& c = model.config();
@@ -274,7 +275,11 @@ inline MemoryPlan plan_memory(NerModelCore& model, MemoryShape shape, Precision 
       const int64_t recompute = inputs_kept[name] > 0 ? largest_block + (&d == &first ? embedded : 0) : 0;
       d.activations_checkpointed = inputs_kept[name] + std::max(outside, recompute) + (&d == &last ? bytes(working) : 0);
     }
-    if (precision == Precision::bf16) last.activations += autocast_copies, last.activations_checkpointed += autocast_copies;
+    if (precision == Precision::bf16)
+      for (auto& [name, d] : by_device) {
+        d.activations += autocast_copies[name];
+        d.activations_checkpointed += autocast_copies[name];
+      }
   } else {
     first.activations = first.activations_checkpointed = bytes(2 * ns * c.d_model + 2 * std::max(enc_a, ns * c.d_ff));
   }
