@@ -134,8 +134,8 @@ inline void check_known_types(const data::Dataset& split, const std::string& nam
       const auto& words = split.sentences[i].words;
       std::string start;
       for (std::size_t w = 0; w < words.size() && w < 8; ++w) start += (w ? " " : "") + words[w];
-      fail(file.string(), ": sentence ", i + 1, " of the ", name, " split (\"", printable(start, 60), "\") has entity type '",
-           printable(e.type), "', which the run in ", run.string(), " was not trained on (its types: ", list,
+      fail(file.string(), ": sentence ", i + 1, " of the ", name, " split (\"", core::printable(start, 60), "\") has entity type '",
+           core::printable(e.type), "', which the run in ", run.string(), " was not trained on (its types: ", list,
            "); evaluate on data of the run's types, or train a run on data that has it");
     }
 }
