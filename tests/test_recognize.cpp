@@ -498,14 +498,15 @@ TEST_CASE("predict_lines writes one record per input line as JSON lines, CoNLL o
     }
     CHECK(count > 0);
   }
-  {  // CoNLL: one block per line, blank input -> empty block
+  {  // CoNLL: one block per line, a blank input line -> the block "# blank input line N"
     po.format = gr::Format::conll;
     std::istringstream in("Paris is nice .\n\nLyon\n");
     std::ostringstream out;
     (void)gr::predict_lines(rec, in, out, po);
     const std::string s = out.str();
     CHECK(s.rfind("Paris\t", 0) == 0);
-    CHECK(std::count(s.begin(), s.end(), '\n') == 4 + 1 + 1 + 1 + 1);
+    CHECK(s.find("\n\n# blank input line 2\n\nLyon\t") != std::string::npos);
+    CHECK(std::count(s.begin(), s.end(), '\n') == 4 + 1 + 1 + 1 + 1 + 1);
     const auto nested = small.recognizer(options(false, true));
     std::istringstream in2("x\n");
     CHECK_THROWS_WITH(gr::predict_lines(nested, in2, out, po), Catch::Contains("--format conll"));
