@@ -36,7 +36,7 @@ Figures drive(const gr::Recognizer& recognizer, const std::vector<std::string>& 
               int clients, size_t requests, double max_wait_ms) {
   genner::app::ServeOptions o;
   o.port = 0;
-  o.threads = 64;
+  o.http_threads = 64;
   o.batching.max_batch = max_batch;
   o.batching.max_wait = std::chrono::microseconds(static_cast<long long>(max_wait_ms * 1000));
   o.batching.max_queue = 4096;

@@ -82,7 +82,7 @@ value_for() {
     dist_timeout) echo 60 ;;           frozen_precision) echo bf16 ;;
     gradient_checkpointing) echo true ;; memory_budget) echo 1GB ;;
     max_train_samples) echo 40 ;;        max_eval_samples) echo 5 ;;
-    logging_steps) echo 2 ;;
+    logging_steps) echo 2 ;;             threads) echo 1 ;;
     *) return 1 ;;
   esac
 }
@@ -104,6 +104,10 @@ for key in $keys; do
     refused=$((refused + 1)); echo "options: --$key $value: refused: $(head -c 160 "$work/err.txt")"
   fi
 done
+# --threads N: OpenBLAS gets N threads; fp32 keeps one OpenMP thread (bf16 and int8 would get N).
+plan --threads 1 || { cat "$work/err.txt"; fail "--threads 1"; }
+jq -e '.threads.openmp == 1 and .threads.openblas == 1 and .threads.from == "--threads 1"' "$work/plan.json" \
+  >/dev/null || fail "--threads 1: the plan says $(jq -c .threads "$work/plan.json")"
 # The structure settings are refused here (flat_ner is compiled for full fine-tuning), and so is
 # the compiled value's opposite only: the compiled value itself is accepted.
 plan --peft full --encoder_mlp true --avg_feature true --adapter_size 0 --prompt_length 0 ||

@@ -293,7 +293,7 @@ struct Client {
 ga::ServeOptions serve_options() {
   ga::ServeOptions o;
   o.port = 0;
-  o.threads = 16;
+  o.http_threads = 16;
   return o;
 }
 

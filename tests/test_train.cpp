@@ -2,6 +2,7 @@
 // (bit-exact, kill -9 safe), schedule and optimisation helpers, config files, logs and plots.
 #include <genner/data/conll.hpp>
 #include <genner/data/entity.hpp>
+#include <genner/core/threading.hpp>
 #include <genner/train.hpp>
 
 #include "support.hpp"
@@ -943,4 +944,47 @@ TEST_CASE("training-curve PNG decodes: signature, chunk CRCs, IHDR, a deflate st
   CHECK(blue > 500);
   CHECK(orange > 300);
   if (const char* keep = std::getenv("GENNER_KEEP_PLOT")) img.write_png(keep);
+}
+
+TEST_CASE("use_threads sizes OpenBLAS and OpenMP per precision, keeps the environment's choice, names its source",
+          "[train]") {
+  const int openmp_before = at::get_num_threads(), openblas_before = genner::core::openblas_threads();
+  REQUIRE(openblas_before > 0);  // setup installs OpenBLAS: the pool this test sizes must exist
+  std::map<std::string, std::string> saved;
+  for (const char* k : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"}) {
+    if (const char* v = std::getenv(k)) saved[k] = v;
+    ::unsetenv(k);
+  }
+  // fp32: products in OpenBLAS on every thread given, one OpenMP thread beside it.
+  auto s = genner::core::use_threads(2, /*openmp_products=*/false);
+  CHECK(s.openmp == 1);
+  CHECK(at::get_num_threads() == 1);
+  CHECK(s.openblas == 2);
+  CHECK(genner::core::openblas_threads() == 2);
+  CHECK(s.source == "--threads 2");
+  // bf16 / int8: oneDNN runs on OpenMP threads, as many as OpenBLAS gets.
+  s = genner::core::use_threads(2, /*openmp_products=*/true, "run.json: threads");
+  CHECK(s.openmp == 2);
+  CHECK(at::get_num_threads() == 2);
+  CHECK(s.openblas == 2);
+  CHECK(s.source == "run.json: threads 2");
+  s = genner::core::use_threads(1, true);
+  CHECK((at::get_num_threads() == 1 && genner::core::openblas_threads() == 1));
+  // 0: every core this process may use.
+  s = genner::core::use_threads(0, true);
+  CHECK(s.openmp == genner::core::available_cores());
+  CHECK(s.openblas == genner::core::available_cores());
+  CHECK_THAT(s.source, Catch::Contains("every available core"));
+  // 0 with a count in the environment: nothing changes, and the description says where it came from.
+  genner::core::use_threads(1, false);
+  ::setenv("OPENBLAS_NUM_THREADS", "1", 1);
+  s = genner::core::use_threads(0, true);
+  CHECK((s.openmp == 1 && s.openblas == 1 && at::get_num_threads() == 1));
+  CHECK_THAT(s.describe(), Catch::Contains("OpenMP 1, OpenBLAS 1") && Catch::Contains("environment"));
+  CHECK_THROWS_WITH(genner::core::use_threads(-1, false), Catch::Contains("--threads") && Catch::Contains("-1"));
+  ::unsetenv("OPENBLAS_NUM_THREADS");
+  for (const auto& [k, v] : saved) ::setenv(k.c_str(), v.c_str(), 1);
+  at::set_num_threads(openmp_before);
+  genner::core::use_threads(openblas_before, false);
+  at::set_num_threads(openmp_before);
 }

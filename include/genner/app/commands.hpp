@@ -34,6 +34,7 @@
 #include <genner/app/splits.hpp>
 #include <genner/app/structure.hpp>
 #include <genner/core/memory.hpp>
+#include <genner/core/threading.hpp>
 #include <genner/data.hpp>
 #include <genner/data/sample.hpp>
 #include <genner/io/atomic_file.hpp>
@@ -156,6 +157,7 @@ class Commands {
   /// data set is written to a temporary folder that is removed again.
   int plan_command() {
     Prepared p;
+    threads_ = use_threads();
     prepare(p, /*for_training=*/false);
     std::cout << plan_json(p).dump(2) << "\n";
     check_stdout();
@@ -164,6 +166,7 @@ class Commands {
 
   int train_command() {
     Prepared p;
+    threads_ = use_threads();
     prepare(p, /*for_training=*/true);
     auto& model = *p.model;
     const auto& out = p.topt.output_dir;
@@ -197,6 +200,7 @@ class Commands {
       std::cout << "  data parallel: " << group_->size() << " ranks (" << train::dist::backend_name(group_->backend())
                 << ", store " << group_->address() << "), " << cfg_.accumulate
                 << " micro-batch(es) per rank and step\n";
+    std::cout << "  threads: " << threads_.describe() << "\n";
     model.store_frozen(frozen_storage());
     const auto plan = memory_plan(p);
     plan.check_budget(memory_budget(), memory_budget_origin());
@@ -235,6 +239,7 @@ class Commands {
     const fs::path out = cfg_.output_dir;
     auto record = RunRecord::read(out / "run.json");
     use_recorded_settings(record, out);
+    threads_ = use_threads();
     train::RunLock lock(out);
     auto [model, tokenizer, labels] = recognize::restore_run<E>(out, record);
     model->eval();
@@ -361,6 +366,7 @@ class Commands {
     refuse_training_settings(command);
     const auto record = RunRecord::read(fs::path(cfg_.output_dir) / "run.json");
     use_recorded_settings(record, cfg_.output_dir);
+    threads_ = use_threads();
     recognize::RecognizerOptions ro;
     ro.decode = decode_options(cfg_, program_.family);
     ro.batch_size = static_cast<size_t>(cfg_.batch_size);
@@ -546,6 +552,14 @@ class Commands {
     return topt;
   }
 
+  /// Sizes this process's thread pools for --precision (--threads; genner/core/threading.hpp).
+  core::ThreadSetting use_threads() const {
+    const auto it = origin_.find("threads");
+    return core::use_threads(static_cast<int>(cfg_.threads), precision() != model::Precision::fp32,
+                             it == origin_.end() || it->second == "--threads" ? std::string("--threads")
+                                                                               : it->second + ": threads");
+  }
+
   /// --precision as the enum every command uses (one parser: model::parse_precision).
   model::Precision precision() const { return model::parse_precision(cfg_.precision); }
 
@@ -645,6 +659,7 @@ class Commands {
             {"trainer", to_json(p.topt)},
             {"memory", memory_json(p)},
             {"parallel", {{"ranks", cfg_.nproc}, {"backend", backend}, {"timeout_s", cfg_.dist_timeout}}},
+            {"threads", {{"openmp", threads_.openmp}, {"openblas", threads_.openblas}, {"from", threads_.source}}},
             {"record", {{"description", cfg_.description}, {"settings_checked_on_resume", p.topt.trajectory}}}};
   }
 
@@ -903,7 +918,10 @@ class Commands {
     std::vector<std::string> unknown;
     if (record.settings.is_object()) {
       for (const auto& [key, value] : record.settings.items()) {
-        if (key == "output_dir" || key == "resume" || std::find(given_.begin(), given_.end(), key) != given_.end())
+        // Where the run's folder is, whether to resume and how many threads this machine gives are
+        // not the run's to record.
+        if (key == "output_dir" || key == "resume" || key == "threads" ||
+            std::find(given_.begin(), given_.end(), key) != given_.end())
           continue;
         const auto* o = train::lookup_option(key);
         if (!o) {
@@ -933,12 +951,13 @@ class Commands {
   }
 
   /// Settings whose change would make a resumed run a different run (checked against the checkpoint).
-  /// How long a rank waits, which library carries the all-reduce and the memory guard change nothing
-  /// the run computes, so a resumed run may set them anew.
+  /// How long a rank waits, which library carries the all-reduce, the memory guard and the thread
+  /// count change how a run is carried out, not what it computes (threads: up to the order of
+  /// floating-point sums), so a resumed run may set them anew.
   nlohmann::json trajectory_settings() const {
     auto j = train::to_json(cfg_);
     for (const char* k : {"output_dir", "resume", "description", "patience", "data_dir", "logging_steps", "dist_timeout",
-                          "backend", "memory_budget"})
+                          "backend", "memory_budget", "threads"})
       j.erase(k);
     return j;
   }
@@ -948,6 +967,7 @@ class Commands {
   std::vector<std::string> given_;             ///< settings given on the command line (they override a run's record)
   std::map<std::string, std::string> origin_;  ///< where each non-default setting came from
   train::dist::Group single_;
+  core::ThreadSetting threads_;  ///< what use_threads() set for the command being run
   train::dist::Group* group_;
 };
 

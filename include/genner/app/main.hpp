@@ -78,7 +78,7 @@ void print_usage(const std::string& executable, const Program& program, const tr
             << "            --timeout_ms N (" << serve.batching.timeout.count()
             << ") per request, arrival to answer; then 504\n"
             << "            --long_texts refuse|split (refuse): a text over --max_source_pieces gets 413, or is\n"
-            << "            decoded in windows as predict does; --threads N (" << serve.threads
+            << "            decoded in windows as predict does; --http_threads N (" << serve.http_threads
             << ") connections served at once\n"
             << "            Refusals are JSON {\"error\": \"...\"}; SIGINT/SIGTERM answer what is in flight, then exit 0\n"
             << "  evaluate, predict and serve read the run's settings from run.json; on their command line they obey\n"
@@ -242,7 +242,7 @@ inline long long parse_integer_option(const std::string& key, const std::string&
 inline ServeOptions take_serve_flags(std::vector<std::string>& args, const std::string& command) {
   ServeOptions o;
   const std::vector<std::string> keys = {"--port",      "--max_batch",      "--max_wait_ms", "--max_queue",
-                                         "--max_texts", "--max_body_bytes", "--timeout_ms",  "--threads",
+                                         "--max_texts", "--max_body_bytes", "--timeout_ms",  "--http_threads",
                                          "--long_texts"};
   std::map<std::string, std::string> given;
   for (size_t i = 0; i < args.size();) {
@@ -282,7 +282,7 @@ inline ServeOptions take_serve_flags(std::vector<std::string>& args, const std::
   o.batching.timeout = std::chrono::milliseconds(count("--timeout_ms", 1, o.batching.timeout.count()));
   o.max_texts = static_cast<size_t>(count("--max_texts", 1, static_cast<long long>(o.max_texts)));
   o.max_body_bytes = static_cast<size_t>(count("--max_body_bytes", 2, static_cast<long long>(o.max_body_bytes)));
-  o.threads = static_cast<size_t>(count("--threads", 1, static_cast<long long>(o.threads)));
+  o.http_threads = static_cast<size_t>(count("--http_threads", 1, static_cast<long long>(o.http_threads)));
   if (const auto it = given.find("--max_wait_ms"); it != given.end()) {
     size_t used = 0;
     double ms = -1;

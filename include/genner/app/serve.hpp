@@ -47,7 +47,7 @@ struct ServeOptions {
   /// the Recognizer's max_source_pieces: refused with 413 (false), or decoded in windows like
   /// predict does (true).
   bool split_long_texts = false;
-  std::size_t threads = 64;  ///< connections served at once (HTTP worker threads)
+  std::size_t http_threads = 64;  ///< connections served at once (HTTP worker threads)
   /// Shown by GET /health (the run folder, precision, ...).
   nlohmann::json info = nlohmann::json::object();
 
@@ -60,7 +60,7 @@ struct ServeOptions {
     GENNER_CHECK(max_texts >= 1, "--max_texts: expected at least 1, found ", max_texts);
     GENNER_CHECK(batching.max_queue >= max_texts, "--max_queue ", batching.max_queue,
                  " is below --max_texts ", max_texts, ": a request of max_texts texts could never be queued");
-    GENNER_CHECK(threads >= 1, "--threads: expected at least 1, found ", threads);
+    GENNER_CHECK(http_threads >= 1, "--http_threads: expected at least 1, found ", http_threads);
   }
 };
 
@@ -148,7 +148,7 @@ class NerServer {
                    {"max_body_bytes", options_.max_body_bytes},
                    {"max_source_pieces", recognizer_.options().max_source_pieces},
                    {"long_texts", options_.split_long_texts ? "split" : "refuse"},
-                   {"threads", options_.threads}};
+                   {"http_threads", options_.http_threads}};
     return j;
   }
 
@@ -277,7 +277,7 @@ class NerServer {
   }
 
   void routes() {
-    http_.new_task_queue = [n = options_.threads] { return new httplib::ThreadPool(n); };
+    http_.new_task_queue = [n = options_.http_threads] { return new httplib::ThreadPool(n); };
     // The limit is enforced while the body is read, before it is held in memory.
     http_.set_payload_max_length(options_.max_body_bytes);
     http_.set_keep_alive_max_count(1000);

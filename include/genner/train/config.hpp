@@ -89,6 +89,7 @@ struct RunConfig {
   std::string frozen_precision = "fp32";  ///< fp32 | bf16 | int8: how a frozen backbone's projections are stored
   bool gradient_checkpointing = false;    ///< recompute each block's activations in backward
   std::string memory_budget;              ///< e.g. 20GB; empty: the machine's memory
+  int64_t threads = 0;  ///< threads of each pool (genner/core/threading.hpp); 0: the environment's, else every core
   int64_t seed = 42;
   std::string output_dir = "runs";
   int64_t eval_every = 0;  ///< steps; 0: once per epoch (a checkpoint is written at every evaluation)
@@ -301,6 +302,10 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       str_opt("memory_budget", &RunConfig::memory_budget, "run",
               "refuse a training run whose memory plan (plan prints it) needs more than this on one device, e.g. "
               "20GB or 512MiB; empty: the machine's memory"),
+      int_opt("threads", &RunConfig::threads, "run", 0, 4096,
+              "threads of this process: OpenBLAS runs fp32 products on this many, and bf16 and int8 runs give "
+              "as many OpenMP threads to oneDNN (fp32 keeps one); 0: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS when "
+              "set, else every available core"),
       int_opt("seed", &RunConfig::seed, "run", 0, 9.0e15, "random seed (sampler, dropout, initialisation)"),
       str_opt("output_dir", &RunConfig::output_dir, "run", "folder for logs, plots and checkpoints"),
       int_opt("eval_every", &RunConfig::eval_every, "run", 0, 9.0e15,
