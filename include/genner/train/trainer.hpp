@@ -344,7 +344,9 @@ class Trainer {
     size_t longest = 0;
     for (auto i : idx) longest = std::max(longest, train_[i].target.size());
     const auto keep = run.truncation.draw(static_cast<int64_t>(longest));
-    run.optimizer->zero_grad();
+    // Gradients start undefined rather than zeroed: backward then hands each tensor its first
+    // gradient instead of adding it to zeros (one pass less over every trainable tensor, twice).
+    for (auto& p : run.params) p.mutable_grad().reset();
     if (run.group.distributed())
       torch::manual_seed(options_.seed + 1000003ull * static_cast<uint64_t>(run.step) +
                          static_cast<uint64_t>(run.group.rank()) + 1);
