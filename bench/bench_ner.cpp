@@ -4,9 +4,18 @@
 //    take the sentences in file order or sorted by length, and keep finished rows in the batch or
 //    drop them, so that each change's share shows.
 //  - train_step: forward, loss, backward and AdamW at batch 16 (the first 16 test sentences with
-//    their gold targets), full fine-tuning and adapters.
+//    their gold targets): the original's two timed modes (seed_finetune, seed_adapter: its
+//    experiments as genner::compat reproduces them) and genner's published full fine-tuning and
+//    adapters.
+// The predicting model is the original's architecture (compat::SeedFinetune); with
+// $GENNER_ORIGINAL_BENCH set to the folder the original's seed_bench.py writes
+// (out/seed/bench/small: state_dict.safetensors, config.json), it decodes the very weights the
+// original timed (scripts/bench_original.sh runs both). Training time does not depend on the weights.
+// Threads: genner's own policy (genner/core/threading.hpp) for each benchmark's precision, or
+// OMP_NUM_THREADS / OPENBLAS_NUM_THREADS when set; the counters name what ran.
 // Data: $GENNER_DATA/conll2003/test.txt (default ../shared/data) and the T5 spiece.model in
 // $GENNER_SPIECE (default ../shared/models/t5-spiece/spiece.model).
+#include <genner/compat.hpp>
 #include <genner/genner.hpp>
 
 #include <benchmark/benchmark.h>
@@ -24,6 +33,8 @@ using genner::model::Precision;
 using Small = genner::t5::T5Small;
 using Full = gm::FullFineTuning<Small>;
 using Adapters = gm::AdapterTuning<Small>;
+using SeedFinetune = genner::compat::SeedFinetune<Small>;
+using SeedAdapter = genner::compat::SeedAdapter<Small, 16>;
 
 constexpr size_t kSentences = 256, kPredictBatch = 32, kTrainBatch = 16;
 
@@ -56,14 +67,38 @@ struct Corpus {
   }
 };
 
-/// The same random weights for every precision (seeded), converted for inference.
+/// The original's bench folder ($GENNER_ORIGINAL_BENCH), or empty.
+fs::path original_weights() {
+  const char* env = std::getenv("GENNER_ORIGINAL_BENCH");
+  return env && *env ? fs::path(env) : fs::path();
+}
+
+/// Sizes the thread pools for `p` as genner's programs do; the counters name the result.
+void use_threads(benchmark::State& state, Precision p) {
+  const auto t = genner::core::use_threads(0, p != Precision::fp32, "bench");
+  state.counters["openmp_threads"] = t.openmp;
+  state.counters["openblas_threads"] = t.openblas;
+}
+
+/// The same weights for every precision: the original's (GENNER_ORIGINAL_BENCH, SeedCompat
+/// experiments only) or random ones (seeded); converted for inference unless for training.
 template <class E>
 gm::NerModel<E> make_model(Precision p, bool for_training) {
   torch::manual_seed(1234);
-  gm::NerModel<E> model(gm::NerOptions{}.types(4));
+  const auto weights = original_weights();
+  gm::NerModel<E> model(nullptr);
+  if (!weights.empty() && E::spec().seed_compat && !for_training) {
+    const auto dir = weights;
+    model = gm::NerModel<E>(
+        gm::NerOptions{}.types(4).with_config(genner::t5::T5Config::from_file(dir / "config.json")));
+    (void)genner::compat::load_seed_state_dict(*model, dir / "state_dict.safetensors");
+  } else {
+    model = gm::NerModel<E>(gm::NerOptions{}.types(4));
+  }
   if (for_training) {
     gm::require_precision(p, torch::kCPU, true);
   } else {
+    model->eval();
     gm::prepare_inference(*model, p);
   }
   return model;
@@ -72,12 +107,13 @@ gm::NerModel<E> make_model(Precision p, bool for_training) {
 /// state.range(0): precision (0 fp32, 1 bf16, 2 int8); range(1): 1 = sort by length; range(2): 1 = drop
 /// finished rows; range(3): 1 = self-attention caches in buffers allocated once per batch, 0 = grown
 /// by concatenation each step.
-void BM_Predict(benchmark::State& state) {
+void BM_Predict(benchmark::State& state) try {
   const auto p = static_cast<Precision>(state.range(0));
   const bool sorted = state.range(1) != 0, drop = state.range(2) != 0;
+  use_threads(state, p);
   genner::t5::preallocate_decoder_caches() = state.range(3) != 0;
   auto& corpus = Corpus::get();
-  auto model = make_model<Full>(p, false);
+  auto model = make_model<SeedFinetune>(p, false);
   genner::generate::PointerDecodeOptions decode;
   decode.search.max_length(10, 0.6);
   decode.search.drop_finished = drop;
@@ -120,13 +156,17 @@ void BM_Predict(benchmark::State& state) {
   state.counters["rows_at_limit_%"] = 100.0 * static_cast<double>(at_limit) / static_cast<double>(order.size());
   state.counters["row_steps"] = static_cast<double>(generated);
   state.counters["batch_row_steps"] = static_cast<double>(padded_rows_steps);
+  state.counters["original_weights"] = original_weights().empty() ? 0 : 1;
   genner::t5::preallocate_decoder_caches() = true;
+} catch (const std::exception& e) {
+  state.SkipWithError(e.what());
 }
 
 /// state.range(0): precision (0 fp32, 1 bf16).
 template <class E>
-void BM_TrainStep(benchmark::State& state) {
+void BM_TrainStep(benchmark::State& state) try {
   const auto p = static_cast<Precision>(state.range(0));
+  use_threads(state, p);
   auto& corpus = Corpus::get();
   auto model = make_model<E>(p, true);
   model->train();
@@ -135,7 +175,8 @@ void BM_TrainStep(benchmark::State& state) {
   std::iota(idx.begin(), idx.end(), size_t{0});
   auto batch = genner::data::collate(corpus.examples, idx);
   auto step = [&] {
-    opt->zero_grad();
+    for (auto& group : opt->param_groups())  // as the Trainer does: gradients start undefined
+      for (auto& t : group.params()) t.mutable_grad().reset();
     gm::NerOutput out;
     {
       gm::Autocast autocast(p);
@@ -148,6 +189,8 @@ void BM_TrainStep(benchmark::State& state) {
   for (auto _ : state) step();
   state.counters["src_tokens"] = static_cast<double>(batch.src_ids.size(1));
   state.counters["tgt_tokens"] = static_cast<double>(batch.target.size(1));
+} catch (const std::exception& e) {
+  state.SkipWithError(e.what());
 }
 
 }  // namespace
@@ -168,6 +211,22 @@ BENCHMARK(BM_Predict)
     ->Args({1, 1, 1, 0})
     ->Unit(benchmark::kSecond)
     ->Iterations(1)
+    ->MeasureProcessCPUTime();
+BENCHMARK_TEMPLATE(BM_TrainStep, SeedFinetune)
+    ->Name("train_step/seed_finetune")
+    ->ArgName("precision")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->MeasureProcessCPUTime();
+BENCHMARK_TEMPLATE(BM_TrainStep, SeedAdapter)
+    ->Name("train_step/seed_adapter")
+    ->ArgName("precision")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
     ->MeasureProcessCPUTime();
 BENCHMARK_TEMPLATE(BM_TrainStep, Full)
     ->Name("train_step/full")
