@@ -7,6 +7,7 @@
 #include <genner/data/nested_json.hpp>
 #include <genner/data/discontinuous.hpp>
 #include <genner/data/target_type.hpp>
+#include <genner/data/type_description.hpp>
 #include <genner/data/targets.hpp>
 #include <genner/data/label_convention.hpp>
 #include <genner/data/batching.hpp>

@@ -6,6 +6,7 @@
 #include <genner/model/spec.hpp>
 #include <genner/model/policies.hpp>
 #include <genner/model/ner_model.hpp>
+#include <genner/model/label_init.hpp>
 #include <genner/model/checkpoint.hpp>
 #include <genner/model/precision.hpp>
 #include <genner/model/memory_plan.hpp>

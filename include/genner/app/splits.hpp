@@ -140,32 +140,4 @@ inline void check_known_types(const data::Dataset& split, const std::string& nam
     }
 }
 
-inline data::TargetType target_type(const std::string& name) { return data::parse_target_type(name); }
-
-/// The natural-language name of a type for label initialisation ("PER" -> "person").
-inline std::string type_description(const std::string& type) {
-  static const std::map<std::string, std::string> known = {{"PER", "person"},
-                                                           {"LOC", "location"},
-                                                           {"ORG", "organization"},
-                                                           {"MISC", "miscellaneous"},
-                                                           {"GPE", "country city state"},
-                                                           {"ADR", "adverse drug reaction"},
-                                                           {"cell_type", "cell type"},
-                                                           {"cell_line", "cell line"},
-                                                           {"DNA", "DNA"},
-                                                           {"RNA", "RNA"},
-                                                           {"protein", "protein"},
-                                                           {"corporation", "corporation"},
-                                                           {"creative-work", "creative work"},
-                                                           {"group", "group"},
-                                                           {"location", "location"},
-                                                           {"person", "person"},
-                                                           {"product", "product"}};
-  if (auto it = known.find(type); it != known.end()) return it->second;
-  std::string out;
-  for (char c : type)
-    out += (c == '_' || c == '-') ? ' ' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace genner::app
