@@ -70,7 +70,7 @@ inline generate::PointerDecodeOptions decode_options(const train::RunConfig& cfg
   d.search.num_beams = cfg.beams;
   d.search.max_length(cfg.max_len, cfg.max_len_a);
   d.search.length_penalty = cfg.length_penalty;
-  d.target = target_type(cfg.target_type);
+  d.target = data::parse_target_type(cfg.target_type);
   d.constrained = cfg.constrained;
   d.contiguous = cfg.contiguous;
   d.flat = family == Family::flat;  // flat entities never overlap (generate/overlaps.hpp)
@@ -203,13 +203,14 @@ class Commands {
     std::cout << "  threads: " << threads_.describe() << "\n";
     model.store_frozen(frozen_storage());
     const auto plan = memory_plan(p);
-    plan.check_budget(memory_budget(), memory_budget_origin());
+    const auto budget = memory_budget();
+    plan.check_budget(budget.bytes, budget.origin);
     std::cout << "  memory plan: " << model::format_bytes(plan.largest().total(plan.checkpointing)) << " on "
               << plan.largest().device << " (weights " << model::format_bytes(plan.largest().weight_bytes())
               << ", gradients and AdamW state " << model::format_bytes(plan.largest().gradients + plan.largest().optimizer)
               << ", activations " << model::format_bytes(plan.checkpointing ? plan.largest().activations_checkpointed
                                                                             : plan.largest().activations)
-              << "); budget " << model::format_bytes(memory_budget()) << "\n";
+              << "); budget " << model::format_bytes(budget.bytes) << "\n";
     train::Trainer trainer(model, p.labels, p.train, p.dev, p.topt);
     const auto result = trainer.fit();
     std::cout << "  trained " << result.steps << " steps" << (result.resumed ? " (resumed)" : "")
@@ -252,7 +253,7 @@ class Commands {
     // A dev split carved from train (dev_from_train) comes from the train file.
     const auto split_source = split_file(program_.family, data_dir, dev && cfg_.dev_from_train > 0.0 ? "train" : flags.split);
     check_known_types(split, flags.split, split_source, labels.types, out);
-    auto examples = data::encode_dataset(split, tokenizer, labels, target_type(cfg_.target_type));
+    auto examples = data::encode_dataset(split, tokenizer, labels, data::parse_target_type(cfg_.target_type));
     data::check_source_lengths(examples, split, static_cast<size_t>(cfg_.max_words),
                                std::string("the ") + (dev ? "dev" : "test") + " split of " + data_dir.string());
     const auto rules = train::parse_metric_rules(cfg_.metric);
@@ -502,8 +503,8 @@ class Commands {
     if (p.tokenizer) {
       auto& tokenizer = *p.tokenizer;
       recognize::check_vocabulary(tokenizer, record.config.vocab_size, record.tokenizer);
-      init_labels(*p.model, p.splits.types, tokenizer);
-      const auto type = target_type(cfg_.target_type);
+      model::init_labels_from_names(*p.model, p.splits.types, tokenizer);
+      const auto type = data::parse_target_type(cfg_.target_type);
       data::EncodeReport report;
       p.train = data::encode_dataset(p.splits.train, tokenizer, p.labels, type, &report);
       p.dev = data::encode_dataset(p.splits.dev, tokenizer, p.labels, type, &report);
@@ -590,16 +591,21 @@ class Commands {
     return model::plan_memory(*p.model, shape, precision(), cfg_.gradient_checkpointing);
   }
 
+  /// The memory a run may plan for, and where that figure comes from.
+  struct Budget {
+    int64_t bytes = 0;
+    std::string origin;
+  };
   /// --memory_budget in bytes, or, when it is not set, the memory this process may use (the least
   /// of the machine's memory, ulimit -v / -d and the cgroup's memory.max).
-  int64_t memory_budget() const {
-    if (!cfg_.memory_budget.empty()) return model::parse_bytes(cfg_.memory_budget, memory_budget_origin());
-    return core::memory_limit().bytes;
-  }
-  std::string memory_budget_origin() const {
-    if (cfg_.memory_budget.empty()) return core::memory_limit().source;
+  Budget memory_budget() const {
+    if (cfg_.memory_budget.empty()) {
+      const auto limit = core::memory_limit();
+      return {limit.bytes, limit.source};
+    }
     const auto it = origin_.find("memory_budget");
-    return it == origin_.end() ? std::string("memory_budget") : it->second + ": memory_budget";
+    auto origin = it == origin_.end() ? std::string("memory_budget") : it->second + ": memory_budget";
+    return {model::parse_bytes(cfg_.memory_budget, origin), origin};
   }
 
   /// The plan: what every setting resolved to, taken from the objects a training run uses.
@@ -667,9 +673,10 @@ class Commands {
     const auto plan = memory_plan(p);
     auto j = plan.to_json();
     j["frozen_precision"] = cfg_.frozen_precision;
-    j["budget"] = memory_budget();
-    j["budget_from"] = memory_budget_origin();
-    j["fits"] = plan.largest().total(plan.checkpointing) <= memory_budget();
+    const auto budget = memory_budget();
+    j["budget"] = budget.bytes;
+    j["budget_from"] = budget.origin;
+    j["fits"] = plan.largest().total(plan.checkpointing) <= budget.bytes;
     return j;
   }
 
@@ -870,31 +877,15 @@ class Commands {
                           2.0 * static_cast<double>(bias) +
                           (E::spec().encoder_mlp ? 2.0 * static_cast<double>(c.d_model) * static_cast<double>(c.d_model) : 0.0);
     const double bytes = 4.0 * params;
-    const int64_t budget = memory_budget();
-    if (bytes <= static_cast<double>(budget)) return;
+    const auto budget = memory_budget();
+    if (bytes <= static_cast<double>(budget.bytes)) return;
     std::ostringstream size;
     size << std::setprecision(3) << params / 1e9 << " billion parameters";
     fail("the from-scratch model of --scratch_d_model ", cfg_.scratch_d_model, " --scratch_d_ff ", cfg_.scratch_d_ff,
          " --scratch_heads ", cfg_.scratch_heads, " --scratch_layers ", cfg_.scratch_layers, " has about ", size.str(),
          ": ", model::format_bytes(static_cast<int64_t>(bytes)), " of fp32 weights alone, more than the memory budget ",
-         model::format_bytes(budget), " (", memory_budget_origin(), "); choose smaller scratch_* settings",
+         model::format_bytes(budget.bytes), " (", budget.origin, "); choose smaller scratch_* settings",
          cfg_.memory_budget.empty() ? "" : " or a larger --memory_budget");
-  }
-
-  /// Label rows start from the embeddings of each type's name ("PER" -> "person").
-  static void init_labels(model::NerModelCore& m, const std::vector<std::string>& types, text::Tokenizer& tokenizer) {
-    std::vector<std::vector<int64_t>> names;
-    for (const auto& t : types) {
-      std::vector<int64_t> pieces;
-      std::istringstream words(type_description(t));
-      for (std::string w; words >> w;) {
-        const auto& p = tokenizer.word_pieces(w);
-        pieces.insert(pieces.end(), p.begin(), p.end());
-      }
-      if (pieces.empty()) pieces.push_back(text::Tokenizer::kUnkId);
-      names.push_back(pieces);
-    }
-    m.init_label_embeddings(names);
   }
 
   /// Settings of the recorded run, except those given on this command line. A run trained with

@@ -2,6 +2,7 @@
 // the one list of their names, shared by the option table, run.json and the decoding record.
 #pragma once
 
+#include <iterator>
 #include <string>
 
 #include <genner/core/error.hpp>
@@ -17,7 +18,7 @@ inline constexpr const char* kTargetTypeNames[] = {"word", "bpe", "span"};
 
 /// The target type named `name`; `where` prefixes the error (a setting, a file's key).
 [[nodiscard]] inline TargetType parse_target_type(const std::string& name, const std::string& where = "target_type") {
-  for (int i = 0; i < 3; ++i)
+  for (size_t i = 0; i < std::size(kTargetTypeNames); ++i)
     if (name == kTargetTypeNames[i]) return static_cast<TargetType>(i);
   fail(where, ": expected word, bpe or span, found '", name, "'");
 }
