@@ -15,9 +15,7 @@ namespace genner::generate {
 
 template <typename M>
 class Generator {
-  static_assert(is_step_model<M>,
-                "Generator<M> needs a StepModel: a State type, step(State&, last [N]) -> logits [N, V] and "
-                "reorder(State&, index); see genner/generate/step_model.hpp.");
+  static_assert((require_step_model<M>(), true));
 
  public:
   using State = typename M::State;

@@ -284,9 +284,7 @@ inline void write_best_hypotheses(const BeamState& s, int64_t steps, const Searc
 template <typename M>
 SearchResult greedy_search(M& model, typename M::State& state, int64_t batch, const SearchOptions& options,
                            std::span<const int64_t> source_lengths = {}, const LogitsChain& chain = {}) {
-  static_assert(is_step_model<M>,
-                "greedy_search needs a StepModel: a State type, step(State&, last [N]) -> logits [N, V] and "
-                "reorder(State&, index); see genner/generate/step_model.hpp.");
+  require_step_model<M>();
   const auto max_new = max_new_tokens(options, batch, source_lengths);
   const int64_t steps = *std::max_element(max_new.begin(), max_new.end());
   auto cpu_long = torch::TensorOptions().dtype(torch::kLong);
@@ -355,9 +353,7 @@ SearchResult greedy_search(M& model, typename M::State& state, int64_t batch, co
 template <typename M>
 SearchResult beam_search(M& model, typename M::State& state, int64_t batch, const SearchOptions& options,
                          std::span<const int64_t> source_lengths = {}, const LogitsChain& chain = {}) {
-  static_assert(is_step_model<M>,
-                "beam_search needs a StepModel: a State type, step(State&, last [N]) -> logits [N, V] and "
-                "reorder(State&, index); see genner/generate/step_model.hpp.");
+  require_step_model<M>();
   const int64_t k = options.num_beams;
   GENNER_CHECK(k >= 1, "beam_search: expected num_beams >= 1, found ", k, ".");
   const auto max_new = max_new_tokens(options, batch, source_lengths);
@@ -392,9 +388,7 @@ SearchResult beam_search(M& model, typename M::State& state, int64_t batch, cons
 template <typename M>
 SearchResult search(M& model, typename M::State& state, int64_t batch, const SearchOptions& options,
                     std::span<const int64_t> source_lengths = {}, const LogitsChain& chain = {}) {
-  static_assert(is_step_model<M>,
-                "search needs a StepModel: a State type, step(State&, last [N]) -> logits [N, V] and "
-                "reorder(State&, index); see genner/generate/step_model.hpp.");
+  require_step_model<M>();
   return options.num_beams == 1 ? greedy_search(model, state, batch, options, source_lengths, chain)
                                 : beam_search(model, state, batch, options, source_lengths, chain);
 }

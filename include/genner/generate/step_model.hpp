@@ -40,4 +40,13 @@ inline constexpr bool can_keep_rows = RowDroppingStepModel<M>;
 template <typename M>
 inline constexpr bool is_step_model = StepModel<M>;
 
+/// Instantiated by every search and the Generator: one readable error for a type that is not a
+/// StepModel, with the caller named in the instantiation notes.
+template <typename M>
+constexpr void require_step_model() {
+  static_assert(is_step_model<M>,
+                "greedy_search, beam_search, search and Generator need a StepModel: a State type, step(State&, "
+                "last [N]) -> logits [N, V] and reorder(State&, index); see genner/generate/step_model.hpp.");
+}
+
 }  // namespace genner::generate
