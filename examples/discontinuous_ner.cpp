@@ -8,8 +8,7 @@
 // Full fine-tuning with a backbone shape read at run time, encoder MLP and avg_feature head.
 // (ShARe 2013 was published without the encoder MLP: add genner::model::NoEncoderMlp, or use the
 // share13_t5_base executable.)
-using Experiment =
-    genner::model::ExperimentType<genner::t5::DynamicBackbone, genner::model::Trainable<genner::model::Everything>>;
+using Experiment = genner::model::FullFineTuning<genner::t5::DynamicBackbone>;
 
 int main(int argc, char** argv) {
   genner::app::Program program;

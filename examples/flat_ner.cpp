@@ -10,9 +10,8 @@
 
 // The experiment: what trains and how the model is wired, fixed at compile time.
 //   DynamicBackbone            the shape comes from the checkpoint (or the scratch_* settings)
-//   Trainable<Everything>      full fine-tuning; the encoder MLP and the avg_feature head are the defaults
-using Experiment =
-    genner::model::ExperimentType<genner::t5::DynamicBackbone, genner::model::Trainable<genner::model::Everything>>;
+//   FullFineTuning             every parameter trains; the encoder MLP and the avg_feature head are the defaults
+using Experiment = genner::model::FullFineTuning<genner::t5::DynamicBackbone>;
 
 int main(int argc, char** argv) {
   genner::app::Program program;

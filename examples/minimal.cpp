@@ -1,5 +1,5 @@
 // The smallest complete use of genner: write the built-in flat sample data, train a
-// SentencePiece model and a small T5 from scratch on it, then tag one new sentence.
+// SentencePiece model and a small T5 from scratch on it, then tag a new sentence given as raw text.
 //
 //   ./build/examples/minimal [output-dir] [epochs]
 #include <genner/genner.hpp>
@@ -10,7 +10,7 @@
 #include <string_view>
 
 namespace gm = genner::model;
-using Experiment = gm::ExperimentType<genner::t5::DynamicBackbone, gm::Trainable<gm::Everything>>;
+using Experiment = gm::FullFineTuning<genner::t5::DynamicBackbone>;
 
 int main(int argc, char** argv) try {
   const std::filesystem::path out = argc > 1 ? argv[1] : "runs/minimal";
@@ -24,54 +24,61 @@ int main(int argc, char** argv) try {
   torch::manual_seed(1);
 
   // Data: genner's own CoNLL-format sample (types PER, LOC, ORG, MISC).
-  auto files = genner::data::sample::write_flat(out / "data", {.sizes = {1500, 200, 200}});
-  auto train = genner::data::load_conll(files.train), dev = genner::data::load_conll(files.dev);
+  const auto files = genner::data::sample::write_flat(out / "data", {.sizes = {1500, 200, 200}});
+  const auto train = genner::data::load_conll(files.train);
+  const auto dev = genner::data::load_conll(files.dev);
 
   // Tokenizer: a 1000-piece SentencePiece model trained on the training sentences.
   std::vector<std::string> corpus;
   for (const auto& s : train.sentences) corpus.push_back(genner::data::join_words(s.words));
   auto tokenizer = genner::text::Tokenizer::train(corpus, out / "spiece.model", {.vocab_size = 1000});
-  auto labels = genner::data::LabelSpace::make(train.types, tokenizer);
+  const auto labels = genner::data::LabelSpace::make(train.types, tokenizer);
 
-  // Model: a small gated T5 from scratch, wrapped by the experiment's pointer head.
+  // Model: a small gated T5 from scratch, wrapped by the experiment's pointer head; each type's
+  // label row starts from the pieces of its name ("PER" -> "person").
   genner::t5::T5Config config;
   config.vocab_size = tokenizer.piece_count() + genner::text::Tokenizer::kNumExtraIds;
-  config.d_model = 128, config.d_ff = 256, config.num_heads = 4, config.d_kv = 32;
-  config.num_layers = config.num_decoder_layers = 2;
-  config.feed_forward = genner::t5::FeedForward::gated_gelu, config.tie_word_embeddings = false;
+  config.d_model = 128;
+  config.d_ff = 256;
+  config.num_heads = 4;
+  config.d_kv = 32;
+  config.num_layers = 2;
+  config.num_decoder_layers = 2;
+  config.feed_forward = genner::t5::FeedForward::gated_gelu;
+  config.tie_word_embeddings = false;
   gm::NerModel<Experiment> model(gm::NerOptions{}.types(static_cast<int64_t>(train.types.size())).with_config(config));
-  std::vector<std::vector<int64_t>> names;  // label rows start from the pieces of each type's name
-  for (const std::string name : {"location", "miscellaneous", "organization", "person"})
-    names.push_back(tokenizer.word_pieces(name));
-  GENNER_CHECK(train.types == std::vector<std::string>({"LOC", "MISC", "ORG", "PER"}), "unexpected sample types");
-  model->init_label_embeddings(names);
+  gm::init_labels_from_names(*model, train.types, tokenizer);
 
   // Training: AdamW with warm-up and linear decay, dev F1 picks the best epoch.
   const auto type = genner::data::TargetType::word;
-  auto train_ex = genner::data::encode_dataset(train, tokenizer, labels, type);
-  auto dev_ex = genner::data::encode_dataset(dev, tokenizer, labels, type);
+  const auto train_ex = genner::data::encode_dataset(train, tokenizer, labels, type);
+  const auto dev_ex = genner::data::encode_dataset(dev, tokenizer, labels, type);
   genner::train::TrainerOptions options;
-  options.epochs = epochs, options.lr = 3e-3, options.warmup = 0.05, options.clip_norm = 1.0;
-  options.max_tokens = 1200, options.output_dir = out, options.resume = false;
-  options.decode.constrained = options.decode.contiguous = true;
+  options.epochs = epochs;
+  options.lr = 3e-3;
+  options.warmup = 0.05;
+  options.clip_norm = 1.0;
+  options.max_tokens = 1200;
+  options.output_dir = out;
+  options.resume = false;
+  options.decode.constrained = true;
+  options.decode.contiguous = true;
   options.decode.flat = true;  // flat entities never share a word (generate/overlaps.hpp), as flat_ner decodes
   options.callbacks = genner::train::standard_callbacks(options);  // progress bar and curve.png
-  auto result = genner::train::Trainer(*model, labels, train_ex, dev_ex, options).fit();
+  const auto result = genner::train::Trainer(*model, labels, train_ex, dev_ex, options).fit();
   gm::load_trained(*model, result.best_model);
   std::cout << "best dev F1 " << 100 * result.best_dev_f1 << " after " << result.steps << " steps\n";
 
-  // Prediction: one new sentence, as words.
-  std::vector<std::string> words = {"Maria", "Lopez", "flew", "from", "Madrid", "to", "Berlin", "on", "Monday", "."};
-  auto enc = tokenizer.encode_words(words);
-  std::vector<genner::data::Example> one = {{enc.ids, enc.word_start, enc.word_end, {0}, {0}, {}}};
+  // Prediction: raw text in, entities with character offsets out, decoded as in training.
   model->eval();
-  auto predicted = genner::train::evaluate(*model, one, labels, options.decode).predictions.at(0);
-  for (const auto& e : predicted) {
-    std::cout << e.type << ":";
-    for (const auto& [begin, end] : e.fragments)
-      for (auto w = begin; w < end; ++w) std::cout << ' ' << words.at(static_cast<size_t>(w));
-    std::cout << "\n";
-  }
+  genner::recognize::RecognizerOptions recognize;
+  recognize.decode = options.decode;
+  recognize.flat = true;
+  const genner::recognize::Recognizer recognizer(model.ptr(), std::move(tokenizer), labels, recognize);
+  const std::string text = "Maria Lopez flew from Madrid to Berlin on Monday.";
+  std::cout << text << "\n";
+  for (const auto& e : recognizer.predict(text).entities)
+    std::cout << "  " << e.type << ": " << e.text << " (characters " << e.begin << "-" << e.end << ")\n";
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "minimal: " << e.what() << "\n";

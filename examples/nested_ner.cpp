@@ -6,8 +6,7 @@
 #include <genner/app.hpp>
 
 // Full fine-tuning with a backbone shape read at run time, encoder MLP and avg_feature head.
-using Experiment =
-    genner::model::ExperimentType<genner::t5::DynamicBackbone, genner::model::Trainable<genner::model::Everything>>;
+using Experiment = genner::model::FullFineTuning<genner::t5::DynamicBackbone>;
 
 int main(int argc, char** argv) {
   genner::app::Program program;
