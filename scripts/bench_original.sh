@@ -72,6 +72,8 @@ def find(g, prefix):
         if name.startswith(prefix):
             return v
     return None
+def fmt(v, unit_ms):
+    return f"{v * 1000:.0f} ms" if unit_ms else f"{v:.1f} s"
 data = {s: load(s) for s in ("one", "default")}
 print(f"Measured in one run on this machine ({machine}); wall time; the original and genner on the same weights")
 print(f"(the original's seed_bench.py checkpoint; genner weights from it: "
@@ -81,14 +83,12 @@ print("one: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 for both; default: each pro
 print("| workload | original, one / default | genner, one / default | ratio, one | ratio, default |")
 print("|---|---|---|---|---|")
 for label, name, key in rows:
-    cells, ratios = [], []
+    cells = []
     for s in ("one", "default"):
         o, g = data[s]
         ov = o[key]["median_s"]
         gv = find(g, name)
         cells.append((ov, gv))
-    def fmt(v, unit_ms):
-        return f"{v * 1000:.0f} ms" if unit_ms else f"{v:.1f} s"
     unit_ms = key.startswith("train")
     orig = " / ".join(fmt(c[0], unit_ms) for c in cells)
     gen = " / ".join("refused" if c[1] is None else fmt(c[1][0], unit_ms) + (f" [{int(c[1][1])}/{int(c[1][2])}]" if c is cells[1] else "")

@@ -984,7 +984,6 @@ TEST_CASE("use_threads sizes OpenBLAS and OpenMP per precision, keeps the enviro
   CHECK_THROWS_WITH(genner::core::use_threads(-1, false), Catch::Contains("--threads") && Catch::Contains("-1"));
   ::unsetenv("OPENBLAS_NUM_THREADS");
   for (const auto& [k, v] : saved) ::setenv(k.c_str(), v.c_str(), 1);
-  at::set_num_threads(openmp_before);
-  genner::core::use_threads(openblas_before, false);
+  genner::core::use_threads(openblas_before, false);  // OpenBLAS as it was (and one OpenMP thread)
   at::set_num_threads(openmp_before);
 }
