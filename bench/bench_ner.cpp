@@ -13,12 +13,14 @@
 // original timed (scripts/bench_original.sh runs both). Training time does not depend on the weights.
 // Threads: genner's own policy (genner/core/threading.hpp) for each benchmark's precision, or
 // OMP_NUM_THREADS / OPENBLAS_NUM_THREADS when set; the counters name what ran.
+// GENNER_PROFILE=DIR: each training benchmark also writes a LibTorch profiler trace of one step there.
 // Data: $GENNER_DATA/conll2003/test.txt (default ../shared/data) and the T5 spiece.model in
 // $GENNER_SPIECE (default ../shared/models/t5-spiece/spiece.model).
 #include <genner/compat.hpp>
 #include <genner/genner.hpp>
 
 #include <benchmark/benchmark.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -35,6 +37,12 @@ using Full = gm::FullFineTuning<Small>;
 using Adapters = gm::AdapterTuning<Small>;
 using SeedFinetune = genner::compat::SeedFinetune<Small>;
 using SeedAdapter = genner::compat::SeedAdapter<Small, 16>;
+/// The name a profiler trace of experiment E is written under.
+template <class E> constexpr const char* label = nullptr;
+template <> constexpr const char* label<Full> = "full";
+template <> constexpr const char* label<Adapters> = "adapters";
+template <> constexpr const char* label<SeedFinetune> = "seed_finetune";
+template <> constexpr const char* label<SeedAdapter> = "seed_adapter";
 
 constexpr size_t kSentences = 256, kPredictBatch = 32, kTrainBatch = 16;
 
@@ -183,6 +191,14 @@ void BM_TrainStep(benchmark::State& state) try {
   };
   step();  // allocates gradients and optimizer state
   for (auto _ : state) step();
+  // GENNER_PROFILE=DIR: one more step under LibTorch's profiler, its trace (chrome://tracing JSON,
+  // one event per operator) written to DIR/train_step_<experiment>_precision<p>.json.
+  if (const char* dir = std::getenv("GENNER_PROFILE")) {
+    static_assert(label<E> != nullptr, "give the experiment a label for its profiler trace");
+    const std::string name = std::string(label<E>) + "_precision" + std::to_string(state.range(0));
+    torch::autograd::profiler::RecordProfile profile(std::string(dir) + "/train_step_" + name + ".json");
+    step();
+  }
   state.counters["src_tokens"] = static_cast<double>(batch.src_ids.size(1));
   state.counters["tgt_tokens"] = static_cast<double>(batch.target.size(1));
 } catch (const std::exception& e) {

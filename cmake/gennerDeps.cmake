@@ -2,6 +2,25 @@
 # build tree and by the installed package (gennerConfig.cmake includes it).
 include_guard(GLOBAL)
 find_package(Torch REQUIRED)
+# oneDNN (Debian: libdnnl-dev; the library LibTorch itself links): packed bf16/int8 products for
+# inference on CPUs (genner/core/onednn.hpp). Found by hand: Debian's dnnl-config.cmake demands
+# OpenCL; dnnl.hpp sits in the default include path. GENNER_ONEDNN=OFF builds without it (a CUDA
+# LibTorch from pip ships no dnnl.hpp): bf16 inference then runs on LibTorch's own products and
+# int8 inference is refused with a sentence saying so.
+option(GENNER_ONEDNN "packed bf16/int8 CPU inference through oneDNN (libdnnl-dev)" ON)
+if(GENNER_ONEDNN)
+  find_path(GENNER_DNNL_INCLUDE dnnl.hpp)
+  find_library(GENNER_DNNL_LIBRARY dnnl)
+  if(NOT GENNER_DNNL_INCLUDE OR NOT GENNER_DNNL_LIBRARY)
+    message(FATAL_ERROR "genner: oneDNN not found (dnnl.hpp: ${GENNER_DNNL_INCLUDE}, libdnnl: "
+      "${GENNER_DNNL_LIBRARY}); install libdnnl-dev, or configure with -DGENNER_ONEDNN=OFF to build "
+      "without packed CPU inference (int8 inference is then refused)")
+  endif()
+  set(GENNER_ONEDNN_DEFINITION GENNER_WITH_ONEDNN=1)
+else()
+  set(GENNER_DNNL_LIBRARY "")
+  set(GENNER_ONEDNN_DEFINITION GENNER_WITH_ONEDNN=0)
+endif()
 find_package(nlohmann_json 3 REQUIRED)
 # zlib (Debian: zlib1g-dev): deflate for the training-curve PNGs (genner/train/plot.hpp).
 find_package(ZLIB REQUIRED)
@@ -20,8 +39,9 @@ function(genner_link_dependencies target)
   # which clashes with the one libtorch uses. genner encodes with its own unigram
   # reader and trains through the spm_train program; only the tests open the
   # library, in isolation (tests/sentencepiece.hpp, set up in tests/CMakeLists.txt).
-  target_link_libraries(${target} INTERFACE ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json PkgConfig::GENNER_HTTPLIB ZLIB::ZLIB)
+  target_link_libraries(${target} INTERFACE ${TORCH_LIBRARIES} ${GENNER_DNNL_LIBRARY} nlohmann_json::nlohmann_json PkgConfig::GENNER_HTTPLIB ZLIB::ZLIB)
   target_include_directories(${target} SYSTEM INTERFACE
     ${GENNER_RANGE_V3_INCLUDE} ${GENNER_HANA_INCLUDE} ${GENNER_GLOO_INCLUDE})
   target_compile_options(${target} INTERFACE ${TORCH_CXX_FLAGS})
+  target_compile_definitions(${target} INTERFACE ${GENNER_ONEDNN_DEFINITION})
 endfunction()

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 build_dir="${1:-build-cuda}"
 : "${Torch_DIR:?set Torch_DIR to a CUDA LibTorch's share/cmake/Torch folder}"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$Torch_DIR" \
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$Torch_DIR" -DGENNER_ONEDNN=OFF \
   -DGENNER_BUILD_TESTS=OFF -DGENNER_BUILD_EXAMPLES=OFF
 cmake --build "$build_dir" --target bench_distributed -j "$(nproc)"
 export OMP_WAIT_POLICY=PASSIVE

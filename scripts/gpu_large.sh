@@ -13,7 +13,7 @@ work="${1:-/tmp/genner-large}"
 build_dir=build-cuda
 : "${Torch_DIR:?set Torch_DIR to a CUDA LibTorch's share/cmake/Torch folder}"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$Torch_DIR" \
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$Torch_DIR" -DGENNER_ONEDNN=OFF \
   -DGENNER_BUILD_TESTS=OFF -DGENNER_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$build_dir" --target bench_large genner_write_checkpoint -j "$(nproc)"
 spiece=../shared/models/t5-spiece/spiece.model

@@ -84,6 +84,124 @@ TEST_CASE("autocast runs products in bf16 and leaves weights, gradients and the 
   }
 }
 
+#if GENNER_WITH_ONEDNN
+TEST_CASE("packed oneDNN projections compute x W^T once their weights are reordered", "[precision]") {
+  namespace dnn = genner::core::onednn;
+  torch::manual_seed(3);
+  torch::NoGradGuard no_grad;
+  const auto w = torch::randn({48, 40}) / 6;
+  const auto bf16 = dnn::PackedLinear::bf16(w);
+  const double wmax = gm::detail::int8_weight_max();  // 7 bits on x86 without VNNI, where 8 saturate
+  const auto int8 = dnn::PackedLinear::int8(w, wmax);
+  CHECK(bf16.in_features() == 40);
+  CHECK(bf16.out_features() == 48);
+  CHECK(int8.bytes() >= 48 * 40);
+  for (const std::vector<int64_t> shape : {std::vector<int64_t>{1, 40}, {7, 40}, {2, 16, 40}, {0, 40}}) {
+    INFO("input " << torch::IntArrayRef(shape));
+    const auto x = torch::randn(shape);
+    auto expected_sizes = shape;
+    expected_sizes.back() = 48;
+    // bf16: the product LibTorch computes from the same bf16 operands, up to summation order.
+    const auto yb = bf16(x.to(torch::kBFloat16));
+    REQUIRE(yb.sizes() == torch::IntArrayRef(expected_sizes));
+    CHECK(yb.scalar_type() == torch::kBFloat16);
+    const auto ref_b = at::linear(x.to(torch::kBFloat16).to(torch::kFloat), w.to(torch::kBFloat16).to(torch::kFloat));
+    if (x.numel() > 0) CHECK((yb.to(torch::kFloat) - ref_b).abs().max().item<double>() < 0.02 * ref_b.abs().max().item<double>());
+    // int8: uint8 activations over [min(x, 0), max(x, 0)] with a zero point, int8 weights with a
+    // scale per row, products summed exactly: the same numbers computed here in double.
+    for (const bool relu : {false, true}) {
+      const auto in = relu ? torch::relu(x) : x;
+      const auto y8 = int8(in);
+      REQUIRE(y8.sizes() == torch::IntArrayRef(expected_sizes));
+      CHECK(y8.scalar_type() == torch::kFloat);
+      if (in.numel() == 0) continue;
+      const double lo = std::min(0.0, in.min().item<double>()), hi = std::max(0.0, in.max().item<double>());
+      const double sx = (hi - lo) / 255.0;
+      const double zero = std::clamp(std::round(-lo / sx), 0.0, 255.0);
+      const auto qx = (in.to(torch::kDouble) / sx).round() + zero;
+      const auto sw = w.to(torch::kDouble).abs().amax(1) / wmax;
+      const auto qw = (w.to(torch::kDouble) / sw.unsqueeze(1)).round();
+      const auto ref8 = at::linear(qx.clamp(0, 255) - zero, qw) * sx * sw;
+      CHECK((y8.to(torch::kDouble) - ref8).abs().max().item<double>() < 1e-4 * ref8.abs().max().item<double>());
+      const auto exact = at::linear(in, w);
+      CHECK((y8 - exact).abs().max().item<double>() < 0.05 * exact.abs().max().item<double>());
+    }
+  }
+  CHECK_THROWS_WITH(bf16(torch::randn({2, 39})), Catch::Contains("expected an input [..., 40]"));
+  CHECK_THROWS_WITH(int8(torch::full({2, 40}, std::numeric_limits<float>::infinity())),
+                    Catch::Contains("non-finite"));
+  CHECK_THROWS_WITH(dnn::PackedLinear::bf16(torch::randn({4})), Catch::Contains("weight [out, in]"));
+  // Where the CPU has AMX, oneDNN runs these products on it.
+  if (cpu_has("amx_bf16")) CHECK_THAT(bf16.implementation(32), Catch::Contains("amx"));
+  if (cpu_has("amx_int8")) CHECK_THAT(int8.implementation(32), Catch::Contains("amx"));
+}
+
+TEST_CASE("bf16 products on several threads run on rows aligned to 64, with the results of unaligned ones", "[precision]") {
+  namespace dnn = genner::core::onednn;
+  CHECK(dnn::aligned_rows(992, 2) == 960);
+  CHECK(dnn::aligned_rows(992, 1) == 992);
+  CHECK(dnn::aligned_rows(1024, 2) == 1024);
+  CHECK(dnn::aligned_rows(40, 2) == 40);
+  const int threads = at::get_num_threads();
+  torch::manual_seed(8);
+  const auto w = torch::randn({96, 80}) / 8;
+  const auto x = torch::randn({3, 50, 80});  // 150 rows: 128 + 22 on several threads
+  auto run = [&](int n, bool train) {
+    at::set_num_threads(n);
+    genner::t5::Projection proj(80, 96);
+    {
+      torch::NoGradGuard no_grad;
+      proj->weight.copy_(w);
+    }
+    auto in = x.clone().requires_grad_(train);
+    torch::Tensor y;
+    {
+      gm::Autocast autocast(Precision::bf16);
+      y = proj(in);
+    }
+    std::vector<torch::Tensor> out{y.to(torch::kFloat).detach()};
+    if (train) {
+      (y.to(torch::kFloat) * torch::linspace(-1, 1, 96)).sum().backward();
+      out.push_back(in.grad());
+      out.push_back(proj->weight.grad());
+    }
+    at::set_num_threads(threads);
+    return out;
+  };
+  const auto one = run(1, true), two = run(2, true);
+  REQUIRE(two[0].sizes() == torch::IntArrayRef({3, 50, 96}));
+  for (size_t i = 0; i < one.size(); ++i) {
+    INFO("tensor " << i << " (output, input gradient, weight gradient)");
+    CHECK((one[i] - two[i]).abs().max().item<double>() <= 0.01 * one[i].abs().max().item<double>());
+  }
+  // Packed products split their rows the same way.
+  torch::NoGradGuard no_grad;
+  const auto packed = dnn::PackedLinear::bf16(w);
+  const auto xb = x.to(torch::kBFloat16);
+  at::set_num_threads(2);
+  const auto split = packed(xb).to(torch::kFloat);
+  at::set_num_threads(1);
+  const auto whole = packed(xb).to(torch::kFloat);
+  at::set_num_threads(threads);
+  CHECK((split - whole).abs().max().item<double>() <= 0.01 * whole.abs().max().item<double>());
+  const auto reference = at::linear(xb.to(torch::kFloat), w.to(torch::kBFloat16).to(torch::kFloat));
+  CHECK((split - reference).abs().max().item<double>() <= 0.02 * reference.abs().max().item<double>());
+  // int8: the same numbers whether the rows run as one matmul or as two.
+  const auto packed8 = dnn::PackedLinear::int8(w, gm::detail::int8_weight_max());
+  at::set_num_threads(2);
+  const auto split8 = packed8(x);
+  at::set_num_threads(1);
+  const auto whole8 = packed8(x);
+  at::set_num_threads(threads);
+  CHECK((split8 - whole8).abs().max().item<double>() <= 1e-5 * whole8.abs().max().item<double>());
+}
+#else
+TEST_CASE("a build without oneDNN refuses int8 with a sentence", "[precision]") {
+  CHECK_THAT(gm::precision_unsupported(Precision::int8), Catch::Contains("no oneDNN"));
+  CHECK_THROWS_WITH(gm::require_precision(Precision::int8), Catch::Contains("GENNER_ONEDNN=ON"));
+}
+#endif
+
 TEST_CASE("bf16 and int8 logits stay within stated tolerances of fp32 on the fixtures", "[precision]") {
   const auto folders = genner::test::fixture_folders();
   INFO("fixture root " << genner::test::fixtures_root() << " (set GENNER_FIXTURES)");
@@ -146,9 +264,10 @@ TEST_CASE("bf16 and int8 logits stay within stated tolerances of fp32 on the fix
       CHECK(e_int8 > 0);
       CHECK(e_int8 < tol_int8);
       CHECK(m_int8 < tol_int8_mean);
-      // An int8 model refuses to build a graph for gradients.
+      // Packed (int8, and natively bf16) models refuse to build a graph for gradients.
       torch::AutoGradMode grad(true);
       CHECK_THROWS_WITH(logits(int8), Catch::Contains("inference only"));
+      if (native_bf16) CHECK_THROWS_WITH(logits(bf16), Catch::Contains("inference only"));
     }
   }
 }

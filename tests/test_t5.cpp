@@ -163,3 +163,44 @@ TEST_CASE("T5 refuses malformed inputs with genner::Error naming the tensor and 
                     Contains("expected the layer that owns the relative position bias table"));
   CHECK_NOTHROW(model->decoder->block_at(0)->self_attention()->attention->compute_bias(2, 2));
 }
+
+TEST_CASE("dropout keeps 1 - p of the elements, scaled, with masks fixed by the seed and not by threads", "[t5]") {
+  namespace core = genner::core;
+  torch::manual_seed(11);
+  const auto x = torch::rand({1000, 1001}) + 0.5;  // no zeros: a zero of the result is a dropped element
+  CHECK(core::dropout(x, 0.1, /*train=*/false).is_same(x));
+  CHECK(core::dropout(x, 0.0, /*train=*/true).is_same(x));
+  CHECK(core::dropout(x, 1.0, true).abs().max().item<double>() == 0.0);
+  CHECK_THROWS_WITH(core::dropout(x, 1.5, true), Catch::Contains("[0, 1], found 1.5"));
+
+  const int threads = at::get_num_threads();
+  for (const double p : {0.1, 0.5}) {
+    INFO("p = " << p);
+    torch::manual_seed(5);
+    at::set_num_threads(1);
+    const auto a = core::dropout(x, p, true);
+    const auto b = core::dropout(x, p, true);  // the next draw: another mask
+    torch::manual_seed(5);
+    at::set_num_threads(2);
+    const auto c = core::dropout(x, p, true);
+    at::set_num_threads(threads);
+    const auto kept = a != 0;
+    // 1e6 draws: the kept fraction's standard deviation is below 5e-4.
+    CHECK(std::abs(kept.to(torch::kDouble).mean().item<double>() - (1 - p)) < 4e-3);
+    CHECK(torch::allclose(a.masked_select(kept), (x / (1 - p)).masked_select(kept), 1e-6, 0.0));
+    CHECK(torch::equal(a, c));
+    CHECK_FALSE(torch::equal(a, b));
+    // Neighbouring elements (two halves of one draw) and rows are independent: P(both kept) = (1-p)^2.
+    const auto both = (kept.flatten().narrow(0, 0, 500000) & kept.flatten().narrow(0, 1, 500000)).to(torch::kDouble);
+    CHECK(std::abs(both.mean().item<double>() - (1 - p) * (1 - p)) < 6e-3);
+  }
+  // The gradient is the noise it multiplied by; bf16 is scaled in bf16.
+  const auto leaf = x.clone().requires_grad_(true);
+  torch::manual_seed(3);
+  const auto y = core::dropout(leaf, 0.2, true);
+  y.sum().backward();
+  CHECK(torch::allclose(leaf.grad(), y.detach() / x, 1e-6, 1e-6));
+  const auto yb = core::dropout(x.to(torch::kBFloat16), 0.2, true);
+  CHECK(yb.scalar_type() == torch::kBFloat16);
+  CHECK(std::abs((yb != 0).to(torch::kDouble).mean().item<double>() - 0.8) < 4e-3);
+}

@@ -2,6 +2,7 @@
 // (bit-exact, kill -9 safe), schedule and optimisation helpers, config files, logs and plots.
 #include <genner/data/conll.hpp>
 #include <genner/data/entity.hpp>
+#include <genner/core/adamw.hpp>
 #include <genner/core/threading.hpp>
 #include <genner/train.hpp>
 
@@ -986,4 +987,54 @@ TEST_CASE("use_threads sizes OpenBLAS and OpenMP per precision, keeps the enviro
   for (const auto& [k, v] : saved) ::setenv(k.c_str(), v.c_str(), 1);
   genner::core::use_threads(openblas_before, false);  // OpenBLAS as it was (and one OpenMP thread)
   at::set_num_threads(openmp_before);
+}
+
+TEST_CASE("FusedAdamW takes LibTorch's AdamW steps in one pass per parameter", "[train]") {
+  for (const bool amsgrad : {false, true}) {
+    INFO("amsgrad " << amsgrad);
+    torch::manual_seed(21);
+    // A contiguous matrix, a transposed view (not contiguous: LibTorch's operations), a vector
+    // that never gets a gradient.
+    const std::vector<torch::Tensor> init{torch::randn({300, 7}), torch::randn({5, 9}).t(), torch::randn({4})};
+    auto make = [&] {
+      std::vector<torch::Tensor> ps;
+      for (const auto& t : init) ps.push_back(t.clone().requires_grad_(true));
+      ps[1] = init[1].t().clone().t().requires_grad_(true);
+      return ps;
+    };
+    auto ours = make(), theirs = make();
+    REQUIRE_FALSE(ours[1].is_contiguous());
+    auto options = [&](double wd) { return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(3e-2).weight_decay(wd).amsgrad(amsgrad)); };
+    auto groups = [&](std::vector<torch::Tensor>& ps) {
+      std::vector<torch::optim::OptimizerParamGroup> g;
+      g.emplace_back(std::vector<torch::Tensor>{ps[0]}, options(0.01));
+      g.emplace_back(std::vector<torch::Tensor>{ps[1], ps[2]}, options(0.0));
+      return g;
+    };
+    genner::core::FusedAdamW fused(groups(ours));
+    torch::optim::AdamW reference(groups(theirs));
+    for (int step = 0; step < 6; ++step) {
+      for (size_t i = 0; i < 2; ++i) {
+        const auto g = torch::randn(init[i].sizes()) * (step + 1);
+        ours[i].mutable_grad() = g.clone();
+        theirs[i].mutable_grad() = g.clone();
+      }
+      fused.step();
+      reference.step();
+    }
+    for (size_t i = 0; i < ours.size(); ++i) {
+      INFO("parameter " << i);
+      CHECK(torch::allclose(ours[i], theirs[i], 1e-5, 1e-6));  // a few ulps: LibTorch fuses some products
+    }
+    CHECK(torch::equal(ours[2], init[2]));  // no gradient, no step
+    for (size_t i = 0; i < 2; ++i) {
+      const auto key = c10::guts::to_string(ours[i].unsafeGetTensorImpl());
+      const auto other = c10::guts::to_string(theirs[i].unsafeGetTensorImpl());
+      const auto& a = static_cast<const torch::optim::AdamWParamState&>(*fused.state().at(key));
+      const auto& b = static_cast<const torch::optim::AdamWParamState&>(*reference.state().at(other));
+      CHECK(a.step() == 6);
+      CHECK(torch::allclose(a.exp_avg(), b.exp_avg(), 1e-5, 1e-6));
+      CHECK(torch::allclose(a.exp_avg_sq(), b.exp_avg_sq(), 1e-5, 1e-6));
+    }
+  }
 }

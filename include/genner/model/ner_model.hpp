@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include <genner/core/adamw.hpp>
 #include <genner/core/error.hpp>
 #include <genner/model/encoded_source.hpp>
 #include <genner/model/policies.hpp>
@@ -349,13 +350,14 @@ class NerModelCore : public torch::nn::Module {
     return out;
   }
 
-  /// An AdamW over parameter_groups(), each group with its own weight decay.
+  /// An AdamW over parameter_groups(), each group with its own weight decay (core::FusedAdamW:
+  /// LibTorch's AdamW, each parameter updated in one pass).
   std::unique_ptr<torch::optim::AdamW> make_adamw(double lr, double weight_decay = 0.01) const {
     std::vector<torch::optim::OptimizerParamGroup> groups;
     for (auto& g : parameter_groups(weight_decay))
       groups.emplace_back(g.parameters, std::make_unique<torch::optim::AdamWOptions>(
                                             torch::optim::AdamWOptions(lr).weight_decay(g.weight_decay)));
-    return std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(lr));
+    return std::make_unique<core::FusedAdamW>(std::move(groups), torch::optim::AdamWOptions(lr));
   }
 
   /// Activation checkpointing of every encoder and decoder block while training (off by

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <ATen/autocast_mode.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/cuda.h>
 #include <torch/nn/module.h>
 #include <torch/types.h>
@@ -24,6 +23,7 @@
 #include <string_view>
 
 #include <genner/core/error.hpp>
+#include <genner/core/onednn.hpp>
 #include <genner/t5/layers.hpp>
 
 namespace genner::model {
@@ -68,10 +68,6 @@ inline const std::set<std::string>& cpu_flags() {
 
 inline bool has_flag(const char* f) { return cpu_flags().count(f) > 0; }
 
-inline c10::OperatorHandle quantized_op(const char* name) {
-  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
-}
-
 /// The largest int8 weight magnitude. x86 CPUs without VNNI multiply u8 activations by s8 weights
 /// in pairs summed into saturating 16-bit integers (vpmaddubsw): 255 x 127 x 2 overflows, so
 /// weights there keep 7 bits (255 x 63 x 2 = 32130 fits) and activations their 8. Measured on such
@@ -83,29 +79,12 @@ inline double int8_weight_max() {
   return saturating ? 63.0 : 127.0;
 }
 
-/// Packs W [out, in] as per-output-channel symmetric int8 for quantized::linear_dynamic.
-inline c10::IValue pack_int8(const torch::Tensor& weight) {
-  auto w = weight.detach().to(torch::kFloat).contiguous();
-  auto scales = (w.abs().amax(1) / int8_weight_max()).clamp_min(1e-12).to(torch::kDouble);
-  auto zero_points = torch::zeros({w.size(0)}, torch::kLong);
-  auto q = at::quantize_per_channel(w, scales, zero_points, 0, at::kQInt8);
-  torch::jit::Stack stack{q, c10::IValue()};
-  quantized_op("quantized::linear_prepack").callBoxed(&stack);
-  return stack.at(0);
-}
-
-/// y = x W^T from packed int8 weights, activations quantized per call (dynamic quantization).
-inline torch::Tensor apply_int8(const c10::IValue& packed, const torch::Tensor& x) {
-  torch::jit::Stack stack{x.to(torch::kFloat).contiguous(), packed, /*reduce_range=*/false};
-  quantized_op("quantized::linear_dynamic").callBoxed(&stack);
-  return stack.at(0).toTensor();
-}
 }  // namespace detail
 
 /// Why `p` cannot run on `device` here, or an empty string when it can.
 ///  - bf16 on a CPU needs native bf16 instructions (avx512_bf16 or amx_bf16); elsewhere LibTorch
 ///    emulates bf16 more slowly than fp32. On CUDA, bf16 is left to the device.
-///  - int8 runs on CPUs only, through LibTorch's oneDNN quantized engine (x86) or QNNPACK (ARM).
+///  - int8 runs on CPUs only, through oneDNN's int8 matmul (genner/core/onednn.hpp).
 inline std::string precision_unsupported(Precision p, torch::Device device = torch::kCPU) {
   switch (p) {
     case Precision::fp32: return {};
@@ -117,28 +96,21 @@ inline std::string precision_unsupported(Precision p, torch::Device device = tor
              "LibTorch would emulate bf16 more slowly than fp32; use fp32";
     case Precision::int8: {
       if (!device.is_cpu()) return std::string("int8 is CPU inference only, found device ") + device.str();
-      const auto engines = at::globalContext().supportedQEngines();
-      const auto has = [&](at::QEngine e) { return std::find(engines.begin(), engines.end(), e) != engines.end(); };
-      if (!has(at::QEngine::ONEDNN) && !has(at::QEngine::QNNPACK))
-        return "int8: this LibTorch has no quantized engine (onednn or qnnpack)";
+#if !GENNER_WITH_ONEDNN
+      return "int8: this build of genner has no oneDNN (it was configured with GENNER_ONEDNN=OFF); install "
+             "libdnnl-dev and configure with GENNER_ONEDNN=ON";
+#else
       try {  // a probe: pack and apply a 4x4 projection
-        auto packed = detail::pack_int8(torch::eye(4));
-        auto y = detail::apply_int8(packed, torch::ones({1, 4}));
-        if (y.sizes() != torch::IntArrayRef({1, 4})) return "int8: the quantized linear probe returned a wrong shape";
-      } catch (const c10::Error& e) {
-        return std::string("int8: the quantized linear probe failed: ") + e.what_without_backtrace();
+        auto y = core::onednn::PackedLinear::int8(torch::eye(4), detail::int8_weight_max())(torch::ones({1, 4}));
+        if (!y.allclose(torch::ones({1, 4}), 0.02, 0.02)) return "int8: oneDNN's int8 matmul probe returned wrong values";
+      } catch (const std::exception& e) {
+        return std::string("int8: oneDNN's int8 matmul probe failed: ") + e.what();
       }
       return {};
+#endif
     }
   }
   return "unknown precision";
-}
-
-/// Selects the quantized engine int8 runs on (oneDNN on x86, QNNPACK otherwise).
-inline void select_quantized_engine() {
-  const auto engines = at::globalContext().supportedQEngines();
-  const bool onednn = std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) != engines.end();
-  at::globalContext().setQEngine(onednn ? at::QEngine::ONEDNN : at::QEngine::QNNPACK);
 }
 
 /// Throws a genner::Error when `p` cannot run on `device` (for training, when `training`).
@@ -146,7 +118,6 @@ inline void require_precision(Precision p, torch::Device device = torch::kCPU, b
   GENNER_CHECK(!(training && p == Precision::int8),
                "precision int8 is for inference only (dynamically quantized projections have no gradient); "
                "train in fp32 or bf16 and evaluate or predict with --precision int8");
-  if (p == Precision::int8) select_quantized_engine();
   const auto why = precision_unsupported(p, device);
   GENNER_CHECK(why.empty(), "precision ", precision_name(p), " cannot run here: ", why);
 }
@@ -198,45 +169,68 @@ class Autocast {
 
 // ---- inference ---------------------------------------------------------------------------------------
 
+#if GENNER_WITH_ONEDNN
+namespace detail {
+/// Installs `packed` as the product of projection `name`, refusing gradients.
+inline void use_packed(t5::ProjectionImpl& proj, const std::string& name, core::onednn::PackedLinear packed) {
+  proj.kernel = [packed = std::move(packed), name](const torch::Tensor& x) {
+    GENNER_CHECK(!torch::GradMode::is_enabled(), "the packed ", core::onednn::form_name(packed.form()), " projection ",
+                 name, " is for inference only; run it under torch::NoGradGuard (evaluation does)");
+    return packed(x);
+  };
+}
+}  // namespace detail
+#endif
+
 /// Converts a trained model for inference in `p` (call it after loading the final weights; it
 /// switches the model to eval mode):
 ///  - fp32: nothing;
 ///  - bf16: every parameter and buffer becomes bf16 (T5 keeps its layer-norm statistics and
-///    attention softmax in fp32; searches take log-softmax in fp32);
+///    attention softmax in fp32; searches take log-softmax in fp32), and every T5 projection
+///    multiplies through oneDNN with its weight reordered once into the matmul's blocked layout
+///    (genner/core/onednn.hpp; AMX tiles where the CPU has them); a build without oneDNN
+///    (GENNER_ONEDNN=OFF) and CUDA models keep LibTorch's bf16 products;
 ///  - int8: the feed-forward (wi*, wo) and cross-attention (q, k, v, o) projections compute `x W^T`
-///    with per-output-channel int8 weights and activations quantized per call; self-attention
-///    projections, embeddings, layer norms, the encoder MLP and the pointer head stay fp32. T5 does
-///    not scale its attention scores, so errors of q and k reach the softmax unscaled: on two
-///    trained built-in defaults, quantizing self-attention too cost 0.9 and 0.6 test F1 against
-///    fp32, keeping it fp32 -0.05 and +0.11 (keeping the feed-forward fp32 instead: -0.31 and
-///    +0.06). LoRA factors are merged first. Gradients are refused afterwards.
+///    from packed per-output-channel int8 weights through oneDNN, activations quantized per call
+///    (uint8, one scale and zero point per tensor); self-attention projections, embeddings, layer
+///    norms, the encoder MLP and the pointer head stay fp32. T5 does not scale its attention
+///    scores, so errors of q and k reach the softmax unscaled: on two trained built-in defaults,
+///    quantizing self-attention too cost 0.9 and 0.6 test F1 against fp32, keeping it fp32 -0.05
+///    and +0.11 (keeping the feed-forward fp32 instead: -0.31 and +0.06).
+/// LoRA factors are merged first. The packed weights are copies: the stored weights stay as they
+/// are (bf16, or fp32 for int8). Gradients through packed projections are refused afterwards.
 /// Returns the number of projections quantized (int8) or of tensors converted (bf16).
 inline int64_t prepare_inference(torch::nn::Module& model, Precision p) {
   require_precision(p, torch::kCPU, /*training=*/false);
   model.eval();
   int64_t n = 0;
+  const auto projections = [&model] {
+    std::vector<std::pair<std::string, t5::ProjectionImpl*>> out;
+    for (const auto& item : model.named_modules())
+      if (auto* proj = item.value()->as<t5::ProjectionImpl>()) out.emplace_back(item.key(), proj);
+    return out;
+  };
   switch (p) {
     case Precision::fp32: break;
     case Precision::bf16:
+      for (auto& [name, proj] : projections()) proj->merge_lora();
       model.to(torch::kBFloat16);
       n = static_cast<int64_t>(model.parameters().size() + model.buffers().size());
+#if GENNER_WITH_ONEDNN
+      for (auto& [name, proj] : projections())
+        if (proj->weight.device().is_cpu()) detail::use_packed(*proj, name, core::onednn::PackedLinear::bf16(proj->weight));
+#endif
       break;
     case Precision::int8:
-      for (const auto& item : model.named_modules()) {
-        auto* proj = item.value()->as<t5::ProjectionImpl>();
-        if (!proj) continue;
-        GENNER_CHECK(proj->weight.device().is_cpu(), "prepare_inference: int8 needs the model on the CPU; ", item.key(),
+      for (auto& [name, proj] : projections()) {
+        GENNER_CHECK(proj->weight.device().is_cpu(), "prepare_inference: int8 needs the model on the CPU; ", name,
                      " is on ", proj->weight.device().str());
         proj->merge_lora();
-        if (item.key().find("SelfAttention.") != std::string::npos) continue;  // stays fp32 (see above)
-        auto packed = detail::pack_int8(proj->dense_weight());
-        const std::string name = item.key();
-        proj->kernel = [packed, name](const torch::Tensor& x) {
-          GENNER_CHECK(!torch::GradMode::is_enabled(), "the int8 projection ", name,
-                       " is for inference only; run it under torch::NoGradGuard (evaluation does)");
-          return detail::apply_int8(packed, x).to(x.scalar_type());
-        };
+        if (name.find("SelfAttention.") != std::string::npos) continue;  // stays fp32 (see above)
+#if GENNER_WITH_ONEDNN
+        detail::use_packed(*proj, name, core::onednn::PackedLinear::int8(proj->dense_weight(), detail::int8_weight_max()));
         ++n;
+#endif
       }
       GENNER_CHECK(n > 0, "prepare_inference: int8 found no T5 projection to quantize in this model");
       break;

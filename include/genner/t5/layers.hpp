@@ -21,7 +21,9 @@
 #include <string>
 #include <vector>
 
+#include <genner/core/dropout.hpp>
 #include <genner/core/error.hpp>
+#include <genner/core/onednn.hpp>
 #include <genner/t5/config.hpp>
 #include <genner/t5/structure.hpp>
 
@@ -89,6 +91,24 @@ inline torch::ScalarType compute_dtype(const torch::Tensor& x) {
   return x.scalar_type();
 }
 
+/// `product(x)` for x [..., in] with x's rows padded with zeros to a multiple of 64 when the
+/// product runs in bf16 on the CPU on several threads (core::onednn::aligned_rows says why), the
+/// padding rows dropped from the result; backward's products see the padded rows too.
+template <class Product>
+torch::Tensor aligned_product(const torch::Tensor& x, Product product) {
+  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
+  const int64_t rows = in > 0 ? x.numel() / in : 0;
+  if (!x.is_cpu() || compute_dtype(x) != torch::kBFloat16 || core::onednn::aligned_rows(rows) == rows)
+    return product(x);
+  const int64_t padded = (rows + 63) / 64 * 64;
+  // Padded in bf16 (the cast the product would make), moving half the bytes of an fp32 x.
+  auto flat = x.reshape({rows, in}).to(torch::kBFloat16);
+  auto y = product(torch::constant_pad_nd(flat, {0, 0, 0, padded - rows})).narrow(0, 0, rows);
+  auto sizes = x.sizes().vec();
+  sizes.back() = y.size(-1);
+  return y.view(sizes);
+}
+
 /// W in `dtype` from its stored form: itself (any float dtype) or int8 rows times their scales
 /// (`scale` undefined or empty: no scales).
 inline torch::Tensor dense_weight(const torch::Tensor& stored, const torch::Tensor& scale, torch::ScalarType dtype) {
@@ -146,12 +166,12 @@ class ProjectionImpl : public torch::nn::Module {
     }
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    auto y = kernel                                 ? kernel(x)
-             : storage_ == WeightStorage::fp32 ||
-                       (x.scalar_type() == weight.scalar_type() && !weight_scale.defined())
-                 ? at::linear(x, weight)
-                 : detail::FrozenLinear::apply(x, weight,
-                                               weight_scale.defined() ? weight_scale : torch::empty({0}, x.options()));
+    auto y = kernel ? kernel(x) : detail::aligned_product(x, [this](const torch::Tensor& rows) {
+      return storage_ == WeightStorage::fp32 || (rows.scalar_type() == weight.scalar_type() && !weight_scale.defined())
+                 ? at::linear(rows, weight)
+                 : detail::FrozenLinear::apply(rows, weight,
+                                               weight_scale.defined() ? weight_scale : torch::empty({0}, rows.options()));
+    });
     if (lora_A && !merged_) y = y + lora_B(lora_A(x)) * scaling_;
     return y;
   }
@@ -194,7 +214,7 @@ class ProjectionImpl : public torch::nn::Module {
     return detail::dense_weight(weight, weight_scale, dtype);
   }
   bool has_lora() const { return !lora_A.is_empty(); }
-  /// A replacement for `x W^T` computed from a transformed copy of W (int8 inference,
+  /// A replacement for `x W^T` computed from a packed copy of W (bf16 and int8 inference,
   /// genner/model/precision.hpp); empty: `weight` itself is used.
   std::function<torch::Tensor(const torch::Tensor&)> kernel;
   double lora_scaling() const { return scaling_; }
@@ -425,7 +445,7 @@ class T5AttentionImpl : public torch::nn::Module {
     auto scores = torch::matmul(query, key.transpose(2, 3));
     if (bias.defined()) scores = scores + bias;
     auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
-    weights = torch::dropout(weights, dropout_, is_training());
+    weights = core::dropout(weights, dropout_, is_training());
     auto out = torch::matmul(weights, value).transpose(1, 2).contiguous().view({B, -1, inner_});
     return o(out);
   }
@@ -464,7 +484,7 @@ class DenseReluDenseImpl : public torch::nn::Module {
     } else {
       h = torch::relu(wi(x));
     }
-    h = torch::dropout(h, dropout_, is_training());
+    h = core::dropout(h, dropout_, is_training());
     return wo(h);
   }
   Projection wi{nullptr}, wi_0{nullptr}, wi_1{nullptr}, wo{nullptr};
@@ -504,7 +524,7 @@ class T5SublayerImpl : public torch::nn::Module {
     auto normed = layer_norm(hidden);
     auto out = kind_ == Kind::feed_forward ? dense(normed) : attention->forward(normed, kv_source, bias, cache);
     if (!adapter.is_empty()) out = adapter(out);
-    return hidden + torch::dropout(out, dropout_, is_training());
+    return hidden + core::dropout(out, dropout_, is_training());
   }
 
   Kind kind() const { return kind_; }

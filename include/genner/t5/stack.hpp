@@ -81,7 +81,7 @@ class T5StackImpl : public torch::nn::Module {
     }
     torch::Device device = input_device();
     auto hidden = embeds.to(device);
-    hidden = torch::dropout(hidden, config_.dropout_rate, is_training());
+    hidden = core::dropout(hidden, config_.dropout_rate, is_training());
 
     // Position bias of block 0, then masks, combined once and moved with the activations.
     auto position_bias = bias_owner()->compute_bias(L, K).to(device);
@@ -126,7 +126,7 @@ class T5StackImpl : public torch::nn::Module {
       if (keep_block_outputs) out.block_outputs.push_back(hidden);
     }
     hidden = final_layer_norm(hidden);
-    out.last_hidden_state = torch::dropout(hidden, config_.dropout_rate, is_training());
+    out.last_hidden_state = core::dropout(hidden, config_.dropout_rate, is_training());
     out.position_bias = position_bias;
     return out;
   }

@@ -1,0 +1,313 @@
+// genner/core/onednn.hpp: `x W^T` for frozen weights through oneDNN's matmul, with W reordered once
+// into the blocked layout the matmul kernel reads (on CPUs with AMX: its tile layout) instead of on
+// every call, as LibTorch's own bf16 and quantized products do. bf16 keeps W in bf16; int8 keeps W
+// as int8 with a symmetric scale per output row and quantizes each call's activations to uint8 with
+// one scale and zero point per tensor (the same choice of parameters as LibTorch's dynamic
+// quantization), correcting the zero point with W's row sums inside the matmul kernel.
+//
+//   auto w = genner::core::onednn::PackedLinear::bf16(weight);   // weight [out, in]
+//   torch::Tensor y = w(x);                                     // x [..., in] -> [..., out]
+//
+// Kernels are compiled once per (form, rows, in, out) and shared by every projection of that shape.
+//
+// GENNER_WITH_ONEDNN (set by genner's CMake package from its GENNER_ONEDNN option; otherwise 1 when
+// <dnnl.hpp> is on the include path) says whether this build has oneDNN. Without it only
+// `available` and `Form` are declared, and callers take LibTorch's own products or refuse.
+#pragma once
+
+#ifndef GENNER_WITH_ONEDNN
+#if __has_include(<dnnl.hpp>)
+#define GENNER_WITH_ONEDNN 1
+#else
+#define GENNER_WITH_ONEDNN 0
+#endif
+#endif
+
+#include <ATen/Parallel.h>
+#include <torch/types.h>
+
+#if GENNER_WITH_ONEDNN
+#include <dnnl.hpp>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+#include <genner/core/error.hpp>
+
+namespace genner::core::onednn {
+
+/// Whether this build multiplies through oneDNN (see GENNER_WITH_ONEDNN above).
+inline constexpr bool available = GENNER_WITH_ONEDNN != 0;
+
+enum class Form { bf16, int8 };
+inline const char* form_name(Form f) { return f == Form::bf16 ? "bf16" : "int8"; }
+
+/// The rows of a bf16/int8 CPU product to run as one matmul: `rows` rounded down to a multiple of
+/// 64 when more than one OpenMP thread runs it and rows is not one already, else `rows`. oneDNN
+/// 2.6's AMX matmul (LibTorch's bf16 products run on it too) is 5-10x slower on two threads for
+/// many row counts that are not multiples of 64: on a 2-core Intel Xeon with AMX (a KVM guest), 992 rows
+/// (a batch of 16 x 62 tokens) by 512 x 2048 took 21-45 ms against 4.8 ms for 960 rows and 5.2 ms
+/// for 1024 (one thread: 8-9 ms for each). Products split there (packed ones) or padded to the
+/// next multiple (T5's projections in training) avoid the slow kernels (bench/bench_products.cpp).
+inline int64_t aligned_rows(int64_t rows, int threads = at::get_num_threads()) {
+  constexpr int64_t block = 64;
+  if (threads < 2 || rows <= block || rows % block == 0) return rows;
+  return rows / block * block;
+}
+
+#if GENNER_WITH_ONEDNN
+inline dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+inline dnnl::stream& thread_stream() {
+  thread_local dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+/// How a packed weight is kept.
+
+namespace detail {
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+inline dt source_type(Form f) { return f == Form::bf16 ? dt::bf16 : dt::u8; }
+inline dt weight_type(Form f) { return f == Form::bf16 ? dt::bf16 : dt::s8; }
+inline dt result_type(Form f) { return f == Form::bf16 ? dt::bf16 : dt::f32; }
+
+/// int8's matmul adds a vector to each row and multiplies it by another (the zero-point correction
+/// and the scales), fused into the kernel.
+inline dnnl::primitive_attr attributes(Form f, int64_t out) {
+  dnnl::primitive_attr attr;
+  if (f == Form::int8) {
+    dnnl::post_ops ops;
+    ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({1, out}, dt::f32, tag::ab));
+    ops.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({1, out}, dt::f32, tag::ab));
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
+
+inline dnnl::matmul::primitive_desc describe(Form f, int64_t rows, int64_t in, int64_t out,
+                                             const dnnl::memory::desc& weights) {
+  return dnnl::matmul::primitive_desc(
+      dnnl::matmul::desc(dnnl::memory::desc({rows, in}, source_type(f), tag::ab), weights,
+                         dnnl::memory::desc({rows, out}, result_type(f), tag::ab)),
+      attributes(f, out), cpu_engine());
+}
+
+/// The layout oneDNN's matmul wants W [in, out] in (the same for every number of rows).
+inline dnnl::memory::desc packed_layout(Form f, int64_t in, int64_t out) {
+  return describe(f, 32, in, out, dnnl::memory::desc({in, out}, weight_type(f), tag::any)).weights_desc();
+}
+
+/// Compiled kernels, shared process-wide: matmuls by (form, rows, in, out), and the quantizing
+/// reorder by element count (form -1).
+struct Kernels {
+  std::mutex mutex;
+  std::map<std::tuple<int, int64_t, int64_t, int64_t>, std::pair<dnnl::primitive, std::string>> compiled;
+};
+inline Kernels& kernels() {
+  static Kernels k;
+  return k;
+}
+template <class Make>
+const std::pair<dnnl::primitive, std::string>& cached(std::tuple<int, int64_t, int64_t, int64_t> key, Make make) {
+  auto& k = kernels();
+  std::lock_guard<std::mutex> lock(k.mutex);
+  auto it = k.compiled.find(key);
+  if (it == k.compiled.end()) {
+    if (k.compiled.size() >= 4096) k.compiled.clear();  // bounded: row counts of odd batches
+    it = k.compiled.emplace(key, make()).first;
+  }
+  return it->second;
+}
+inline const std::pair<dnnl::primitive, std::string>& kernel(Form f, int64_t rows, int64_t in, int64_t out,
+                                                             const dnnl::memory::desc& weights) {
+  return cached({static_cast<int>(f), rows, in, out}, [&] {
+    try {
+      auto pd = describe(f, rows, in, out, weights);
+      return std::make_pair(dnnl::primitive(dnnl::matmul(pd)), std::string(pd.impl_info_str()));
+    } catch (const dnnl::error& e) {
+      fail("oneDNN has no ", form_name(f), " matmul for ", rows, " x ", in, " by ", in, " x ", out,
+           " with a packed weight: ", e.what());
+    }
+  });
+}
+/// fp32 -> uint8 `round(x * scale) + zero`, saturated, with scale and zero given at run time.
+inline const dnnl::primitive& quantizer(int64_t n) {
+  return cached({-1, n, 0, 0}, [&] {
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+    attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+    dnnl::reorder::primitive_desc pd(cpu_engine(), dnnl::memory::desc({n}, dt::f32, tag::a), cpu_engine(),
+                                     dnnl::memory::desc({n}, dt::u8, tag::a), attr);
+    return std::make_pair(dnnl::primitive(dnnl::reorder(pd)), std::string(pd.impl_info_str()));
+  }).first;
+}
+
+/// The smallest and largest of x[0..n) (n > 0), in lanes the compiler vectorises.
+inline std::pair<float, float> min_max(const float* x, int64_t n) {
+  constexpr int lanes = 16;
+  float lo[lanes], hi[lanes];
+  for (int j = 0; j < lanes; ++j) lo[j] = hi[j] = x[0];
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes)
+    for (int j = 0; j < lanes; ++j) {
+      const float v = x[i + j];
+      lo[j] = v < lo[j] ? v : lo[j];
+      hi[j] = v > hi[j] ? v : hi[j];
+    }
+  for (; i < n; ++i) {
+    lo[0] = std::min(lo[0], x[i]);
+    hi[0] = std::max(hi[0], x[i]);
+  }
+  return {*std::min_element(lo, lo + lanes), *std::max_element(hi, hi + lanes)};
+}
+}  // namespace detail
+
+/// A frozen W [out, in] packed for oneDNN's matmul; calling it computes `x W^T` for x [..., in].
+/// Inference only: no gradient flows through it. Copies share the packed weight.
+class PackedLinear {
+ public:
+  /// W kept in bf16; x is converted to bf16 and the result is bf16.
+  static PackedLinear bf16(const torch::Tensor& weight) { return PackedLinear(Form::bf16, weight, 0); }
+  /// W kept as int8 (|q| <= weight_max, one scale per output row); the result has x's dtype.
+  static PackedLinear int8(const torch::Tensor& weight, double weight_max) {
+    return PackedLinear(Form::int8, weight, weight_max);
+  }
+
+  torch::Tensor operator()(const torch::Tensor& x) const {
+    GENNER_CHECK(x.is_cpu() && x.dim() >= 1 && x.size(-1) == in_, "packed projection: expected an input [..., ", in_,
+                 "] on the CPU, found ", x.sizes(), " on ", x.device().str());
+    auto sizes = x.sizes().vec();
+    sizes.back() = out_;
+    const int64_t rows = x.numel() / in_;
+    if (rows == 0) return torch::zeros(sizes, x.options().dtype(form_ == Form::bf16 ? torch::kBFloat16 : x.scalar_type()));
+    auto flat = x.reshape({rows, in_});
+    if (form_ == Form::bf16) {
+      auto src = flat.to(torch::kBFloat16).contiguous();
+      auto y = torch::empty({rows, out_}, src.options());
+      run(rows, src.data_ptr(), y.data_ptr());
+      return y.view(sizes);
+    }
+    // uint8 activations over [min(x, 0), max(x, 0)], as LibTorch's dynamic quantization chooses them;
+    // y = (q W^T - zero * row sums of W) * (scale * W's row scales), the last two fused in the matmul.
+    auto xf = flat.to(torch::kFloat).contiguous();
+    const auto [lo_x, hi_x] = detail::min_max(xf.data_ptr<float>(), xf.numel());
+    const double lo = std::min(0.0, static_cast<double>(lo_x)), hi = std::max(0.0, static_cast<double>(hi_x));
+    GENNER_CHECK(std::isfinite(lo) && std::isfinite(hi), "packed int8 projection: the input holds non-finite values");
+    const double scale = hi > lo ? (hi - lo) / 255.0 : 1.0;
+    const auto zero = static_cast<int32_t>(std::clamp<int64_t>(std::llround(-lo / scale), 0, 255));
+    auto q = torch::empty({rows, in_}, xf.options().dtype(torch::kByte));
+    float inverse = static_cast<float>(1.0 / scale);
+    int32_t zero_point = zero;
+    {
+      using detail::dt;
+      using detail::tag;
+      const auto n = rows * in_;
+      dnnl::memory from({{n}, dt::f32, tag::a}, cpu_engine(), xf.data_ptr());
+      dnnl::memory to({{n}, dt::u8, tag::a}, cpu_engine(), q.data_ptr());
+      dnnl::memory s({{1}, dt::f32, tag::a}, cpu_engine(), &inverse);
+      dnnl::memory z({{1}, dt::s32, tag::a}, cpu_engine(), &zero_point);
+      detail::quantizer(n).execute(thread_stream(), {{DNNL_ARG_FROM, from},
+                                                     {DNNL_ARG_TO, to},
+                                                     {DNNL_ARG_ATTR_OUTPUT_SCALES, s},
+                                                     {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, z}});
+    }
+    auto add = (state_->row_sums * static_cast<double>(-zero)).contiguous();
+    auto mul = (state_->scales * scale).contiguous();
+    auto y = torch::empty({rows, out_}, xf.options());
+    run(rows, q.data_ptr(), y.data_ptr(), add.data_ptr(), mul.data_ptr());
+    return y.view(sizes).to(x.scalar_type());
+  }
+
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+  Form form() const { return form_; }
+  /// Bytes the packed weight (and int8's scales and row sums) take.
+  int64_t bytes() const {
+    int64_t n = state_->packed.nbytes();
+    if (state_->scales.defined()) n += state_->scales.nbytes() + state_->row_sums.nbytes();
+    return n;
+  }
+  /// oneDNN's name for the kernel a call with `rows` rows runs (e.g. "brg:avx512_core_amx_bf16").
+  std::string implementation(int64_t rows) const {
+    return detail::kernel(form_, rows, in_, out_, state_->layout).second;
+  }
+
+ private:
+  struct State {
+    dnnl::memory::desc layout;
+    torch::Tensor packed, scales, row_sums;  ///< int8: scales and row sums of q, [out] fp32
+  };
+
+  PackedLinear(Form form, const torch::Tensor& weight, double weight_max) : form_(form) {
+    GENNER_CHECK(weight.dim() == 2 && weight.is_floating_point() && weight.is_cpu(),
+                 "packed projection: expected a floating-point CPU weight [out, in], found ", weight.sizes(), " ",
+                 weight.scalar_type(), " on ", weight.device().str());
+    out_ = weight.size(0);
+    in_ = weight.size(1);
+    state_ = std::make_shared<State>();
+    state_->layout = detail::packed_layout(form, in_, out_);
+    torch::NoGradGuard no_grad;
+    torch::Tensor plain;
+    if (form == Form::bf16) {
+      plain = weight.detach().to(torch::kBFloat16).contiguous();
+    } else {
+      GENNER_CHECK(weight_max >= 1 && weight_max <= 127, "packed projection: int8 weights need 1 <= weight_max <= 127");
+      auto w = weight.detach().to(torch::kFloat);
+      state_->scales = (w.abs().amax(1) / weight_max).clamp_min(1e-12);
+      plain = (w / state_->scales.unsqueeze(1)).round_().clamp_(-weight_max, weight_max).to(torch::kChar).contiguous();
+      state_->row_sums = plain.sum(1, /*keepdim=*/false, torch::kFloat);
+    }
+    state_->packed = torch::empty({static_cast<int64_t>(state_->layout.get_size())}, torch::kUInt8);
+    // W [out, in] row-major is oneDNN's [in, out] in format "ba".
+    dnnl::memory from(dnnl::memory::desc({in_, out_}, detail::weight_type(form), detail::tag::ba), cpu_engine(),
+                      plain.data_ptr());
+    dnnl::memory to(state_->layout, cpu_engine(), state_->packed.data_ptr());
+    dnnl::reorder(from, to).execute(thread_stream(), from, to);
+    thread_stream().wait();
+  }
+
+  /// The matmul over `rows` rows, as two (aligned_rows, then the rest) where that is faster.
+  void run(int64_t rows, void* src, void* dst, void* add = nullptr, void* mul = nullptr) const {
+    const int64_t head = aligned_rows(rows);
+    run_rows(head, src, dst, add, mul);
+    if (head == rows) return;
+    const int64_t src_bytes = form_ == Form::bf16 ? 2 : 1, dst_bytes = form_ == Form::bf16 ? 2 : 4;
+    run_rows(rows - head, static_cast<char*>(src) + head * in_ * src_bytes,
+             static_cast<char*>(dst) + head * out_ * dst_bytes, add, mul);
+  }
+  void run_rows(int64_t rows, void* src, void* dst, void* add, void* mul) const {
+    const auto& k = detail::kernel(form_, rows, in_, out_, state_->layout).first;
+    using detail::dt;
+    using detail::tag;
+    dnnl::memory s(dnnl::memory::desc({rows, in_}, detail::source_type(form_), tag::ab), cpu_engine(), src);
+    dnnl::memory w(state_->layout, cpu_engine(), state_->packed.data_ptr());
+    dnnl::memory d(dnnl::memory::desc({rows, out_}, detail::result_type(form_), tag::ab), cpu_engine(), dst);
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, d}};
+    if (form_ == Form::int8) {
+      const dnnl::memory::desc vector({1, out_}, dt::f32, tag::ab);
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, dnnl::memory(vector, cpu_engine(), add));
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, dnnl::memory(vector, cpu_engine(), mul));
+    }
+    k.execute(thread_stream(), args);
+    thread_stream().wait();
+  }
+
+  Form form_;
+  int64_t in_ = 0, out_ = 0;
+  std::shared_ptr<State> state_;
+};
+#endif  // GENNER_WITH_ONEDNN
+
+}  // namespace genner::core::onednn
