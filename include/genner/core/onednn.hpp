@@ -57,11 +57,13 @@ inline const char* form_name(Form f) { return f == Form::bf16 ? "bf16" : "int8";
 /// (a batch of 16 x 62 tokens) by 512 x 2048 took 21-45 ms against 4.8 ms for 960 rows and 5.2 ms
 /// for 1024 (one thread: 8-9 ms for each). Products split there (packed ones) or padded to the
 /// next multiple (T5's projections in training) avoid the slow kernels (bench/bench_products.cpp).
+inline constexpr int64_t row_block = 64;
 inline int64_t aligned_rows(int64_t rows, int threads = at::get_num_threads()) {
-  constexpr int64_t block = 64;
-  if (threads < 2 || rows <= block || rows % block == 0) return rows;
-  return rows / block * block;
+  if (threads < 2 || rows <= row_block || rows % row_block == 0) return rows;
+  return rows / row_block * row_block;
 }
+/// `rows` rounded up to a multiple of row_block (the padded form of a product aligned_rows splits).
+inline int64_t padded_rows(int64_t rows) { return (rows + row_block - 1) / row_block * row_block; }
 
 #if GENNER_WITH_ONEDNN
 inline dnnl::engine& cpu_engine() {

@@ -27,6 +27,7 @@
 #include <genner/model/encoded_source.hpp>
 #include <genner/model/policies.hpp>
 #include <genner/model/spec.hpp>
+#include <genner/t5/layers.hpp>
 #include <genner/t5/model.hpp>
 #include <genner/t5/pretrained.hpp>
 
@@ -171,7 +172,7 @@ class NerModelCore : public torch::nn::Module {
     out.hidden = P > 0 ? hidden.narrow(1, P, src_ids.size(1)) : hidden;
     out.mask = src_mask.to(out.hidden.device());
     auto H = out.hidden;
-    if (spec_.encoder_mlp) H = encoder_mlp->forward(H);
+    if (spec_.encoder_mlp) H = mlp_forward(H);
     if (spec_.features == PointerFeatures::avg_feature) {
       auto src_embeds = P > 0 ? embeds.narrow(1, P, src_ids.size(1)) : embeds;
       H = (H + src_embeds.to(H.device())) / 2;
@@ -400,6 +401,17 @@ class NerModelCore : public torch::nn::Module {
   torch::nn::Sequential encoder_mlp{nullptr};
 
  private:
+  /// encoder_mlp (Linear, Dropout, ReLU, Linear) with its two products on aligned rows, as T5's
+  /// projections run them (t5::detail::aligned_product).
+  torch::Tensor mlp_forward(const torch::Tensor& H) {
+    auto linear = [this](size_t i, const torch::Tensor& x) {
+      auto layer = encoder_mlp->ptr<torch::nn::LinearImpl>(i);
+      return t5::detail::aligned_product(x, [&](const torch::Tensor& rows) { return layer->forward(rows); });
+    };
+    auto h = encoder_mlp->ptr<torch::nn::DropoutImpl>(1)->forward(linear(0, H));
+    return linear(3, torch::relu(h));
+  }
+
   /// Freezing is the spec's name predicate; frozen weights get requires_grad=false, so backward
   /// computes no gradient for them at all.
   void apply_freezing() {

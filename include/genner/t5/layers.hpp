@@ -100,7 +100,7 @@ torch::Tensor aligned_product(const torch::Tensor& x, Product product) {
   const int64_t rows = in > 0 ? x.numel() / in : 0;
   if (!x.is_cpu() || compute_dtype(x) != torch::kBFloat16 || core::onednn::aligned_rows(rows) == rows)
     return product(x);
-  const int64_t padded = (rows + 63) / 64 * 64;
+  const int64_t padded = core::onednn::padded_rows(rows);
   // Padded in bf16 (the cast the product would make), moving half the bytes of an fp32 x.
   auto flat = x.reshape({rows, in}).to(torch::kBFloat16);
   auto y = product(torch::constant_pad_nd(flat, {0, 0, 0, padded - rows})).narrow(0, 0, rows);
