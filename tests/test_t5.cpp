@@ -204,3 +204,50 @@ TEST_CASE("dropout keeps 1 - p of the elements, scaled, with masks fixed by the 
   CHECK(yb.scalar_type() == torch::kBFloat16);
   CHECK(std::abs((yb != 0).to(torch::kDouble).mean().item<double>() - 0.8) < 4e-3);
 }
+
+TEST_CASE("core::matmul gives torch::matmul's products and gradients on attention's strided views", "[t5]") {
+  namespace core = genner::core;
+  torch::manual_seed(4);
+  // T5's layout: [B, T, H * D] viewed as [B, H, T, D]; keys transposed; odd lengths.
+  const int64_t B = 3, H = 4, T = 7, S = 5, D = 16;
+  auto heads = [&](int64_t len) { return torch::randn({B, len, H * D}).view({B, len, H, D}).transpose(1, 2); };
+  auto q = heads(T).requires_grad_(), k = heads(S).requires_grad_(), v = heads(S).requires_grad_();
+  if (core::onednn::available) {
+    // The fast path is taken for these layouts (else this test would compare torch with itself).
+    CHECK(core::onednn::strided_matmul_fits(q, k.transpose(2, 3)));
+    CHECK(core::onednn::strided_matmul_fits(q.narrow(2, 0, 1), k.transpose(2, 3)));  // a decoder step
+    CHECK(core::onednn::strided_matmul_fits(torch::randn({B, T, D}), torch::randn({B, S, D}).transpose(1, 2)));
+    // Broadcast batches, bf16 and integer tensors take torch::matmul.
+    CHECK_FALSE(core::onednn::strided_matmul_fits(q, k.transpose(2, 3).narrow(0, 0, 1).expand({B, H, D, S})));
+    CHECK_FALSE(core::onednn::strided_matmul_fits(q.to(torch::kBFloat16), k.transpose(2, 3).to(torch::kBFloat16)));
+    CHECK_FALSE(core::onednn::strided_matmul_fits(q.narrow(0, 0, 1), k.transpose(2, 3)));
+    CHECK_THROWS_WITH(core::onednn::strided_matmul(q.to(torch::kBFloat16), k.transpose(2, 3)),
+                      Catch::Contains("expected fp32 CPU batches"));
+  }
+  auto run = [&](bool ours) {
+    for (auto* t : {&q, &k, &v}) t->mutable_grad().reset();
+    auto product = [ours](const torch::Tensor& a, const torch::Tensor& b) {
+      return ours ? core::matmul(a, b) : torch::matmul(a, b);
+    };
+    auto scores = product(q, k.transpose(2, 3));
+    auto out = product(torch::softmax(scores, -1), v);
+    (out * torch::linspace(-1, 1, out.numel()).view(out.sizes())).sum().backward();
+    return std::vector<torch::Tensor>{scores.detach(), out.detach(), q.grad().clone(), k.grad().clone(),
+                                      v.grad().clone()};
+  };
+  const auto ref = run(false), ours = run(true);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    INFO("tensor " << i);
+    CHECK(ours[i].sizes() == ref[i].sizes());
+    CHECK(torch::allclose(ours[i], ref[i], 1e-5, 1e-6));
+  }
+  // Without gradients and under autocast the results are torch::matmul's too.
+  torch::NoGradGuard no_grad;
+  CHECK(torch::allclose(core::matmul(q, k.transpose(2, 3)), ref[0], 1e-5, 1e-6));
+  {
+    at::autocast::set_cpu_enabled(true);
+    const auto under = core::matmul(q, k.transpose(2, 3));
+    at::autocast::set_cpu_enabled(false);
+    CHECK(under.scalar_type() == torch::kBFloat16);
+  }
+}

@@ -10,6 +10,10 @@
 //
 // Kernels are compiled once per (form, rows, in, out) and shared by every projection of that shape.
 //
+// `strided_matmul(a, b)` multiplies fp32 batches of matrices (attention's scores and weighted values)
+// as one oneDNN matmul over their strides as they are, where LibTorch's CPU bmm without MKL copies
+// transposed operands and runs one BLAS call per matrix (genner/core/matmul.hpp gives it autograd).
+//
 // GENNER_WITH_ONEDNN (set by genner's CMake package from its GENNER_ONEDNN option; otherwise 1 when
 // <dnnl.hpp> is on the include path) says whether this build has oneDNN. Without it only
 // `available` and `Form` are declared, and callers take LibTorch's own products or refuse.
@@ -37,6 +41,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <vector>
 #include <unordered_map>
 #include <utility>
 
@@ -89,6 +94,7 @@ inline dt result_type(Form f) { return f == Form::bf16 ? dt::bf16 : dt::f32; }
 /// and the scales), fused into the kernel.
 inline dnnl::primitive_attr attributes(Form f, int64_t out) {
   dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (f == Form::int8) {
     dnnl::post_ops ops;
     ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({1, out}, dt::f32, tag::ab));
@@ -111,18 +117,42 @@ inline dnnl::memory::desc packed_layout(Form f, int64_t in, int64_t out) {
   return describe(f, 32, in, out, dnnl::memory::desc({in, out}, weight_type(f), tag::any)).weights_desc();
 }
 
+/// A compiled primitive, the name of its implementation and the scratchpad one execution needs.
+/// Every primitive here is created with a user-managed scratchpad, which each execution allocates
+/// for itself: a primitive shared process-wide may then run on several threads at once (oneDNN's
+/// library-managed scratchpad is shared between executions and allows neither).
+struct Kernel {
+  dnnl::primitive primitive;
+  std::string implementation;
+  dnnl::memory::desc scratchpad;
+  template <class Primitive>
+  static Kernel of(const typename Primitive::primitive_desc& pd) {
+    return Kernel{Primitive(pd), pd.impl_info_str(), pd.scratchpad_desc()};
+  }
+  explicit operator bool() const { return static_cast<bool>(primitive); }
+  void execute(std::unordered_map<int, dnnl::memory> args) const {
+    torch::Tensor scratch;
+    if (const auto bytes = scratchpad.get_size(); bytes > 0) {
+      scratch = torch::empty({static_cast<int64_t>(bytes)}, torch::kUInt8);
+      args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchpad, cpu_engine(), scratch.data_ptr()));
+    }
+    primitive.execute(thread_stream(), args);
+    thread_stream().wait();
+  }
+};
+
 /// Compiled kernels, shared process-wide: matmuls by (form, rows, in, out), and the quantizing
 /// reorder by element count (form -1).
 struct Kernels {
   std::mutex mutex;
-  std::map<std::tuple<int, int64_t, int64_t, int64_t>, std::pair<dnnl::primitive, std::string>> compiled;
+  std::map<std::tuple<int, int64_t, int64_t, int64_t>, Kernel> compiled;
 };
 inline Kernels& kernels() {
   static Kernels k;
   return k;
 }
 template <class Make>
-const std::pair<dnnl::primitive, std::string>& cached(std::tuple<int, int64_t, int64_t, int64_t> key, Make make) {
+const Kernel& cached(std::tuple<int, int64_t, int64_t, int64_t> key, Make make) {
   auto& k = kernels();
   std::lock_guard<std::mutex> lock(k.mutex);
   auto it = k.compiled.find(key);
@@ -132,28 +162,78 @@ const std::pair<dnnl::primitive, std::string>& cached(std::tuple<int, int64_t, i
   }
   return it->second;
 }
-inline const std::pair<dnnl::primitive, std::string>& kernel(Form f, int64_t rows, int64_t in, int64_t out,
-                                                             const dnnl::memory::desc& weights) {
+inline const Kernel& kernel(Form f, int64_t rows, int64_t in, int64_t out, const dnnl::memory::desc& weights) {
   return cached({static_cast<int>(f), rows, in, out}, [&] {
     try {
-      auto pd = describe(f, rows, in, out, weights);
-      return std::make_pair(dnnl::primitive(dnnl::matmul(pd)), std::string(pd.impl_info_str()));
+      return Kernel::of<dnnl::matmul>(describe(f, rows, in, out, weights));
     } catch (const dnnl::error& e) {
       fail("oneDNN has no ", form_name(f), " matmul for ", rows, " x ", in, " by ", in, " x ", out,
            " with a packed weight: ", e.what());
     }
   });
 }
+/// A plain strided oneDNN descriptor of a tensor's sizes and strides.
+inline dnnl::memory::desc strided_desc(const torch::Tensor& t, dt type) {
+  return dnnl::memory::desc(dnnl::memory::dims(t.sizes().begin(), t.sizes().end()), type,
+                            dnnl::memory::dims(t.strides().begin(), t.strides().end()));
+}
+/// fp32 matmuls over strided batches, by the sizes and strides of both operands; a null primitive
+/// where oneDNN has only its reference kernel (slower than LibTorch's loop) or none.
+struct StridedKernels {
+  std::mutex mutex;
+  std::map<std::vector<int64_t>, Kernel> compiled;
+};
+inline StridedKernels& strided_kernels() {
+  static StridedKernels k;
+  return k;
+}
+/// The contiguous descriptor of `a @ b`'s result.
+inline dnnl::memory::desc product_desc(const torch::Tensor& a, const torch::Tensor& b) {
+  dnnl::memory::dims sizes(a.sizes().begin(), a.sizes().end()), strides(sizes.size());
+  sizes.back() = b.size(-1);
+  int64_t step = 1;
+  for (auto i = static_cast<int64_t>(sizes.size()) - 1; i >= 0; --i) {
+    strides[i] = step;
+    step *= sizes[i];
+  }
+  return dnnl::memory::desc(sizes, dt::f32, strides);
+}
+inline const Kernel& strided_kernel(const torch::Tensor& a, const torch::Tensor& b) {
+  std::vector<int64_t> key(a.sizes().begin(), a.sizes().end());
+  key.insert(key.end(), a.strides().begin(), a.strides().end());
+  key.insert(key.end(), b.sizes().begin(), b.sizes().end());
+  key.insert(key.end(), b.strides().begin(), b.strides().end());
+  auto& k = strided_kernels();
+  std::lock_guard<std::mutex> lock(k.mutex);
+  auto it = k.compiled.find(key);
+  if (it != k.compiled.end()) return it->second;
+  if (k.compiled.size() >= 4096) k.compiled.clear();  // bounded: lengths of odd batches
+  Kernel made;
+  try {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(strided_desc(a, dt::f32), strided_desc(b, dt::f32), product_desc(a, b)), attr,
+        cpu_engine());
+    if (std::string(pd.impl_info_str()).rfind("ref", 0) != 0) made = Kernel::of<dnnl::matmul>(pd);
+    else made.implementation = pd.impl_info_str();
+  } catch (const dnnl::error& e) {
+    made.implementation = e.what();
+  }
+  return k.compiled.emplace(std::move(key), std::move(made)).first->second;
+}
+
 /// fp32 -> uint8 `round(x * scale) + zero`, saturated, with scale and zero given at run time.
-inline const dnnl::primitive& quantizer(int64_t n) {
+inline const Kernel& quantizer(int64_t n) {
   return cached({-1, n, 0, 0}, [&] {
     dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
     attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
     dnnl::reorder::primitive_desc pd(cpu_engine(), dnnl::memory::desc({n}, dt::f32, tag::a), cpu_engine(),
                                      dnnl::memory::desc({n}, dt::u8, tag::a), attr);
-    return std::make_pair(dnnl::primitive(dnnl::reorder(pd)), std::string(pd.impl_info_str()));
-  }).first;
+    return Kernel::of<dnnl::reorder>(pd);
+  });
 }
 
 /// The smallest and largest of x[0..n) (n > 0), in lanes the compiler vectorises.
@@ -220,10 +300,10 @@ class PackedLinear {
       dnnl::memory to({{n}, dt::u8, tag::a}, cpu_engine(), q.data_ptr());
       dnnl::memory s({{1}, dt::f32, tag::a}, cpu_engine(), &inverse);
       dnnl::memory z({{1}, dt::s32, tag::a}, cpu_engine(), &zero_point);
-      detail::quantizer(n).execute(thread_stream(), {{DNNL_ARG_FROM, from},
-                                                     {DNNL_ARG_TO, to},
-                                                     {DNNL_ARG_ATTR_OUTPUT_SCALES, s},
-                                                     {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, z}});
+      detail::quantizer(n).execute({{DNNL_ARG_FROM, from},
+                                    {DNNL_ARG_TO, to},
+                                    {DNNL_ARG_ATTR_OUTPUT_SCALES, s},
+                                    {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, z}});
     }
     auto add = (state_->row_sums * static_cast<double>(-zero)).contiguous();
     auto mul = (state_->scales * scale).contiguous();
@@ -243,7 +323,7 @@ class PackedLinear {
   }
   /// oneDNN's name for the kernel a call with `rows` rows runs (e.g. "brg:avx512_core_amx_bf16").
   std::string implementation(int64_t rows) const {
-    return detail::kernel(form_, rows, in_, out_, state_->layout).second;
+    return detail::kernel(form_, rows, in_, out_, state_->layout).implementation;
   }
 
  private:
@@ -290,7 +370,7 @@ class PackedLinear {
              static_cast<char*>(dst) + head * out_ * dst_bytes, add, mul);
   }
   void run_rows(int64_t rows, void* src, void* dst, void* add, void* mul) const {
-    const auto& k = detail::kernel(form_, rows, in_, out_, state_->layout).first;
+    const auto& k = detail::kernel(form_, rows, in_, out_, state_->layout);
     using detail::dt;
     using detail::tag;
     dnnl::memory s(dnnl::memory::desc({rows, in_}, detail::source_type(form_), tag::ab), cpu_engine(), src);
@@ -302,14 +382,45 @@ class PackedLinear {
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, dnnl::memory(vector, cpu_engine(), add));
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, dnnl::memory(vector, cpu_engine(), mul));
     }
-    k.execute(thread_stream(), args);
-    thread_stream().wait();
+    k.execute(std::move(args));
   }
 
   Form form_;
   int64_t in_ = 0, out_ = 0;
   std::shared_ptr<State> state_;
 };
+
+/// Whether strided_matmul can multiply `a` [..., M, K] by `b` [..., K, N]: fp32 CPU tensors of 3 or 4
+/// dimensions with the same batch sizes, no zero stride or empty dimension, and a fast kernel for
+/// their layouts.
+inline bool strided_matmul_fits(const torch::Tensor& a, const torch::Tensor& b) {
+  if (!a.defined() || !b.defined() || !a.is_cpu() || !b.is_cpu()) return false;
+  if (a.scalar_type() != torch::kFloat || b.scalar_type() != torch::kFloat) return false;
+  const auto d = a.dim();
+  if (d < 3 || d > 4 || b.dim() != d || a.size(-1) != b.size(-2)) return false;
+  for (int64_t i = 0; i < d; ++i) {
+    if (a.size(i) == 0 || b.size(i) == 0 || a.stride(i) == 0 || b.stride(i) == 0) return false;
+    if (i < d - 2 && a.size(i) != b.size(i)) return false;
+  }
+  return static_cast<bool>(detail::strided_kernel(a, b));
+}
+/// `a @ b` (contiguous result) for operands strided_matmul_fits accepts, as one oneDNN matmul over
+/// their strides as they are; refused for others.
+inline torch::Tensor strided_matmul(const torch::Tensor& a, const torch::Tensor& b) {
+  GENNER_CHECK(strided_matmul_fits(a, b), "strided_matmul: expected fp32 CPU batches [..., M, K] and [..., K, N] ",
+               "with equal batch sizes and a fast oneDNN kernel, found ", a.sizes(), " ", a.scalar_type(), " and ",
+               b.sizes(), " ", b.scalar_type());
+  auto sizes = a.sizes().vec();
+  sizes.back() = b.size(-1);
+  auto out = torch::empty(sizes, a.options());
+  const auto& k = detail::strided_kernel(a, b);
+  using detail::dt;
+  dnnl::memory ma(detail::strided_desc(a, dt::f32), cpu_engine(), a.data_ptr());
+  dnnl::memory mb(detail::strided_desc(b, dt::f32), cpu_engine(), b.data_ptr());
+  dnnl::memory mo(detail::product_desc(a, b), cpu_engine(), out.data_ptr());
+  k.execute({{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mo}});
+  return out;
+}
 #endif  // GENNER_WITH_ONEDNN
 
 }  // namespace genner::core::onednn

@@ -24,6 +24,7 @@
 
 #include <genner/core/adamw.hpp>
 #include <genner/core/error.hpp>
+#include <genner/core/matmul.hpp>
 #include <genner/model/encoded_source.hpp>
 #include <genner/model/policies.hpp>
 #include <genner/model/spec.hpp>
@@ -231,10 +232,10 @@ class NerModelCore : public torch::nn::Module {
     // E[</s>] and the label rows are gathered on the embedding device; the rows, not the table, move.
     auto rows = torch::cat({end_row(), type_rows()}).to(head_device_, torch::kFloat);
     auto fixed = torch::matmul(h, rows.t());                                              // [B, T, 1+L]
-    auto pointer = torch::matmul(h, source.features.to(torch::kFloat).transpose(1, 2));  // [B, T, S]
+    auto pointer = core::matmul(h, source.features.to(torch::kFloat).transpose(1, 2));  // [B, T, S]
     if (spec_.features == PointerFeatures::avg_score) {
       auto src_embeds = embed(source.src_ids).to(head_device_, torch::kFloat);
-      pointer = (pointer + torch::matmul(h, src_embeds.transpose(1, 2))) / 2;
+      pointer = (pointer + core::matmul(h, src_embeds.transpose(1, 2))) / 2;
     }
     auto keep = pointable(source.src_ids, source.src_mask).to(head_device_);  // [B, S]
     // SeedCompat: the original's fill value -1e32 instead of the type's lowest value.

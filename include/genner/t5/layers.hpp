@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <genner/core/dropout.hpp>
+#include <genner/core/matmul.hpp>
 #include <genner/core/error.hpp>
 #include <genner/core/onednn.hpp>
 #include <genner/t5/config.hpp>
@@ -442,11 +443,11 @@ class T5AttentionImpl : public torch::nn::Module {
         value = cache->value;
       }
     }
-    auto scores = torch::matmul(query, key.transpose(2, 3));
+    auto scores = core::matmul(query, key.transpose(2, 3));
     if (bias.defined()) scores = scores + bias;
     auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
     weights = core::dropout(weights, dropout_, is_training());
-    auto out = torch::matmul(weights, value).transpose(1, 2).contiguous().view({B, -1, inner_});
+    auto out = core::matmul(weights, value).transpose(1, 2).contiguous().view({B, -1, inner_});
     return o(out);
   }
 
