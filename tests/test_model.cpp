@@ -656,6 +656,28 @@ TEMPLATE_TEST_CASE("stored frozen weights compute exactly what their widened val
   }
 }
 
+TEST_CASE("a stored weight widened block by block gives the whole widened weight's product and gradient", "[model]") {
+  // More output rows than one widening block (t5::detail::widen_block_rows), and a last block cut short.
+  const int64_t in = 64, out = 2 * t5::detail::widen_block_rows(in) + 37;
+  torch::manual_seed(5);
+  const auto dense = torch::randn({out, in}) / 8;
+  const auto scale = dense.abs().amax(1) / 127;
+  const auto int8 = (dense / scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar);
+  for (const auto& [stored, s] : {std::pair{dense.to(torch::kBFloat16), torch::Tensor()}, std::pair{int8, scale}}) {
+    const auto widened = t5::detail::dense_weight(stored, s, torch::kFloat);
+    auto x = torch::randn({3, 5, in}, torch::requires_grad());
+    auto x_ref = x.detach().clone().requires_grad_();
+    auto y = t5::detail::FrozenLinear::apply(x, stored, s.defined() ? s : torch::empty({0}));
+    auto y_ref = at::linear(x_ref, widened);
+    CHECK(y.sizes() == y_ref.sizes());
+    CHECK(((y - y_ref).norm() / y_ref.norm()).item<double>() <= 1e-6);
+    const auto g = torch::randn_like(y);
+    y.backward(g);
+    y_ref.backward(g);
+    CHECK(((x.grad() - x_ref.grad()).norm() / x_ref.grad().norm()).item<double>() <= 1e-6);
+  }
+}
+
 TEST_CASE("frozen storage keeps only the stored form and refuses a model with nothing frozen", "[model]") {
   auto m = make<AdapterE>();
   int64_t fp32_bytes = 0;
