@@ -4,8 +4,8 @@
 //
 //   flat_ner                                   the built-in default: sample data, a small T5 from scratch
 //   flat_ner --config configs/conll2003.json --model t5-base
-//   flat_ner evaluate --output_dir runs/flat_sample
-//   echo "John lives in Paris ." | flat_ner predict --output_dir runs/flat_sample --input -
+//   flat_ner evaluate --output_dir runs/flat_ner
+//   echo "John lives in Paris ." | flat_ner predict --output_dir runs/flat_ner --input -
 #include <genner/app.hpp>
 
 // The experiment: what trains and how the model is wired, fixed at compile time.

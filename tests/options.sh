@@ -57,6 +57,7 @@ done
 value_for() {
   case "$1" in
     dataset) echo mini ;;                data_dir) echo "$work/data/mini" ;;
+    family) echo nested ;;
     sample_size) echo 120 ;;             target_type) echo span ;;
     train_on_dev) echo true ;;           max_words) echo 8 ;;
     dev_from_train) echo 0.2 ;;          model) echo ./no_such_model ;;

@@ -19,7 +19,7 @@ expect_error "--port: expected 0 (any free port) to 65535" "$flat" serve --outpu
 expect_error "--long_texts: expected refuse or split" "$flat" serve --output_dir "$work/run" --long_texts maybe
 expect_error "below --max_texts" "$flat" serve --output_dir "$work/run" --max_queue 2 --max_texts 3
 expect_error "belongs to the serve command" "$flat" predict --output_dir "$work/run" --input - --port 1
-expect_error "belongs to the predict command" "$flat" serve --output_dir "$work/run" --format conll
+expect_error "--format belongs to the predict and export commands" "$flat" serve --output_dir "$work/run" --format conll
 expect_error "not a run folder" "$flat" serve --output_dir "$work/nothing" --port 0
 "$flat" --help | grep -q -- "--max_wait_ms" || fail "--help does not list serve's options"
 

@@ -126,6 +126,12 @@ struct EvaluateFlags {
   std::string output;          ///< metrics JSON file; empty: none
 };
 
+/// Options of the export command.
+struct ExportFlags {
+  std::string to;      ///< the folder to write (new, or empty)
+  std::string format;  ///< hf | peft; empty: peft for a LoRA run, else hf
+};
+
 /// The structure settings, the keys that shape a from-scratch backbone, and those that apply only
 /// to a from-scratch start.
 inline const std::vector<std::string>& structure_keys() {
@@ -147,7 +153,9 @@ class Commands {
         cfg_(std::move(cl.config)),
         given_(std::move(cl.given)),
         origin_(std::move(cl.origin)),
-        group_(group ? group : &single_) {}
+        group_(group ? group : &single_) {
+    use_family(origin_.count("family") ? origin_.at("family") : std::string("family"));
+  }
 
   /// One line naming the compiled experiment.
   static std::string experiment_line() { return describe(E::spec()); }
@@ -350,6 +358,70 @@ class Commands {
     std::cerr << "serve: stopped; responses by status " << s["responses"].dump() << "; " << s["texts"].get<size_t>()
               << " text(s) decoded in " << s["batches"].get<size_t>() << " batch(es) (mean " << std::fixed
               << std::setprecision(2) << s["mean_batch"].get<double>() << " texts)\n";
+    return 0;
+  }
+
+  /// Writes the trained run in --output_dir for other tools: a Hugging Face folder (hf: the trained
+  /// T5 with LoRA factors merged, its config.json and the run's spiece.model, so that it is a --model
+  /// folder too) or a PEFT LoRA folder (peft). The folder appears whole or not at all.
+  int export_command(const ExportFlags& flags) {
+    GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to export, found an empty path");
+    refuse_training_settings("export");
+    const fs::path out = cfg_.output_dir;
+    const auto spec = E::spec();
+    const std::string format = !flags.format.empty() ? flags.format : spec.lora.enabled() ? "peft" : "hf";
+    const fs::path to = flags.to;
+    std::error_code ec;
+    GENNER_CHECK(!fs::exists(to, ec) || (fs::is_directory(to, ec) && fs::is_empty(to, ec)), "--to ", to.string(),
+                 ": expected a new or empty folder, found ",
+                 fs::is_directory(to, ec) ? "a folder with files in it" : "a file",
+                 "; export writes a whole folder and replaces nothing");
+    if (format == "peft")
+      GENNER_CHECK(spec.lora.enabled(), "--format peft: a PEFT folder holds LoRA factors, and ", program_.name,
+                   " trains none (peft ", peft_mode(spec), "); --format hf writes a Hugging Face folder");
+    else
+      GENNER_CHECK(!spec.adapters.enabled() && spec.prompt_length == 0, "--format hf: Hugging Face's T5 has no place for ",
+                   spec.adapters.enabled() && spec.prompt_length > 0 ? "the adapters and soft prompt"
+                   : spec.adapters.enabled()                         ? "the adapters"
+                                                                     : "the soft prompt",
+                   " this run trained (", program_.name, ", peft ", peft_mode(spec),
+                   "), so the folder would hold only the backbone it started from; the trained run is ",
+                   (out / "best.safetensors").string(), " with its run.json (evaluate, predict, serve)");
+    auto record = RunRecord::read(out / "run.json");
+    use_recorded_settings(record, out);
+    train::RunLock lock(out);
+    auto [model, tokenizer, labels] = recognize::restore_run<E>(out, record);
+    model->eval();
+    const std::string base =
+        record.pretrained.empty() ? std::string()
+                                  : recognize::locate_recorded(out, record.pretrained, "", out / "run.json").string();
+    const auto tmp = io::temporary_for(to);
+    fs::remove_all(tmp, ec);
+    try {
+      fs::create_directories(tmp);
+      if (format == "peft") {
+        model::export_peft_lora(*model, tmp, base);
+      } else {
+        model->merge_lora();
+        t5::save_pretrained(*model->t5, tmp);
+        fs::copy_file(recognize::locate_recorded(out, record.tokenizer, "spiece.model", out / "run.json"),
+                      tmp / "spiece.model");
+      }
+      if (fs::exists(to, ec)) fs::remove(to, ec);  // the empty folder checked above
+      fs::rename(tmp, to);
+    } catch (...) {
+      fs::remove_all(tmp, ec);
+      throw;
+    }
+    std::cout << "Wrote " << to.string() << ": "
+              << (format == "peft" ? "a PEFT LoRA folder (adapter_config.json, adapter_model.safetensors) for the "
+                                     "base model " +
+                                         (base.empty() ? std::string("trained from scratch (none named)") : base)
+                                   : std::string("a Hugging Face T5 folder (config.json, model.safetensors, "
+                                                 "spiece.model)") +
+                                         (spec.lora.enabled() ? " with the LoRA factors merged" : ""))
+              << "; the NER head (encoder MLP, label rows) stays in " << (out / "best.safetensors").string() << "\n";
+    check_stdout();
     return 0;
   }
 
@@ -641,7 +713,8 @@ class Commands {
     return {{"program", program_.name},
             {"experiment", E::spec().to_json()},
             {"data",
-             {{"dir", p.data_dir.string()},
+             {{"family", family_name(program_.family)},
+              {"dir", p.data_dir.string()},
               {"written_by_train", p.temp.has_value()},
               {"sentences",
                {p.splits.train.sentences.size(), p.splits.dev.sentences.size(), p.splits.test.sentences.size()}},
@@ -740,17 +813,36 @@ class Commands {
     for (const auto& key : structure_keys()) {
       const auto it = origin_.find(key);
       if (it == origin_.end() || settings[key] == compiled[key]) continue;
-      const auto honour = executables_with(program_.family, key, settings[key]);
+      std::vector<std::string> built, published;
+      for (auto& name : executables_with(program_.family, key, settings[key]))
+        (name.starts_with("ner_") ? built : published).push_back(std::move(name));
+      std::string honour;
+      if (!built.empty())
+        honour = "Programs with " + key + " " + settings[key].dump() + " for any backbone and family (built by default): " +
+                 list_names(built) + ". ";
+      if (!published.empty())
+        honour += "Published experiments with it for " + std::string(family_name(program_.family)) +
+                  " data: " + list_names(published) + " (cmake -DGENNER_BUILD_EXPERIMENTS=ON builds them). ";
+      if (honour.empty())
+        honour = std::string("No listed executable for ") + family_name(program_.family) + " data has it. ";
       fail(it->second, ": ", key, " ", settings[key].dump(), " contradicts the compiled experiment: ", program_.name,
-           " is compiled for ", experiment_line(), ", where ", key, " is ", compiled[key].dump(), ". ",
-           honour.empty() ? std::string("No listed executable for ") + family_name(program_.family) + " data has it"
-                          : "Executables compiled with " + key + " " + settings[key].dump() + " for " +
-                                family_name(program_.family) + " data: " + list_names(honour) +
-                                " (cmake -DGENNER_BUILD_EXPERIMENTS=ON builds them)",
-           "; or compile an executable of your own with ", alias_for(key, settings[key]),
-           " (genner/model/policies.hpp)");
+           " is compiled for ", experiment_line(), ", where ", key, " is ", compiled[key].dump(), ". ", honour,
+           "Or compile an executable of your own with ", alias_for(key, settings[key]), " (genner/model/policies.hpp)");
     }
     for (const auto& key : structure_keys()) train::find_option(key, key).set(cfg_, compiled[key]);
+  }
+
+  /// The `family` setting: the program's own family, or, for a program of any family, the one it
+  /// names. `where` says where the setting came from.
+  void use_family(const std::string& where) {
+    const auto chosen = parse_family(cfg_.family);
+    if (chosen == program_.family) return;
+    const std::string other = family_name(chosen);
+    GENNER_CHECK(program_.any_family, where == "family" ? std::string("family") : where + ": family", " ", other,
+                 " contradicts the program: ", program_.name, " serves ", family_name(program_.family), " data. For ",
+                 other, " data use ", family_program(chosen), " (full fine-tuning) or a tuning-mode program with --family ",
+                 other, " (ner_adapters, ner_lora, ner_prompt, ner_adapters_prompt, ner_embeddings)");
+    program_.family = chosen;
   }
 
   /// A run extended by raising epochs or max_steps (and nothing else) is refused with the reason:
@@ -776,6 +868,7 @@ class Commands {
   void refuse_training_settings(const std::string& command) const {
     std::vector<std::string> obeyed = {"output_dir", "max_len", "max_len_a", "beams",     "length_penalty",
                                        "constrained", "contiguous", "precision", "batch_size"};
+    if (command == "export") obeyed = {"output_dir"};
     if (command == "evaluate")
       for (const char* k : {"data_dir", "dataset", "max_words", "metric", "max_eval_samples"}) obeyed.emplace_back(k);
     for (const auto& key : given_) {
@@ -900,7 +993,7 @@ class Commands {
            ". Evaluate and predict with ",
            record.program.empty() ? std::string("the executable that trained it") : record.program);
     // The run's family decides how its entities decode (flat ones never overlap) and which data it reads.
-    if (!record.family.empty() && record.family != family_name(program_.family))
+    if (!record.family.empty() && record.family != family_name(program_.family) && !program_.any_family)
       fail(file, ": this run was trained on ", record.family, " data",
            record.program.empty() ? std::string() : " by " + record.program, "; ", program_.name, " is compiled for ",
            family_name(program_.family), " data. Evaluate and predict with ",
@@ -929,6 +1022,8 @@ class Commands {
       std::cerr << "\n";
     }
     cfg_ = merged;
+    if (!record.family.empty()) cfg_.family = record.family;
+    use_family(file + ": family");
   }
 
   fs::path recorded_data_dir(const RunRecord& record, const fs::path& out) {

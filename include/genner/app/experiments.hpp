@@ -34,23 +34,38 @@ template <Text Name, Family F, class E, Text Model, Text... Configs>
 struct Compiled {
   using experiment = E;
   static constexpr Family family = F;
+  static constexpr bool any_family = false;
   static std::string name() { return std::string(Name.view()); }
   static std::string model() { return std::string(Model.view()); }
+  static std::vector<std::string> configs() { return {std::string(Configs.view())...}; }
+};
+
+/// One tuning mode on a backbone of any shape, for data of any family (the `family` setting; flat
+/// unless a config file or the command line says otherwise). Built by default: ner_lora,
+/// ner_adapters, ...
+template <Text Name, class E, Text... Configs>
+struct AnyFamily {
+  using experiment = E;
+  static constexpr Family family = Family::flat;
+  static constexpr bool any_family = true;
+  static std::string name() { return std::string(Name.view()); }
+  static std::string model() { return "scratch"; }
   static std::vector<std::string> configs() { return {std::string(Configs.view())...}; }
 };
 
 /// What the command-line application needs to know about the executable it runs as.
 struct Program {
   std::string name;  ///< the experiment's name (reported in --help, the start-up line, run.json)
-  Family family = Family::flat;
+  Family family = Family::flat;  ///< the data's family; with any_family only the default of the `family` setting
   std::string model = "scratch";     ///< --model unless a config file or the command line says otherwise
   std::vector<std::string> configs;  ///< default config files: paths, or names under config_dir
   std::filesystem::path config_dir;  ///< where default config names are found (empty: the working directory)
+  bool any_family = false;  ///< the `family` setting chooses (else a family other than `family` is refused)
 };
 
 template <class Entry>
 Program program_of(const std::filesystem::path& config_dir) {
-  return {Entry::name(), Entry::family, Entry::model(), Entry::configs(), config_dir};
+  return {Entry::name(), Entry::family, Entry::model(), Entry::configs(), config_dir, Entry::any_family};
 }
 
 namespace experiments {
@@ -101,6 +116,17 @@ using conll2003_t5_11b_adapter_prompt =
 // The tiny static preset: adapters on T5Tiny, for end-to-end runs that take seconds on a CPU.
 using tiny_adapters = Compiled<"tiny_adapters", flat, AdapterTuning<T5Tiny>, "scratch", "sample_tiny.json">;
 
+// One program per parameter-efficient tuning mode, on a backbone of any shape (--model decides it;
+// DynamicBackbone) and data of any family (--family; a data set's config file names its own). Full
+// fine-tuning is flat_ner, nested_ner and discontinuous_ner. Built by default.
+using ner_adapters = AnyFamily<"ner_adapters", AdapterTuning<DynamicBackbone>, "sample_flat.json">;
+using ner_lora = AnyFamily<"ner_lora", LoraTuning<DynamicBackbone, 8>, "sample_flat.json">;
+using ner_prompt = AnyFamily<"ner_prompt", PromptTuning<DynamicBackbone, 100>, "sample_flat.json">;
+using ner_adapters_prompt =
+    AnyFamily<"ner_adapters_prompt", AdapterPromptTuning<DynamicBackbone, auto_adapter_size, 100>, "sample_flat.json">;
+using ner_embeddings = AnyFamily<"ner_embeddings", EmbeddingTuning<DynamicBackbone>, "sample_flat.json">;
+inline constexpr auto modes = boost::hana::tuple_t<ner_adapters, ner_lora, ner_prompt, ner_adapters_prompt, ner_embeddings>;
+
 inline constexpr auto all =
     boost::hana::tuple_t<conll2003_t5_base, conll2003_t5_3b_adapters, conll2003_t5_11b_adapters, conll2003_t5_large,
                          conll2003_t5_11b, conll2003_t5_11b_prompt, conll2003_t5_11b_adapter_prompt, ontonotes_t5_base,
@@ -117,6 +143,13 @@ inline constexpr auto all =
 inline std::vector<std::string> executables_with(Family family, const std::string& key, const nlohmann::json& value,
                                                  const std::optional<t5::T5Config>& shape = {}) {
   std::vector<std::string> out;
+  // The tuning-mode programs first (built by default; any family, any shape).
+  if (!key.empty() && !shape)
+    boost::hana::for_each(experiments::modes, [&](auto t) {
+      using Entry = typename decltype(t)::type;
+      using E = typename Entry::experiment;
+      if (structure_settings(E::spec(), t5::T5Config{}).at(key) == value) out.push_back(Entry::name());
+    });
   boost::hana::for_each(experiments::all, [&](auto t) {
     using Entry = typename decltype(t)::type;
     using E = typename Entry::experiment;

@@ -20,4 +20,22 @@ inline const char* family_name(Family f) {
   return "?";
 }
 
+/// The family a `family` setting names.
+inline Family parse_family(const std::string& name) {
+  if (name == "flat") return Family::flat;
+  if (name == "nested") return Family::nested;
+  if (name == "discontinuous") return Family::discontinuous;
+  fail("family: expected flat, nested or discontinuous, found '", name, "'");
+}
+
+/// The full fine-tuning program of a family (examples/).
+inline const char* family_program(Family f) {
+  switch (f) {
+    case Family::flat: return "flat_ner";
+    case Family::nested: return "nested_ner";
+    case Family::discontinuous: return "discontinuous_ner";
+  }
+  return "?";
+}
+
 }  // namespace genner::app

@@ -7,7 +7,7 @@
 //                                          {"configs/conll2003.json", "configs/peft.json"}}, argc, argv);
 //   }
 //
-// Commands: train (the default), plan, evaluate, predict, serve; settings from the option table
+// Commands: train (the default), plan, evaluate, predict, serve, export; settings from the option table
 // (genner/train/config.hpp). Every error ends the program with a sentence and exit status 1.
 #pragma once
 
@@ -42,12 +42,18 @@ inline std::vector<fs::path> default_config_paths(const Program& program) {
   return out;
 }
 
+/// The executable's own settings, applied before its config files: where its weights come from,
+/// the family of its data and its run folder (runs/<name>).
+inline nlohmann::json program_defaults(const Program& program) {
+  return {{"model", program.model}, {"family", family_name(program.family)}, {"output_dir", "runs/" + program.name}};
+}
+
 template <class E>
 void print_usage(const std::string& executable, const Program& program, const train::RunConfig& defaults) {
   const char* data_env = std::getenv("GENNER_DATA");
   const ServeOptions serve;
   std::cout << "usage: " << executable
-            << " [train|plan|evaluate|predict|serve] [--config FILE]... [--key value | --key=value]...\n\n"
+            << " [train|plan|evaluate|predict|serve|export] [--config FILE]... [--key value | --key=value]...\n\n"
             << "  train     train on <data_dir>/train, select on dev, report test (the default command)\n"
             << "  plan      resolve everything train would use (data, tokenizer, model, optimisation, decoding,\n"
             << "            steps per epoch and in all) and print it as JSON on standard output, without\n"
@@ -81,10 +87,20 @@ void print_usage(const std::string& executable, const Program& program, const tr
             << "            decoded in windows as predict does; --http_threads N (" << serve.http_threads
             << ") connections served at once\n"
             << "            Refusals are JSON {\"error\": \"...\"}; SIGINT/SIGTERM answer what is in flight, then exit 0\n"
+            << "  export    write the run in --output_dir for other tools: --to DIR (a new folder) [--format hf|peft\n"
+            << "            (peft for a LoRA run, else hf)]: hf is a Hugging Face folder (config.json,\n"
+            << "            model.safetensors, spiece.model; LoRA factors merged into the weights) of the trained T5 --\n"
+            << "            a run whose adapters or soft prompt would be lost is refused; peft is a PEFT LoRA folder\n"
+            << "            (adapter_config.json, adapter_model.safetensors). The NER head (encoder MLP, label rows)\n"
+            << "            has no place in either and stays in best.safetensors\n"
             << "  evaluate, predict and serve read the run's settings from run.json; on their command line they obey\n"
             << "  only the decoding settings, precision, batch_size (and evaluate: data_dir, dataset,\n"
             << "  max_words, metric); others are refused\n\n"
-            << "Experiment " << program.name << " (" << family_name(program.family) << " NER), compiled for:\n  "
+            << "Experiment " << program.name << " ("
+            << (program.any_family ? "NER of the family --family names: flat, nested or discontinuous; now " +
+                                         defaults.family
+                                   : std::string(family_name(program.family)) + " NER")
+            << "), compiled for:\n  "
             << describe(E::spec()) << "\n"
             << "Settings that contradict it (peft, adapter_size, prompt_length, encoder_mlp, avg_feature, and\n"
             << "scratch_* for a static backbone) are refused; the error names the executables that have them.\n\n"
@@ -117,13 +133,14 @@ struct CommandFlags {
   std::string input, predictions;
   PredictFlags predict;
   EvaluateFlags evaluate;
+  ExportFlags export_;
 };
 
 /// Takes predict's and evaluate's own options out of `args`; one of another command is refused.
 inline CommandFlags take_command_flags(std::vector<std::string>& args, const std::string& command) {
   CommandFlags out;
   auto& flags = out.predict;
-  std::string max_pieces, format, threshold, pretokenized, split_sentences, split, output;
+  std::string max_pieces, format, threshold, pretokenized, split_sentences, split, output, to;
   std::vector<std::string> seen;
   struct Flag {
     const char* key;
@@ -133,7 +150,8 @@ inline CommandFlags take_command_flags(std::vector<std::string>& args, const std
   };
   const std::vector<Flag> table = {{"--input", &out.input, false, "predict"},
                                    {"--predictions", &out.predictions, false, "predict"},
-                                   {"--format", &format, false, "predict"},
+                                   {"--format", &format, false, "predict export"},
+                                   {"--to", &to, false, "export"},
                                    {"--max_source_pieces", &max_pieces, false, "predict serve"},
                                    {"--threshold", &threshold, false, "predict"},
                                    {"--pretokenized", &pretokenized, true, "predict serve"},
@@ -166,11 +184,14 @@ inline CommandFlags take_command_flags(std::vector<std::string>& args, const std
       ++i;
       continue;
     }
-    const std::string owners = hit->command;  // one command, or "predict serve"
-    const bool belongs =
-        owners == command || (owners == "predict serve" && (command == "predict" || command == "serve"));
+    const std::string owners = hit->command;  // one command, or two ("predict serve")
+    const auto space = owners.find(' ');
+    const bool belongs = owners == command || (space != std::string::npos && (owners.substr(0, space) == command ||
+                                                                              owners.substr(space + 1) == command));
     GENNER_CHECK(belongs, hit->key, " belongs to the ",
-                 owners == "predict serve" ? std::string("predict and serve commands") : owners + " command",
+                 space == std::string::npos
+                     ? owners + " command"
+                     : owners.substr(0, space) + " and " + owners.substr(space + 1) + " commands",
                  ", not to ", command, " (see --help)");
     *hit->into = value;
     seen.emplace_back(hit->key);
@@ -189,6 +210,12 @@ inline CommandFlags take_command_flags(std::vector<std::string>& args, const std
     out.evaluate.output = output;
     GENNER_CHECK(std::find(seen.begin(), seen.end(), "--output") == seen.end() || !output.empty(),
                  "--output: expected a file name for the metrics JSON, found an empty one");
+  }
+  if (command == "export") {
+    GENNER_CHECK(!to.empty(), "export needs --to DIR: the new folder to write");
+    GENNER_CHECK(format.empty() || format == "hf" || format == "peft",
+                 "--format: export writes hf (a Hugging Face folder) or peft (a PEFT LoRA folder), found '", format, "'");
+    out.export_ = {to, format};
   }
   if (command != "predict" && command != "serve") return out;
   GENNER_CHECK(command != "predict" || !out.input.empty(),
@@ -308,16 +335,16 @@ template <class E>
 int run_command(const Program& program, const std::string& command, std::vector<std::string> args, char** argv) {
   const auto flags = take_command_flags(args, command);
   auto serve_options = take_serve_flags(args, command);
-  if (command == "evaluate" || command == "predict" || command == "serve")
+  if (command == "evaluate" || command == "predict" || command == "serve" || command == "export")
     for (const auto& a : args)
       GENNER_CHECK(a != "--config" && !a.starts_with("--config="), command,
                    " reads the run's settings from <output_dir>/run.json, not from config files; give a change as "
                    "--key value (see --help for those ",
                    command, " obeys)");
-  auto cl = train::parse_command_line(args, {{"model", program.model}}, default_config_paths(program));
+  auto cl = train::parse_command_line(args, program_defaults(program), default_config_paths(program));
   if (cl.help) {
     // What this executable uses when nothing is given: its own defaults and config files applied.
-    const auto defaults = train::parse_command_line({}, {{"model", program.model}}, default_config_paths(program));
+    const auto defaults = train::parse_command_line({}, program_defaults(program), default_config_paths(program));
     print_usage<E>(fs::path(argv[0]).filename().string(), program, defaults.config);
     return 0;
   }
@@ -344,6 +371,7 @@ int run_command(const Program& program, const std::string& command, std::vector<
   if (command == "plan") return commands.plan_command();
   if (command == "evaluate") return commands.evaluate_command(flags.evaluate);
   if (command == "serve") return commands.serve_command(flags.predict, std::move(serve_options));
+  if (command == "export") return commands.export_command(flags.export_);
   return commands.predict_command(flags.input, flags.predictions, flags.predict);
 }
 
@@ -360,8 +388,9 @@ int run(const Program& program, int argc, char** argv) {
       command = args.front();
       args.erase(args.begin());
       GENNER_CHECK(command == "train" || command == "plan" || command == "evaluate" || command == "predict" ||
-                       command == "serve",
-                   "unknown command '", command, "'; expected train, plan, evaluate, predict or serve (see --help)");
+                       command == "serve" || command == "export",
+                   "unknown command '", command,
+                   "'; expected train, plan, evaluate, predict, serve or export (see --help)");
     }
     return run_command<E>(program, command, std::move(args), argv);
   } catch (const Error& e) {

@@ -57,14 +57,18 @@ inline std::string describe(const model::ExperimentSpec& s) {
   out << " (peft " << peft_mode(s) << ")";
   if (s.adapters.enabled()) {
     out << "; adapters "
-        << (s.adapters.size > 0 ? std::to_string(s.adapters.size) : std::string("of the published size"))
+        << (s.adapters.size > 0 ? std::to_string(s.adapters.size)
+                                : std::string("of the published size (192 up to d_model 768, 768 beyond)"))
         << " at blocks " << s.adapters.blocks.to_json().dump() << " of the "
         << (s.adapters.encoder && s.adapters.decoder ? "encoder and decoder"
             : s.adapters.encoder                     ? "encoder"
                                                      : "decoder");
   }
   if (s.prompt_length > 0) out << "; soft prompt " << s.prompt_length;
-  if (s.lora.enabled()) out << "; LoRA rank " << s.lora.rank;
+  if (s.lora.enabled()) {
+    out << "; LoRA rank " << s.lora.rank << ", alpha " << s.lora.alpha << " on";
+    for (const auto& t : s.lora.targets) out << ' ' << t;
+  }
   out << "; encoder MLP " << (s.encoder_mlp ? "on" : "off") << "; head " << model::to_string(s.features);
   if (s.seed_compat) out << "; the original's numerics (SeedCompat)";
   out << "; device map " << s.device_map.to_json().dump();

@@ -40,6 +40,7 @@ namespace genner::train {
 /// Every run-time setting, with the published defaults (docs/METHOD.md §4 "All:" row, CoNLL-2003).
 struct RunConfig {
   // Data
+  std::string family = "flat";       ///< flat | nested | discontinuous: how the data reads and entities decode
   std::string dataset = "conll2003";
   std::string data_dir;              ///< empty: <data root>/<dataset>
   int64_t sample_size = 3000;        ///< dataset "sample": training sentences genner writes (dev and test: 2/15 of it)
@@ -205,6 +206,10 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
   using namespace detail;
   constexpr double inf = std::numeric_limits<double>::infinity();
   static const std::vector<OptionSpec> table = {
+      choice_opt("family", &RunConfig::family, "data", {"flat", "nested", "discontinuous"},
+                 "the data set's family: flat (CoNLL, OntoNotes, WNUT), nested (ACE, GENIA) or discontinuous (CADEC, "
+                 "ShARe); it decides the data's reader and that flat entities never overlap. The family programs "
+                 "(flat_ner, ...) serve their own; the tuning-mode programs (ner_lora, ...) serve any"),
       str_opt("dataset", &RunConfig::dataset, "data",
               "data set name (conll2003, ontonotes, ace04, ace05, genia, cadec, share13, share14, wnut17)"),
       str_opt("data_dir", &RunConfig::data_dir, "data",
