@@ -974,10 +974,18 @@ class Commands {
     if (bytes <= static_cast<double>(budget.bytes)) return;
     std::ostringstream size;
     size << std::setprecision(3) << params / 1e9 << " billion parameters";
+    const std::string budget_text = " of fp32 weights alone, more than the memory budget " +
+                                    model::format_bytes(budget.bytes) + " (" + budget.origin + ")";
+    if constexpr (E::backbone::is_static)
+      fail("--model scratch: ", program_.name, "'s static backbone ", c.describe(), " has about ", size.str(), ": ",
+           model::format_bytes(static_cast<int64_t>(bytes)), budget_text,
+           "; random weights are made in fp32 before a frozen backbone is stored. Start from a checkpoint of that "
+           "shape instead (--model DIR: it loads tensor by tensor, frozen weights directly in --frozen_precision "
+           "bf16 or int8)",
+           cfg_.memory_budget.empty() ? "" : ", or give a larger --memory_budget");
     fail("the from-scratch model of --scratch_d_model ", cfg_.scratch_d_model, " --scratch_d_ff ", cfg_.scratch_d_ff,
          " --scratch_heads ", cfg_.scratch_heads, " --scratch_layers ", cfg_.scratch_layers, " has about ", size.str(),
-         ": ", model::format_bytes(static_cast<int64_t>(bytes)), " of fp32 weights alone, more than the memory budget ",
-         model::format_bytes(budget.bytes), " (", budget.origin, "); choose smaller scratch_* settings",
+         ": ", model::format_bytes(static_cast<int64_t>(bytes)), budget_text, "; choose smaller scratch_* settings",
          cfg_.memory_budget.empty() ? "" : " or a larger --memory_budget");
   }
 
