@@ -4,7 +4,7 @@
 // peak resident memory at each stage and the memory plan's prediction beside it (one JSON line).
 //
 //   bench_large --experiment adapters-3b --model /data/t5-3b --frozen_precision bf16 --steps 3
-//               [--checkpointing true] [--batch 8] [--source 64] [--device cuda:0] [--data FILE]
+//               [--checkpointing true] [--batch 8] [--source 64] [--device cuda:0] [--data FILE] [--seed 42]
 //   experiments: full-large (FullFineTuning<T5Large>), adapters-3b / adapters-11b (AdapterTuning
 //   <T5_3B|T5_11B, 768>: published spread, layer norms, encoder MLP)
 #include <genner/core/memory.hpp>
@@ -37,11 +37,12 @@ struct Settings {
   std::string experiment, model, data, frozen = "fp32", device = "cpu";
   bool checkpointing = false;
   int64_t batch = 8, steps = 3, source = 64, decode = 0;  // decode 0: one batch of `batch` sentences
+  uint64_t seed = 42;
 };
 
 template <class E>
 nlohmann::json run(const Settings& s) {
-  nlohmann::json out = {{"experiment", s.experiment}, {"frozen_precision", s.frozen},
+  nlohmann::json out = {{"experiment", s.experiment}, {"seed", s.seed}, {"frozen_precision", s.frozen},
                         {"gradient_checkpointing", s.checkpointing}, {"batch", s.batch}};
   const int64_t rss0 = genner::core::current_rss_bytes();
   // Data first: the tokenizer of the model folder, real sentences of at most `source` pieces.
@@ -64,6 +65,7 @@ nlohmann::json run(const Settings& s) {
   options.frozen_storage = s.frozen == "bf16"   ? genner::t5::WeightStorage::bf16
                            : s.frozen == "int8" ? genner::t5::WeightStorage::int8
                                                 : genner::t5::WeightStorage::fp32;
+  torch::manual_seed(s.seed);  // dropout masks and the adapters' initialisation: a rerun repeats the run
   auto t = Clock::now();
   auto model = gm::NerModelImpl<E>::from_pretrained(s.model, options);
   out["load_s"] = seconds_since(t);
@@ -142,6 +144,7 @@ int main_(int argc, char** argv) {
     else if (k == "--source") s.source = std::stoll(v);
     else if (k == "--decode") s.decode = std::stoll(v);
     else if (k == "--device") s.device = v;
+    else if (k == "--seed") s.seed = std::stoull(v);
     else genner::fail("unknown option '", k, "'");
   }
   GENNER_CHECK(!s.model.empty(), "--model DIR is required (genner_write_checkpoint writes one)");
