@@ -157,6 +157,20 @@ struct SamplerOptions {
   std::size_t max_examples = 0;
 };
 
+/// Positions of `examples` in batches of at most `batch_size`, shortest sources first (a stable
+/// sort, so equal lengths keep their order): the batches decoding runs in, each padded little.
+[[nodiscard]] inline std::vector<std::vector<std::size_t>> length_sorted_batches(std::span<const Example> examples,
+                                                                                std::size_t batch_size) {
+  GENNER_CHECK(batch_size > 0, "length_sorted_batches: expected a batch size above 0, found 0.");
+  std::vector<std::size_t> order(examples.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  ranges::stable_sort(order, std::less<>{}, [&](std::size_t i) { return examples[i].src_ids.size(); });
+  std::vector<std::vector<std::size_t>> out;
+  for (auto batch : order | ranges::views::chunk(static_cast<std::ptrdiff_t>(batch_size)))
+    out.emplace_back(batch.begin(), batch.end());
+  return out;
+}
+
 /// Token- and/or example-bounded, length-bucketed batches. An epoch's plan is a pure function of (seed, epoch),
 /// so restoring SamplerState recreates the same batches from the same cursor. An example longer
 /// than max_tokens gets a batch of its own (never dropped).

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/data/batching.hpp>
 #include <genner/data/entity.hpp>
 #include <genner/data/targets.hpp>
 #include <genner/generate/constraints.hpp>
@@ -22,6 +23,7 @@
 #include <genner/generate/generator.hpp>
 #include <genner/generate/overlaps.hpp>
 #include <genner/generate/search.hpp>
+#include <genner/generate/step_model.hpp>
 #include <genner/model/encoded_source.hpp>
 #include <genner/t5/layers.hpp>
 
@@ -72,7 +74,7 @@ class PointerStepModel {
     model::EncodedSource source;
     t5::DecoderCache cache;
     bool started = false;
-    torch::Tensor expand;  ///< beam expansion waiting for the first step
+    DeferredExpansion expand;  ///< beam expansion waiting for the first step
   };
 
   /// `decoder_start_token`: the first decoder input (T5: `<pad>` = 0).
@@ -87,24 +89,16 @@ class PointerStepModel {
   }
 
   torch::Tensor step(State& s, const torch::Tensor& last) {
-    if (!s.started && s.expand.defined()) {
-      // Every beam of a source feeds the start token at the first step: run the source once,
-      // then copy its cache (cross-attention keys/values included) and logits to its beams.
-      auto logits = step_unexpanded(s, last);
-      s.source = s.source.select(s.expand);
-      s.cache.reorder(s.expand);
-      auto out = logits.index_select(0, s.expand.to(logits.device()));
-      s.expand = torch::Tensor();
-      return out;
-    }
-    return step_unexpanded(s, last);
+    if (s.started || !s.expand.pending()) return step_unexpanded(s, last);
+    return s.expand.first_step([&] { return step_unexpanded(s, last); },
+                               [&](const torch::Tensor& index) {
+                                 s.source = s.source.select(index);
+                                 s.cache.reorder(index);
+                               });
   }
 
   void reorder(State& s, const torch::Tensor& index) {
-    if (!s.started) {  // beam expansion before the first step: deferred to it
-      s.expand = s.expand.defined() ? s.expand.index_select(0, index.to(s.expand.device())) : index.to(torch::kLong);
-      return;
-    }
+    if (!s.started) return s.expand.compose(index);
     GENNER_CHECK(index.size(0) == s.source.batch(), "PointerStepModel::reorder: expected ", s.source.batch(),
                  " indices after the first step, found ", index.size(0), ".");
     s.cache.reorder(index);
@@ -113,7 +107,7 @@ class PointerStepModel {
   /// Keeps rows `index` of the state (encoder output, pointer features, caches) and drops the rest:
   /// finished rows leave the batch (greedy search, step_model.hpp).
   void keep_rows(State& s, const torch::Tensor& index) {
-    GENNER_CHECK(s.started && !s.expand.defined(),
+    GENNER_CHECK(s.started && !s.expand.pending(),
                  "PointerStepModel::keep_rows: rows can be dropped only after the first step.");
     s.source = s.source.select(index);
     s.cache.reorder(index);
@@ -207,6 +201,26 @@ PointerDecoded decode_entities(NerModel& model, const torch::Tensor& src_ids, co
     out.reports.push_back(report);
   }
   return out;
+}
+
+/// Decodes `examples` without gradients in batches of at most `batch_size` sentences, shortest
+/// first (data::length_sorted_batches), and calls `visit(positions, batch, decoded)` once per
+/// batch: positions[k] is the index in `examples` of the batch's k-th sentence, `batch` its
+/// collated tensors and `decoded` what decode_entities() made of them.
+template <typename NerModel, typename Visit>
+void decode_examples(NerModel& model, std::span<const data::Example> examples, const data::LabelSpace& labels,
+                     const PointerDecodeOptions& options, std::size_t batch_size, Visit&& visit) {
+  torch::NoGradGuard no_grad;
+  for (const auto& positions : data::length_sorted_batches(examples, batch_size)) {
+    const auto batch = data::collate(examples, positions);
+    std::vector<std::vector<int64_t>> word_start, word_end;
+    for (const auto i : positions) {
+      word_start.push_back(examples[i].word_start);
+      word_end.push_back(examples[i].word_end);
+    }
+    auto decoded = decode_entities(model, batch.src_ids, batch.src_mask, word_start, word_end, labels, options);
+    visit(std::span<const std::size_t>(positions), batch, decoded);
+  }
 }
 
 }  // namespace genner::generate

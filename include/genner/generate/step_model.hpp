@@ -6,6 +6,7 @@
 
 #include <concepts>
 #include <type_traits>
+#include <utility>
 
 namespace genner::generate {
 
@@ -48,5 +49,31 @@ constexpr void require_step_model() {
                 "greedy_search, beam_search, search and Generator need a StepModel: a State type, step(State&, "
                 "last [N]) -> logits [N, V] and reorder(State&, index); see genner/generate/step_model.hpp.");
 }
+
+/// Beam expansion deferred to the first step, for step models whose first step is the same for
+/// every beam of a source (all feed the decoder start token): the searches' reorders before that
+/// step are composed here, the first step runs once per source, and only then is every row's
+/// state copied to its beams.
+class DeferredExpansion {
+ public:
+  /// A reorder before the first step: row i becomes row index[i] of the expansion so far.
+  void compose(const torch::Tensor& index) {
+    index_ = index_.defined() ? index_.index_select(0, index.to(index_.device())) : index.to(torch::kLong);
+  }
+  [[nodiscard]] bool pending() const { return index_.defined(); }
+
+  /// Returns `step()`'s logits with their rows expanded, after `select(index)` has expanded the
+  /// state's rows (index on the device of the logits).
+  template <typename Step, typename Select>
+  torch::Tensor first_step(Step&& step, Select&& select) {
+    torch::Tensor logits = step();
+    const auto index = std::exchange(index_, torch::Tensor()).to(logits.device());
+    select(index);
+    return logits.index_select(0, index);
+  }
+
+ private:
+  torch::Tensor index_;
+};
 
 }  // namespace genner::generate

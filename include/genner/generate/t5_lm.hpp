@@ -10,6 +10,7 @@
 #include <genner/core/error.hpp>
 #include <genner/generate/generator.hpp>
 #include <genner/generate/search.hpp>
+#include <genner/generate/step_model.hpp>
 #include <genner/t5/model.hpp>
 
 namespace genner::generate {
@@ -24,7 +25,7 @@ class T5LmStepModel {
     torch::Tensor encoder_mask;    ///< [N, S]
     t5::DecoderCache cache;        ///< self-attention grows per step; cross-attention computed once
     torch::Tensor tokens;          ///< [N, t] decoder input so far (only without the cache)
-    torch::Tensor expand;          ///< beam expansion waiting for the first step
+    DeferredExpansion expand;      ///< beam expansion waiting for the first step
     bool started = false;
     int64_t rows() const { return encoder_hidden.size(0); }
   };
@@ -43,27 +44,19 @@ class T5LmStepModel {
   }
 
   torch::Tensor step(State& s, const torch::Tensor& last) {
-    if (!s.started && s.expand.defined()) {
-      // Every beam of a source feeds the start token at the first step: run the source once,
-      // then copy its cache (cross-attention keys/values included) and logits to its beams.
-      GENNER_CHECK(!last.defined(), "T5LmStepModel::step: expected no previous tokens at the first step");
-      auto logits = step_unexpanded(s, last);
-      const auto index = s.expand.to(s.encoder_hidden.device());
-      s.encoder_hidden = s.encoder_hidden.index_select(0, index);
-      s.encoder_mask = s.encoder_mask.index_select(0, index);
-      s.cache.reorder(index);
-      if (s.tokens.defined()) s.tokens = s.tokens.index_select(0, index);
-      s.expand = torch::Tensor();
-      return logits.index_select(0, index.to(logits.device()));
-    }
-    return step_unexpanded(s, last);
+    if (s.started || !s.expand.pending()) return step_unexpanded(s, last);
+    GENNER_CHECK(!last.defined(), "T5LmStepModel::step: expected no previous tokens at the first step");
+    return s.expand.first_step([&] { return step_unexpanded(s, last); },
+                               [&](const torch::Tensor& index) {
+                                 s.encoder_hidden = s.encoder_hidden.index_select(0, index);
+                                 s.encoder_mask = s.encoder_mask.index_select(0, index);
+                                 s.cache.reorder(index);
+                                 if (s.tokens.defined()) s.tokens = s.tokens.index_select(0, index);
+                               });
   }
 
   void reorder(State& s, const torch::Tensor& index) {
-    if (!s.started) {  // beam expansion before the first step: deferred to it
-      s.expand = s.expand.defined() ? s.expand.index_select(0, index.to(s.expand.device())) : index.to(torch::kLong);
-      return;
-    }
+    if (!s.started) return s.expand.compose(index);
     GENNER_CHECK(index.size(0) == s.rows(), "T5LmStepModel::reorder: expected ", s.rows(),
                  " indices after the first step, found ", index.size(0), ".");
     s.cache.reorder(index);

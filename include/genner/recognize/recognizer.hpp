@@ -329,60 +329,58 @@ class Recognizer {
   /// Decodes every window in length-sorted batches.
   void decode(std::vector<Window>& windows) const {
     if (windows.empty()) return;
-    torch::NoGradGuard no_grad;
-    std::vector<std::size_t> order(windows.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return windows[a].example.src_ids.size() < windows[b].example.src_ids.size();
-    });
     std::vector<data::Example> examples;
     examples.reserve(windows.size());
     for (auto& w : windows) examples.push_back(w.example);
-    const auto batch_size = options_.batch_size;
-    for (std::size_t begin = 0; begin < order.size(); begin += batch_size) {
-      const std::size_t end = std::min(order.size(), begin + batch_size);
-      std::span<const std::size_t> idx(order.data() + begin, end - begin);
-      auto batch = data::collate(examples, idx);
-      std::vector<std::vector<int64_t>> ws, we;
-      for (auto i : idx) {
-        ws.push_back(examples[i].word_start);
-        we.push_back(examples[i].word_end);
+    generate::decode_examples(*model_, examples, labels_, decode_, options_.batch_size,
+                              [&](std::span<const std::size_t> positions, const data::Batch& batch,
+                                  generate::PointerDecoded& decoded) {
+                                keep_decoded(windows, examples, positions, batch, decoded);
+                              });
+  }
+
+  /// Stores one decoded batch's entities (scored when options_.scores) in their windows.
+  void keep_decoded(std::vector<Window>& windows, const std::vector<data::Example>& examples,
+                    std::span<const std::size_t> positions, const data::Batch& batch,
+                    generate::PointerDecoded& decoded) const {
+    torch::Tensor token_logp;  // [B, T]: log-probability of each generated index
+    if (options_.scores) token_logp = score_tokens(batch.src_ids, batch.src_mask, decoded.indices);
+    const int64_t T = decoded.indices.size(1);
+    const auto indices = decoded.indices.contiguous();
+    for (std::size_t k = 0; k < positions.size(); ++k) {
+      auto& win = windows[positions[k]];
+      const auto& example = examples[positions[k]];
+      std::vector<double> logp;
+      if (token_logp.defined()) {
+        auto row = token_logp[static_cast<int64_t>(k)].to(torch::kDouble).contiguous();
+        logp.assign(row.data_ptr<double>(), row.data_ptr<double>() + T);
       }
-      auto decoded = generate::decode_entities(*model_, batch.src_ids, batch.src_mask, ws, we, labels_, decode_);
-      torch::Tensor token_logp;  // [B, T]: log-probability of each generated index
-      if (options_.scores) token_logp = score_tokens(batch.src_ids, batch.src_mask, decoded.indices);
-      const int64_t T = decoded.indices.size(1);
-      auto indices = decoded.indices.contiguous();
-      for (std::size_t k = 0; k < idx.size(); ++k) {
-        auto& win = windows[idx[k]];
-        std::vector<double> logp;
-        if (token_logp.defined()) {
-          auto row = token_logp[static_cast<int64_t>(k)].to(torch::kDouble).contiguous();
-          logp.assign(row.data_ptr<double>(), row.data_ptr<double>() + T);
-        }
-        const auto* row = indices.data_ptr<int64_t>() + static_cast<int64_t>(k) * T;
-        auto scores = entity_scores({row, static_cast<std::size_t>(T)}, logp, ws[k], we[k]);
-        for (auto& e : decoded.entities[k]) {
-          double s = std::nan("");
-          for (auto& [ent, sc] : scores)
-            if (ent == e) {
-              s = sc;
-              break;
-            }
-          Entity out;
-          out.type = e.type;
-          for (const auto& [a, b] : e.fragments) {
-            Fragment f;
-            f.word_begin = win.words[static_cast<std::size_t>(a)];
-            f.word_end = win.words[static_cast<std::size_t>(b - 1)] + 1;
-            out.fragments.push_back(std::move(f));
-          }
-          out.score = s;
-          add_unique_entity(win.found, std::move(out));
-        }
-        win.overlaps_removed = decoded.overlaps_removed[k];
-      }
+      const auto* row = indices.data_ptr<int64_t>() + static_cast<int64_t>(k) * T;
+      const auto scores =
+          entity_scores({row, static_cast<std::size_t>(T)}, logp, example.word_start, example.word_end);
+      for (const auto& e : decoded.entities[k]) add_unique_entity(win.found, window_entity(win, e, scores));
+      win.overlaps_removed = decoded.overlaps_removed[k];
     }
+  }
+
+  /// A decoded entity in the words of its text, scored by `scores` (NaN when not scored).
+  static Entity window_entity(const Window& win, const data::Entity& e,
+                              const std::vector<std::pair<data::Entity, double>>& scores) {
+    Entity out;
+    out.type = e.type;
+    for (const auto& [a, b] : e.fragments) {
+      Fragment f;
+      f.word_begin = win.words[static_cast<std::size_t>(a)];
+      f.word_end = win.words[static_cast<std::size_t>(b - 1)] + 1;
+      out.fragments.push_back(std::move(f));
+    }
+    out.score = std::nan("");
+    for (const auto& [ent, score] : scores)
+      if (ent == e) {
+        out.score = score;
+        break;
+      }
+    return out;
   }
 
   /// Teacher-forced log-probabilities of the generated indices [B, T] (unconstrained model).
