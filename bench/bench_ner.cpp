@@ -109,13 +109,11 @@ gm::NerModel<E> make_model(Precision p, bool for_training) {
 }
 
 /// state.range(0): precision (0 fp32, 1 bf16, 2 int8); range(1): 1 = sort by length; range(2): 1 = drop
-/// finished rows; range(3): 1 = self-attention caches in buffers allocated once per batch, 0 = grown
-/// by concatenation each step.
+/// finished rows.
 void BM_Predict(benchmark::State& state) try {
   const auto p = static_cast<Precision>(state.range(0));
   const bool sorted = state.range(1) != 0, drop = state.range(2) != 0;
   use_threads(state, p);
-  genner::t5::preallocate_decoder_caches() = state.range(3) != 0;
   auto& corpus = Corpus::get();
   auto model = make_model<SeedFinetune>(p, false);
   genner::generate::PointerDecodeOptions decode;
@@ -161,7 +159,6 @@ void BM_Predict(benchmark::State& state) try {
   state.counters["row_steps"] = static_cast<double>(generated);
   state.counters["batch_row_steps"] = static_cast<double>(padded_rows_steps);
   state.counters["original_weights"] = original_weights().empty() ? 0 : 1;
-  genner::t5::preallocate_decoder_caches() = true;
 } catch (const std::exception& e) {
   state.SkipWithError(e.what());
 }
@@ -212,20 +209,17 @@ void train_step_runs(benchmark::internal::Benchmark* b) {
 
 }  // namespace
 
-// Prediction: file order with finished rows kept and caches grown by concatenation (as the original
-// decodes), then genner's default (sorted by length, finished rows dropped, caches preallocated) per
-// precision, and each change left out one at a time. Process CPU time (OpenBLAS's own threads
+// Prediction: file order with finished rows kept (as the original decodes), then genner's default
+// (sorted by length, finished rows dropped) per precision, and each change left out one at a time. Process CPU time (OpenBLAS's own threads
 // included) is the figure to read on a shared machine; with one thread it equals the wall time.
 BENCHMARK(BM_Predict)
-    ->ArgNames({"precision", "sorted", "drop", "prealloc"})
-    ->Args({0, 0, 0, 0})
-    ->Args({0, 1, 1, 1})
-    ->Args({1, 1, 1, 1})
-    ->Args({2, 1, 1, 1})
-    ->Args({0, 1, 0, 1})
-    ->Args({0, 0, 1, 1})
-    ->Args({0, 1, 1, 0})
-    ->Args({1, 1, 1, 0})
+    ->ArgNames({"precision", "sorted", "drop"})
+    ->Args({0, 0, 0})
+    ->Args({0, 1, 1})
+    ->Args({1, 1, 1})
+    ->Args({2, 1, 1})
+    ->Args({0, 1, 0})
+    ->Args({0, 0, 1})
     ->Unit(benchmark::kSecond)
     ->Iterations(1)
     ->MeasureProcessCPUTime();

@@ -48,10 +48,10 @@ import json, sys
 out, machine = sys.argv[1], sys.argv[2]
 rows = [  # label, genner benchmark name, the original's figure it is compared with
     ("predict, the original's way (file order, rows kept, caches concatenated)",
-     "BM_Predict/precision:0/sorted:0/drop:0/prealloc:0", "predict_greedy"),
-    ("predict fp32 (genner's default decoding)", "BM_Predict/precision:0/sorted:1/drop:1/prealloc:1", "predict_greedy"),
-    ("predict bf16", "BM_Predict/precision:1/sorted:1/drop:1/prealloc:1", "predict_greedy"),
-    ("predict int8", "BM_Predict/precision:2/sorted:1/drop:1/prealloc:1", "predict_greedy"),
+     "BM_Predict/precision:0/sorted:0/drop:0", "predict_greedy"),
+    ("predict fp32 (genner's default decoding)", "BM_Predict/precision:0/sorted:1/drop:1", "predict_greedy"),
+    ("predict bf16", "BM_Predict/precision:1/sorted:1/drop:1", "predict_greedy"),
+    ("predict int8", "BM_Predict/precision:2/sorted:1/drop:1", "predict_greedy"),
     ("train step, full fine-tuning fp32", "train_step/seed_finetune/precision:0", "train_step_finetune"),
     ("train step, full fine-tuning bf16", "train_step/seed_finetune/precision:1", "train_step_finetune"),
     ("train step, adapters fp32", "train_step/seed_adapter/precision:0", "train_step_adapter"),

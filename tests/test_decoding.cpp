@@ -176,14 +176,15 @@ TEST_CASE("self-attention caches fill buffers allocated once per batch, with the
     CHECK(layer.key_buffer.data_ptr() == buffer);  // 12 steps fit the first allocation
   }
 
-  // Greedy (with rows leaving the batch) and beam search: the same as with concatenated caches.
-  auto decode = [&](int64_t beams, bool preallocate) {
-    genner::t5::preallocate_decoder_caches() = preallocate;
+  // Greedy (with rows leaving the batch) and beam search: the same as with the caches autograd
+  // gets, concatenated step by step.
+  auto decode = [&](int64_t beams, bool buffered) {
+    torch::AutoGradMode grad(!buffered);
     gg::PointerStepModel<Model> m(model);
     auto s = m.start(src, mask);
     auto o = gg::SearchOptions{}.end_and_pad(0, 0).max_length(3, 0.5).beams(beams);
     auto r = beams == 1 ? gg::greedy_search(m, s, B, o, lengths, chain) : gg::beam_search(m, s, B, o, lengths, chain);
-    genner::t5::preallocate_decoder_caches() = true;
+    if (!buffered) CHECK_FALSE(s.cache.self_attention.at(1).key_buffer.defined());
     return r;
   };
   for (int64_t beams : {1, 3}) {

@@ -303,16 +303,10 @@ class AdapterImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Adapter);
 
-/// Whether decoder self-attention caches grow inside buffers allocated once per batch (true, the
-/// default) or by concatenation each step. A process-wide switch, kept for benchmarks.
-inline bool& preallocate_decoder_caches() {
-  static bool on = true;
-  return on;
-}
-
 /// Keys and values of one attention layer, [batch, heads, length, d_kv]. Self-attention appends
 /// a step's keys and values; without gradients they are written into buffers of spare capacity
-/// (doubled when full), so a step copies only its own keys and values.
+/// (doubled when full), so a step copies only its own keys and values; with gradients they are
+/// concatenated, so autograd sees every step's keys and values.
 struct LayerCache {
   torch::Tensor key, value;  ///< the filled part (views of the buffers when they are used)
   torch::Tensor key_buffer, value_buffer;
@@ -322,12 +316,12 @@ struct LayerCache {
   void append(const torch::Tensor& k, const torch::Tensor& v) {
     if (empty()) {
       key_buffer = value_buffer = torch::Tensor();
-      if (!preallocate_decoder_caches() || c10::GradMode::is_enabled()) {
+      if (c10::GradMode::is_enabled()) {
         key = k;
         value = v;
         return;
       }
-    } else if (!key_buffer.defined()) {  // concatenation mode (gradients, or the switch is off)
+    } else if (!key_buffer.defined()) {  // concatenation mode (gradients)
       key = torch::cat({key, k}, 2);
       value = torch::cat({value, v}, 2);
       return;
