@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
   genner::app::Program program;
   program.name = "discontinuous_ner";
   program.family = genner::app::Family::discontinuous;
-  program.model = "scratch";
-  program.configs = {GENNER_CONFIG_DIR "/sample_discontinuous.json"};
+  program.model = "scratch";  // --model: where the weights come from
+  // No config files named: without --config the program runs with the built-in settings of the
+  // discontinuous sample (genner/app/sample_settings.hpp).
   return genner::app::run<Experiment>(program, argc, argv);
 }

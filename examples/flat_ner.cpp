@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   genner::app::Program program;
   program.name = "flat_ner";
   program.family = genner::app::Family::flat;
-  program.model = "scratch";                                  // --model: where the weights come from
-  program.configs = {GENNER_CONFIG_DIR "/sample_flat.json"};  // run-time settings (--config replaces them)
+  program.model = "scratch";  // --model: where the weights come from
+  // No config files named: without --config the program runs with the built-in settings of the
+  // flat sample (genner/app/sample_settings.hpp).
   return genner::app::run<Experiment>(program, argc, argv);
 }

@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
   genner::app::Program program;
   program.name = "nested_ner";
   program.family = genner::app::Family::nested;
-  program.model = "scratch";
-  program.configs = {GENNER_CONFIG_DIR "/sample_nested.json"};
+  program.model = "scratch";  // --model: where the weights come from
+  // No config files named: without --config the program runs with the built-in settings of the
+  // nested sample (genner/app/sample_settings.hpp).
   return genner::app::run<Experiment>(program, argc, argv);
 }

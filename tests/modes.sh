@@ -26,9 +26,10 @@ help ner_embeddings "trains embeddings + added modules"
 grep -q "Experiment ner_embeddings (NER of the family --family names: flat, nested or discontinuous; now flat)" \
   "$work/help.txt" || fail "--help of a tuning-mode program does not say that --family chooses the family"
 for mode in adapters lora prompt adapters_prompt embeddings; do
-  "$bin/ner_$mode" plan $tiny --family nested --config "$(dirname "$0")/../configs/sample_nested.json" \
-    --output_dir "$work/plan" >"$work/plan.json" 2>"$work/err.txt" || { cat "$work/err.txt"; fail "ner_$mode plan"; }
+  "$bin/ner_$mode" plan $tiny --family nested --output_dir "$work/plan" >"$work/plan.json" 2>"$work/err.txt" || { cat "$work/err.txt"; fail "ner_$mode plan"; }
   jq -e '.data.family == "nested"' "$work/plan.json" >/dev/null || fail "ner_$mode plan: family $(jq .data.family "$work/plan.json")"
+  grep -q "own nested sample data" "$work/plan.json" ||
+    fail "ner_$mode plan --family nested: not the built-in settings of the nested sample: $(jq -c .record "$work/plan.json")"
   jq -e '.model.trainable_parameters > 0 and .program == "ner_'$mode'"' "$work/plan.json" >/dev/null ||
     fail "ner_$mode plan: $(jq -c .model "$work/plan.json")"
 done
@@ -36,7 +37,7 @@ echo "modes: --help and plan of the five programs name their mode and the family
 
 # 2. Each trains, evaluates and predicts; families differ between programs.
 train() {  # program family
-  "$bin/$1" train $tiny --family "$2" --config "$(dirname "$0")/../configs/sample_$2.json" --output_dir "$work/$1" \
+  "$bin/$1" train $tiny --family "$2" --output_dir "$work/$1" \
     >"$work/$1.txt" 2>&1 || { tail -20 "$work/$1.txt"; fail "$1 train --family $2"; }
   grep -q "^test: " "$work/$1.txt" || fail "$1: no test score"
   grep -q "\"family\": \"$2\"" "$work/$1/run.json" || fail "$1: run.json does not record the family $2"

@@ -8,12 +8,12 @@
 # Usage: options.sh FLAT_NER WORK_DIR
 set -eu
 exe="$1"; work="$2"
-configs="$(cd "$(dirname "$0")/../configs" && pwd)"
 rm -rf "$work"; mkdir -p "$work/data"
 name=options
 . "$(dirname "$0")/expect.sh"
 cat > "$work/base.json" <<JSON
-{"sample_size": 100, "epochs": 1, "scratch_d_model": 32, "scratch_d_ff": 64, "spm_vocab_size": 200,
+{"dataset": "sample", "model": "scratch", "constrained": true, "contiguous": true,
+ "sample_size": 100, "epochs": 1, "scratch_d_model": 32, "scratch_d_ff": 64, "spm_vocab_size": 200,
  "resume": false, "output_dir": "$work/run"}
 JSON
 # plan KEY VALUE -> the plan's JSON in $work/plan.json (all of standard output); exit status of the program
@@ -21,8 +21,7 @@ mkdir -p "$work/tmp"
 plan() {
   rm -rf "$work/run" "$work/other"
   set +e
-  TMPDIR="$work/tmp" GENNER_DATA="$work/data" "$exe" plan --config "$configs/sample_flat.json" \
-    --config "$work/base.json" "$@" >"$work/out.txt" 2>"$work/err.txt"
+  TMPDIR="$work/tmp" GENNER_DATA="$work/data" "$exe" plan --config "$work/base.json" "$@" >"$work/out.txt" 2>"$work/err.txt"
   rc=$?
   set -e
   cp "$work/out.txt" "$work/plan.json"

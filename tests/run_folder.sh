@@ -90,7 +90,7 @@ expect_error "this run was trained by tiny_adapters" "$flat" predict --output_di
 run_dir="$work/moved"
 expect_error "--lr does not apply to evaluate" "$flat" evaluate --output_dir "$run_dir" --lr 0.5
 expect_error "--epochs does not apply to predict" "$flat" predict --output_dir "$run_dir" --input "$work/file" --epochs 3
-expect_error "not from config files" "$flat" evaluate --output_dir "$run_dir" --config "$configs/sample_flat.json"
+expect_error "not from config files" "$flat" evaluate --output_dir "$run_dir" --config "$configs/conll2003.json"
 "$flat" evaluate --output_dir "$run_dir" --split dev --output "$work/metrics.json" >"$work/eval_dev.txt" 2>&1 ||
   { cat "$work/eval_dev.txt"; fail "evaluate --split dev --output"; }
 jq -e '.split == "dev" and .scale == "percent" and (.f1 >= 0 and .f1 <= 100) and (.per_type | length) > 0

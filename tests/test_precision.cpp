@@ -277,7 +277,7 @@ namespace {
 using Scratch = gm::ExperimentType<genner::t5::DynamicBackbone, gm::Trainable<gm::Everything>>;
 using ScratchModel = gm::NerModelImpl<Scratch>;
 
-/// A smaller cut of the built-in default (configs/sample_flat.json): the same sample data generator,
+/// A smaller cut of the built-in default (app::sample_settings(Family::flat)): the same sample data generator,
 /// lr, warm-up, clipping and constrained contiguous decoding, at d_model 64 and 1200 training sentences.
 struct SampleRun {
   genner::data::LabelSpace labels;

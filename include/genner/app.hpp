@@ -14,6 +14,7 @@
 #include <genner/genner.hpp>
 #include <genner/data/sample.hpp>
 #include <genner/app/family.hpp>
+#include <genner/app/sample_settings.hpp>
 #include <genner/app/splits.hpp>
 #include <genner/app/report.hpp>
 #include <genner/app/structure.hpp>

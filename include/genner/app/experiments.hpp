@@ -41,7 +41,8 @@ struct Compiled {
 };
 
 /// One tuning mode on a backbone of any shape, for data of any family (the `family` setting; flat
-/// unless a config file or the command line says otherwise). Built by default: ner_lora,
+/// unless a config file or the command line says otherwise). Without Configs and without --config
+/// it runs with the built-in settings of the chosen family's sample. Built by default: ner_lora,
 /// ner_adapters, ...
 template <Text Name, class E, Text... Configs>
 struct AnyFamily {
@@ -119,12 +120,12 @@ using tiny_adapters = Compiled<"tiny_adapters", flat, AdapterTuning<T5Tiny>, "sc
 // One program per parameter-efficient tuning mode, on a backbone of any shape (--model decides it;
 // DynamicBackbone) and data of any family (--family; a data set's config file names its own). Full
 // fine-tuning is flat_ner, nested_ner and discontinuous_ner. Built by default.
-using ner_adapters = AnyFamily<"ner_adapters", AdapterTuning<DynamicBackbone>, "sample_flat.json">;
-using ner_lora = AnyFamily<"ner_lora", LoraTuning<DynamicBackbone, 8>, "sample_flat.json">;
-using ner_prompt = AnyFamily<"ner_prompt", PromptTuning<DynamicBackbone, 100>, "sample_flat.json">;
+using ner_adapters = AnyFamily<"ner_adapters", AdapterTuning<DynamicBackbone>>;
+using ner_lora = AnyFamily<"ner_lora", LoraTuning<DynamicBackbone, 8>>;
+using ner_prompt = AnyFamily<"ner_prompt", PromptTuning<DynamicBackbone, 100>>;
 using ner_adapters_prompt =
-    AnyFamily<"ner_adapters_prompt", AdapterPromptTuning<DynamicBackbone, auto_adapter_size, 100>, "sample_flat.json">;
-using ner_embeddings = AnyFamily<"ner_embeddings", EmbeddingTuning<DynamicBackbone>, "sample_flat.json">;
+    AnyFamily<"ner_adapters_prompt", AdapterPromptTuning<DynamicBackbone, auto_adapter_size, 100>>;
+using ner_embeddings = AnyFamily<"ner_embeddings", EmbeddingTuning<DynamicBackbone>>;
 inline constexpr auto modes = boost::hana::tuple_t<ner_adapters, ner_lora, ner_prompt, ner_adapters_prompt, ner_embeddings>;
 
 inline constexpr auto all =

@@ -7,6 +7,14 @@
 //                                          {"configs/conll2003.json", "configs/peft.json"}}, argc, argv);
 //   }
 //
+// A program that names no config files runs with the built-in settings of its family's sample
+// (app/sample_settings.hpp) when the command line gives no --config:
+//
+//   int main(int argc, char** argv) {
+//     return genner::app::run<genner::model::FullFineTuning<genner::t5::DynamicBackbone>>(
+//         {"flat_ner", genner::app::Family::flat}, argc, argv);
+//   }
+//
 // Commands: train (the default), plan, evaluate, predict, serve, export; settings from the option table
 // (genner/train/config.hpp). Every error ends the program with a sentence and exit status 1.
 #pragma once
@@ -26,6 +34,7 @@
 
 #include <genner/app/commands.hpp>
 #include <genner/app/experiments.hpp>
+#include <genner/app/sample_settings.hpp>
 #include <genner/core/threading.hpp>
 #include <genner/train/config.hpp>
 #include <genner/train/distributed.hpp>
@@ -40,6 +49,24 @@ inline std::vector<fs::path> default_config_paths(const Program& program) {
     out.push_back(p.is_absolute() || program.config_dir.empty() ? p : program.config_dir / p);
   }
   return out;
+}
+
+/// What stands in for --config: the program's default config files, or, when it names none, the
+/// built-in settings of its family's sample (app/sample_settings.hpp; for a program of any family,
+/// of the family the command line chooses; a static backbone keeps its own shape).
+template <class E>
+train::DefaultConfigs default_configs(const Program& program) {
+  return [program](const nlohmann::json& command_line) {
+    std::vector<train::ConfigFile> out;
+    if (program.configs.empty()) {
+      const bool chosen = program.any_family && command_line.contains("family");
+      out.push_back(sample_settings(chosen ? parse_family(command_line.at("family").get<std::string>())
+                                           : program.family,
+                                    /*scratch_shape=*/!E::backbone::is_static));
+    }
+    for (const auto& p : default_config_paths(program)) out.push_back(train::read_config_file(p));
+    return out;
+  };
 }
 
 /// The executable's own settings, applied before its config files: where its weights come from,
@@ -106,6 +133,9 @@ void print_usage(const std::string& executable, const Program& program, const tr
             << "scratch_* for a static backbone) are refused; the error names the executables that have them.\n\n"
             << "Defaults of this executable (shown with each option below): --model " << defaults.model
             << "; config files:";
+  if (program.configs.empty())
+    std::cout << " none; the built-in settings of the " << (program.any_family ? "chosen family's" : "family's")
+              << " sample stand in (--config replaces them)";
   for (const auto& p : default_config_paths(program)) std::cout << ' ' << p.string();
   std::cout << "\n--model: 'scratch' (random weights), a folder of that name in the current directory, a name\n"
             << "under $GENNER_MODELS (now " << models_root().string() << "), or a path starting with /, ./ or ../\n"
@@ -341,10 +371,10 @@ int run_command(const Program& program, const std::string& command, std::vector<
                    " reads the run's settings from <output_dir>/run.json, not from config files; give a change as "
                    "--key value (see --help for those ",
                    command, " obeys)");
-  auto cl = train::parse_command_line(args, program_defaults(program), default_config_paths(program));
+  auto cl = train::parse_command_line(args, program_defaults(program), default_configs<E>(program));
   if (cl.help) {
     // What this executable uses when nothing is given: its own defaults and config files applied.
-    const auto defaults = train::parse_command_line({}, program_defaults(program), default_config_paths(program));
+    const auto defaults = train::parse_command_line({}, program_defaults(program), default_configs<E>(program));
     print_usage<E>(fs::path(argv[0]).filename().string(), program, defaults.config);
     return 0;
   }

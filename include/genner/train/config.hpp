@@ -466,15 +466,17 @@ struct ConfigFile {
   nlohmann::json settings = nlohmann::json::object();
 };
 
-/// Reads and validates a config file (invalid JSON, unknown keys, wrong kinds and ranges are errors
-/// naming the file and key).
-[[nodiscard]] inline ConfigFile read_config_file(const std::filesystem::path& path) {
-  ConfigFile file;
-  file.path = path;
-  file.settings = io::read_json_file(path, "config file not found or unreadable");
+/// Validates a config file's settings: unknown keys, wrong kinds and ranges are errors naming the
+/// file (or whatever `file.path` names) and the key.
+[[nodiscard]] inline ConfigFile check_config_file(ConfigFile file) {
   RunConfig scratch;
-  detail::apply_object(scratch, file.settings, path.string());
+  detail::apply_object(scratch, file.settings, file.path.string());
   return file;
+}
+
+/// Reads and validates a config file (check_config_file).
+[[nodiscard]] inline ConfigFile read_config_file(const std::filesystem::path& path) {
+  return check_config_file({path, io::read_json_file(path, "config file not found or unreadable")});
 }
 
 /// Applies a config file's settings.
@@ -538,12 +540,25 @@ struct CommandLine {
   std::vector<std::filesystem::path> config_files;
 };
 
+/// What stands in for --config when the command line gives none: given the command line's own
+/// settings, the config files (read and validated) to apply.
+using DefaultConfigs = std::function<std::vector<ConfigFile>(const nlohmann::json& command_line)>;
+
+/// Default config files given by path, read when they stand in.
+[[nodiscard]] inline DefaultConfigs config_files(std::vector<std::filesystem::path> paths) {
+  return [paths = std::move(paths)](const nlohmann::json&) {
+    std::vector<ConfigFile> out;
+    for (const auto& p : paths) out.push_back(read_config_file(p));
+    return out;
+  };
+}
+
 /// Parses `--key value`, `--key=value` (a boolean alone means true) and `--config FILE` (repeatable).
 /// `defaults` (settings of the executable itself) apply before the config files; `default_configs`
 /// stand in when no --config is given.
 [[nodiscard]] inline CommandLine parse_command_line(const std::vector<std::string>& args,
                                                     const nlohmann::json& defaults = nlohmann::json::object(),
-                                                    const std::vector<std::filesystem::path>& default_configs = {}) {
+                                                    const DefaultConfigs& default_configs = {}) {
   CommandLine out;
   nlohmann::json overrides = nlohmann::json::object();
   std::map<std::string, std::string> spelled;  // the table's name -> how the command line spelled it
@@ -591,8 +606,13 @@ struct CommandLine {
     overrides[key] = parse_value(o, *value, "--" + key);
   }
   detail::apply_object(out.config, defaults, "the executable's defaults");
-  if (out.config_files.empty()) out.config_files = default_configs;
-  for (const auto& f : out.config_files) apply_config_file(out.config, read_config_file(f), &out.origin);
+  std::vector<ConfigFile> files;
+  for (const auto& f : out.config_files) files.push_back(read_config_file(f));
+  if (out.config_files.empty() && default_configs) {
+    files = default_configs(overrides);
+    for (const auto& f : files) out.config_files.push_back(f.path);
+  }
+  for (const auto& f : files) apply_config_file(out.config, f, &out.origin);
   for (const auto& [key, value] : overrides.items()) {
     find_option(key, "--" + key).set(out.config, value);
     out.given.push_back(key);
