@@ -64,7 +64,7 @@ int main(int argc, char** argv) try {
   options.decode.constrained = true;
   options.decode.contiguous = true;
   options.decode.flat = true;  // flat entities never share a word (generate/overlaps.hpp), as flat_ner decodes
-  options.callbacks = genner::train::standard_callbacks(options);  // progress bar and curve.png
+  options.callbacks = genner::train::standard_callbacks();  // log.jsonl, progress bar and curve.png
   const auto result = genner::train::Trainer(*model, labels, train_ex, dev_ex, options).fit();
   gm::load_trained(*model, result.best_model);
   std::cout << "best dev F1 " << 100 * result.best_dev_f1 << " after " << result.steps << " steps\n";

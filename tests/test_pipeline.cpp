@@ -52,6 +52,7 @@ genner::train::TrainerOptions options(const fs::path& out) {
   o.show_progress = false;
   o.decode.constrained = true;
   o.decode.search.max_length(10, 0.6);
+  o.callbacks = {std::make_shared<genner::train::JsonlLogCallback>()};
   return o;
 }
 
@@ -116,7 +117,8 @@ TEST_CASE("an interrupted training run resumes to bit-identical weights", "[pipe
       o.max_steps = 24;
       o.eval_every = 6;
       o.interrupt_after = stop;  // 0: run to the end
-      o.callbacks = {recorder, std::make_shared<genner::train::PlotCallback>()};
+      o.callbacks.push_back(recorder);
+      o.callbacks.push_back(std::make_shared<genner::train::PlotCallback>());
       // A fresh model object each time, as after a crash: only the checkpoint carries state over.
       if (stop != pieces.front()) model = p.model(32);
       genner::train::Trainer(*model, p.labels, p.train_ex, p.dev_ex, o).fit();
@@ -155,11 +157,59 @@ TEST_CASE("an interrupted training run resumes to bit-identical weights", "[pipe
   CHECK(r.last_record.at("step") == 24);
   CHECK(r.last_record.contains("dev"));
   CHECK(fs::exists(tmp.path / "interrupted" / "curve.png"));
-  // Without callbacks a run writes no image.
+  // Without callbacks a run writes its checkpoint and best weights, no log and no image.
   auto model = p.model(32);
   auto o = options(tmp.path / "bare");
   o.max_steps = 2;
+  o.callbacks.clear();
   genner::train::Trainer(*model, p.labels, p.train_ex, p.dev_ex, o).fit();
-  CHECK(fs::exists(tmp.path / "bare" / "log.jsonl"));
+  CHECK(fs::exists(tmp.path / "bare" / "best.safetensors"));
+  CHECK(fs::exists(tmp.path / "bare" / "checkpoint" / "state.json"));
+  CHECK_FALSE(fs::exists(tmp.path / "bare" / "log.jsonl"));
   CHECK_FALSE(fs::exists(tmp.path / "bare" / "curve.png"));
+}
+
+namespace {
+/// Asks to stop once `at` steps are done.
+struct StopAt : genner::train::TrainerCallback {
+  explicit StopAt(int64_t s) : at(s) {}
+  void on_step(const genner::train::TrainingStep& s) override { done = s.step; }
+  bool stop_training() const override { return done >= at; }
+  nlohmann::json describe() const override { return {{"name", "stop_at"}}; }
+  int64_t at, done = 0;
+};
+}  // namespace
+
+TEST_CASE("a callback stops training: evaluated and checkpointed where it stopped, its state checkpointed",
+          "[pipeline]") {
+  genner::test::TempDir tmp;
+  auto p = Pipeline::make(tmp.path, 200, 20);
+  auto model = p.model(32);
+  auto o = options(tmp.path / "run");
+  o.max_steps = 24;
+  o.eval_every = 6;
+  auto patience = std::make_shared<genner::train::EarlyStopping>(100);
+  o.callbacks.push_back(patience);
+  o.callbacks.push_back(std::make_shared<StopAt>(9));
+  const auto result = genner::train::Trainer(*model, p.labels, p.train_ex, p.dev_ex, o).fit();
+  CHECK(result.steps == 9);
+  CHECK(result.stopped_early);
+  std::vector<int64_t> evaluated;
+  for (const auto& line : genner::train::JsonlLog::read(tmp.path / "run" / "log.jsonl"))
+    evaluated.push_back(line.at("step").get<int64_t>());
+  CHECK(evaluated == std::vector<int64_t>{6, 9});  // the stop between evaluations evaluated first
+  const auto state = genner::io::read_json_file(tmp.path / "run" / "checkpoint" / "state.json", "checkpoint");
+  CHECK(state.at("step") == 9);
+  CHECK(state.at("extra").at("callbacks").at("early_stopping") ==
+        nlohmann::json{{"since_best", patience->evaluations_since_best()}});
+  CHECK_FALSE(state.at("extra").at("callbacks").contains("stop_at"));  // no state(): nothing saved
+  // Resumed, the early-stopping count comes back from the checkpoint.
+  auto again = std::make_shared<genner::train::EarlyStopping>(100);
+  auto resumed = options(tmp.path / "run");
+  resumed.max_steps = 24;
+  resumed.eval_every = 6;
+  resumed.interrupt_after = 1;
+  resumed.callbacks.push_back(again);
+  genner::train::Trainer(*model, p.labels, p.train_ex, p.dev_ex, resumed).fit();
+  CHECK(again->evaluations_since_best() == patience->evaluations_since_best());
 }

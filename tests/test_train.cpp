@@ -5,6 +5,7 @@
 #include <genner/core/adamw.hpp>
 #include <genner/core/threading.hpp>
 #include <genner/train.hpp>
+#include <genner/app/sample_settings.hpp>
 
 #include "support.hpp"
 
@@ -676,11 +677,41 @@ TEST_CASE("every config file in configs/ parses with its published settings", "[
   CHECK(peft.origin.at("beams") == "--beams");
   CHECK(peft.given == std::vector<std::string>{"beams", "constrained"});
   // The executable's own defaults and config files stand in when no --config is given.
-  const auto own = genner::train::parse_command_line({"--epochs", "3"}, {{"model", "t5-3b"}}, {dir / "ace05.json"});
+  const auto own = genner::train::parse_command_line({"--epochs", "3"}, {{"model", "t5-3b"}},
+                                                      genner::train::config_files({dir / "ace05.json"}));
   CHECK(own.config.model == "t5-3b");
   CHECK(own.config.beams == 4);
   CHECK(own.config.epochs == 3);
   CHECK(own.origin.count("model") == 0);  // a default of the executable, not a choice of the user
+}
+
+TEST_CASE("the built-in settings of each family's sample stand in for config files, and --config replaces them",
+          "[train]") {
+  using genner::app::Family;
+  for (const auto family : {Family::flat, Family::nested, Family::discontinuous}) {
+    const auto builtin = genner::app::sample_settings(family);
+    INFO(builtin.path);
+    CHECK(builtin.settings.at("family") == genner::app::family_name(family));
+    CHECK(builtin.settings.at("dataset") == "sample");
+    CHECK(builtin.settings.at("target_type") == (family == Family::nested ? "span" : "word"));
+    CHECK(builtin.settings.value("contiguous", false) == (family != Family::discontinuous));
+    CHECK(builtin.settings.contains("scratch_d_model"));
+    CHECK_FALSE(genner::app::sample_settings(family, /*scratch_shape=*/false).settings.contains("scratch_d_model"));
+  }
+  const genner::train::DefaultConfigs builtin = [](const nlohmann::json&) {
+    return std::vector<genner::train::ConfigFile>{genner::app::sample_settings(Family::nested)};
+  };
+  const auto plain = genner::train::parse_command_line({"--epochs", "3"}, nlohmann::json::object(), builtin);
+  CHECK(plain.config.dataset == "sample");
+  CHECK(plain.config.family == "nested");
+  CHECK(plain.config.epochs == 3);
+  CHECK(plain.origin.at("dataset") == "built-in settings of the nested sample");
+  genner::test::TempDir tmp;
+  const auto other = genner::test::write_file(tmp, "other.json", R"({"dataset": "genia", "lr": 0.001})");
+  const auto replaced = genner::train::parse_command_line({"--config", other.string()}, nlohmann::json::object(), builtin);
+  CHECK(replaced.config.dataset == "genia");
+  CHECK(replaced.config.family == "flat");  // nothing of the built-in settings is left
+  CHECK(replaced.config.spm_vocab_size == genner::train::RunConfig{}.spm_vocab_size);
 }
 
 TEST_CASE("config and command-line errors name the place, what was expected and what was found", "[train]") {
@@ -839,13 +870,46 @@ TEST_CASE("trainer callbacks: the progress bar with its evaluation lines, and cu
   no_dev.on_start({0, 2, 2, false, tmp.path, {}});
   no_dev.on_evaluation({2, 2, 1.0, {2, 1.0, std::nullopt}, std::nullopt, -1.0, 2, 1e-4, {}, tmp.path});
   CHECK(quiet.str().find("dev F1") == std::string::npos);
-  // The driver's set: a bar when show_progress, the plot always.
-  gt::TrainerOptions topt;
-  CHECK(gt::standard_callbacks(topt).size() == 2);
-  topt.show_progress = false;
-  const auto only_plot = gt::standard_callbacks(topt);
-  REQUIRE(only_plot.size() == 1);
-  CHECK(dynamic_cast<gt::PlotCallback*>(only_plot.front().get()) != nullptr);
+  // The driver's set: the log always, early stopping with a patience, a bar when asked, the plot always.
+  const auto standard = gt::standard_callbacks();
+  REQUIRE(standard.size() == 3);
+  CHECK(dynamic_cast<gt::JsonlLogCallback*>(standard[0].get()) != nullptr);
+  CHECK(dynamic_cast<gt::ProgressCallback*>(standard[1].get()) != nullptr);
+  const auto quiet_set = gt::standard_callbacks({.progress = false, .logging_steps = 5, .patience = 2});
+  REQUIRE(quiet_set.size() == 3);
+  CHECK(quiet_set[0]->describe().at("logging_steps") == 5);
+  CHECK(quiet_set[1]->describe() == nlohmann::json{{"name", "early_stopping"}, {"patience", 2}});
+  CHECK(dynamic_cast<gt::PlotCallback*>(quiet_set[2].get()) != nullptr);
+}
+
+TEST_CASE("early stopping counts evaluations without a better dev F1 and carries the count across a resume",
+          "[train]") {
+  namespace gt = genner::train;
+  gt::EarlyStopping stop(2);
+  auto evaluation = [](int64_t step, int64_t best_step, std::optional<double> f1) {
+    gt::TrainingEvaluation e;
+    e.step = step;
+    e.best_step = best_step;
+    e.dev_f1 = f1;
+    return e;
+  };
+  stop.on_evaluation(evaluation(1, 1, 0.5));
+  CHECK_FALSE(stop.stop_training());
+  stop.on_evaluation(evaluation(2, 1, 0.4));
+  CHECK_FALSE(stop.stop_training());
+  stop.on_evaluation(evaluation(3, 1, 0.3));
+  CHECK(stop.stop_training());
+  // Resumed from a checkpoint saved after step 2: one evaluation without a better F1 so far.
+  gt::EarlyStopping resumed(2);
+  resumed.restore(nlohmann::json{{"since_best", 1}});
+  CHECK(resumed.evaluations_since_best() == 1);
+  resumed.on_evaluation(evaluation(3, 3, 0.6));  // better: the count starts again
+  CHECK(resumed.evaluations_since_best() == 0);
+  resumed.on_evaluation(evaluation(4, 3, std::nullopt));  // no dev set: nothing to count
+  CHECK(resumed.evaluations_since_best() == 0);
+  CHECK(resumed.state() == nlohmann::json{{"since_best", 0}});
+  CHECK_THROWS_WITH(resumed.restore(nlohmann::json{{"since", 1}}), Catch::Contains("since_best"));
+  CHECK_THROWS_WITH(gt::EarlyStopping(0), Catch::Contains("at least 1"));
 }
 
 TEST_CASE("metrics log appends flushed JSON lines and survives a torn last line", "[train]") {

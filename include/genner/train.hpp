@@ -14,3 +14,4 @@
 #include <genner/train/plot.hpp>
 #include <genner/train/distributed.hpp>
 #include <genner/train/trainer.hpp>
+#include <genner/train/standard_callbacks.hpp>

@@ -89,6 +89,8 @@ inline nlohmann::json to_json(const generate::PointerDecodeOptions& d) {
 }
 
 inline nlohmann::json to_json(const train::TrainerOptions& t) {
+  nlohmann::json callbacks = nlohmann::json::array();
+  for (const auto& c : t.callbacks) callbacks.push_back(c->describe());
   return {{"epochs", t.epochs},
           {"max_steps", t.max_steps},
           {"lr", t.lr},
@@ -98,8 +100,6 @@ inline nlohmann::json to_json(const train::TrainerOptions& t) {
           {"clip_norm", t.clip_norm},
           {"truncate_prob", t.truncate_prob},
           {"eval_every", t.eval_every},
-          {"logging_steps", t.logging_steps},
-          {"patience", t.patience},
           {"resume", t.resume},
           {"seed", t.seed},
           {"batch_size", t.batch_size},
@@ -108,7 +108,8 @@ inline nlohmann::json to_json(const train::TrainerOptions& t) {
           {"decode", to_json(t.decode)},
           {"precision", model::precision_name(t.precision)},
           {"metric", t.metric == train::MetricRules::pointer ? "pointer" : "word"},
-          {"accumulate", t.accumulate}};
+          {"accumulate", t.accumulate},
+          {"callbacks", std::move(callbacks)}};
 }
 
 /// Options of the predict command (taken out of the arguments before the settings parser).
@@ -607,8 +608,6 @@ class Commands {
     topt.clip_norm = cfg_.clip_norm;
     topt.truncate_prob = cfg_.truncate_prob;
     topt.eval_every = cfg_.eval_every;
-    topt.logging_steps = cfg_.logging_steps;
-    topt.patience = cfg_.patience;
     topt.resume = cfg_.resume;
     topt.seed = static_cast<uint64_t>(cfg_.seed);
     topt.trajectory = trajectory;
@@ -621,7 +620,8 @@ class Commands {
     topt.precision = precision();
     topt.accumulate = cfg_.accumulate;
     topt.group = group_;
-    topt.callbacks = train::standard_callbacks(topt);  // progress bar and curve.png
+    // log.jsonl and log.csv, early stopping, the progress bar and curve.png
+    topt.callbacks = train::standard_callbacks({topt.show_progress, cfg_.logging_steps, cfg_.patience});
     return topt;
   }
 

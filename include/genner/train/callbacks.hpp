@@ -1,8 +1,11 @@
-// genner/train/callbacks.hpp: what a training run reports while it runs. The Trainer
+// genner/train/callbacks.hpp: everything around the training loop. The Trainer
 // (train/trainer.hpp) calls every TrainerCallback of its options, on rank 0 only, when it starts,
-// after each optimizer step, after each evaluation (once the checkpoint is written) and when it
-// returns. ProgressCallback (train/progress.hpp) draws the progress bar, PlotCallback
-// (train/plot.hpp) writes curve.png; train::standard_callbacks (train/trainer.hpp) gives both.
+// after each optimizer step, after each evaluation (once the best weights are kept, before the
+// checkpoint) and when it returns. A callback may stop training (stop_training) and may carry state
+// across a resume (state / restore: saved in every checkpoint). EarlyStopping is here;
+// JsonlLogCallback (train/log.hpp) writes log.jsonl and log.csv, ProgressCallback
+// (train/progress.hpp) draws the progress bar, PlotCallback (train/plot.hpp) writes curve.png;
+// train::standard_callbacks (train/standard_callbacks.hpp) gives the command line's set.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -56,7 +59,8 @@ struct TrainingStep {
   int64_t tokens = 0;  ///< source and target tokens this process fed the model in the step
 };
 
-/// An evaluation is done and its checkpoint written.
+/// An evaluation is done and the best weights kept (the checkpoint follows, with every callback's
+/// state()).
 struct TrainingEvaluation {
   int64_t step = 0;
   int64_t total_steps = 0;
@@ -66,7 +70,7 @@ struct TrainingEvaluation {
   double best_dev_f1 = -1.0;
   int64_t best_step = -1;
   double lr = 0.0;
-  nlohmann::json record;  ///< the line written to log.jsonl
+  nlohmann::json record;  ///< the evaluation's line of the log (JsonlLogCallback writes it)
   std::filesystem::path output_dir;
 };
 
@@ -74,7 +78,7 @@ struct TrainingEvaluation {
 struct TrainingEnd {
   int64_t steps = 0;
   bool interrupted = false;  ///< stopped by TrainerOptions::interrupt_after, as a killed run would
-  bool stopped_early = false;
+  bool stopped_early = false;  ///< a callback stopped training (stop_training)
   double best_dev_f1 = -1.0;
   int64_t best_step = -1;
   std::filesystem::path output_dir;
@@ -88,6 +92,44 @@ class TrainerCallback {
   virtual void on_step(const TrainingStep&) {}
   virtual void on_evaluation(const TrainingEvaluation&) {}
   virtual void on_end(const TrainingEnd&) {}
+  /// Asked after every step and every evaluation: true ends training there on every rank. A stop
+  /// between evaluations evaluates and checkpoints first, so the run ends selected and resumable.
+  [[nodiscard]] virtual bool stop_training() const { return false; }
+  /// What the callback is and what it was given ({"name": ..., settings}): plans show it, and a
+  /// callback with state() is found again by its name on resume.
+  [[nodiscard]] virtual nlohmann::json describe() const { return {{"name", "callback"}}; }
+  /// What the callback carries across a resume (null: nothing). Saved with every checkpoint;
+  /// restore() gets it back before on_start of the resumed run.
+  [[nodiscard]] virtual nlohmann::json state() const { return nullptr; }
+  virtual void restore(const nlohmann::json&) {}
+};
+
+/// Stops training after `patience` evaluations in a row without a better dev F1 than the best so
+/// far. Runs without a dev set never stop this way.
+class EarlyStopping : public TrainerCallback {
+ public:
+  explicit EarlyStopping(int64_t patience) : patience_(patience) {
+    GENNER_CHECK(patience >= 1, "EarlyStopping: expected a patience of at least 1 evaluation, found ", patience);
+  }
+  void on_evaluation(const TrainingEvaluation& e) override {
+    if (!e.dev_f1) return;  // nothing to select on
+    since_best_ = e.best_step == e.step ? 0 : since_best_ + 1;
+  }
+  [[nodiscard]] bool stop_training() const override { return since_best_ >= patience_; }
+  [[nodiscard]] nlohmann::json describe() const override {
+    return {{"name", "early_stopping"}, {"patience", patience_}};
+  }
+  [[nodiscard]] nlohmann::json state() const override { return {{"since_best", since_best_}}; }
+  void restore(const nlohmann::json& s) override {
+    GENNER_CHECK(s.is_object() && s.contains("since_best") && s.at("since_best").is_number_integer(),
+                 "early stopping: expected the checkpoint's state {\"since_best\": N}, found ", json_excerpt(s));
+    since_best_ = s.at("since_best").get<int64_t>();
+  }
+  [[nodiscard]] int64_t evaluations_since_best() const { return since_best_; }
+
+ private:
+  int64_t patience_;
+  int64_t since_best_ = 0;
 };
 
 }  // namespace genner::train

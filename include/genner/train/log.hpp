@@ -2,11 +2,12 @@
 // scores per evaluation), appended and flushed line by line so a killed run keeps every line it
 // wrote and a resumed run continues the same file. plot.hpp draws curves from it. Optionally a
 // CSV mirror (log.csv: fixed columns, one row per line) for spreadsheets, pandas.read_csv,
-// gnuplot and experiment trackers' CSV importers.
+// gnuplot and experiment trackers' CSV importers. JsonlLogCallback writes a training run's log.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <iterator>
 #include <sstream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include <genner/core/error.hpp>
 #include <genner/core/json.hpp>
 #include <genner/io/atomic_file.hpp>
+#include <genner/train/callbacks.hpp>
 
 namespace genner::train {
 
@@ -142,6 +145,49 @@ class JsonlLog {
   std::filesystem::path path_, csv_path_;
   std::ofstream out_, csv_;
   std::mutex mutex_;
+};
+
+/// Writes a training run's log, <output_dir>/log.jsonl with its mirror log.csv: every evaluation's
+/// line and, every `logging_steps` steps (0: never), a line {"kind": "train", step, epoch,
+/// train_loss (mean since the previous such line), lr}. A resumed run keeps the lines up to its
+/// checkpoint's step and continues the same files; a fresh run starts them anew.
+class JsonlLogCallback : public TrainerCallback {
+ public:
+  explicit JsonlLogCallback(int64_t logging_steps = 0) : logging_steps_(logging_steps) {
+    GENNER_CHECK(logging_steps >= 0, "JsonlLogCallback: expected logging_steps >= 0, found ", logging_steps);
+  }
+  void on_start(const TrainingStart& s) override {
+    const auto path = s.output_dir / "log.jsonl";
+    if (s.resumed) JsonlLog::keep_until_step(path, s.step);
+    log_.emplace(path, /*truncate=*/!s.resumed, s.output_dir / "log.csv");
+    steps_per_epoch_ = std::max<int64_t>(1, s.steps_per_epoch);
+    loss_sum_ = 0.0;
+    losses_ = 0;
+  }
+  void on_step(const TrainingStep& s) override {
+    if (logging_steps_ == 0) return;
+    loss_sum_ += s.loss;
+    ++losses_;
+    if (s.step % logging_steps_ != 0) return;
+    log_->write({{"step", s.step},
+                 {"epoch", double(s.step) / double(steps_per_epoch_)},
+                 {"kind", "train"},
+                 {"train_loss", loss_sum_ / double(losses_)},
+                 {"lr", s.lr}});
+    loss_sum_ = 0.0;
+    losses_ = 0;
+  }
+  void on_evaluation(const TrainingEvaluation& e) override { log_->write(e.record); }
+  [[nodiscard]] nlohmann::json describe() const override {
+    return {{"name", "log"}, {"files", {"log.jsonl", "log.csv"}}, {"logging_steps", logging_steps_}};
+  }
+
+ private:
+  int64_t logging_steps_;
+  std::optional<JsonlLog> log_;
+  int64_t steps_per_epoch_ = 1;
+  double loss_sum_ = 0.0;  // training loss since the last "train" line
+  int64_t losses_ = 0;
 };
 
 }  // namespace genner::train

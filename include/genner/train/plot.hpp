@@ -333,6 +333,7 @@ class PlotCallback : public TrainerCallback {
     add(e.point);
     plot_training_curves(loss_, f1_, title_).write_png(e.output_dir / file_name_);
   }
+  [[nodiscard]] nlohmann::json describe() const override { return {{"name", "plot"}, {"file", file_name_}}; }
 
  private:
   void add(const CurvePoint& p) {

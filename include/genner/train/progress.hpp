@@ -178,6 +178,7 @@ class ProgressCallback : public TrainerCallback {
     if (bar_) bar_->finish();
     bar_.reset();
   }
+  [[nodiscard]] nlohmann::json describe() const override { return {{"name", "progress"}}; }
 
  private:
   ProgressOptions options_;

@@ -34,7 +34,6 @@
 #include <genner/train/log.hpp>
 #include <genner/train/metric.hpp>
 #include <genner/train/optim.hpp>
-#include <genner/train/plot.hpp>
 #include <genner/train/progress.hpp>
 #include <genner/train/schedule.hpp>
 
@@ -51,10 +50,6 @@ struct TrainerOptions {
   double clip_norm = 0.0;   ///< 0: off
   double truncate_prob = 0.0;
   int64_t eval_every = 0;  ///< steps; 0: once per epoch
-  /// A line {"kind": "train", step, epoch, train_loss (mean of the last N steps), lr} in log.jsonl
-  /// (and log.csv) every N steps; 0: only the evaluations' lines (kind "eval").
-  int64_t logging_steps = 0;
-  int64_t patience = 0;    ///< evaluations without a better dev F1 before stopping; 0: never stop early
   bool resume = true;
   uint64_t seed = 42;
   /// Settings that shape the trajectory (JSON object), saved with every checkpoint; resuming with
@@ -68,11 +63,14 @@ struct TrainerOptions {
   /// fp32, or bf16 mixed precision (autocast forward, fp32 weights, AdamW state and loss).
   model::Precision precision = model::Precision::fp32;
   MetricRules metric = MetricRules::pointer;  ///< rules of the dev F1 (train/metric.hpp)
-  /// Draw the dev decoding's progress bar on stderr (rank 0). The training bar is a callback:
-  /// standard_callbacks() adds a ProgressCallback when this is set.
+  /// Draw the dev decoding's progress bar on stderr (rank 0). The training bar is a callback
+  /// (ProgressCallback).
   bool show_progress = true;
-  /// Told about the start, every step, every evaluation and the end (rank 0 only); see
-  /// train/callbacks.hpp. Empty: the run writes only its checkpoint, best weights and log.jsonl.
+  /// Told about the start, every step, every evaluation and the end (rank 0 only), and asked
+  /// whether to stop; see train/callbacks.hpp. The log (JsonlLogCallback), early stopping
+  /// (EarlyStopping), the progress bar and curve.png are callbacks; standard_callbacks()
+  /// (train/standard_callbacks.hpp) gives them all. Empty: the run writes only its checkpoint and
+  /// best weights.
   std::vector<std::shared_ptr<TrainerCallback>> callbacks;
   /// Return after this many steps of this call, as a killed run would (tests of resume).
   int64_t interrupt_after = 0;
@@ -142,30 +140,19 @@ inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Exa
   Evaluation out;
   out.predictions.resize(examples.size());
   out.generated.resize(examples.size());
-  auto& generated = out.generated;
-  // Sentences sorted by length decode in tight batches; results go back to their own slots.
-  std::vector<size_t> order(examples.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return examples[a].src_ids.size() < examples[b].src_ids.size(); });
-  for (size_t begin = 0; begin < order.size(); begin += batch_size) {
-    const size_t end = std::min(order.size(), begin + batch_size);
-    std::span<const size_t> idx(order.data() + begin, end - begin);
-    auto batch = data::collate(examples, idx);
-    std::vector<std::vector<int64_t>> ws, we;
-    for (auto i : idx) {
-      ws.push_back(examples[i].word_start);
-      we.push_back(examples[i].word_end);
-    }
-    auto decoded = generate::decode_entities(model, batch.src_ids, batch.src_mask, ws, we, labels, decode);
-    for (size_t k = 0; k < idx.size(); ++k) {
+  int64_t done = 0;
+  const auto keep = [&](std::span<const size_t> positions, const data::Batch& batch,
+                        generate::PointerDecoded& decoded) {
+    for (size_t k = 0; k < positions.size(); ++k) {
       out.invalid_entities += decoded.reports[k].invalid;
-      out.predictions[idx[k]] = std::move(decoded.entities[k]);
+      out.predictions[positions[k]] = std::move(decoded.entities[k]);
       auto row = decoded.indices[static_cast<int64_t>(k)].contiguous();
-      generated[idx[k]].assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+      out.generated[positions[k]].assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
     }
-    bar.update(static_cast<int64_t>(end), std::nan(""), batch.src_mask.sum().item<int64_t>());
-  }
+    done += static_cast<int64_t>(positions.size());
+    bar.update(done, std::nan(""), batch.src_mask.sum().item<int64_t>());
+  };
+  generate::decode_examples(model, examples, labels, decode, batch_size, keep);
   bar.finish();
   detail::score_evaluation(out, examples, labels, decode, rules);
   if (was_training) model.train();
@@ -230,8 +217,9 @@ struct TrainResult {
 };
 
 /// Trains `model` on `train` and selects on `dev` (see TrainerOptions). Files in output_dir:
-/// `checkpoint/` (resumable state), `best.safetensors` (trained tensors of the best dev F1) and
-/// `log.jsonl` (one line per evaluation); the callbacks add theirs (PlotCallback: `curve.png`).
+/// `checkpoint/` (resumable state, the callbacks' states included) and `best.safetensors` (trained
+/// tensors of the best dev F1); the callbacks add theirs (JsonlLogCallback: `log.jsonl`,
+/// PlotCallback: `curve.png`).
 class Trainer {
  public:
   Trainer(model::NerModelCore& model, const data::LabelSpace& labels, std::span<const data::Example> train,
@@ -239,9 +227,16 @@ class Trainer {
       : model_(model), labels_(labels), train_(train), dev_(dev), options_(std::move(options)) {
     GENNER_CHECK(!train_.empty(), "Trainer: the training set is empty");
     GENNER_CHECK(options_.epochs > 0 || options_.max_steps > 0, "Trainer: expected epochs > 0 or max_steps > 0");
-    for (size_t i = 0; i < options_.callbacks.size(); ++i)
+    std::vector<std::string> stateful;
+    for (size_t i = 0; i < options_.callbacks.size(); ++i) {
       GENNER_CHECK(options_.callbacks[i] != nullptr, "Trainer: expected callback ", i,
                    " to be set, found a null pointer");
+      if (options_.callbacks[i]->state().is_null()) continue;
+      const auto name = callback_name(*options_.callbacks[i]);
+      GENNER_CHECK(std::find(stateful.begin(), stateful.end(), name) == stateful.end(), "Trainer: two callbacks named '",
+                   name, "' keep state; their checkpointed states would collide (describe() names them)");
+      stateful.push_back(name);
+    }
   }
 
   TrainResult fit() {
@@ -257,16 +252,21 @@ class Trainer {
     // Every rank starts from rank 0's weights (from a checkpoint, all ranks read the same one).
     run.reducer.broadcast_values(0);
     group.barrier("start of training");
-    if (run.main_rank)
-      run.log.emplace(options_.output_dir / "log.jsonl", /*truncate=*/!run.result.resumed,
-                      options_.output_dir / "log.csv");
     notify(run, TrainingStart{run.step, run.total, run.per_epoch, run.result.resumed, options_.output_dir, run.curve});
     model_.train();
     const int64_t first_step = run.step;
     while (run.step < run.total) {
       if (options_.interrupt_after > 0 && run.step - first_step >= options_.interrupt_after) return finish(run, true);
       train_step(run);
-      if ((run.step % run.eval_every == 0 || run.step == run.total) && evaluate_and_checkpoint(run)) break;
+      bool stop = stop_requested(run);
+      if (stop || run.step % run.eval_every == 0 || run.step == run.total) {
+        evaluate_and_checkpoint(run);
+        stop = stop || stop_requested(run);
+      }
+      if (stop) {
+        run.result.stopped_early = run.step < run.total;
+        break;
+      }
     }
     return finish(run, false);
   }
@@ -307,14 +307,11 @@ class Trainer {
     dist::GradientReducer reducer;
     std::filesystem::path checkpoint_dir;
     TrainResult result;
-    int64_t step = 0, since_best = 0;
+    int64_t step = 0;
     std::vector<CurvePoint> curve;
     nlohmann::json points = nlohmann::json::array();  // the curve as checkpoints keep it
-    std::optional<JsonlLog> log;
     double loss_sum = 0.0;  // training loss since the last evaluation
     int64_t loss_count = 0;
-    double logged_sum = 0.0;  // training loss since the last logging_steps line
-    int64_t logged_count = 0;
   };
 
   /// Restores the checkpoint in run.checkpoint_dir (its settings must match options_.trajectory).
@@ -327,13 +324,14 @@ class Trainer {
     run.truncation.set_state(info.extra.at("truncation").get<std::string>());
     run.result.best_dev_f1 = info.extra.value("best_dev_f1", -1.0);
     run.result.best_step = info.extra.value("best_step", int64_t{-1});
-    run.since_best = info.extra.value("since_best", int64_t{0});
     for (const auto& p : info.extra.value("curve", nlohmann::json::array())) {
       run.curve.push_back(CurvePoint::from_json(p));
       run.points.push_back(p);
     }
+    const auto states = info.extra.value("callbacks", nlohmann::json::object());
+    for (const auto& callback : options_.callbacks)
+      if (const auto name = callback_name(*callback); states.contains(name)) callback->restore(states.at(name));
     run.result.resumed = true;
-    JsonlLog::keep_until_step(options_.output_dir / "log.jsonl", run.step);
   }
 
   /// One optimizer step over the next global batch: gradients of every micro-batch of this
@@ -362,18 +360,6 @@ class Trainer {
                  "; lower the learning rate or enable clipping");
     run.loss_sum += loss;
     ++run.loss_count;
-    run.logged_sum += loss;
-    ++run.logged_count;
-    if (options_.logging_steps > 0 && run.step % options_.logging_steps == 0) {
-      if (run.main_rank)
-        run.log->write({{"step", run.step},
-                        {"epoch", double(run.step) / double(run.per_epoch)},
-                        {"kind", "train"},
-                        {"train_loss", run.logged_sum / double(run.logged_count)},
-                        {"lr", current_lr(run)}});
-      run.logged_sum = 0.0;
-      run.logged_count = 0;
-    }
     notify(run, TrainingStep{run.step, run.total, loss, current_lr(run), shown_tokens});
   }
 
@@ -414,9 +400,9 @@ class Trainer {
     return {loss_sum, shown_tokens};
   }
 
-  /// Evaluates on dev (keeping the best weights), logs, checkpoints and tells the callbacks.
-  /// Returns whether training stops early.
-  bool evaluate_and_checkpoint(Run& run) {
+  /// Evaluates on dev (keeping the best weights), tells the callbacks, then checkpoints (their
+  /// states included).
+  void evaluate_and_checkpoint(Run& run) {
     const double train_loss = run.loss_sum / std::max<int64_t>(1, run.loss_count);
     run.loss_sum = 0.0;
     run.loss_count = 0;
@@ -432,18 +418,15 @@ class Trainer {
       if (run.main_rank) model::save_trained(model_, run.result.best_model);
       run.result.best_step = run.step;
     }
-    if (run.main_rank) run.log->write(line);
     const CurvePoint point{run.step, train_loss, f1 && std::isfinite(*f1) ? f1 : std::nullopt};
     run.curve.push_back(point);
     run.points.push_back(point.to_json());
-    save_training_state(run);
     notify(run, TrainingEvaluation{run.step, run.total, double(run.step) / double(run.per_epoch), point, f1,
                                    run.result.best_dev_f1, run.result.best_step, current_lr(run), line,
                                    options_.output_dir});
+    save_training_state(run);
     // Other ranks read best.safetensors and the checkpoint only after rank 0 has written them.
     run.group.barrier("checkpoint");
-    if (options_.patience > 0 && run.since_best >= options_.patience) run.result.stopped_early = true;
-    return run.result.stopped_early;
   }
 
   /// Decodes and scores dev (all ranks), records the scores in `line`, keeps the best weights
@@ -458,22 +441,22 @@ class Trainer {
     if (f1 > run.result.best_dev_f1) {
       run.result.best_dev_f1 = f1;
       run.result.best_step = run.step;
-      run.since_best = 0;
       if (run.main_rank) model::save_trained(model_, run.result.best_model);
-    } else {
-      ++run.since_best;
     }
     return f1;
   }
 
   /// Rank 0 writes the resumable checkpoint: weights, optimizer, schedule, RNGs, sampler, the
-  /// truncation stream, the best so far and the curve.
+  /// truncation stream, the best so far, the curve and the callbacks' states.
   void save_training_state(Run& run) {
+    nlohmann::json states = nlohmann::json::object();
+    for (const auto& callback : options_.callbacks)
+      if (auto state = callback->state(); !state.is_null()) states[callback_name(*callback)] = std::move(state);
     nlohmann::json extra = {{"truncation", run.truncation.state()},
                             {"best_dev_f1", run.result.best_dev_f1},
                             {"best_step", run.result.best_step},
-                            {"since_best", run.since_best},
-                            {"curve", run.points}};
+                            {"curve", run.points},
+                            {"callbacks", std::move(states)}};
     if (!options_.trajectory.is_null()) extra["trajectory"] = options_.trajectory;
     const auto s = run.sampler.state();
     if (run.main_rank)
@@ -505,6 +488,21 @@ class Trainer {
     }
   }
 
+  /// Whether a callback asks to stop (rank 0 asks them; every rank gets the answer).
+  bool stop_requested(Run& run) {
+    bool stop = false;
+    if (run.main_rank)
+      for (const auto& callback : options_.callbacks) stop = stop || callback->stop_training();
+    if (!run.group.distributed()) return stop;
+    return run.group.sum(stop ? 1.0 : 0.0, "stop decision") > 0.0;
+  }
+
+  static std::string callback_name(const TrainerCallback& callback) {
+    const auto d = callback.describe();
+    return d.is_object() && d.contains("name") && d.at("name").is_string() ? d.at("name").get<std::string>()
+                                                                             : std::string("callback");
+  }
+
   static double current_lr(const Run& run) { return run.optimizer->param_groups().front().options().get_lr(); }
 
   /// Target tokens of one example that the loss counts, after truncation to `keep`.
@@ -520,14 +518,5 @@ class Trainer {
   TrainerOptions options_;
   dist::ReduceStats reduce_stats_;
 };
-
-/// The callbacks of the command-line driver: the progress bar (when options.show_progress) and
-/// the training-curve image, curve.png.
-[[nodiscard]] inline std::vector<std::shared_ptr<TrainerCallback>> standard_callbacks(const TrainerOptions& options) {
-  std::vector<std::shared_ptr<TrainerCallback>> out;
-  if (options.show_progress) out.push_back(std::make_shared<ProgressCallback>());
-  out.push_back(std::make_shared<PlotCallback>());
-  return out;
-}
 
 }  // namespace genner::train
