@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 build_dir="${1:-build}"
 bash scripts/setup.sh "$build_dir"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-ctest --test-dir "$build_dir" --output-on-failure -j 1 --timeout 1800
+# Two tests at a time: most of them spend much of their time starting processes and in one
+# thread, and the longest (example.precision_default) then runs beside the rest.
+ctest --test-dir "$build_dir" --output-on-failure -j 2 --timeout 1800
