@@ -72,9 +72,7 @@ value_for() {
     patience) echo 2 ;;                  warmup) echo 0.2 ;;
     weight_decay) echo 0.1 ;;            clip_value) echo 0.5 ;;
     clip_norm) echo 0.5 ;;               truncate_prob) echo 0.3 ;;
-    peft) echo adapters ;;               adapter_size) echo 16 ;;
-    prompt_length) echo 5 ;;             encoder_mlp) echo false ;;
-    avg_feature) echo false ;;           precision) echo bf16 ;;
+    precision) echo bf16 ;;
     seed) echo 7 ;;                      output_dir) echo "$work/other" ;;
     eval_every) echo 3 ;;                resume) echo true ;;
     description) echo "another run" ;;   nproc) echo 2 ;;
@@ -108,8 +106,18 @@ done
 plan --threads 1 || { cat "$work/err.txt"; fail "--threads 1"; }
 jq -e '.threads.openmp == 1 and .threads.openblas == 1 and .threads.from == "--threads 1"' "$work/plan.json" \
   >/dev/null || fail "--threads 1: the plan says $(jq -c .threads "$work/plan.json")"
-# The structure settings are refused here (flat_ner is compiled for full fine-tuning), and so is
-# the compiled value's opposite only: the compiled value itself is accepted.
+# What flat_ner is compiled for is not a setting (--help lists none of it); naming it is checked:
+# the compiled values themselves are accepted, a contradicting or impossible value refused.
+! "$exe" --help | grep -q -- "--peft \|--adapter_size \|--encoder_mlp " || fail "--help lists the structure as settings"
 plan --peft full --encoder_mlp true --avg_feature true --adapter_size 0 --prompt_length 0 ||
   { cat "$work/err.txt"; fail "the compiled experiment's own structure values were refused"; }
+for bad in "--peft lora" "--adapter_size 16" "--encoder_mlp false" "--avg_feature false" "--prompt_length 5"; do
+  if plan $bad; then fail "$bad was accepted by an executable compiled for full fine-tuning"; fi
+  grep -q "contradicts the compiled experiment" "$work/err.txt" || fail "$bad: $(cat "$work/err.txt")"
+done
+if plan --peft banana; then fail "--peft banana was accepted"; fi
+grep -q "peft: expected one of full" "$work/err.txt" || fail "--peft banana: $(cat "$work/err.txt")"
+printf '{"adapter_size": 16}\n' >"$work/structure.json"
+if plan --config "$work/structure.json"; then fail "adapter_size in a config file was accepted"; fi
+grep -q "structure.json: adapter_size 16 contradicts" "$work/err.txt" || fail "config adapter_size: $(cat "$work/err.txt")"
 echo "options: all $((changed + refused)) options: $changed change the run, $refused refused with a sentence naming them"

@@ -19,7 +19,10 @@ tiny="$run --spm_vocab_size 200"
 grep -q "experiment: static backbone d_model=32 d_ff=64 d_kv=8 heads=4 layers=2/2 ff=gated-gelu" "$work/scratch.txt" ||
   fail "the start-up line does not name the static backbone"
 grep -q '"program": "tiny_adapters"' "$work/scratch/run.json" || fail "run.json does not name the program"
-grep -q '"peft": "adapters"' "$work/scratch/run.json" || fail "run.json does not record the compiled PEFT mode"
+jq -e '.experiment.adapters != null and .experiment.trainable.backbone == false' "$work/scratch/run.json" >/dev/null ||
+  fail "run.json does not record the compiled experiment (adapters, frozen backbone)"
+! jq -e '.settings | has("peft")' "$work/scratch/run.json" >/dev/null ||
+  fail "run.json records the structure among the settings, beside the experiment"
 [ -s "$work/scratch/frozen.safetensors" ] || fail "a from-scratch adapter run must keep its random frozen backbone"
 echo "static_experiment: trained from random weights of the preset's shape"
 

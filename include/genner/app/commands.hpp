@@ -133,12 +133,7 @@ struct ExportFlags {
   std::string format;  ///< hf | peft; empty: peft for a LoRA run, else hf
 };
 
-/// The structure settings, the keys that shape a from-scratch backbone, and those that apply only
-/// to a from-scratch start.
-inline const std::vector<std::string>& structure_keys() {
-  static const std::vector<std::string> k = {"peft", "adapter_size", "prompt_length", "encoder_mlp", "avg_feature"};
-  return k;
-}
+/// The keys that shape a from-scratch backbone, and those that apply only to a from-scratch start.
 inline const std::vector<std::string>& scratch_keys() {
   static const std::vector<std::string> k = {"scratch_d_model", "scratch_d_ff",    "scratch_heads",
                                              "scratch_layers",  "scratch_dropout", "spm_vocab_size"};
@@ -154,6 +149,7 @@ class Commands {
         cfg_(std::move(cl.config)),
         given_(std::move(cl.given)),
         origin_(std::move(cl.origin)),
+        compiled_(std::move(cl.compiled)),
         group_(group ? group : &single_) {
     use_family(origin_.count("family") ? origin_.at("family") : std::string("family"));
   }
@@ -806,30 +802,32 @@ class Commands {
     }
   }
 
-  /// Refuses structure settings that contradict E; then records E's own values.
+  /// Refuses what a config file or the command line says of the structure (train::compiled_keys())
+  /// where it contradicts E on backbone `shape`; what agrees changes nothing.
   void check_structure(const t5::T5Config& shape) {
     const auto compiled = structure_settings(E::spec(), shape);
-    const auto settings = train::to_json(cfg_);
-    for (const auto& key : structure_keys()) {
+    for (const auto& [key, value] : compiled_.items()) {
       const auto it = origin_.find(key);
-      if (it == origin_.end() || settings[key] == compiled[key]) continue;
+      const auto where = it == origin_.end() ? key : it->second;
+      check_structure_value(key, value, where);
+      if (value == compiled[key]) continue;
       std::vector<std::string> built, published;
-      for (auto& name : executables_with(program_.family, key, settings[key]))
+      for (auto& name : executables_with(program_.family, key, value))
         (name.starts_with("ner_") ? built : published).push_back(std::move(name));
       std::string honour;
       if (!built.empty())
-        honour = "Programs with " + key + " " + settings[key].dump() + " for any backbone and family (built by default): " +
+        honour = "Programs with " + key + " " + value.dump() + " for any backbone and family (built by default): " +
                  list_names(built) + ". ";
       if (!published.empty())
         honour += "Published experiments with it for " + std::string(family_name(program_.family)) +
                   " data: " + list_names(published) + " (cmake -DGENNER_BUILD_EXPERIMENTS=ON builds them). ";
       if (honour.empty())
         honour = std::string("No listed executable for ") + family_name(program_.family) + " data has it. ";
-      fail(it->second, ": ", key, " ", settings[key].dump(), " contradicts the compiled experiment: ", program_.name,
-           " is compiled for ", experiment_line(), ", where ", key, " is ", compiled[key].dump(), ". ", honour,
-           "Or compile an executable of your own with ", alias_for(key, settings[key]), " (genner/model/policies.hpp)");
+      fail(where, ": ", key, " ", value.dump(),
+           " contradicts the compiled experiment: ", program_.name, " is compiled for ", experiment_line(), ", where ",
+           key, " is ", compiled[key].dump(), ". ", honour, "Or compile an executable of your own with ",
+           alias_for(key, value), " (genner/model/policies.hpp)");
     }
-    for (const auto& key : structure_keys()) train::find_option(key, key).set(cfg_, compiled[key]);
   }
 
   /// The `family` setting: the program's own family, or, for a program of any family, the one it
@@ -1012,7 +1010,8 @@ class Commands {
       for (const auto& [key, value] : record.settings.items()) {
         // Where the run's folder is, whether to resume and how many threads this machine gives are
         // not the run's to record.
-        if (key == "output_dir" || key == "resume" || key == "threads" ||
+        // What trains and how the model is wired is the run's experiment, not a setting.
+        if (key == "output_dir" || key == "resume" || key == "threads" || train::is_compiled_key(key) ||
             std::find(given_.begin(), given_.end(), key) != given_.end())
           continue;
         const auto* o = train::lookup_option(key);
@@ -1060,6 +1059,7 @@ class Commands {
   train::RunConfig cfg_;
   std::vector<std::string> given_;             ///< settings given on the command line (they override a run's record)
   std::map<std::string, std::string> origin_;  ///< where each non-default setting came from
+  nlohmann::json compiled_;                    ///< what config files and the command line say of the structure
   train::dist::Group single_;
   core::ThreadSetting threads_;  ///< what use_threads() set for the command being run
   train::dist::Group* group_;

@@ -129,8 +129,9 @@ void print_usage(const std::string& executable, const Program& program, const tr
                                    : std::string(family_name(program.family)) + " NER")
             << "), compiled for:\n  "
             << describe(E::spec()) << "\n"
-            << "Settings that contradict it (peft, adapter_size, prompt_length, encoder_mlp, avg_feature, and\n"
-            << "scratch_* for a static backbone) are refused; the error names the executables that have them.\n\n"
+            << "What it is compiled for is not a setting: peft, adapter_size, prompt_length, encoder_mlp and\n"
+            << "avg_feature in a config file or on the command line are checked against it, and a contradicting\n"
+            << "value (or scratch_* for a static backbone) is refused, naming the executables that have it.\n\n"
             << "Defaults of this executable (shown with each option below): --model " << defaults.model
             << "; config files:";
   if (program.configs.empty())

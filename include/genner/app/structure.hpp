@@ -1,12 +1,15 @@
 // genner/app/structure.hpp: the compiled experiment as the command-line application shows and
 // checks it. An executable is compiled for one experiment alias (genner/model/policies.hpp): its
-// backbone shape, what trains, adapters, soft prompt, encoder MLP and head. The option table's
-// "structure" settings (peft, adapter_size, prompt_length, encoder_mlp, avg_feature) name those
-// facts; a value that contradicts the compiled experiment is refused, never obeyed at run time.
+// backbone shape, what trains, adapters, soft prompt, encoder MLP and head. The names peft,
+// adapter_size, prompt_length, encoder_mlp and avg_feature (train::compiled_keys()) are not
+// settings: a config file or command line may name them, and a value that contradicts the
+// compiled experiment is refused, never obeyed at run time.
 // --model names where the backbone's weights come from: `scratch`, a name under the models root,
 // or a path.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -35,7 +38,31 @@ inline std::string peft_mode(const model::ExperimentSpec& s) {
   return "added";
 }
 
-/// The structure settings an experiment fixes on backbone `c` (adapter size resolved on it).
+/// The PEFT modes `peft` may name.
+inline const std::vector<std::string>& peft_modes() {
+  static const std::vector<std::string> m = {"full", "embeddings", "prompt", "adapters", "adapters+prompt", "lora",
+                                             "added"};
+  return m;
+}
+
+/// Refuses a value no experiment could have: peft one of peft_modes(), adapter_size and
+/// prompt_length integers of at least 0, encoder_mlp and avg_feature true or false.
+inline void check_structure_value(const std::string& key, const nlohmann::json& v, const std::string& where) {
+  if (key == "peft") {
+    const bool known = v.is_string() && std::find(peft_modes().begin(), peft_modes().end(), v.get<std::string>()) !=
+                                            peft_modes().end();
+    GENNER_CHECK(known, where, ": peft: expected one of full, embeddings, prompt, adapters, adapters+prompt, lora, "
+                 "added, found ", v.dump());
+  } else if (key == "adapter_size" || key == "prompt_length") {
+    GENNER_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, where, ": ", key,
+                 ": expected an integer of at least 0, found ", v.dump());
+  } else {
+    GENNER_CHECK(v.is_boolean(), where, ": ", key, ": expected true or false, found ", v.dump());
+  }
+}
+
+/// The structure an experiment fixes on backbone `c` (adapter size resolved on it), under the
+/// names of train::compiled_keys().
 inline nlohmann::json structure_settings(const model::ExperimentSpec& s, const t5::T5Config& c) {
   return {{"peft", peft_mode(s)},
           {"adapter_size", s.adapters.enabled() ? s.adapters.resolved_size(c) : 0},

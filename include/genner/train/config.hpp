@@ -4,9 +4,9 @@
 // `--key=value` parser, validation and the generated --help.
 //
 // File format: a flat JSON object of settings. Precedence: defaults < the executable's defaults <
-// config files in the order given < command line. Settings of the section "structure" describe what
-// an executable is compiled for (PEFT mode, adapter size, prompt length, encoder MLP, head): they are
-// checked against the compiled experiment, never obeyed at run time (genner/app/structure.hpp).
+// config files in the order given < command line. What an executable is compiled for (PEFT mode,
+// adapter size, prompt length, encoder MLP, head) is not a setting: compiled_keys() name it, and a
+// program checks such names against its compiled experiment (genner/app/structure.hpp).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -79,12 +79,6 @@ struct RunConfig {
   double clip_value = 0.0;  ///< 0: off (PEFT runs used 0.1)
   double clip_norm = 0.0;   ///< 0: off
   double truncate_prob = 0.05;
-  // Structure: what the executable is compiled for; checked, never obeyed (genner/app/structure.hpp)
-  std::string peft = "full";  ///< full | embeddings | prompt | adapters | adapters+prompt | lora | added
-  int64_t adapter_size = 0;   ///< 0: no adapters
-  int64_t prompt_length = 0;  ///< 0: no soft prompt
-  bool encoder_mlp = true;
-  bool avg_feature = true;  ///< the pointer head's features: avg_feature (true) or another head
   // Run
   std::string precision = "fp32";  ///< fp32 | bf16 (mixed-precision training, bf16 inference) | int8 (CPU inference)
   std::string frozen_precision = "fp32";  ///< fp32 | bf16 | int8: how a frozen backbone's projections are stored
@@ -280,19 +274,6 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
               "clip the global gradient norm; 0: off (also --max_grad_norm)"),
       num_opt("truncate_prob", &RunConfig::truncate_prob, "optimisation", 0, 1, false,
               "probability per step of cutting the decoder input at a random length"),
-      choice_opt("peft", &RunConfig::peft, "structure",
-                 {"full", "embeddings", "prompt", "adapters", "adapters+prompt", "lora", "added"},
-                 "what trains (docs/METHOD.md §3); compiled into the executable: a different value is refused"),
-      int_opt("adapter_size", &RunConfig::adapter_size, "structure", 0, 65536,
-              "adapter bottleneck (0: none); compiled into the executable: a different value is refused"),
-      int_opt("prompt_length", &RunConfig::prompt_length, "structure", 0, 4096,
-              "soft prompt vectors (0: none); compiled into the executable: a different value is refused"),
-      bool_opt("encoder_mlp", &RunConfig::encoder_mlp, "structure",
-               "encoder outputs pass through the MLP before pointer scoring; compiled into the executable: a different "
-               "value is refused"),
-      bool_opt("avg_feature", &RunConfig::avg_feature, "structure",
-               "the head averages MLP(H) with the source token embeddings (published default); compiled into the "
-               "executable: a different value is refused"),
       choice_opt(
           "precision", &RunConfig::precision, "run", {"fp32", "bf16", "int8"},
           "fp32; bf16: train in mixed precision (fp32 weights, optimizer state and final scores), evaluate/predict "
@@ -354,6 +335,18 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
       {"per_device_train_batch_size",
        "use --batch_size: sentences per optimizer step over all ranks (each of --nproc ranks takes its share)"}};
   return refused;
+}
+
+/// Names that are not settings: what trains, adapters, soft prompt, encoder MLP and head are
+/// compiled into each executable (its experiment alias, which run.json records). Config files and
+/// the command line may still name them; parse_command_line() collects them in
+/// CommandLine::compiled, for the program to check against what it is compiled for.
+[[nodiscard]] inline const std::vector<std::string>& compiled_keys() {
+  static const std::vector<std::string> k = {"peft", "adapter_size", "prompt_length", "encoder_mlp", "avg_feature"};
+  return k;
+}
+[[nodiscard]] inline bool is_compiled_key(const std::string& key) {
+  return std::find(compiled_keys().begin(), compiled_keys().end(), key) != compiled_keys().end();
 }
 
 /// The table's name for `key`: an alias resolved; a refused name is an error giving the reason.
@@ -464,11 +457,19 @@ inline void apply_object(RunConfig& config, const nlohmann::json& object, const 
 struct ConfigFile {
   std::filesystem::path path;
   nlohmann::json settings = nlohmann::json::object();
+  nlohmann::json compiled = nlohmann::json::object();  ///< compiled_keys() the file names, taken out of settings
 };
 
 /// Validates a config file's settings: unknown keys, wrong kinds and ranges are errors naming the
 /// file (or whatever `file.path` names) and the key.
 [[nodiscard]] inline ConfigFile check_config_file(ConfigFile file) {
+  GENNER_CHECK(file.settings.is_object(), file.path.string(), ": expected a JSON object of settings, found ",
+               file.settings.type_name());
+  for (const auto& key : compiled_keys())
+    if (file.settings.contains(key)) {
+      file.compiled[key] = file.settings[key];
+      file.settings.erase(key);
+    }
   RunConfig scratch;
   detail::apply_object(scratch, file.settings, file.path.string());
   return file;
@@ -538,6 +539,8 @@ struct CommandLine {
   std::map<std::string, std::string> origin;
   bool help = false;
   std::vector<std::filesystem::path> config_files;
+  /// compiled_keys() named by a config file or the command line (the latter wins), with origin.
+  nlohmann::json compiled = nlohmann::json::object();
 };
 
 /// What stands in for --config when the command line gives none: given the command line's own
@@ -561,6 +564,7 @@ using DefaultConfigs = std::function<std::vector<ConfigFile>(const nlohmann::jso
                                                     const DefaultConfigs& default_configs = {}) {
   CommandLine out;
   nlohmann::json overrides = nlohmann::json::object();
+  nlohmann::json compiled = nlohmann::json::object();  // compiled keys of the command line
   std::map<std::string, std::string> spelled;  // the table's name -> how the command line spelled it
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -577,6 +581,15 @@ using DefaultConfigs = std::function<std::vector<ConfigFile>(const nlohmann::jso
       key = key.substr(0, eq);
     }
     std::replace(key.begin(), key.end(), '-', '_');
+    if (is_compiled_key(key)) {
+      // Not a setting: kept as given (JSON when it reads as JSON, else text) for the program to check.
+      if (!value) {
+        const bool next_is_value = i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0;
+        value = next_is_value ? args[++i] : std::string("true");
+      }
+      compiled[key] = nlohmann::json::accept(*value) ? nlohmann::json::parse(*value) : nlohmann::json(*value);
+      continue;
+    }
     if (key != "config") {
       const auto name = canonical_key(key, "--" + key);
       GENNER_CHECK(!spelled.count(name) || spelled[name] == key, "--", key, " and --", spelled[name],
@@ -612,7 +625,18 @@ using DefaultConfigs = std::function<std::vector<ConfigFile>(const nlohmann::jso
     files = default_configs(overrides);
     for (const auto& f : files) out.config_files.push_back(f.path);
   }
-  for (const auto& f : files) apply_config_file(out.config, f, &out.origin);
+  for (const auto& f : files) {
+    apply_config_file(out.config, f, &out.origin);
+    for (const auto& [key, value] : f.compiled.items()) {
+      out.compiled[key] = value;
+      out.origin[key] = f.path.string();
+    }
+  }
+  for (const auto& [key, value] : compiled.items()) {
+    out.compiled[key] = value;
+    out.given.push_back(key);
+    out.origin[key] = "--" + key;
+  }
   for (const auto& [key, value] : overrides.items()) {
     find_option(key, "--" + key).set(out.config, value);
     out.given.push_back(key);
