@@ -8,7 +8,8 @@
 //   data/     loaders, pointer targets, batching
 //   model/    experiment policies, the pointer-head NER model, PEFT, device maps
 //   generate/ greedy and beam search, pointer decoding, constraints
-//   train/    metric, trainer, checkpoints, configs, progress, logs, plots
+//   report/   the terminal progress bar and the training-curve chart (PNG)
+//   train/    metric, trainer, callbacks (log, early stopping, progress, curve.png), checkpoints, configs
 //   recognize/ Recognizer: raw text in, entities with character offsets out; predict
 #pragma once
 #include <genner/core/error.hpp>
@@ -20,6 +21,7 @@
 #include <genner/io.hpp>
 #include <genner/model.hpp>
 #include <genner/recognize.hpp>
+#include <genner/report.hpp>
 #include <genner/t5.hpp>
 #include <genner/text.hpp>
 #include <genner/train.hpp>

@@ -1,5 +1,6 @@
 // genner/train.hpp: umbrella header for genner's training utilities (metric, schedule,
-// optimisation helpers, checkpoints, config, trainer callbacks, progress, logs and plots).
+// optimisation helpers, checkpoints, config, the trainer and its callbacks: log, early stopping,
+// progress bar, curve.png).
 #pragma once
 
 #include <genner/train/metric.hpp>

@@ -25,7 +25,7 @@
 #include <genner/data/detail/lines.hpp>
 #include <genner/recognize/recognizer.hpp>
 #include <genner/text/pretokenize.hpp>
-#include <genner/train/progress.hpp>
+#include <genner/report/progress.hpp>
 
 namespace genner::recognize {
 
@@ -223,12 +223,12 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
   GENNER_CHECK(options.chunk_lines >= 1, "predict: chunk_lines must be at least 1");
   const auto t0 = std::chrono::steady_clock::now();
   PredictStats stats;
-  std::unique_ptr<train::ProgressBar> bar;
+  std::unique_ptr<report::ProgressBar> bar;
   if (options.total_lines > 0 && ::isatty(STDERR_FILENO) == 1) {
-    train::ProgressOptions po;
+    report::ProgressOptions po;
     po.label = "predict";
     po.tty = true;
-    bar = std::make_unique<train::ProgressBar>(static_cast<int64_t>(options.total_lines), po);
+    bar = std::make_unique<report::ProgressBar>(static_cast<int64_t>(options.total_lines), po);
   }
   if (options.format == Format::html) out << kHtmlHead;
   std::size_t doc_cp = 0;  // brat: code points of the input's text before the current line

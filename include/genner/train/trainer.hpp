@@ -28,13 +28,13 @@
 #include <genner/model/checkpoint.hpp>
 #include <genner/model/ner_model.hpp>
 #include <genner/model/precision.hpp>
+#include <genner/report/progress.hpp>
 #include <genner/train/callbacks.hpp>
 #include <genner/train/checkpoint.hpp>
 #include <genner/train/distributed.hpp>
 #include <genner/train/log.hpp>
 #include <genner/train/metric.hpp>
 #include <genner/train/optim.hpp>
-#include <genner/train/progress.hpp>
 #include <genner/train/schedule.hpp>
 
 namespace genner::train {
@@ -130,10 +130,10 @@ inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Exa
                            MetricRules rules = MetricRules::pointer) {
   const auto t0 = std::chrono::steady_clock::now();
   std::ostringstream silent;
-  ProgressOptions bar_options;
+  report::ProgressOptions bar_options;
   bar_options.label = "decode";
   if (!show_progress) bar_options.out = &silent;
-  ProgressBar bar(std::max<int64_t>(1, static_cast<int64_t>(examples.size())), bar_options);
+  report::ProgressBar bar(std::max<int64_t>(1, static_cast<int64_t>(examples.size())), bar_options);
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
