@@ -498,3 +498,27 @@ TEST_CASE("the CoNLL reader skips the marks predict writes for blank input lines
   REQUIRE(hash.sentences.size() == 1);
   CHECK(hash.sentences[0].words.front() == "#");
 }
+
+TEST_CASE("a data set's splits from its folder: the family's reader, dev standing in for a missing train split",
+          "[data]") {
+  genner::test::TempDir tmp;
+  const std::string conll = "John B-PER\nlives O\nin O\nParis B-LOC\n\nAcme B-ORG\nhired O\nme O\n\n";
+  genner::test::write_file(tmp, "dev.txt", conll);
+  genner::test::write_file(tmp, "test.txt", conll + "Rome B-LOC\n\n");
+  genner::data::SplitOptions o;
+  o.max_eval_samples = 1;
+  const auto s = genner::data::load_splits(genner::data::Family::flat, tmp.path, o);
+  CHECK(s.train.sentences.size() == 2);  // dev trains, in full
+  CHECK(s.dev.sentences.size() == 1);
+  CHECK(s.test.sentences.size() == 1);
+  CHECK(s.types == std::vector<std::string>{"LOC", "ORG", "PER"});  // each split lists its types sorted
+  REQUIRE(s.notes.size() == 1);
+  CHECK_THAT(s.notes.front(), Catch::Contains("has no train split"));
+  o.train_on_dev = true;
+  CHECK_THROWS_WITH(genner::data::load_splits(genner::data::Family::flat, tmp.path, o),
+                    Catch::Contains("train_on_dev") && Catch::Contains("no train split"));
+  CHECK_THROWS_WITH(genner::data::load_splits(genner::data::Family::nested, tmp.path),
+                    Catch::Contains("no dev split found"));
+  CHECK_THROWS_WITH(genner::data::load_splits(genner::data::Family::flat, tmp.path / "none"),
+                    Catch::Contains("no such folder"));
+}

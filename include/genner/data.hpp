@@ -11,3 +11,5 @@
 #include <genner/data/targets.hpp>
 #include <genner/data/label_convention.hpp>
 #include <genner/data/batching.hpp>
+#include <genner/data/family.hpp>
+#include <genner/data/splits.hpp>
