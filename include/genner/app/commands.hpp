@@ -89,27 +89,16 @@ inline nlohmann::json to_json(const generate::PointerDecodeOptions& d) {
 }
 
 inline nlohmann::json to_json(const train::TrainerOptions& t) {
-  nlohmann::json callbacks = nlohmann::json::array();
-  for (const auto& c : t.callbacks) callbacks.push_back(c->describe());
-  return {{"epochs", t.epochs},
-          {"max_steps", t.max_steps},
-          {"lr", t.lr},
-          {"warmup", t.warmup},
-          {"weight_decay", t.weight_decay},
-          {"clip_value", t.clip_value},
-          {"clip_norm", t.clip_norm},
-          {"truncate_prob", t.truncate_prob},
-          {"eval_every", t.eval_every},
-          {"resume", t.resume},
-          {"seed", t.seed},
-          {"batch_size", t.batch_size},
-          {"max_tokens", t.max_tokens == std::numeric_limits<size_t>::max() ? nlohmann::json() : nlohmann::json(t.max_tokens)},
-          {"output_dir", t.output_dir.string()},
-          {"decode", to_json(t.decode)},
-          {"precision", model::precision_name(t.precision)},
-          {"metric", t.metric == train::MetricRules::pointer ? "pointer" : "word"},
-          {"accumulate", t.accumulate},
-          {"callbacks", std::move(callbacks)}};
+  nlohmann::json out = nlohmann::json::object();
+  train::for_each_setting(t, [&](const char* key, const auto& value) { out[key] = value; });
+  out["max_tokens"] = t.max_tokens == std::numeric_limits<size_t>::max() ? nlohmann::json() : nlohmann::json(t.max_tokens);
+  out["output_dir"] = t.output_dir.string();
+  out["decode"] = to_json(t.decode);
+  out["precision"] = model::precision_name(t.precision);
+  out["metric"] = t.metric == train::MetricRules::pointer ? "pointer" : "word";
+  out["callbacks"] = nlohmann::json::array();
+  for (const auto& c : t.callbacks) out["callbacks"].push_back(c->describe());
+  return out;
 }
 
 /// Options of the predict command (taken out of the arguments before the settings parser).
@@ -488,14 +477,7 @@ class Commands {
     // tokenizer; the other ranks then read them. A plan touches no run folder.
     const bool main_rank = group_->is_main();
     std::ostream& note = for_training ? std::cout : std::cerr;
-    GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected a folder, found an empty path");
-    const fs::path out =
-        main_rank && for_training ? train::prepare_output_dir(cfg_.output_dir) : fs::path(cfg_.output_dir);
-    if (main_rank && for_training) {
-      p.lock.emplace(out);
-      for (const auto& f : train::remove_stale_temporaries(out))
-        std::cerr << "note: removed " << f.string() << ", left by a killed run\n";
-    }
+    const fs::path out = claim_output_dir(p, for_training);
     const auto trajectory = trajectory_settings();
     if (for_training && cfg_.resume) {
       const auto saved = train::checkpoint_settings(out / "checkpoint");
@@ -509,34 +491,7 @@ class Commands {
     const auto shape = backbone_shape(source);
     if constexpr (!E::backbone::is_static) check_structure(shape);
 
-    if (!for_training && cfg_.data_dir.empty() && cfg_.dataset == "sample") {
-      p.temp.emplace();
-      p.data_dir = resolve_data_dir(p.temp->path / "run");  // read below; reported where train writes it
-    } else {
-      if (main_rank) p.data_dir = resolve_data_dir(out);
-      group_->barrier("sample data");
-      if (!main_rank) p.data_dir = resolve_data_dir(out, /*write=*/false);
-    }
-    if (for_training && cfg_.resume && train::find_checkpoint(out / "checkpoint") && fs::exists(out / "run.json")) {
-      // The checkpoint's weights and tokenizer belong to the data they were trained on.
-      const auto before = RunRecord::read(out / "run.json").data_dir;
-      const auto was = fs::weakly_canonical(train::path_from_record(before, out));
-      GENNER_CHECK(before.empty() || was == fs::weakly_canonical(p.data_dir), (out / "checkpoint").string(),
-                   ": cannot resume: the run was trained on the data in ", was.string(), ", not ",
-                   p.data_dir.string(), "; resume with that --data_dir, or --resume false to start over in this folder");
-    }
-    const auto data_read = p.data_dir;
-    if (p.temp) p.data_dir = out / "sample_data";
-    note << "genner " << program_.name << " (" << family_name(program_.family) << " NER): data " << p.data_dir.string()
-         << ", output " << out.string() << "\n  experiment: " << experiment_line() << "\n";
-    p.splits = load_splits(program_.family, data_read, cfg_);
-    note << "  sentences: train " << p.splits.train.sentences.size() << ", dev " << p.splits.dev.sentences.size()
-         << ", test " << p.splits.test.sentences.size() << "; types:";
-    for (const auto& t : p.splits.types) note << ' ' << t;
-    note << "\n";
-    if (cfg_.dataset == "sample" && cfg_.data_dir.empty())
-      note << "  note: the sample data is synthetic (genner/data/sample.hpp); a model trained on it fits that data "
-              "only, not real text: train on a real data set (--dataset, --data_dir) for that\n";
+    read_data(p, out, for_training, note);
 
     auto& record = p.record;
     record.settings = train::to_json(cfg_);
@@ -569,22 +524,7 @@ class Commands {
     p.model = build_model(source, shape, p.model_options,
                           p.tokenizer ? p.tokenizer->piece_count() : cfg_.spm_vocab_size);
     record.config = p.model->config();
-    if (p.tokenizer) {
-      auto& tokenizer = *p.tokenizer;
-      recognize::check_vocabulary(tokenizer, record.config.vocab_size, record.tokenizer);
-      model::init_labels_from_names(*p.model, p.splits.types, tokenizer);
-      const auto type = data::parse_target_type(cfg_.target_type);
-      data::EncodeReport report;
-      p.train = data::encode_dataset(p.splits.train, tokenizer, p.labels, type, &report);
-      p.dev = data::encode_dataset(p.splits.dev, tokenizer, p.labels, type, &report);
-      p.test = data::encode_dataset(p.splits.test, tokenizer, p.labels, type, &report);
-      const auto guard = static_cast<size_t>(cfg_.max_words);
-      data::check_source_lengths(p.train, p.splits.train, guard, "the train split of " + p.data_dir.string());
-      data::check_source_lengths(p.dev, p.splits.dev, guard, "the dev split of " + p.data_dir.string());
-      data::check_source_lengths(p.test, p.splits.test, guard, "the test split of " + p.data_dir.string());
-      if (report.entities_on_unk_words)
-        std::cerr << "note: " << report.entities_on_unk_words << " entities cover words with no SentencePiece piece\n";
-    }
+    if (p.tokenizer) encode_splits(p);
     p.model->set_checkpointing(cfg_.gradient_checkpointing);
     // A random frozen backbone is saved in fp32 before training (train_command), then stored.
     if (!for_training) p.model->store_frozen(frozen_storage());
@@ -593,28 +533,87 @@ class Commands {
     p.topt = trainer_options(out, trajectory);
   }
 
+  /// The run folder: rank 0 of a training run creates it, locks it and removes what a killed run
+  /// left; a plan and the other ranks only name it.
+  fs::path claim_output_dir(Prepared& p, bool for_training) {
+    GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected a folder, found an empty path");
+    const bool owner = group_->is_main() && for_training;
+    const fs::path out = owner ? train::prepare_output_dir(cfg_.output_dir) : fs::path(cfg_.output_dir);
+    if (owner) {
+      p.lock.emplace(out);
+      for (const auto& f : train::remove_stale_temporaries(out))
+        std::cerr << "note: removed " << f.string() << ", left by a killed run\n";
+    }
+    return out;
+  }
+
+  /// Finds (or, for the sample, writes) the data and loads its splits; a resumed run must read the
+  /// data it was trained on.
+  void read_data(Prepared& p, const fs::path& out, bool for_training, std::ostream& note) {
+    const bool main_rank = group_->is_main();
+    if (!for_training && cfg_.data_dir.empty() && cfg_.dataset == "sample") {
+      p.temp.emplace();
+      p.data_dir = resolve_data_dir(p.temp->path / "run");  // read below; reported where train writes it
+    } else {
+      if (main_rank) p.data_dir = resolve_data_dir(out);
+      group_->barrier("sample data");
+      if (!main_rank) p.data_dir = resolve_data_dir(out, /*write=*/false);
+    }
+    if (for_training && cfg_.resume && train::find_checkpoint(out / "checkpoint") && fs::exists(out / "run.json")) {
+      // The checkpoint's weights and tokenizer belong to the data they were trained on.
+      const auto before = RunRecord::read(out / "run.json").data_dir;
+      const auto was = fs::weakly_canonical(train::path_from_record(before, out));
+      GENNER_CHECK(before.empty() || was == fs::weakly_canonical(p.data_dir), (out / "checkpoint").string(),
+                   ": cannot resume: the run was trained on the data in ", was.string(), ", not ",
+                   p.data_dir.string(), "; resume with that --data_dir, or --resume false to start over in this folder");
+    }
+    const auto data_read = p.data_dir;
+    if (p.temp) p.data_dir = out / "sample_data";
+    note << "genner " << program_.name << " (" << family_name(program_.family) << " NER): data " << p.data_dir.string()
+         << ", output " << out.string() << "\n  experiment: " << experiment_line() << "\n";
+    p.splits = load_splits(program_.family, data_read, cfg_);
+    note << "  sentences: train " << p.splits.train.sentences.size() << ", dev " << p.splits.dev.sentences.size()
+         << ", test " << p.splits.test.sentences.size() << "; types:";
+    for (const auto& t : p.splits.types) note << ' ' << t;
+    note << "\n";
+    if (cfg_.dataset == "sample" && cfg_.data_dir.empty())
+      note << "  note: the sample data is synthetic (genner/data/sample.hpp); a model trained on it fits that data "
+              "only, not real text: train on a real data set (--dataset, --data_dir) for that\n";
+  }
+
+  /// Encodes the three splits with the run's tokenizer and labels (label rows initialised from the
+  /// type names), refusing sources the length guard would cut.
+  void encode_splits(Prepared& p) {
+    const auto& record = p.record;
+    auto& tokenizer = *p.tokenizer;
+    recognize::check_vocabulary(tokenizer, record.config.vocab_size, record.tokenizer);
+    model::init_labels_from_names(*p.model, p.splits.types, tokenizer);
+    const auto type = data::parse_target_type(cfg_.target_type);
+    data::EncodeReport report;
+    p.train = data::encode_dataset(p.splits.train, tokenizer, p.labels, type, &report);
+    p.dev = data::encode_dataset(p.splits.dev, tokenizer, p.labels, type, &report);
+    p.test = data::encode_dataset(p.splits.test, tokenizer, p.labels, type, &report);
+    const auto guard = static_cast<size_t>(cfg_.max_words);
+    data::check_source_lengths(p.train, p.splits.train, guard, "the train split of " + p.data_dir.string());
+    data::check_source_lengths(p.dev, p.splits.dev, guard, "the dev split of " + p.data_dir.string());
+    data::check_source_lengths(p.test, p.splits.test, guard, "the test split of " + p.data_dir.string());
+    if (report.entities_on_unk_words)
+      std::cerr << "note: " << report.entities_on_unk_words << " entities cover words with no SentencePiece piece\n";
+  }
+
   train::TrainerOptions trainer_options(const fs::path& out, const nlohmann::json& trajectory) {
     train::TrainerOptions topt;
-    topt.epochs = cfg_.epochs;
-    topt.max_steps = cfg_.max_steps;
-    topt.lr = cfg_.lr;
-    topt.warmup = cfg_.warmup;
-    topt.weight_decay = cfg_.weight_decay;
-    topt.clip_value = cfg_.clip_value;
-    topt.clip_norm = cfg_.clip_norm;
-    topt.truncate_prob = cfg_.truncate_prob;
-    topt.eval_every = cfg_.eval_every;
-    topt.resume = cfg_.resume;
-    topt.seed = static_cast<uint64_t>(cfg_.seed);
+    const auto settings = train::to_json(cfg_);  // the settings TrainerOptions shares by name
+    train::for_each_setting(topt, [&](const char* key, auto& member) {
+      member = settings.at(key).template get<std::remove_reference_t<decltype(member)>>();
+    });
     topt.trajectory = trajectory;
     // batch_size is sentences per optimizer step, as Hugging Face reads it; no token bound.
-    topt.batch_size = static_cast<size_t>(cfg_.batch_size);
     topt.max_tokens = std::numeric_limits<size_t>::max();
     topt.output_dir = out;
     topt.decode = decode_options(cfg_, program_.family);
     topt.metric = train::parse_metric_rules(cfg_.metric);
     topt.precision = precision();
-    topt.accumulate = cfg_.accumulate;
     topt.group = group_;
     // log.jsonl and log.csv, early stopping, the progress bar and curve.png
     topt.callbacks = train::standard_callbacks({topt.show_progress, cfg_.logging_steps, cfg_.patience});

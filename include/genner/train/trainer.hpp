@@ -81,6 +81,25 @@ struct TrainerOptions {
   dist::Group* group = nullptr;
 };
 
+/// Calls `f(key, member)` for each option that a command-line setting of the same name sets
+/// (train::RunConfig): the one list the driver copies them by and writes them to JSON from.
+template <typename Options, typename F>
+void for_each_setting(Options& o, F&& f) {
+  f("epochs", o.epochs);
+  f("max_steps", o.max_steps);
+  f("lr", o.lr);
+  f("warmup", o.warmup);
+  f("weight_decay", o.weight_decay);
+  f("clip_value", o.clip_value);
+  f("clip_norm", o.clip_norm);
+  f("truncate_prob", o.truncate_prob);
+  f("eval_every", o.eval_every);
+  f("resume", o.resume);
+  f("seed", o.seed);
+  f("batch_size", o.batch_size);
+  f("accumulate", o.accumulate);
+}
+
 /// How a run's training batches are cut (the sampler fit() draws from).
 [[nodiscard]] inline data::SamplerOptions sampler_options(const TrainerOptions& o) {
   return {o.max_tokens, 1024, true, o.batch_size};
