@@ -167,28 +167,24 @@ struct CommandFlags {
   ExportFlags export_;
 };
 
-/// Takes predict's and evaluate's own options out of `args`; one of another command is refused.
-inline CommandFlags take_command_flags(std::vector<std::string>& args, const std::string& command) {
-  CommandFlags out;
-  auto& flags = out.predict;
-  std::string max_pieces, format, threshold, pretokenized, split_sentences, split, output, to;
-  std::vector<std::string> seen;
+/// The command flags as given: key (with --) -> value; a bare switch reads "true".
+using GivenFlags = std::map<std::string, std::string>;
+
+/// Takes every command flag out of `args` (`--key value` or `--key=value`); a flag of another
+/// command is refused.
+inline GivenFlags take_given_flags(std::vector<std::string>& args, const std::string& command) {
   struct Flag {
     const char* key;
-    std::string* into;
     bool is_switch;
-    const char* command;
+    const char* commands;  ///< one command, or two ("predict serve")
   };
-  const std::vector<Flag> table = {{"--input", &out.input, false, "predict"},
-                                   {"--predictions", &out.predictions, false, "predict"},
-                                   {"--format", &format, false, "predict export"},
-                                   {"--to", &to, false, "export"},
-                                   {"--max_source_pieces", &max_pieces, false, "predict serve"},
-                                   {"--threshold", &threshold, false, "predict"},
-                                   {"--pretokenized", &pretokenized, true, "predict serve"},
-                                   {"--split_sentences", &split_sentences, true, "predict serve"},
-                                   {"--split", &split, false, "evaluate"},
-                                   {"--output", &output, false, "evaluate"}};
+  static const std::vector<Flag> table = {
+      {"--input", false, "predict"},           {"--predictions", false, "predict"},
+      {"--format", false, "predict export"},   {"--to", false, "export"},
+      {"--max_source_pieces", false, "predict serve"}, {"--threshold", false, "predict"},
+      {"--pretokenized", true, "predict serve"},       {"--split_sentences", true, "predict serve"},
+      {"--split", false, "evaluate"},          {"--output", false, "evaluate"}};
+  GivenFlags given;
   for (size_t i = 0; i < args.size();) {
     const Flag* hit = nullptr;
     std::string value;
@@ -215,7 +211,7 @@ inline CommandFlags take_command_flags(std::vector<std::string>& args, const std
       ++i;
       continue;
     }
-    const std::string owners = hit->command;  // one command, or two ("predict serve")
+    const std::string owners = hit->commands;
     const auto space = owners.find(' ');
     const bool belongs = owners == command || (space != std::string::npos && (owners.substr(0, space) == command ||
                                                                               owners.substr(space + 1) == command));
@@ -224,46 +220,63 @@ inline CommandFlags take_command_flags(std::vector<std::string>& args, const std
                      ? owners + " command"
                      : owners.substr(0, space) + " and " + owners.substr(space + 1) + " commands",
                  ", not to ", command, " (see --help)");
-    *hit->into = value;
-    seen.emplace_back(hit->key);
+    given[hit->key] = value;
     args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i + used));
   }
-  auto boolean = [](const std::string& key, const std::string& v, bool& into) {
+  return given;
+}
+
+/// The value of flag `key`, or empty when it was not given.
+inline std::string given_value(const GivenFlags& given, const std::string& key) {
+  const auto it = given.find(key);
+  return it == given.end() ? std::string() : it->second;
+}
+
+/// evaluate's flags: --split dev|test, --output FILE.
+inline EvaluateFlags evaluate_flags(const GivenFlags& given) {
+  EvaluateFlags out;
+  if (const auto split = given_value(given, "--split"); !split.empty()) {
+    GENNER_CHECK(split == "dev" || split == "test", "--split: expected dev or test, found '", split, "'");
+    out.split = split;
+  }
+  out.output = given_value(given, "--output");
+  GENNER_CHECK(!given.count("--output") || !out.output.empty(),
+               "--output: expected a file name for the metrics JSON, found an empty one");
+  return out;
+}
+
+/// export's flags: --to DIR (required), --format hf|peft.
+inline ExportFlags export_flags(const GivenFlags& given) {
+  const auto to = given_value(given, "--to"), format = given_value(given, "--format");
+  GENNER_CHECK(!to.empty(), "export needs --to DIR: the new folder to write");
+  GENNER_CHECK(format.empty() || format == "hf" || format == "peft",
+               "--format: export writes hf (a Hugging Face folder) or peft (a PEFT LoRA folder), found '", format, "'");
+  return {to, format};
+}
+
+/// predict's and serve's flags: the output format (--format, else the extension of
+/// --predictions), --pretokenized, --split_sentences, --max_source_pieces, --threshold.
+inline PredictFlags predict_flags(const GivenFlags& given, const std::string& predictions) {
+  PredictFlags flags;
+  auto boolean = [&](const std::string& key, bool& into) {
+    const auto v = given_value(given, key);
     if (v.empty()) return;
     GENNER_CHECK(v == "true" || v == "false", key, ": expected true or false, found '", v, "'");
     into = v == "true";
   };
-  if (command == "evaluate") {
-    if (!split.empty()) {
-      GENNER_CHECK(split == "dev" || split == "test", "--split: expected dev or test, found '", split, "'");
-      out.evaluate.split = split;
-    }
-    out.evaluate.output = output;
-    GENNER_CHECK(std::find(seen.begin(), seen.end(), "--output") == seen.end() || !output.empty(),
-                 "--output: expected a file name for the metrics JSON, found an empty one");
-  }
-  if (command == "export") {
-    GENNER_CHECK(!to.empty(), "export needs --to DIR: the new folder to write");
-    GENNER_CHECK(format.empty() || format == "hf" || format == "peft",
-                 "--format: export writes hf (a Hugging Face folder) or peft (a PEFT LoRA folder), found '", format, "'");
-    out.export_ = {to, format};
-  }
-  if (command != "predict" && command != "serve") return out;
-  GENNER_CHECK(command != "predict" || !out.input.empty(),
-               "predict needs --input FILE (one text per line; - reads standard input)");
-  boolean("--pretokenized", pretokenized, flags.pretokenized);
-  boolean("--split_sentences", split_sentences, flags.split_sentences);
-  const auto implied = out.predictions.empty() || out.predictions == "-" ? std::string()
-                                                                          : format_of_extension(out.predictions);
+  boolean("--pretokenized", flags.pretokenized);
+  boolean("--split_sentences", flags.split_sentences);
+  const auto format = given_value(given, "--format");
+  const auto implied = predictions.empty() || predictions == "-" ? std::string() : format_of_extension(predictions);
   if (!format.empty()) {
     (void)recognize::parse_format(format);
     GENNER_CHECK(implied.empty() || implied == format, "--format ", format, " disagrees with --predictions ",
-                 out.predictions, ", whose extension means ", implied, "; drop --format or rename the file");
+                 predictions, ", whose extension means ", implied, "; drop --format or rename the file");
     flags.format = format;
   } else if (!implied.empty()) {
     flags.format = implied;
   }
-  if (!max_pieces.empty()) {
+  if (const auto max_pieces = given_value(given, "--max_source_pieces"); !max_pieces.empty()) {
     size_t n = 0;
     try {
       flags.max_source_pieces = std::stoll(max_pieces, &n);
@@ -273,12 +286,27 @@ inline CommandFlags take_command_flags(std::vector<std::string>& args, const std
     GENNER_CHECK(n == max_pieces.size() && flags.max_source_pieces >= 2,
                  "--max_source_pieces: expected an integer of at least 2, found '", max_pieces, "'");
   }
-  if (!threshold.empty()) {
+  if (const auto threshold = given_value(given, "--threshold"); !threshold.empty()) {
     char* end = nullptr;
     flags.threshold = std::strtod(threshold.c_str(), &end);
     GENNER_CHECK(end == threshold.c_str() + threshold.size() && flags.threshold >= 0 && flags.threshold <= 1,
                  "--threshold: expected a probability in [0, 1], found '", threshold, "'");
   }
+  return flags;
+}
+
+/// Takes predict's, evaluate's and export's own options out of `args`; one of another command is refused.
+inline CommandFlags take_command_flags(std::vector<std::string>& args, const std::string& command) {
+  const auto given = take_given_flags(args, command);
+  CommandFlags out;
+  out.input = given_value(given, "--input");
+  out.predictions = given_value(given, "--predictions");
+  if (command == "evaluate") out.evaluate = evaluate_flags(given);
+  if (command == "export") out.export_ = export_flags(given);
+  if (command != "predict" && command != "serve") return out;
+  GENNER_CHECK(command != "predict" || !out.input.empty(),
+               "predict needs --input FILE (one text per line; - reads standard input)");
+  out.predict = predict_flags(given, out.predictions);
   return out;
 }
 

@@ -556,15 +556,30 @@ using DefaultConfigs = std::function<std::vector<ConfigFile>(const nlohmann::jso
   };
 }
 
-/// Parses `--key value`, `--key=value` (a boolean alone means true) and `--config FILE` (repeatable).
-/// `defaults` (settings of the executable itself) apply before the config files; `default_configs`
-/// stand in when no --config is given.
-[[nodiscard]] inline CommandLine parse_command_line(const std::vector<std::string>& args,
-                                                    const nlohmann::json& defaults = nlohmann::json::object(),
-                                                    const DefaultConfigs& default_configs = {}) {
-  CommandLine out;
-  nlohmann::json overrides = nlohmann::json::object();
-  nlohmann::json compiled = nlohmann::json::object();  // compiled keys of the command line
+namespace detail {
+/// What the command line itself says: --help, --config files, settings (parsed by the table) and
+/// the compiled keys (as given).
+struct Arguments {
+  bool help = false;
+  std::vector<std::filesystem::path> config_files;
+  nlohmann::json settings = nlohmann::json::object();
+  nlohmann::json compiled = nlohmann::json::object();
+};
+
+/// The value of option `key` at args[i] (`--key=value` already split off into `value`): the next
+/// argument, or true for a bare boolean (`boolean`); moves `i` past what it reads.
+inline std::string option_value(const std::vector<std::string>& args, std::size_t& i, const std::string& key,
+                                std::optional<std::string> value, bool boolean, const std::string& expected) {
+  if (value) return *value;
+  const bool next_is_value = i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0;
+  if (boolean && !next_is_value) return "true";
+  GENNER_CHECK(next_is_value, "--", key, ": expected ", expected, ", found ",
+               i + 1 < args.size() ? "option '" + args[i + 1] + "'" : std::string("the end of the command line"));
+  return args[++i];
+}
+
+inline Arguments read_arguments(const std::vector<std::string>& args) {
+  Arguments out;
   std::map<std::string, std::string> spelled;  // the table's name -> how the command line spelled it
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -583,46 +598,41 @@ using DefaultConfigs = std::function<std::vector<ConfigFile>(const nlohmann::jso
     std::replace(key.begin(), key.end(), '-', '_');
     if (is_compiled_key(key)) {
       // Not a setting: kept as given (JSON when it reads as JSON, else text) for the program to check.
-      if (!value) {
-        const bool next_is_value = i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0;
-        value = next_is_value ? args[++i] : std::string("true");
-      }
-      compiled[key] = nlohmann::json::accept(*value) ? nlohmann::json::parse(*value) : nlohmann::json(*value);
+      const auto v = option_value(args, i, key, value, /*boolean=*/true, "a value");
+      out.compiled[key] = nlohmann::json::accept(v) ? nlohmann::json::parse(v) : nlohmann::json(v);
       continue;
-    }
-    if (key != "config") {
-      const auto name = canonical_key(key, "--" + key);
-      GENNER_CHECK(!spelled.count(name) || spelled[name] == key, "--", key, " and --", spelled[name],
-                   " are one setting; give one");
-      spelled[name] = key;
-      key = name;
     }
     if (key == "config") {
-      if (!value) {
-        GENNER_CHECK(i + 1 < args.size(), "--config: expected a file name, found the end of the command line");
-        value = args[++i];
-      }
-      out.config_files.emplace_back(*value);
+      out.config_files.emplace_back(option_value(args, i, key, value, false, "a file name"));
       continue;
     }
-    const auto& o = find_option(key, "--" + key);
-    if (!value) {
-      const bool next_is_value = i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0;
-      if (o.kind == OptionSpec::Kind::boolean && !next_is_value)
-        value = "true";
-      else {
-        GENNER_CHECK(next_is_value, "--", key, ": expected ", o.expected(), ", found ",
-                     i + 1 < args.size() ? "option '" + args[i + 1] + "'" : std::string("the end of the command line"));
-        value = args[++i];
-      }
-    }
-    overrides[key] = parse_value(o, *value, "--" + key);
+    const auto name = canonical_key(key, "--" + key);
+    GENNER_CHECK(!spelled.count(name) || spelled[name] == key, "--", key, " and --", spelled[name],
+                 " are one setting; give one");
+    spelled[name] = key;
+    const auto& o = find_option(name, "--" + name);
+    const auto v = option_value(args, i, name, value, o.kind == OptionSpec::Kind::boolean, o.expected());
+    out.settings[name] = parse_value(o, v, "--" + name);
   }
+  return out;
+}
+}  // namespace detail
+
+/// Parses `--key value`, `--key=value` (a boolean alone means true) and `--config FILE` (repeatable).
+/// `defaults` (settings of the executable itself) apply before the config files; `default_configs`
+/// stand in when no --config is given; the command line's settings apply last.
+[[nodiscard]] inline CommandLine parse_command_line(const std::vector<std::string>& args,
+                                                    const nlohmann::json& defaults = nlohmann::json::object(),
+                                                    const DefaultConfigs& default_configs = {}) {
+  auto given = detail::read_arguments(args);
+  CommandLine out;
+  out.help = given.help;
+  out.config_files = given.config_files;
   detail::apply_object(out.config, defaults, "the executable's defaults");
   std::vector<ConfigFile> files;
   for (const auto& f : out.config_files) files.push_back(read_config_file(f));
   if (out.config_files.empty() && default_configs) {
-    files = default_configs(overrides);
+    files = default_configs(given.settings);
     for (const auto& f : files) out.config_files.push_back(f.path);
   }
   for (const auto& f : files) {
@@ -632,12 +642,12 @@ using DefaultConfigs = std::function<std::vector<ConfigFile>(const nlohmann::jso
       out.origin[key] = f.path.string();
     }
   }
-  for (const auto& [key, value] : compiled.items()) {
+  for (const auto& [key, value] : given.compiled.items()) {
     out.compiled[key] = value;
     out.given.push_back(key);
     out.origin[key] = "--" + key;
   }
-  for (const auto& [key, value] : overrides.items()) {
+  for (const auto& [key, value] : given.settings.items()) {
     find_option(key, "--" + key).set(out.config, value);
     out.given.push_back(key);
     out.origin[key] = "--" + key;
