@@ -519,6 +519,8 @@ TEST_CASE("a data set's splits from its folder: the family's reader, dev standin
                     Catch::Contains("train_on_dev") && Catch::Contains("no train split"));
   CHECK_THROWS_WITH(genner::data::load_splits(genner::data::Family::nested, tmp.path),
                     Catch::Contains("no dev split found"));
-  CHECK_THROWS_WITH(genner::data::load_splits(genner::data::Family::flat, tmp.path / "none"),
-                    Catch::Contains("no such folder"));
+  genner::data::SplitOptions hinted;
+  hinted.folder_hint = "; it is $DATA/none";
+  CHECK_THROWS_WITH(genner::data::load_splits(genner::data::Family::flat, tmp.path / "none", hinted),
+                    Catch::Contains("none: no such folder: the data set is not there; it is $DATA/none"));
 }

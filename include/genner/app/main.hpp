@@ -56,16 +56,12 @@ inline std::vector<fs::path> default_config_paths(const Program& program) {
 /// of the family the command line chooses; a static backbone keeps its own shape).
 template <class E>
 train::DefaultConfigs default_configs(const Program& program) {
+  if (!program.configs.empty()) return train::config_files(default_config_paths(program));
   return [program](const nlohmann::json& command_line) {
-    std::vector<train::ConfigFile> out;
-    if (program.configs.empty()) {
-      const bool chosen = program.any_family && command_line.contains("family");
-      out.push_back(sample_settings(chosen ? parse_family(command_line.at("family").get<std::string>())
-                                           : program.family,
-                                    /*scratch_shape=*/!E::backbone::is_static));
-    }
-    for (const auto& p : default_config_paths(program)) out.push_back(train::read_config_file(p));
-    return out;
+    const bool chosen = program.any_family && command_line.contains("family");
+    return std::vector<train::ConfigFile>{
+        sample_settings(chosen ? parse_family(command_line.at("family").get<std::string>()) : program.family,
+                        /*scratch_shape=*/!E::backbone::is_static)};
   };
 }
 
@@ -254,6 +250,20 @@ inline ExportFlags export_flags(const GivenFlags& given) {
   return {to, format};
 }
 
+/// An integer option's value, at least `min`.
+inline long long parse_integer_option(const std::string& key, const std::string& value, long long min) {
+  size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  GENNER_CHECK(used == value.size() && !value.empty() && v >= min, key, ": expected an integer of at least ", min,
+               ", found '", value, "'");
+  return v;
+}
+
 /// predict's and serve's flags: the output format (--format, else the extension of
 /// --predictions), --pretokenized, --split_sentences, --max_source_pieces, --threshold.
 inline PredictFlags predict_flags(const GivenFlags& given, const std::string& predictions) {
@@ -276,16 +286,8 @@ inline PredictFlags predict_flags(const GivenFlags& given, const std::string& pr
   } else if (!implied.empty()) {
     flags.format = implied;
   }
-  if (const auto max_pieces = given_value(given, "--max_source_pieces"); !max_pieces.empty()) {
-    size_t n = 0;
-    try {
-      flags.max_source_pieces = std::stoll(max_pieces, &n);
-    } catch (const std::exception&) {
-      n = 0;
-    }
-    GENNER_CHECK(n == max_pieces.size() && flags.max_source_pieces >= 2,
-                 "--max_source_pieces: expected an integer of at least 2, found '", max_pieces, "'");
-  }
+  if (const auto max_pieces = given_value(given, "--max_source_pieces"); !max_pieces.empty())
+    flags.max_source_pieces = parse_integer_option("--max_source_pieces", max_pieces, 2);
   if (const auto threshold = given_value(given, "--threshold"); !threshold.empty()) {
     char* end = nullptr;
     flags.threshold = std::strtod(threshold.c_str(), &end);
@@ -308,20 +310,6 @@ inline CommandFlags take_command_flags(std::vector<std::string>& args, const std
                "predict needs --input FILE (one text per line; - reads standard input)");
   out.predict = predict_flags(given, out.predictions);
   return out;
-}
-
-/// An integer option's value, at least `min`.
-inline long long parse_integer_option(const std::string& key, const std::string& value, long long min) {
-  size_t used = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  GENNER_CHECK(used == value.size() && !value.empty() && v >= min, key, ": expected an integer of at least ", min,
-               ", found '", value, "'");
-  return v;
 }
 
 /// Takes the serve command's own options out of `args` (the settings parser never sees them).

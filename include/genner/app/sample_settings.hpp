@@ -39,10 +39,10 @@ namespace genner::app {
                       {"scratch_layers", 2},
                       {"scratch_dropout", 0.1},
                       {"spm_vocab_size", 1000}};
-  // Room for the family's entities: a flat sentence's few entities, nested spans, discontinuous
-  // fragments; one fragment per entity except for discontinuous data.
   if (!scratch_shape)
     for (const char* k : {"scratch_d_model", "scratch_d_ff", "scratch_heads", "scratch_layers"}) s.erase(k);
+  // Room for the family's entities: a flat sentence's few entities, nested spans, discontinuous
+  // fragments; one fragment per entity except for discontinuous data.
   switch (family) {
     case Family::flat:
       s["max_len_a"] = 0.6;

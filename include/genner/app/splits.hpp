@@ -8,7 +8,6 @@
 #include <iostream>
 #include <string>
 
-#include <genner/core/error.hpp>
 #include <genner/data/splits.hpp>
 #include <genner/train/config.hpp>
 
@@ -23,18 +22,14 @@ using data::Splits;
 
 /// The splits in `dir` as the settings `cfg` choose them; notes go to standard error.
 inline Splits load_splits(data::Family family, const fs::path& dir, const train::RunConfig& cfg) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    const char* env = std::getenv("GENNER_DATA");
-    fail(dir.string(), fs::exists(dir, ec) ? ": expected the data set's folder, found a file"
-                                           : ": no such folder: the data set is not there",
-         cfg.data_dir.empty() ? "; it is $GENNER_DATA/" + cfg.dataset + " (GENNER_DATA " +
-                                    (env && *env ? std::string("is ") + env : std::string("is unset: ../shared/data")) +
-                                    "); set GENNER_DATA to the folder holding " + cfg.dataset +
-                                    "/, or give --data_dir the folder of its train/dev/test files"
-                              : "; --data_dir names the folder holding the train/dev/test files");
-  }
+  const char* env = std::getenv("GENNER_DATA");
   data::SplitOptions o;
+  o.folder_hint = cfg.data_dir.empty()
+                      ? "; it is $GENNER_DATA/" + cfg.dataset + " (GENNER_DATA " +
+                            (env && *env ? std::string("is ") + env : std::string("is unset: ../shared/data")) +
+                            "); set GENNER_DATA to the folder holding " + cfg.dataset +
+                            "/, or give --data_dir the folder of its train/dev/test files"
+                      : "; --data_dir names the folder holding the train/dev/test files";
   o.max_words = static_cast<std::size_t>(cfg.max_words);
   o.train_on_dev = cfg.train_on_dev;
   o.dev_from_train = cfg.dev_from_train;

@@ -49,10 +49,11 @@ inline const std::vector<std::string>& peft_modes() {
 /// prompt_length integers of at least 0, encoder_mlp and avg_feature true or false.
 inline void check_structure_value(const std::string& key, const nlohmann::json& v, const std::string& where) {
   if (key == "peft") {
-    const bool known = v.is_string() && std::find(peft_modes().begin(), peft_modes().end(), v.get<std::string>()) !=
-                                            peft_modes().end();
-    GENNER_CHECK(known, where, ": peft: expected one of full, embeddings, prompt, adapters, adapters+prompt, lora, "
-                 "added, found ", v.dump());
+    const auto& modes = peft_modes();
+    if (v.is_string() && std::find(modes.begin(), modes.end(), v.get<std::string>()) != modes.end()) return;
+    std::string list;
+    for (const auto& m : modes) list += (list.empty() ? "" : ", ") + m;
+    fail(where, ": peft: expected one of ", list, ", found ", v.dump());
   } else if (key == "adapter_size" || key == "prompt_length") {
     GENNER_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, where, ": ", key,
                  ": expected an integer of at least 0, found ", v.dump());

@@ -28,6 +28,7 @@ struct SplitOptions {
   double dev_from_train = 0.0;                  ///< the last share of train becomes dev (GENIA's)
   int64_t max_train_samples = 0;                ///< the first N training sentences only; 0: all
   int64_t max_eval_samples = 0;                 ///< the first N dev and test sentences only; 0: all
+  std::string folder_hint;  ///< appended when `dir` is not a folder: where that folder should come from
 };
 
 /// The three splits of a data set, loaded with the family's loader.
@@ -80,7 +81,8 @@ inline fs::path split_file(Family family, const fs::path& dir, const std::string
   std::error_code ec;
   GENNER_CHECK(fs::is_directory(dir, ec), dir.string(),
                fs::exists(dir, ec) ? ": expected the data set's folder, found a file"
-                                   : ": no such folder: the data set is not there");
+                                   : ": no such folder: the data set is not there",
+               cfg.folder_hint);
   const bool has_train = !find_split(family, dir, "train").empty();
   const auto guard = cfg.max_words;
   s.dev = load_split(family, split_file(family, dir, "dev"), guard);

@@ -334,22 +334,21 @@ class Recognizer {
     for (auto& w : windows) examples.push_back(w.example);
     generate::decode_examples(*model_, examples, labels_, decode_, options_.batch_size,
                               [&](std::span<const std::size_t> positions, const data::Batch& batch,
-                                  generate::PointerDecoded& decoded) {
-                                keep_decoded(windows, examples, positions, batch, decoded);
+                                  const generate::PointerDecoded& decoded) {
+                                keep_decoded(windows, positions, batch, decoded);
                               });
   }
 
   /// Stores one decoded batch's entities (scored when options_.scores) in their windows.
-  void keep_decoded(std::vector<Window>& windows, const std::vector<data::Example>& examples,
-                    std::span<const std::size_t> positions, const data::Batch& batch,
-                    generate::PointerDecoded& decoded) const {
+  void keep_decoded(std::vector<Window>& windows, std::span<const std::size_t> positions, const data::Batch& batch,
+                    const generate::PointerDecoded& decoded) const {
     torch::Tensor token_logp;  // [B, T]: log-probability of each generated index
     if (options_.scores) token_logp = score_tokens(batch.src_ids, batch.src_mask, decoded.indices);
     const int64_t T = decoded.indices.size(1);
     const auto indices = decoded.indices.contiguous();
     for (std::size_t k = 0; k < positions.size(); ++k) {
       auto& win = windows[positions[k]];
-      const auto& example = examples[positions[k]];
+      const auto& example = win.example;
       std::vector<double> logp;
       if (token_logp.defined()) {
         auto row = token_logp[static_cast<int64_t>(k)].to(torch::kDouble).contiguous();

@@ -153,7 +153,6 @@ inline Evaluation evaluate(model::NerModelCore& model, std::span<const data::Exa
   bar_options.label = "decode";
   if (!show_progress) bar_options.out = &silent;
   report::ProgressBar bar(std::max<int64_t>(1, static_cast<int64_t>(examples.size())), bar_options);
-  torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
   Evaluation out;
