@@ -92,12 +92,10 @@ struct SeedImport {
   std::map<std::string, std::string> placed;  ///< original name -> genner name
 };
 
-/// Loads the original's `state_dict.safetensors` into `model` (see the top of this file). The
-/// model must have as many types as the checkpoint has labels, and its label offset must be the
-/// smallest label id.
-inline SeedImport load_seed_state_dict(gm::NerModelCore& model, const std::filesystem::path& file) {
-  const io::SafetensorsFile st(file);
-  const std::string where = file.string();
+namespace detail {
+
+/// Throws unless every alias in the file's `__metadata__["aliases"]` points at a stored tensor.
+inline void check_seed_aliases(const io::SafetensorsFile& st, const std::string& where) {
   // Aliases must point at stored tensors.
   if (st.metadata().is_object() && st.metadata().contains("aliases")) {
     const auto& raw = st.metadata().at("aliases");
@@ -106,6 +104,32 @@ inline SeedImport load_seed_state_dict(gm::NerModelCore& model, const std::files
       GENNER_CHECK(st.contains(target.get<std::string>()), where, ": alias '", alias, "' points at '",
                    target.get<std::string>(), "', which the file does not store");
   }
+}
+
+/// Throws unless the import `filled` every parameter of `params` (an untied LM head has its own message).
+inline void check_seed_filled(const torch::OrderedDict<std::string, torch::Tensor>& params,
+                              const std::set<std::string>& filled, const std::string& where) {
+  for (const auto& p : params) {
+    // The original builds on T5Model, which has no LM head; genner's NER models build none either.
+    GENNER_CHECK(filled.count(p.key()) == 1 || t5::parameter_kind(p.key()) != t5::ParameterKind::lm_head, where,
+                 ": the model has an untied LM head '", p.key(),
+                 "', but the original's checkpoints hold none (it builds on T5Model and its NER model never reads "
+                 "one); build the backbone without it (t5::T5Structure::lm_head = false, as genner's NER models do) "
+                 "rather than keep a head no checkpoint fills");
+    GENNER_CHECK(filled.count(p.key()) == 1, where, ": no tensor of the checkpoint fills genner's '", p.key(),
+                 "' (shape ", p.value().sizes(), ")");
+  }
+}
+
+}  // namespace detail
+
+/// Loads the original's `state_dict.safetensors` into `model` (see the top of this file). The
+/// model must have as many types as the checkpoint has labels, and its label offset must be the
+/// smallest label id.
+inline SeedImport load_seed_state_dict(gm::NerModelCore& model, const std::filesystem::path& file) {
+  const io::SafetensorsFile st(file);
+  const std::string where = file.string();
+  detail::check_seed_aliases(st, where);
   SeedImport out;
   // Label tokens from the decoder's mapping: [</s>, label ids in type order].
   const std::string mapping_name = "seq2seq_model.decoder.mapping";
@@ -152,16 +176,7 @@ inline SeedImport load_seed_state_dict(gm::NerModelCore& model, const std::files
     }
     place(original, *name, value);
   }
-  for (const auto& p : params) {
-    // The original builds on T5Model, which has no LM head; genner's NER models build none either.
-    GENNER_CHECK(filled.count(p.key()) == 1 || t5::parameter_kind(p.key()) != t5::ParameterKind::lm_head, where,
-                 ": the model has an untied LM head '", p.key(),
-                 "', but the original's checkpoints hold none (it builds on T5Model and its NER model never reads one); "
-                 "build the backbone without it (t5::T5Structure::lm_head = false, as genner's NER models do) rather "
-                 "than keep a head no checkpoint fills");
-    GENNER_CHECK(filled.count(p.key()) == 1, where, ": no tensor of the checkpoint fills genner's '", p.key(),
-                 "' (shape ", p.value().sizes(), ")");
-  }
+  detail::check_seed_filled(params, filled, where);
   model.set_label_tokens(out.label_tokens);
   return out;
 }

@@ -93,10 +93,10 @@ struct EncodeReport {
   std::vector<std::string> messages;
 };
 
-/// Encodes gold entities of one sentence into its target (docs/METHOD.md §1).
-[[nodiscard]] inline Target encode_target(const text::Encoding& src, std::span<const Entity> entities,
-                                          const LabelSpace& labels, TargetType type, EncodeReport* report = nullptr,
-                                          EntityOrder entity_order = EntityOrder::sorted) {
+namespace detail {
+
+/// The entities in the order their target writes them (see EntityOrder).
+inline std::vector<const Entity*> entities_in_order(std::span<const Entity> entities, EntityOrder entity_order) {
   std::vector<const Entity*> order;
   order.reserve(entities.size());
   for (const auto& e : entities) order.push_back(&e);
@@ -108,40 +108,59 @@ struct EncodeReport {
       return std::pair(a->start(), a->end()) < std::pair(b->start(), b->end());
     });
   }
+  return order;
+}
+
+/// Appends the pointers of entity `e` (of a sentence of `n` words, encoded as `src`) to the target's
+/// `indices` (L types before the pointers) and their source tokens to `tokens`; returns whether the
+/// entity covers a word with no SentencePiece piece.
+inline bool append_entity_pointers(const text::Encoding& src, const Entity& e, TargetType type, std::int64_t L, int n,
+                                   std::vector<std::int64_t>& indices, std::vector<std::int64_t>& tokens) {
+  const auto pointer = [&](std::int64_t p) {
+    indices.push_back(L + 1 + p);
+    tokens.push_back(src.ids[static_cast<std::size_t>(p)]);
+  };
+  GENNER_CHECK(!e.fragments.empty(),
+               "encode_target: expected an entity with at least one fragment, found none (type '", e.type, "').");
+  bool on_unk = false;
+  for (const auto& [s, t] : e.fragments) {
+    GENNER_CHECK(0 <= s && s < t && t <= n, "encode_target: expected fragments inside the sentence's ", n,
+                 " words, found [", s, ", ", t, ") (type '", e.type, "').");
+    for (int w = s; w < t; ++w)
+      on_unk = on_unk || std::binary_search(src.unk_fallback_words.begin(), src.unk_fallback_words.end(),
+                                            static_cast<std::size_t>(w));
+    const auto ws = [&](int w) { return src.word_start[static_cast<std::size_t>(w)]; };
+    const auto we = [&](int w) { return src.word_end[static_cast<std::size_t>(w)]; };
+    switch (type) {
+      case TargetType::word:
+        for (int w = s; w < t; ++w) pointer(ws(w));
+        break;
+      case TargetType::bpe:
+        for (int w = s; w < t; ++w)
+          for (auto p = ws(w); p <= we(w); ++p) pointer(p);
+        break;
+      case TargetType::span:
+        pointer(ws(s));
+        pointer(we(t - 1));
+        break;
+    }
+  }
+  return on_unk;
+}
+
+}  // namespace detail
+
+/// Encodes gold entities of one sentence into its target (docs/METHOD.md §1).
+[[nodiscard]] inline Target encode_target(const text::Encoding& src, std::span<const Entity> entities,
+                                          const LabelSpace& labels, TargetType type, EncodeReport* report = nullptr,
+                                          EntityOrder entity_order = EntityOrder::sorted) {
+  const auto order = detail::entities_in_order(entities, entity_order);
   const auto L = labels.size();
   const auto n = static_cast<int>(src.num_words());
   Target out;
   std::vector<std::int64_t> tokens;  // decoder tokens, one per index
-  const auto pointer = [&](std::int64_t p) {
-    out.indices.push_back(L + 1 + p);
-    tokens.push_back(src.ids[static_cast<std::size_t>(p)]);
-  };
   for (const Entity* e : order) {
-    GENNER_CHECK(!e->fragments.empty(),
-                 "encode_target: expected an entity with at least one fragment, found none (type '", e->type, "').");
-    bool on_unk = false;
-    for (const auto& [s, t] : e->fragments) {
-      GENNER_CHECK(0 <= s && s < t && t <= n, "encode_target: expected fragments inside the sentence's ", n,
-                   " words, found [", s, ", ", t, ") (type '", e->type, "').");
-      for (int w = s; w < t; ++w)
-        on_unk = on_unk || std::binary_search(src.unk_fallback_words.begin(), src.unk_fallback_words.end(),
-                                              static_cast<std::size_t>(w));
-      const auto ws = [&](int w) { return src.word_start[static_cast<std::size_t>(w)]; };
-      const auto we = [&](int w) { return src.word_end[static_cast<std::size_t>(w)]; };
-      switch (type) {
-        case TargetType::word:
-          for (int w = s; w < t; ++w) pointer(ws(w));
-          break;
-        case TargetType::bpe:
-          for (int w = s; w < t; ++w)
-            for (auto p = ws(w); p <= we(w); ++p) pointer(p);
-          break;
-        case TargetType::span:
-          pointer(ws(s));
-          pointer(we(t - 1));
-          break;
-      }
-    }
+    const bool on_unk = detail::append_entity_pointers(src, *e, type, L, n, out.indices, tokens);
     const auto ti = labels.target_index(e->type);
     out.indices.push_back(ti);
     tokens.push_back(labels.token_ids[static_cast<std::size_t>(ti - 1)]);

@@ -83,71 +83,96 @@ class PointerConstraint : public LogitsProcessor {
     std::set<std::vector<int64_t>> closed;
     for (int64_t r = 0; r < N; ++r) {
       const int64_t b = r / ctx.num_beams;
-      bool ended = ctx.finished[static_cast<size_t>(r)];
-      pending.clear();
-      closed.clear();
-      for (int64_t t = 0; t < T && !ended; ++t) {
-        const int64_t x = h[r * T + t];
-        if (x == 0) {
-          ended = true;
-        } else if (x <= types_) {
-          if (no_repeat_) {
-            pending.push_back(-x);  // the key: pointers then the (negated) type
-            closed.insert(pending);
-          }
-          pending.clear();
-        } else {
-          pending.push_back(x - types_ - 1);
-        }
-      }
+      auto row = ok[r];
+      const bool ended = replay(h + r * T, T, ctx.finished[static_cast<size_t>(r)], pending, closed);
       if (ended) {  // the search ignores this row; leave it untouched
-        for (int64_t v = 0; v < V; ++v) ok[r][v] = true;
+        for (int64_t v = 0; v < V; ++v) row[v] = true;
         continue;
       }
       const int64_t left = ctx.max_new_tokens[static_cast<size_t>(b)] - ctx.step - 1;  // steps after this one
       const auto count = static_cast<int64_t>(pending.size());
-      if (count == 0) ok[r][0] = true;
+      if (count == 0) row[0] = true;
       const bool can_close = span ? (count >= 2 && count % 2 == 0 && (!contiguous_ || count == 2)) : count >= 1;
-      bool any_type = false;
-      if (can_close) {
-        for (int64_t i = 1; i <= types_ && i < V; ++i) {
-          bool fresh = true;
-          if (no_repeat_) {
-            auto key = pending;
-            key.push_back(-i);
-            fresh = closed.count(key) == 0;
-          }
-          ok[r][i] = fresh;
-          any_type = any_type || fresh;
-        }
-      }
-      // after one more pointer, the steps still needed to close the entity
-      const int64_t need = span && (count + 1) % 2 == 1 ? 2 : 1;
-      bool any_pointer = false;
-      if (left >= need) {
-        const int64_t lo = count == 0 ? 0 : (span ? pending.back() : pending.back() + 1);
-        const int64_t hi = std::min(pointable_[static_cast<size_t>(b)], V - types_ - 1);
-        // with word boundaries: which role the next pointer plays (1 a start, 2 an end, 0 any)
-        const unsigned char role = roles_.empty() || target_ == data::TargetType::bpe ? 0
-                                   : (span && count % 2 == 1)                         ? 2
-                                                                                      : 1;
-        // one fragment: after the first pointer only the next word / piece may follow (span: its end)
-        const bool next_only = contiguous_ && count > 0 && !span;
-        const bool closed_span = contiguous_ && span && count >= 2;
-        for (int64_t p = lo; p < hi && !closed_span; ++p) {
-          if (role != 0 && (roles_[static_cast<size_t>(b)][static_cast<size_t>(p)] & role) == 0) continue;
-          ok[r][types_ + 1 + p] = true;
-          any_pointer = true;
-          if (next_only) break;  // the first admissible position after the last pointer
-        }
-      }
+      const bool any_type = can_close && allow_types(row, pending, closed, V);
+      const bool any_pointer = allow_pointers(row, b, pending, left, V);
       if (can_close && !any_type && !any_pointer && count > 0)  // only repeats can close: allow them
-        for (int64_t i = 1; i <= types_ && i < V; ++i) ok[r][i] = true;
+        for (int64_t i = 1; i <= types_ && i < V; ++i) row[i] = true;
     }
     log_probs.masked_fill_(allowed.logical_not().to(log_probs.device()), -std::numeric_limits<float>::infinity());
   }
 
  private:
+  /// One row of the history: `ended` (the row finished before) or an end index among `row`'s `T`
+  /// indices makes it ended, which is returned; otherwise `pending` holds the pointers of the entity
+  /// still open and, with no_repeat, `closed` the entities closed so far (pointers, then the negated type).
+  bool replay(const int64_t* row, int64_t T, bool ended, std::vector<int64_t>& pending,
+              std::set<std::vector<int64_t>>& closed) const {
+    pending.clear();
+    closed.clear();
+    for (int64_t t = 0; t < T && !ended; ++t) {
+      const int64_t x = row[t];
+      if (x == 0) {
+        ended = true;
+      } else if (x <= types_) {
+        if (no_repeat_) {
+          pending.push_back(-x);  // the key: pointers then the (negated) type
+          closed.insert(pending);
+        }
+        pending.clear();
+      } else {
+        pending.push_back(x - types_ - 1);
+      }
+    }
+    return ended;
+  }
+
+  /// Allows in `row` the types that may close the open entity `pending` (with no_repeat, those that
+  /// make no entity of `closed` again); returns whether it allowed any.
+  bool allow_types(at::TensorAccessor<bool, 1> row, const std::vector<int64_t>& pending,
+                   const std::set<std::vector<int64_t>>& closed, int64_t V) const {
+    bool any_type = false;
+    for (int64_t i = 1; i <= types_ && i < V; ++i) {
+      bool fresh = true;
+      if (no_repeat_) {
+        auto key = pending;
+        key.push_back(-i);
+        fresh = closed.count(key) == 0;
+      }
+      row[i] = fresh;
+      any_type = any_type || fresh;
+    }
+    return any_type;
+  }
+
+  /// Allows in `row` the pointers into source `b` that may follow the open entity `pending` with
+  /// `left` steps after this one; returns whether it allowed any.
+  bool allow_pointers(at::TensorAccessor<bool, 1> row, int64_t b, const std::vector<int64_t>& pending, int64_t left,
+                      int64_t V) const {
+    const bool span = target_ == data::TargetType::span;
+    const auto count = static_cast<int64_t>(pending.size());
+    // after one more pointer, the steps still needed to close the entity
+    const int64_t need = span && (count + 1) % 2 == 1 ? 2 : 1;
+    bool any_pointer = false;
+    if (left >= need) {
+      const int64_t lo = count == 0 ? 0 : (span ? pending.back() : pending.back() + 1);
+      const int64_t hi = std::min(pointable_[static_cast<size_t>(b)], V - types_ - 1);
+      // with word boundaries: which role the next pointer plays (1 a start, 2 an end, 0 any)
+      const unsigned char role = roles_.empty() || target_ == data::TargetType::bpe ? 0
+                                 : (span && count % 2 == 1)                         ? 2
+                                                                                    : 1;
+      // one fragment: after the first pointer only the next word / piece may follow (span: its end)
+      const bool next_only = contiguous_ && count > 0 && !span;
+      const bool closed_span = contiguous_ && span && count >= 2;
+      for (int64_t p = lo; p < hi && !closed_span; ++p) {
+        if (role != 0 && (roles_[static_cast<size_t>(b)][static_cast<size_t>(p)] & role) == 0) continue;
+        row[types_ + 1 + p] = true;
+        any_pointer = true;
+        if (next_only) break;  // the first admissible position after the last pointer
+      }
+    }
+    return any_pointer;
+  }
+
   int64_t types_;
   data::TargetType target_;
   std::vector<int64_t> pointable_;

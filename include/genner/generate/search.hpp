@@ -278,6 +278,42 @@ inline void write_best_hypotheses(const BeamState& s, int64_t steps, const Searc
   }
 }
 
+/// Greedy search's bookkeeping after step t: finished rows get the pad index in `next`, the others add
+/// their `picked` log-probability to `sums` and finish on the end index or at their maximum length.
+/// Returns whether every row has finished.
+inline bool record_greedy_step(int64_t* next, const double* picked, int64_t batch, int64_t t,
+                               const std::vector<int64_t>& max_new, const SearchOptions& options,
+                               std::vector<bool>& finished, std::vector<double>& sums) {
+  bool all_done = true;
+  for (int64_t b = 0; b < batch; ++b) {
+    if (finished[b]) {
+      next[b] = options.pad_index;
+    } else {
+      sums[b] += picked[b];
+      if (next[b] == options.eos_index || t + 1 >= max_new[b]) finished[b] = true;
+    }
+    all_done = all_done && finished[b];
+  }
+  return all_done;
+}
+
+/// Drops the finished rows from the model's `state` (keep_rows, step_model.hpp) when there are any;
+/// `active` lists the batch rows the state holds, in order, and keeps listing them.
+template <typename M>
+void drop_finished_rows(M& model, typename M::State& state, const std::vector<bool>& finished,
+                        const torch::Device& device, std::vector<int64_t>& active) {
+  std::vector<int64_t> keep, rows;  // positions in the current state, and their batch rows
+  for (size_t i = 0; i < active.size(); ++i)
+    if (!finished[static_cast<size_t>(active[i])]) {
+      keep.push_back(static_cast<int64_t>(i));
+      rows.push_back(active[i]);
+    }
+  if (rows.size() < active.size()) {
+    model.keep_rows(state, torch::tensor(keep, torch::TensorOptions().dtype(torch::kLong)).to(device));
+    active = std::move(rows);
+  }
+}
+
 }  // namespace detail
 
 /// Greedy search over `batch` sources; `state` holds one row per source.
@@ -313,33 +349,12 @@ SearchResult greedy_search(M& model, typename M::State& state, int64_t batch, co
     chain.apply(log_probs, ctx);
     auto next = log_probs.argmax(-1).contiguous();
     auto picked = log_probs.gather(1, next.unsqueeze(1)).squeeze(1).to(torch::kDouble).contiguous();
-    auto* n = next.data_ptr<int64_t>();
-    const auto* p = picked.data_ptr<double>();
-    bool all_done = true;
-    for (int64_t b = 0; b < batch; ++b) {
-      if (finished[b]) {
-        n[b] = options.pad_index;
-      } else {
-        sums[b] += p[b];
-        if (n[b] == options.eos_index || t + 1 >= max_new[b]) finished[b] = true;
-      }
-      all_done = all_done && finished[b];
-    }
+    const bool all_done = detail::record_greedy_step(next.data_ptr<int64_t>(), picked.data_ptr<double>(), batch, t,
+                                                     max_new, options, finished, sums);
     history = torch::cat({history, next.unsqueeze(1)}, 1);
     if (all_done) break;
     if constexpr (can_keep_rows<M>) {
-      if (options.drop_finished) {
-        std::vector<int64_t> keep, rows;  // positions in the current state, and their batch rows
-        for (size_t i = 0; i < active.size(); ++i)
-          if (!finished[static_cast<size_t>(active[i])]) {
-            keep.push_back(static_cast<int64_t>(i));
-            rows.push_back(active[i]);
-          }
-        if (rows.size() < active.size()) {
-          model.keep_rows(state, torch::tensor(keep, cpu_long).to(logits.device()));
-          active = std::move(rows);
-        }
-      }
+      if (options.drop_finished) detail::drop_finished_rows(model, state, finished, logits.device(), active);
     }
     last = active.size() < static_cast<size_t>(batch) ? next.index_select(0, torch::tensor(active, cpu_long)) : next;
     last = last.to(logits.device());

@@ -117,35 +117,7 @@ class SafetensorsFile {
         metadata_ = value;
         continue;
       }
-      const std::string where = path_.string() + ": tensor '" + name + "'";
-      GENNER_CHECK(
-          value.is_object() && value.contains("dtype") && value.contains("shape") && value.contains("data_offsets"),
-          where, ": expected an object with dtype, shape and data_offsets");
-      TensorEntry e;
-      GENNER_CHECK(value["dtype"].is_string(), where, ": expected a dtype string, found ", json_excerpt(value["dtype"]));
-      e.dtype = safetensors_dtype(value["dtype"].get<std::string>(), where);
-      GENNER_CHECK(value["shape"].is_array(), where, ": expected a shape array, found ", json_excerpt(value["shape"]));
-      uint64_t numel = 1;
-      for (const auto& d : value["shape"]) {
-        GENNER_CHECK(d.is_number_unsigned(), where, ": shape entries must be non-negative integers, found ", json_excerpt(d));
-        GENNER_CHECK(d.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX) &&
-                         !__builtin_mul_overflow(numel, d.get<uint64_t>(), &numel),
-                     where, ": shape ", json_excerpt(value["shape"]), " has more elements than 2^64");
-        e.shape.push_back(d.get<int64_t>());
-      }
-      const auto& off = value["data_offsets"];
-      GENNER_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
-                   where, ": data_offsets must be [begin, end] of non-negative integers, found ", json_excerpt(off));
-      e.begin = off[0].get<uint64_t>();
-      e.end = off[1].get<uint64_t>();
-      uint64_t expected = 0;
-      GENNER_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(at::elementSize(e.dtype)), &expected), where,
-                   ": shape ", json_excerpt(value["shape"]), " needs more than 2^64 bytes");
-      GENNER_CHECK(e.begin <= e.end && e.end - e.begin == expected, where, ": data_offsets [", e.begin, ", ", e.end,
-                   ") hold ", e.end - e.begin, " bytes but dtype ", value["dtype"].get<std::string>(), " and shape ",
-                   json_excerpt(value["shape"]), " need ", expected);
-      GENNER_CHECK(e.end <= data_size, where, ": data_offsets end at byte ", e.end, " but the data section has only ",
-                   data_size, " bytes (truncated file?)");
+      TensorEntry e = read_entry(value, path_.string() + ": tensor '" + name + "'", data_size);
       spans.emplace_back(e.begin, e.end);
       entries_.emplace(name, std::move(e));
     }
@@ -153,6 +125,41 @@ class SafetensorsFile {
     for (size_t i = 1; i < spans.size(); ++i)
       GENNER_CHECK(spans[i].first >= spans[i - 1].second, path_.string(),
                    ": tensors overlap in the data section at byte ", spans[i].first);
+  }
+
+  /// One tensor's header entry `value` (`where` names it in errors), checked: a known dtype, a shape
+  /// of non-negative sizes, data_offsets that hold exactly its bytes within the data section.
+  static TensorEntry read_entry(const nlohmann::json& value, const std::string& where, uint64_t data_size) {
+    GENNER_CHECK(
+        value.is_object() && value.contains("dtype") && value.contains("shape") && value.contains("data_offsets"),
+        where, ": expected an object with dtype, shape and data_offsets");
+    TensorEntry e;
+    GENNER_CHECK(value["dtype"].is_string(), where, ": expected a dtype string, found ", json_excerpt(value["dtype"]));
+    e.dtype = safetensors_dtype(value["dtype"].get<std::string>(), where);
+    GENNER_CHECK(value["shape"].is_array(), where, ": expected a shape array, found ", json_excerpt(value["shape"]));
+    uint64_t numel = 1;
+    for (const auto& d : value["shape"]) {
+      GENNER_CHECK(d.is_number_unsigned(), where, ": shape entries must be non-negative integers, found ",
+                   json_excerpt(d));
+      GENNER_CHECK(d.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX) &&
+                       !__builtin_mul_overflow(numel, d.get<uint64_t>(), &numel),
+                   where, ": shape ", json_excerpt(value["shape"]), " has more elements than 2^64");
+      e.shape.push_back(d.get<int64_t>());
+    }
+    const auto& off = value["data_offsets"];
+    GENNER_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
+                 where, ": data_offsets must be [begin, end] of non-negative integers, found ", json_excerpt(off));
+    e.begin = off[0].get<uint64_t>();
+    e.end = off[1].get<uint64_t>();
+    uint64_t expected = 0;
+    GENNER_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(at::elementSize(e.dtype)), &expected), where,
+                 ": shape ", json_excerpt(value["shape"]), " needs more than 2^64 bytes");
+    GENNER_CHECK(e.begin <= e.end && e.end - e.begin == expected, where, ": data_offsets [", e.begin, ", ", e.end,
+                 ") hold ", e.end - e.begin, " bytes but dtype ", value["dtype"].get<std::string>(), " and shape ",
+                 json_excerpt(value["shape"]), " need ", expected);
+    GENNER_CHECK(e.end <= data_size, where, ": data_offsets end at byte ", e.end, " but the data section has only ",
+                 data_size, " bytes (truncated file?)");
+    return e;
   }
 
   std::filesystem::path path_;

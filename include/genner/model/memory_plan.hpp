@@ -166,6 +166,113 @@ struct BlockActivation {
   int64_t adapted(int64_t n, int64_t size) const { return size > 0 ? 2 * n * size + 2 * n * d : 0; }
 };
 
+/// The entry of `by_device` for `dev`, made (and named) on first use.
+inline DeviceMemory& device_entry(std::map<std::string, DeviceMemory>& by_device, const torch::Device& dev) {
+  auto& d = by_device[dev.str()];
+  d.device = dev.str();
+  return d;
+}
+
+/// Adds the weights of `model` to the devices they live on, by dtype: parameters, buffers and the
+/// scales of int8-stored projections; under training also the gradients and AdamW state of the
+/// trainable parameters. Returns, per device, the bytes of autocast's bf16 copies of the fp32
+/// projection weights there.
+inline std::map<std::string, int64_t> count_weights(std::map<std::string, DeviceMemory>& by_device, NerModelCore& model,
+                                                    bool training) {
+  auto at = [&](const torch::Device& dev) -> DeviceMemory& { return device_entry(by_device, dev); };
+  for (const auto& p : model.parameters()) {
+    auto& d = at(p.device());
+    const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
+    d.weights[dtype_name(p.scalar_type())] += bytes;
+    if (training && p.requires_grad()) {
+      d.gradients += bytes;
+      d.optimizer += 2 * bytes;  // AdamW: first and second moments
+    }
+  }
+  for (const auto& b : model.buffers())
+    at(b.device()).weights[dtype_name(b.scalar_type())] += b.numel() * static_cast<int64_t>(b.element_size());
+  // Scales of int8-stored projections and autocast's bf16 copies of fp32 projection weights.
+  // The copies live where their weights do.
+  std::map<std::string, int64_t> autocast_copies;
+  for (const auto& m : model.t5->modules(false)) {
+    auto* p = m->as<t5::ProjectionImpl>();
+    if (!p) continue;
+    if (p->weight_scale.defined()) at(p->weight.device()).weights["fp32"] += p->weight_scale.numel() * 4;
+    if (p->weight.scalar_type() == torch::kFloat) autocast_copies[at(p->weight.device()).device] += p->weight.numel() * 2;
+  }
+  return autocast_copies;
+}
+
+/// What one block of `model` keeps for backward, by what trains: read off the first encoder block
+/// (freezing is uniform across blocks) and the LoRA factors of its projections.
+inline BlockActivation block_activation(NerModelCore& model, bool dropout) {
+  const auto& c = model.config();
+  auto first_block = model.t5->encoder->block_at(0);
+  auto attention = first_block->self_attention()->attention;
+  const bool weights_train = attention->q->weight.requires_grad();
+  const bool norms_train = first_block->self_attention()->layer_norm->weight.requires_grad();
+  bool lora_attn = false, lora_ff = false;
+  for (const auto& item : model.t5->named_modules()) {
+    auto* p = item.value()->as<t5::ProjectionImpl>();
+    if (!p || !p->has_lora()) continue;
+    (item.key().find("DenseReluDense") != std::string::npos ? lora_ff : lora_attn) = true;
+  }
+  return {c.d_model, c.d_ff,        c.num_heads * c.d_kv, c.feed_forward == t5::FeedForward::gated_gelu,
+          dropout,   weights_train, norms_train,          lora_attn,
+          lora_ff};
+}
+
+/// The adapter size of part `k` (0: self-attention, 1: cross-attention, 2: feed-forward) of block
+/// `i` of a stack, 0 when that part has no adapter.
+inline int64_t adapter_size(const t5::StackStructure& ss, size_t i, int k) {
+  const auto b = ss.block(i);
+  if (b.adapter.size <= 0) return int64_t{0};
+  const bool on = k == 0 ? b.adapter.self_attention : k == 1 ? b.adapter.cross_attention : b.adapter.feed_forward;
+  return on ? b.adapter.size : int64_t{0};
+}
+
+/// Bytes of `elements` activations kept in fp32, times `scale` (0.75 where autocast keeps products in bf16).
+inline int64_t activation_bytes(int64_t elements, double scale) {
+  return static_cast<int64_t>(static_cast<double>(elements) * 4 * scale);
+}
+
+/// A batch's sizes as the blocks' activations count them.
+struct BatchSizes {
+  int64_t ns, nt;                 ///< source and target tokens
+  int64_t enc_a, dec_a, cross_a;  ///< entries of the encoder self, decoder self and cross attention maps
+  double scale;                   ///< bytes per element relative to fp32 (activation_bytes)
+};
+
+/// Adds the activations of every encoder and decoder block of `model` to the device the block runs
+/// on, and to `inputs_kept` the bytes of the block inputs kept under checkpointing, per device.
+/// Returns the bytes of the largest block.
+inline int64_t add_block_activations(std::map<std::string, DeviceMemory>& by_device, NerModelCore& model,
+                                     const BlockActivation& block, const BatchSizes& n,
+                                     std::map<std::string, int64_t>& inputs_kept) {
+  const auto& st = model.structure();
+  const int64_t d_model = model.config().d_model;
+  auto bytes = [&](int64_t elements) { return activation_bytes(elements, n.scale); };
+  int64_t largest_block = 0;
+  for (size_t i = 0; i < static_cast<size_t>(model.t5->encoder->size()); ++i) {
+    const auto e = block.self(n.ns, n.enc_a, adapter_size(st.encoder, i, 0)) +
+                   block.feed_forward(n.ns, adapter_size(st.encoder, i, 2));
+    auto& d = device_entry(by_device, model.t5->encoder->devices()[i]);
+    d.activations += bytes(e);
+    inputs_kept[d.device] += bytes(n.ns * d_model);
+    largest_block = std::max(largest_block, bytes(e));
+  }
+  for (size_t i = 0; i < static_cast<size_t>(model.t5->decoder->size()); ++i) {
+    const auto e = block.self(n.nt, n.dec_a, adapter_size(st.decoder, i, 0)) +
+                   block.cross(n.nt, n.ns, n.cross_a, adapter_size(st.decoder, i, 1)) +
+                   block.feed_forward(n.nt, adapter_size(st.decoder, i, 2));
+    auto& d = device_entry(by_device, model.t5->decoder->devices()[i]);
+    d.activations += bytes(e);
+    inputs_kept[d.device] += bytes(n.nt * d_model);
+    largest_block = std::max(largest_block, bytes(e));
+  }
+  return largest_block;
+}
+
 }  // namespace detail
 
 /// The plan for training `model` on batches of `shape` (inference: `training` false keeps
@@ -178,81 +285,21 @@ inline MemoryPlan plan_memory(NerModelCore& model, MemoryShape shape, Precision 
   plan.checkpointing = checkpointing;
   plan.training = training;
   std::map<std::string, DeviceMemory> by_device;
-  auto at = [&](const torch::Device& dev) -> DeviceMemory& {
-    auto& d = by_device[dev.str()];
-    d.device = dev.str();
-    return d;
-  };
-  for (const auto& p : model.parameters()) {
-    auto& d = at(p.device());
-    const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
-    d.weights[detail::dtype_name(p.scalar_type())] += bytes;
-    if (training && p.requires_grad()) {
-      d.gradients += bytes;
-      d.optimizer += 2 * bytes;  // AdamW: first and second moments
-    }
-  }
-  for (const auto& b : model.buffers())
-    at(b.device()).weights[detail::dtype_name(b.scalar_type())] += b.numel() * static_cast<int64_t>(b.element_size());
-  // Scales of int8-stored projections and autocast's bf16 copies of fp32 projection weights.
-  // The copies live where their weights do.
-  std::map<std::string, int64_t> autocast_copies;
-  for (const auto& m : model.t5->modules(false)) {
-    auto* p = m->as<t5::ProjectionImpl>();
-    if (!p) continue;
-    if (p->weight_scale.defined()) at(p->weight.device()).weights["fp32"] += p->weight_scale.numel() * 4;
-    if (p->weight.scalar_type() == torch::kFloat) autocast_copies[at(p->weight.device()).device] += p->weight.numel() * 2;
-  }
+  auto at = [&](const torch::Device& dev) -> DeviceMemory& { return detail::device_entry(by_device, dev); };
+  auto autocast_copies = detail::count_weights(by_device, model, training);
 
   const auto& c = model.config();
   const auto& s = model.spec();
   const int64_t B = shape.batch, S = shape.source + s.prompt_length, T = shape.target, H = c.num_heads;
   const bool dropout = training && c.dropout_rate > 0;
-  // What trains, read off the first encoder block (freezing is uniform across blocks).
-  auto first_block = model.t5->encoder->block_at(0);
-  auto attention = first_block->self_attention()->attention;
-  const bool weights_train = attention->q->weight.requires_grad();
-  const bool norms_train = first_block->self_attention()->layer_norm->weight.requires_grad();
-  bool lora_attn = false, lora_ff = false;
-  for (const auto& item : model.t5->named_modules()) {
-    auto* p = item.value()->as<t5::ProjectionImpl>();
-    if (!p || !p->has_lora()) continue;
-    (item.key().find("DenseReluDense") != std::string::npos ? lora_ff : lora_attn) = true;
-  }
-  const detail::BlockActivation block{c.d_model,     c.d_ff,      c.num_heads * c.d_kv,
-                                      c.feed_forward == t5::FeedForward::gated_gelu,
-                                      dropout,       weights_train, norms_train,
-                                      lora_attn,     lora_ff};
+  const auto block = detail::block_activation(model, dropout);
   const int64_t ns = B * S, nt = B * T;
-  const auto& st = model.structure();
-  auto adapter_of = [](const t5::StackStructure& ss, size_t i, int k) {
-    const auto b = ss.block(i);
-    if (b.adapter.size <= 0) return int64_t{0};
-    const bool on = k == 0 ? b.adapter.self_attention : k == 1 ? b.adapter.cross_attention : b.adapter.feed_forward;
-    return on ? b.adapter.size : int64_t{0};
-  };
   const double scale = precision == Precision::bf16 ? 0.75 : 1.0;  // autocast keeps products in bf16
-  auto bytes = [&](int64_t elements) { return static_cast<int64_t>(static_cast<double>(elements) * 4 * scale); };
+  auto bytes = [&](int64_t elements) { return detail::activation_bytes(elements, scale); };
   const int64_t enc_a = B * H * S * S, dec_a = B * H * T * T, cross_a = B * H * T * S;
-  int64_t largest_block = 0;
   std::map<std::string, int64_t> inputs_kept;  // per device: block inputs kept under checkpointing
-  for (size_t i = 0; i < static_cast<size_t>(model.t5->encoder->size()); ++i) {
-    const auto e = block.self(ns, enc_a, adapter_of(st.encoder, i, 0)) +
-                   block.feed_forward(ns, adapter_of(st.encoder, i, 2));
-    auto& d = at(model.t5->encoder->devices()[i]);
-    d.activations += bytes(e);
-    inputs_kept[d.device] += bytes(ns * c.d_model);
-    largest_block = std::max(largest_block, bytes(e));
-  }
-  for (size_t i = 0; i < static_cast<size_t>(model.t5->decoder->size()); ++i) {
-    const auto e = block.self(nt, dec_a, adapter_of(st.decoder, i, 0)) +
-                   block.cross(nt, ns, cross_a, adapter_of(st.decoder, i, 1)) +
-                   block.feed_forward(nt, adapter_of(st.decoder, i, 2));
-    auto& d = at(model.t5->decoder->devices()[i]);
-    d.activations += bytes(e);
-    inputs_kept[d.device] += bytes(nt * c.d_model);
-    largest_block = std::max(largest_block, bytes(e));
-  }
+  const int64_t largest_block =
+      detail::add_block_activations(by_device, model, block, {ns, nt, enc_a, dec_a, cross_a, scale}, inputs_kept);
   // Around the stacks: embeddings, final norms, the encoder MLP, the pointer head and its loss,
   // plus backward's working set (the gradient of the largest activations in flight).
   const int64_t k = dropout ? 1 : 0;

@@ -291,59 +291,86 @@ class Batcher {
         if (stopping_) return;
         continue;
       }
-      std::vector<std::shared_ptr<Job>> batch;
       std::size_t texts = 0;
-      do {
-        auto job = std::move(queue_.front());
-        queue_.pop_front();
-        job->taken = true;
-        texts += job->texts.size();
-        batch.push_back(std::move(job));
-      } while (!queue_.empty() && texts + queue_.front()->texts.size() <= options_.max_batch);
-      stats_.queued_requests -= batch.size();
-      stats_.queued_texts -= texts;
-      stats_.decoding_texts = texts;
+      const auto batch = take_batch(texts);
       lock.unlock();
-
-      std::vector<std::string_view> views;
-      views.reserve(texts);
-      for (const auto& job : batch) views.insert(views.end(), job->texts.begin(), job->texts.end());
-      std::vector<Result> results;
-      std::string error;
-      const auto t0 = Clock::now();
-      try {
-        results = decode_(std::span<const std::string_view>(views));
-        GENNER_CHECK(results.size() == views.size(), "Batcher: the decode function returned ", results.size(),
-                     " results for ", views.size(), " texts");
-      } catch (const c10::Error& e) {
-        error = e.what_without_backtrace();
-      } catch (const std::exception& e) {
-        error = e.what();
-      } catch (...) {
-        error = "unknown exception while decoding";
-      }
-      const double took = seconds_since(t0);
-
+      auto decoded = decode_batch(batch, texts);
       lock.lock();
-      stats_.decoding_texts = 0;
-      ++stats_.batches;
-      ++stats_.batch_sizes[texts];
-      stats_.decode_seconds += took;
-      if (error.empty()) stats_.texts += texts;
-      std::size_t at = 0;
-      for (auto& job : batch) {
-        const auto n = job->texts.size();
-        if (!job->abandoned) {
-          if (error.empty())
-            job->results.assign(std::make_move_iterator(results.begin() + static_cast<std::ptrdiff_t>(at)),
-                                std::make_move_iterator(results.begin() + static_cast<std::ptrdiff_t>(at + n)));
-          else
-            job->error = error;
-        }
-        at += n;
-        job->done = true;
-        job->cv.notify_all();
+      answer_batch(batch, texts, decoded);
+    }
+  }
+
+  /// What one decode call gave: one Result per text, or the error it threw; and the time it took.
+  struct Decoded {
+    std::vector<Result> results;
+    std::string error;
+    double seconds = 0;
+  };
+
+  /// Takes the oldest queued requests, up to max_batch texts (the oldest request even when it holds
+  /// more), off the queue; `texts` is set to the number of texts they hold. Called with mutex_ held and
+  /// the queue not empty.
+  std::vector<std::shared_ptr<Job>> take_batch(std::size_t& texts) {
+    std::vector<std::shared_ptr<Job>> batch;
+    texts = 0;
+    do {
+      auto job = std::move(queue_.front());
+      queue_.pop_front();
+      job->taken = true;
+      texts += job->texts.size();
+      batch.push_back(std::move(job));
+    } while (!queue_.empty() && texts + queue_.front()->texts.size() <= options_.max_batch);
+    stats_.queued_requests -= batch.size();
+    stats_.queued_texts -= texts;
+    stats_.decoding_texts = texts;
+    return batch;
+  }
+
+  /// Decodes the `texts` texts of `batch` in one call of the decode function. Called without mutex_.
+  Decoded decode_batch(const std::vector<std::shared_ptr<Job>>& batch, std::size_t texts) const {
+    std::vector<std::string_view> views;
+    views.reserve(texts);
+    for (const auto& job : batch) views.insert(views.end(), job->texts.begin(), job->texts.end());
+    Decoded d;
+    const auto t0 = Clock::now();
+    try {
+      d.results = decode_(std::span<const std::string_view>(views));
+      GENNER_CHECK(d.results.size() == views.size(), "Batcher: the decode function returned ", d.results.size(),
+                   " results for ", views.size(), " texts");
+    } catch (const c10::Error& e) {
+      d.error = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      d.error = e.what();
+    } catch (...) {
+      d.error = "unknown exception while decoding";
+    }
+    d.seconds = seconds_since(t0);
+    return d;
+  }
+
+  /// Counts the decoded batch and hands each of its requests its results (or the error), waking
+  /// their callers; abandoned requests get nothing. Called with mutex_ held.
+  void answer_batch(const std::vector<std::shared_ptr<Job>>& batch, std::size_t texts, Decoded& decoded) {
+    auto& results = decoded.results;
+    const auto& error = decoded.error;
+    stats_.decoding_texts = 0;
+    ++stats_.batches;
+    ++stats_.batch_sizes[texts];
+    stats_.decode_seconds += decoded.seconds;
+    if (error.empty()) stats_.texts += texts;
+    std::size_t at = 0;
+    for (const auto& job : batch) {
+      const auto n = job->texts.size();
+      if (!job->abandoned) {
+        if (error.empty())
+          job->results.assign(std::make_move_iterator(results.begin() + static_cast<std::ptrdiff_t>(at)),
+                              std::make_move_iterator(results.begin() + static_cast<std::ptrdiff_t>(at + n)));
+        else
+          job->error = error;
       }
+      at += n;
+      job->done = true;
+      job->cv.notify_all();
     }
   }
 

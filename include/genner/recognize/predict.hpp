@@ -211,6 +211,83 @@ inline constexpr std::string_view kHtmlTail = "</body>\n</html>\n";
   return out;
 }
 
+namespace detail {
+
+/// The progress bar of predict_lines(): drawn when the number of lines is known and standard error
+/// is a terminal, else none.
+[[nodiscard]] inline std::unique_ptr<report::ProgressBar> predict_progress_bar(const PredictOptions& options) {
+  std::unique_ptr<report::ProgressBar> bar;
+  if (options.total_lines > 0 && ::isatty(STDERR_FILENO) == 1) {
+    report::ProgressOptions po;
+    po.label = "predict";
+    po.tty = true;
+    bar = std::make_unique<report::ProgressBar>(static_cast<int64_t>(options.total_lines), po);
+  }
+  return bar;
+}
+
+/// Reads the next chunk into `lines` (at most `chunk_lines`, fewer when no more has arrived yet) and
+/// the line-break characters before each into `breaks`; returns whether the input ended.
+inline bool read_chunk(data::detail::LineReader& reader, std::size_t chunk_lines, std::vector<std::string>& lines,
+                       std::vector<std::size_t>& breaks) {
+  lines.clear();
+  breaks.clear();
+  for (std::string line; lines.size() < chunk_lines;) {
+    if (!lines.empty() && !reader.ready()) break;  // decode what has arrived
+    if (!reader.next(line)) return true;
+    lines.push_back(std::move(line));
+    breaks.push_back(reader.breaks_before_line());
+  }
+  return false;
+}
+
+/// Writes one line's record as a CoNLL block: "word<TAB>BIO-tag" lines and a blank line, or the
+/// blank-line mark of input line `line_number` when the line has no words.
+inline void write_conll(std::ostream& chunk, const Result& r, std::size_t line_number) {
+  std::vector<data::Entity> ents;
+  for (const auto& e : r.entities) {
+    data::Entity d{e.type, {}};
+    for (const auto& f : e.fragments) d.fragments.emplace_back(f.word_begin, f.word_end);
+    ents.push_back(std::move(d));
+  }
+  if (r.words.empty()) chunk << data::blank_line_mark(line_number) << '\n';
+  const auto tags = data::to_bio(r.words.size(), ents);
+  for (std::size_t w = 0; w < r.words.size(); ++w) chunk << r.words[w] << '\t' << tags[w] << '\n';
+  chunk << '\n';
+}
+
+/// Writes one line's entities as brat standoff lines, numbered on from `brat_id`, with offsets into
+/// the whole input: `doc_cp` code points before the line's `breaks_before` line-break characters.
+/// Adds the line's code points to `doc_cp`.
+inline void write_brat(std::ostream& chunk, const Result& r, std::string_view line, std::size_t breaks_before,
+                       std::size_t& doc_cp, std::size_t& brat_id) {
+  for (const auto& e : r.entities) {
+    chunk << 'T' << ++brat_id << '\t' << e.type << ' ';
+    std::string text;
+    for (std::size_t f = 0; f < e.fragments.size(); ++f) {
+      const auto& fr = e.fragments[f];
+      chunk << (f ? ";" : "") << doc_cp + breaks_before + fr.begin << ' ' << doc_cp + breaks_before + fr.end;
+      text += (f ? " " : "") + fr.text;
+    }
+    chunk << '\t' << brat_text(text) << '\n';
+  }
+  doc_cp += text::code_point_offsets(line).back();
+}
+
+/// Writes predict_lines()'s closing line to `log`: lines, sentences and entities, the time and
+/// throughput, and how many lines were decoded in windows.
+inline void log_predict_summary(std::ostream& log, const PredictStats& stats, const RecognizerOptions& options) {
+  log << "predict: " << stats.lines << " lines, " << stats.sentences << " sentences, " << stats.entities
+      << " entities in " << std::fixed << std::setprecision(2) << stats.seconds << " s (" << std::setprecision(1)
+      << stats.sentences_per_second() << " sentences/s, in batches of up to " << options.batch_size << " windows)";
+  if (stats.split)
+    log << "; " << stats.split << " line(s) held a sentence longer than " << options.max_source_pieces
+        << " pieces and were decoded in windows (\"split\": true)";
+  log << "\n";
+}
+
+}  // namespace detail
+
 /// Reads lines from `in` (LF, CRLF or CR line ends; one line at a time, so memory stays bounded),
 /// finds their entities with `recognizer` and writes one record per line to `out` in
 /// `options.format`, chunk by chunk, flushed after each (output flows while a pipe is still read).
@@ -223,13 +300,7 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
   GENNER_CHECK(options.chunk_lines >= 1, "predict: chunk_lines must be at least 1");
   const auto t0 = std::chrono::steady_clock::now();
   PredictStats stats;
-  std::unique_ptr<report::ProgressBar> bar;
-  if (options.total_lines > 0 && ::isatty(STDERR_FILENO) == 1) {
-    report::ProgressOptions po;
-    po.label = "predict";
-    po.tty = true;
-    bar = std::make_unique<report::ProgressBar>(static_cast<int64_t>(options.total_lines), po);
-  }
+  auto bar = detail::predict_progress_bar(options);
   if (options.format == Format::html) out << kHtmlHead;
   std::size_t doc_cp = 0;  // brat: code points of the input's text before the current line
   std::size_t brat_id = 0;
@@ -239,17 +310,7 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
                                        : data::detail::LineReader(in, options.input_name);
   bool eof = false;
   while (!eof) {
-    lines.clear();
-    breaks.clear();
-    for (std::string line; lines.size() < options.chunk_lines;) {
-      if (!lines.empty() && !reader.ready()) break;  // decode what has arrived
-      if (!reader.next(line)) {
-        eof = true;
-        break;
-      }
-      lines.push_back(std::move(line));
-      breaks.push_back(reader.breaks_before_line());
-    }
+    eof = detail::read_chunk(reader, options.chunk_lines, lines, breaks);
     GENNER_CHECK(!in.bad(), options.input_name, ": read error after line ", stats.lines + lines.size());
     if (lines.empty()) break;
     std::vector<std::string_view> views;
@@ -267,33 +328,8 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
       stats.entities += r.entities.size();
       switch (options.format) {
         case Format::jsonl: chunk << to_json(r, views[i], recognizer.options().max_source_pieces).dump() << '\n'; break;
-        case Format::conll: {
-          std::vector<data::Entity> ents;
-          for (const auto& e : r.entities) {
-            data::Entity d{e.type, {}};
-            for (const auto& f : e.fragments) d.fragments.emplace_back(f.word_begin, f.word_end);
-            ents.push_back(std::move(d));
-          }
-          if (r.words.empty()) chunk << data::blank_line_mark(stats.lines + i + 1) << '\n';
-          const auto tags = data::to_bio(r.words.size(), ents);
-          for (std::size_t w = 0; w < r.words.size(); ++w) chunk << r.words[w] << '\t' << tags[w] << '\n';
-          chunk << '\n';
-          break;
-        }
-        case Format::brat: {
-          for (const auto& e : r.entities) {
-            chunk << 'T' << ++brat_id << '\t' << e.type << ' ';
-            std::string text;
-            for (std::size_t f = 0; f < e.fragments.size(); ++f) {
-              const auto& fr = e.fragments[f];
-              chunk << (f ? ";" : "") << doc_cp + breaks[i] + fr.begin << ' ' << doc_cp + breaks[i] + fr.end;
-              text += (f ? " " : "") + fr.text;
-            }
-            chunk << '\t' << brat_text(text) << '\n';
-          }
-          doc_cp += text::code_point_offsets(views[i]).back();
-          break;
-        }
+        case Format::conll: detail::write_conll(chunk, r, stats.lines + i + 1); break;
+        case Format::brat: detail::write_brat(chunk, r, views[i], breaks[i], doc_cp, brat_id); break;
         case Format::html: chunk << to_html(r, views[i]); break;
       }
     }
@@ -308,16 +344,7 @@ inline PredictStats predict_lines(const Recognizer& recognizer, std::istream& in
   }
   if (bar) bar->finish();
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (options.log) {
-    *options.log << "predict: " << stats.lines << " lines, " << stats.sentences << " sentences, " << stats.entities
-                 << " entities in " << std::fixed << std::setprecision(2) << stats.seconds << " s ("
-                 << std::setprecision(1) << stats.sentences_per_second() << " sentences/s, in batches of up to "
-                 << recognizer.options().batch_size << " windows)";
-    if (stats.split)
-      *options.log << "; " << stats.split << " line(s) held a sentence longer than "
-                   << recognizer.options().max_source_pieces << " pieces and were decoded in windows (\"split\": true)";
-    *options.log << "\n";
-  }
+  if (options.log) detail::log_predict_summary(*options.log, stats, recognizer.options());
   return stats;
 }
 

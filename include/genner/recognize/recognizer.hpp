@@ -272,12 +272,7 @@ class Recognizer {
     r.words = std::move(pre.words);
     r.spans = std::move(pre.spans);
     if (r.words.empty()) return;
-    std::vector<std::size_t> pieces(r.words.size());
-    {
-      std::lock_guard lock(*tokenizer_mutex_);
-      for (std::size_t w = 0; w < r.words.size(); ++w)
-        pieces[w] = std::max<std::size_t>(1, tokenizer_.word_pieces(r.words[w]).size());
-    }
+    const auto pieces = word_piece_counts(r.words);
     std::vector<bool> sentence_end(r.words.size() + 1, false);
     for (const auto& [first, last] : pre.sentences) sentence_end[last] = true;
     std::vector<std::pair<std::size_t, std::size_t>> units;
@@ -312,18 +307,32 @@ class Recognizer {
         }
         w = end;
         if (win.words.empty()) continue;
-        std::vector<std::string> words;
-        for (int k : win.words) words.push_back(r.words[static_cast<std::size_t>(k)]);
-        text::Encoding enc;
-        {
-          std::lock_guard lock(*tokenizer_mutex_);
-          enc = tokenizer_.encode_words(words);
-        }
-        win.example = {std::move(enc.ids), std::move(enc.word_start), std::move(enc.word_end), {0}, {0}, {}};
+        win.example = window_example(win, r.words);
         ++r.windows;
         out.push_back(std::move(win));
       }
     }
+  }
+
+  /// Pieces of each of `words` as the tokenizer cuts it (at least 1 for a word that makes none).
+  std::vector<std::size_t> word_piece_counts(const std::vector<std::string>& words) const {
+    std::vector<std::size_t> pieces(words.size());
+    std::lock_guard lock(*tokenizer_mutex_);
+    for (std::size_t w = 0; w < words.size(); ++w)
+      pieces[w] = std::max<std::size_t>(1, tokenizer_.word_pieces(words[w]).size());
+    return pieces;
+  }
+
+  /// The source the model reads for `win`: its words of `text_words`, encoded into pieces.
+  data::Example window_example(const Window& win, const std::vector<std::string>& text_words) const {
+    std::vector<std::string> words;
+    for (int k : win.words) words.push_back(text_words[static_cast<std::size_t>(k)]);
+    text::Encoding enc;
+    {
+      std::lock_guard lock(*tokenizer_mutex_);
+      enc = tokenizer_.encode_words(words);
+    }
+    return {std::move(enc.ids), std::move(enc.word_start), std::move(enc.word_end), {0}, {0}, {}};
   }
 
   /// Decodes every window in length-sorted batches.

@@ -202,78 +202,81 @@ inline std::pair<double, double> padded_range(const std::vector<double>& v, bool
   return {lo, hi};
 }
 
-}  // namespace detail
+/// Where a training-curve chart draws: the plot rectangle in pixels, and the step axis (x), the loss
+/// axis (left) and the F1 axis (right), each a range with its tick spacing.
+struct ChartFrame {
+  int left, right, top, bottom;
+  double x_lo, x_hi, xs;
+  double l_lo, l_hi, ls;
+  double f_lo, f_hi, fs;
 
-/// Draws loss (left axis, blue) and dev F1 (right axis, orange, with markers) against steps, with
-/// ticks, axis titles, a legend and a title. Either series may be empty.
-[[nodiscard]] inline Image plot_training_curves(const Series& loss, const Series& f1,
-                                                const std::string& title = "training curves", int width = 800,
-                                                int height = 480) {
-  GENNER_CHECK(loss.steps.size() == loss.values.size() && f1.steps.size() == f1.values.size(),
-               "plot_training_curves: expected as many steps as values, found ", loss.steps.size(), "/",
-               loss.values.size(), " (loss) and ", f1.steps.size(), "/", f1.values.size(), " (F1)");
-  GENNER_CHECK(width >= 200 && height >= 150, "plot_training_curves: expected at least 200x150 pixels, found ", width,
-               "x", height);
-  const Rgb black{0, 0, 0}, grid{225, 225, 225}, blue{31, 119, 180}, orange{230, 110, 10};
-  Image img(width, height);
+  /// The column of step `x`.
+  [[nodiscard]] int px(double x) const { return left + int(std::lround((x - x_lo) / (x_hi - x_lo) * (right - left))); }
+  /// The row of value `v` on an axis from `lo` to `hi`.
+  [[nodiscard]] int py(double v, double lo, double hi) const {
+    return bottom - int(std::lround((v - lo) / (hi - lo) * (bottom - top)));
+  }
+};
+
+/// The frame of a `width` x `height` chart of `loss` and `f1`: ranges from zero with "nice" ticks,
+/// each top rounded up to a tick and the loss axis's bottom down to one.
+inline ChartFrame chart_frame(const Series& loss, const Series& f1, int width, int height) {
   const int left = 78, right = width - 78, top = 44, bottom = height - 56;
   std::vector<double> all_steps = loss.steps;
   all_steps.insert(all_steps.end(), f1.steps.begin(), f1.steps.end());
-  auto [x_lo, x_hi] = detail::padded_range(all_steps, true);
-  auto [l_lo, l_hi] = detail::padded_range(loss.values, true);
-  auto [f_lo, f_hi] = detail::padded_range(f1.values, true);
-  const double xs = detail::nice_step(x_lo, x_hi, 8), ls = detail::nice_step(l_lo, l_hi, 6),
-               fs = detail::nice_step(f_lo, f_hi, 6);
+  auto [x_lo, x_hi] = padded_range(all_steps, true);
+  auto [l_lo, l_hi] = padded_range(loss.values, true);
+  auto [f_lo, f_hi] = padded_range(f1.values, true);
+  const double xs = nice_step(x_lo, x_hi, 8), ls = nice_step(l_lo, l_hi, 6), fs = nice_step(f_lo, f_hi, 6);
   x_hi = std::ceil(x_hi / xs) * xs;
   l_hi = std::ceil(l_hi / ls) * ls;
   f_hi = std::ceil(f_hi / fs) * fs;
   l_lo = std::floor(l_lo / ls) * ls;
-  const auto px = [&](double x) { return left + int(std::lround((x - x_lo) / (x_hi - x_lo) * (right - left))); };
-  const auto py = [&](double v, double lo, double hi) {
-    return bottom - int(std::lround((v - lo) / (hi - lo) * (bottom - top)));
-  };
+  return {left, right, top, bottom, x_lo, x_hi, xs, l_lo, l_hi, ls, f_lo, f_hi, fs};
+}
 
-  // Grid and ticks: x below, loss on the left, F1 on the right.
-  for (double x = x_lo; x <= x_hi + xs * 1e-9; x += xs) {
-    const int X = px(x);
-    img.line(X, top, X, bottom, grid);
-    img.line(X, bottom, X, bottom + 4, black);
-    const auto s = detail::tick_label(x, xs);
-    img.text(X - Image::text_width(s) / 2, bottom + 8, s, black);
+/// Grid and ticks: steps below the plot, loss on the left, F1 on the right; then the plot's border.
+inline void draw_grid_and_ticks(Image& img, const ChartFrame& c, Rgb black, Rgb grid, Rgb blue, Rgb orange) {
+  for (double x = c.x_lo; x <= c.x_hi + c.xs * 1e-9; x += c.xs) {
+    const int X = c.px(x);
+    img.line(X, c.top, X, c.bottom, grid);
+    img.line(X, c.bottom, X, c.bottom + 4, black);
+    const auto s = tick_label(x, c.xs);
+    img.text(X - Image::text_width(s) / 2, c.bottom + 8, s, black);
   }
-  for (double v = l_lo; v <= l_hi + ls * 1e-9; v += ls) {
-    const int Y = py(v, l_lo, l_hi);
-    img.line(left, Y, right, Y, grid);
-    img.line(left - 4, Y, left, Y, blue);
-    const auto s = detail::tick_label(v, ls);
-    img.text(left - 8 - Image::text_width(s), Y - 3, s, blue);
+  for (double v = c.l_lo; v <= c.l_hi + c.ls * 1e-9; v += c.ls) {
+    const int Y = c.py(v, c.l_lo, c.l_hi);
+    img.line(c.left, Y, c.right, Y, grid);
+    img.line(c.left - 4, Y, c.left, Y, blue);
+    const auto s = tick_label(v, c.ls);
+    img.text(c.left - 8 - Image::text_width(s), Y - 3, s, blue);
   }
-  for (double v = f_lo; v <= f_hi + fs * 1e-9; v += fs) {
-    const int Y = py(v, f_lo, f_hi);
-    img.line(right, Y, right + 4, Y, orange);
-    img.text(right + 8, Y - 3, detail::tick_label(v, fs), orange);
+  for (double v = c.f_lo; v <= c.f_hi + c.fs * 1e-9; v += c.fs) {
+    const int Y = c.py(v, c.f_lo, c.f_hi);
+    img.line(c.right, Y, c.right + 4, Y, orange);
+    img.text(c.right + 8, Y - 3, tick_label(v, c.fs), orange);
   }
-  img.line(left, top, left, bottom, black);
-  img.line(right, top, right, bottom, black);
-  img.line(left, bottom, right, bottom, black);
-  img.line(left, top, right, top, black);
+  img.line(c.left, c.top, c.left, c.bottom, black);
+  img.line(c.right, c.top, c.right, c.bottom, black);
+  img.line(c.left, c.bottom, c.right, c.bottom, black);
+  img.line(c.left, c.top, c.right, c.top, black);
+}
 
-  // Curves.
+/// The loss curve (blue) and the F1 curve (orange, a marker on each point).
+inline void draw_curves(Image& img, const ChartFrame& c, const Series& loss, const Series& f1, Rgb blue, Rgb orange) {
   for (std::size_t i = 1; i < loss.steps.size(); ++i)
-    img.line(px(loss.steps[i - 1]), py(loss.values[i - 1], l_lo, l_hi), px(loss.steps[i]),
-             py(loss.values[i], l_lo, l_hi), blue, 2);
+    img.line(c.px(loss.steps[i - 1]), c.py(loss.values[i - 1], c.l_lo, c.l_hi), c.px(loss.steps[i]),
+             c.py(loss.values[i], c.l_lo, c.l_hi), blue, 2);
   for (std::size_t i = 0; i < f1.steps.size(); ++i) {
-    const int X = px(f1.steps[i]), Y = py(f1.values[i], f_lo, f_hi);
-    if (i > 0) img.line(px(f1.steps[i - 1]), py(f1.values[i - 1], f_lo, f_hi), X, Y, orange, 2);
+    const int X = c.px(f1.steps[i]), Y = c.py(f1.values[i], c.f_lo, c.f_hi);
+    if (i > 0) img.line(c.px(f1.steps[i - 1]), c.py(f1.values[i - 1], c.f_lo, c.f_hi), X, Y, orange, 2);
     img.fill_rect(X - 3, Y - 3, X + 3, Y + 3, orange);
   }
+}
 
-  // Titles and legend.
-  img.text((width - Image::text_width(title, 2)) / 2, 12, title, black, 2);
-  img.text((left + right - Image::text_width("step")) / 2, height - 20, "step", black);
-  img.text(left - Image::text_width("loss") / 2, top - 14, "loss", blue);
-  img.text(right - Image::text_width("dev F1") / 2, top - 14, "dev F1", orange);
-  // Legend in the plot corner the curves cross least.
+/// The legend, in the plot corner the curves cross least.
+inline void draw_legend(Image& img, const ChartFrame& c, Rgb black, Rgb blue, Rgb orange) {
+  const int left = c.left, right = c.right, top = c.top, bottom = c.bottom;
   const int box_w = 102, box_h = 42;
   int lx = right - 110, ly = top + 10;
   int best = -1;
@@ -292,6 +295,33 @@ inline std::pair<double, double> padded_range(const std::vector<double>& v, bool
   img.line(lx, ly + 21, lx + 22, ly + 21, orange, 2);
   img.fill_rect(lx + 8, ly + 18, lx + 14, ly + 24, orange);
   img.text(lx + 30, ly + 18, "dev F1", black);
+}
+
+}  // namespace detail
+
+/// Draws loss (left axis, blue) and dev F1 (right axis, orange, with markers) against steps, with
+/// ticks, axis titles, a legend and a title. Either series may be empty.
+[[nodiscard]] inline Image plot_training_curves(const Series& loss, const Series& f1,
+                                                const std::string& title = "training curves", int width = 800,
+                                                int height = 480) {
+  GENNER_CHECK(loss.steps.size() == loss.values.size() && f1.steps.size() == f1.values.size(),
+               "plot_training_curves: expected as many steps as values, found ", loss.steps.size(), "/",
+               loss.values.size(), " (loss) and ", f1.steps.size(), "/", f1.values.size(), " (F1)");
+  GENNER_CHECK(width >= 200 && height >= 150, "plot_training_curves: expected at least 200x150 pixels, found ", width,
+               "x", height);
+  const Rgb black{0, 0, 0}, grid{225, 225, 225}, blue{31, 119, 180}, orange{230, 110, 10};
+  Image img(width, height);
+  const auto frame = detail::chart_frame(loss, f1, width, height);
+  const int left = frame.left, right = frame.right, top = frame.top;
+  detail::draw_grid_and_ticks(img, frame, black, grid, blue, orange);
+  detail::draw_curves(img, frame, loss, f1, blue, orange);
+
+  // Titles and legend.
+  img.text((width - Image::text_width(title, 2)) / 2, 12, title, black, 2);
+  img.text((left + right - Image::text_width("step")) / 2, height - 20, "step", black);
+  img.text(left - Image::text_width("loss") / 2, top - 14, "loss", blue);
+  img.text(right - Image::text_width("dev F1") / 2, top - 14, "dev F1", orange);
+  detail::draw_legend(img, frame, black, blue, orange);
   return img;
 }
 

@@ -68,6 +68,26 @@ class T5StackImpl : public torch::nn::Module {
 
   /// embeds [B, L, d]; mask [B, L] 1/0 (undefined: all ones). Decoder only: encoder_hidden
   /// [B, S, d], encoder_mask [B, S]; `cache` (optional) makes the call incremental.
+  /// The additive mask of self-attention for L new positions after `past` cached ones: padding
+  /// (`mask` [B, past + L] 1/0, undefined: none) and, in the decoder, causality; in `like`'s dtype
+  /// and on its device, [B, 1, 1, K] or [B, 1, L, K].
+  torch::Tensor self_attention_mask(const torch::Tensor& mask, int64_t B, int64_t L, int64_t past,
+                                    const torch::Tensor& like) const {
+    const int64_t K = past + L;
+    torch::Tensor mask01;
+    if (mask.defined()) {
+      mask01 = mask.to(like.device());
+    } else {
+      mask01 = torch::ones({B, K}, torch::TensorOptions().dtype(like.scalar_type()).device(like.device()));
+    }
+    torch::Tensor keep = mask01.to(like.scalar_type()).unsqueeze(1).unsqueeze(1);  // [B,1,1,K]
+    if (is_decoder_ && L > 1) {
+      auto causal = torch::ones({L, K}, keep.options()).tril(past).unsqueeze(0).unsqueeze(0);
+      keep = keep * causal;  // [B,1,L,K]
+    }
+    return additive_mask(keep, like.scalar_type());
+  }
+
   StackOutput forward(torch::Tensor embeds, const torch::Tensor& mask, const torch::Tensor& encoder_hidden = {},
                       const torch::Tensor& encoder_mask = {}, DecoderCache* cache = nullptr,
                       bool keep_block_outputs = false) {
@@ -85,18 +105,7 @@ class T5StackImpl : public torch::nn::Module {
 
     // Position bias of block 0, then masks, combined once and moved with the activations.
     auto position_bias = bias_owner()->compute_bias(L, K).to(device);
-    torch::Tensor mask01;
-    if (mask.defined()) {
-      mask01 = mask.to(device);
-    } else {
-      mask01 = torch::ones({B, K}, torch::TensorOptions().dtype(hidden.scalar_type()).device(device));
-    }
-    torch::Tensor keep = mask01.to(hidden.scalar_type()).unsqueeze(1).unsqueeze(1);  // [B,1,1,K]
-    if (is_decoder_ && L > 1) {
-      auto causal = torch::ones({L, K}, keep.options()).tril(past).unsqueeze(0).unsqueeze(0);
-      keep = keep * causal;  // [B,1,L,K]
-    }
-    auto self_bias = position_bias + additive_mask(keep, hidden.scalar_type());
+    auto self_bias = position_bias + self_attention_mask(mask, B, L, past, hidden);
     torch::Tensor enc_hidden = encoder_hidden, cross_bias;
     if (is_decoder_) {
       auto em =

@@ -187,22 +187,26 @@ inline bool is_url_or_email(std::string_view w) {
   return dot != std::string_view::npos && dot + 1 < w.size();
 }
 
-/// Splits one whitespace-free chunk [b, e) of `text` into words, appended to `out`.
-inline void split_chunk(std::string_view text, std::size_t b, std::size_t e, std::vector<WordSpan>& out) {
-  // URLs and e-mail addresses: only closing punctuation at the very end is split off.
-  {
-    std::size_t s = b;
-    while (s < e && (text[s] == '(' || text[s] == '"' || text[s] == '<' || text[s] == '[' || text[s] == '\'')) ++s;
-    std::size_t t = e;
-    while (t > s && std::string_view(".,;:!?)]}>\"'").find(text[t - 1]) != std::string_view::npos) --t;
-    if (t > s && is_url_or_email(text.substr(s, t - s))) {
-      for (std::size_t k = b; k < s; ++k) out.push_back({k, k + 1});
-      out.push_back({s, t});
-      for (std::size_t k = t; k < e; ++k) out.push_back({k, k + 1});
-      return;
-    }
+/// A URL or e-mail address in the whitespace-free chunk [b, e) of `text`: opening punctuation before it
+/// and closing punctuation after it become one-byte words, the address one word, all appended to `out`.
+/// Returns false, appending nothing, when the chunk holds no URL or address.
+inline bool split_url_chunk(std::string_view text, std::size_t b, std::size_t e, std::vector<WordSpan>& out) {
+  std::size_t s = b;
+  while (s < e && (text[s] == '(' || text[s] == '"' || text[s] == '<' || text[s] == '[' || text[s] == '\'')) ++s;
+  std::size_t t = e;
+  while (t > s && std::string_view(".,;:!?)]}>\"'").find(text[t - 1]) != std::string_view::npos) --t;
+  if (t > s && is_url_or_email(text.substr(s, t - s))) {
+    for (std::size_t k = b; k < s; ++k) out.push_back({k, k + 1});
+    out.push_back({s, t});
+    for (std::size_t k = t; k < e; ++k) out.push_back({k, k + 1});
+    return true;
   }
-  // Hard punctuation splits the chunk into pieces; commas split too unless between digits (1,000).
+  return false;
+}
+
+/// The chunk [b, e) of `text` cut at hard punctuation and at commas not between digits (1,000):
+/// each such mark is a piece of its own, and so is each stretch between them.
+inline std::vector<WordSpan> punct_pieces(std::string_view text, std::size_t b, std::size_t e) {
   std::vector<WordSpan> pieces;
   std::size_t start = b;
   for (std::size_t i = b; i < e;) {
@@ -216,89 +220,120 @@ inline void split_chunk(std::string_view text, std::size_t b, std::size_t e, std
     i += n;
   }
   if (e > start) pieces.push_back({start, e});
+  return pieces;
+}
 
-  for (const auto& p : pieces) {
-    if (p.end - p.begin == 1 || is_hard_punct(code_point_at(text, p.begin).first) ||
-        is_clitic(text.substr(p.begin, p.end - p.begin))) {
-      out.push_back(p);
+/// Leading quotes and signs of the word [s, t), each appended to `out` as a word of its own (the
+/// word's last code point is never taken); returns where the rest of the word starts.
+inline std::size_t split_leading_punct(std::string_view text, std::size_t s, std::size_t t,
+                                       std::vector<WordSpan>& out) {
+  while (s < t) {
+    const auto [cp, n] = code_point_at(text, s);
+    if (!is_leading_punct(cp) || s + n >= t) break;
+    out.push_back({s, s + n});
+    s += n;
+  }
+  return s;
+}
+
+/// Trailing `...`, periods that do not end an abbreviation and trailing punctuation of the word
+/// [s, t), collected in `tail` from the end (last word first); `t` moves back before them.
+inline void split_trailing_punct(std::string_view text, std::size_t s, std::size_t& t, std::vector<WordSpan>& tail) {
+  // is_abbreviation of every prefix [s, t - 1) in O(1): the first period and the first character
+  // that is neither a period nor an ASCII letter, found once (a rescan per stripped period made
+  // a word like "a.).).)..." quadratic).
+  std::size_t first_dot = t, first_other = t;
+  for (std::size_t i = s; i < t && (first_dot == t || first_other == t); ++i) {
+    if (text[i] == '.' && first_dot == t) first_dot = i;
+    if (text[i] != '.' && !ascii_alpha(text[i]) && first_other == t) first_other = i;
+  }
+  auto abbreviation_before = [&](std::size_t end) {
+    if (end <= s) return false;
+    if (first_dot < end) return first_other >= end;
+    return end - s <= 6 && is_abbreviation(text.substr(s, end - s));  // the longest listed one is 6
+  };
+  while (t > s) {
+    const std::string_view w = text.substr(s, t - s);
+    if (w.size() > 3 && w.ends_with("...")) {
+      tail.push_back({t - 3, t});
+      t -= 3;
       continue;
     }
-    std::size_t s = p.begin, t = p.end;
-    // leading quotes and signs, each its own word
-    while (s < t) {
-      const auto [cp, n] = code_point_at(text, s);
-      if (!is_leading_punct(cp) || s + n >= t) break;
-      out.push_back({s, s + n});
-      s += n;
+    if (w.size() > 1 && w.back() == '.') {
+      if (abbreviation_before(t - 1)) break;
+      tail.push_back({t - 1, t});
+      t -= 1;
+      continue;
     }
-    // is_abbreviation of every prefix [s, t - 1) in O(1): the first period and the first character
-    // that is neither a period nor an ASCII letter, found once (a rescan per stripped period made
-    // a word like "a.).).)..." quadratic).
-    std::size_t first_dot = t, first_other = t;
-    for (std::size_t i = s; i < t && (first_dot == t || first_other == t); ++i) {
-      if (text[i] == '.' && first_dot == t) first_dot = i;
-      if (text[i] != '.' && !ascii_alpha(text[i]) && first_other == t) first_other = i;
+    // last code point
+    std::size_t q = t - 1;
+    while (q > s && (static_cast<unsigned char>(text[q]) & 0xC0) == 0x80) --q;
+    const auto cp = code_point_at(text, q).first;
+    if (q > s && is_trailing_punct(cp)) {
+      // a clitic ('s, n't, ...) is handled below; a lone trailing apostrophe is punctuation
+      tail.push_back({q, t});
+      t = q;
+      continue;
     }
-    auto abbreviation_before = [&](std::size_t end) {
-      if (end <= s) return false;
-      if (first_dot < end) return first_other >= end;
-      return end - s <= 6 && is_abbreviation(text.substr(s, end - s));  // the longest listed one is 6
-    };
-    std::vector<WordSpan> tail;  // collected from the end, reversed at the end
-    while (t > s) {
-      const std::string_view w = text.substr(s, t - s);
-      if (w.size() > 3 && w.ends_with("...")) {
-        tail.push_back({t - 3, t});
-        t -= 3;
-        continue;
-      }
-      if (w.size() > 1 && w.back() == '.') {
-        if (abbreviation_before(t - 1)) break;
-        tail.push_back({t - 1, t});
-        t -= 1;
-        continue;
-      }
-      // last code point
-      std::size_t q = t - 1;
-      while (q > s && (static_cast<unsigned char>(text[q]) & 0xC0) == 0x80) --q;
-      const auto cp = code_point_at(text, q).first;
-      if (q > s && is_trailing_punct(cp)) {
-        // a clitic ('s, n't, ...) is handled below; a lone trailing apostrophe is punctuation
-        tail.push_back({q, t});
-        t = q;
-        continue;
-      }
+    break;
+  }
+}
+
+/// Where the clitic ending `w` starts (n't, 's, 're, 've, 'll, 'd, 'm, with an ASCII or typographic
+/// apostrophe, after at least one other byte), or std::string::npos when `w` ends in none.
+inline std::size_t clitic_start(std::string_view w) {
+  const auto l = lower_ascii(w);
+  std::size_t cut = std::string::npos;
+  for (std::string_view apos : {std::string_view("'"), std::string_view("\xE2\x80\x99")}) {
+    const std::string nt = "n" + std::string(apos) + "t";
+    if (l.size() > nt.size() && l.ends_with(nt)) {
+      cut = l.size() - nt.size();
       break;
     }
-    // clitics: n't, 's, 're, 've, 'll, 'd, 'm (ASCII or typographic apostrophe)
-    if (t > s) {
-      const std::string_view w = text.substr(s, t - s);
-      const auto l = lower_ascii(w);
-      std::size_t cut = std::string::npos;
-      for (std::string_view apos : {std::string_view("'"), std::string_view("\xE2\x80\x99")}) {
-        const std::string nt = "n" + std::string(apos) + "t";
-        if (l.size() > nt.size() && l.ends_with(nt)) {
-          cut = l.size() - nt.size();
-          break;
-        }
-        for (std::string_view c : {"s", "re", "ve", "ll", "d", "m"}) {
-          const std::string clitic = std::string(apos) + std::string(c);
-          if (l.size() > clitic.size() && l.ends_with(clitic)) {
-            cut = l.size() - clitic.size();
-            break;
-          }
-        }
-        if (cut != std::string::npos) break;
-      }
-      if (cut != std::string::npos) {
-        out.push_back({s, s + cut});
-        out.push_back({s + cut, t});
-      } else {
-        out.push_back({s, t});
+    for (std::string_view c : {"s", "re", "ve", "ll", "d", "m"}) {
+      const std::string clitic = std::string(apos) + std::string(c);
+      if (l.size() > clitic.size() && l.ends_with(clitic)) {
+        cut = l.size() - clitic.size();
+        break;
       }
     }
-    out.insert(out.end(), tail.rbegin(), tail.rend());
+    if (cut != std::string::npos) break;
   }
+  return cut;
+}
+
+/// Splits one piece `p` of a chunk (no hard punctuation inside, unless it is that mark alone) into
+/// words appended to `out`: leading punctuation, the word (and its clitic), trailing punctuation.
+inline void split_piece(std::string_view text, const WordSpan& p, std::vector<WordSpan>& out) {
+  if (p.end - p.begin == 1 || is_hard_punct(code_point_at(text, p.begin).first) ||
+      is_clitic(text.substr(p.begin, p.end - p.begin))) {
+    out.push_back(p);
+    return;
+  }
+  // leading quotes and signs, each its own word
+  const std::size_t s = split_leading_punct(text, p.begin, p.end, out);
+  std::size_t t = p.end;
+  std::vector<WordSpan> tail;  // collected from the end, reversed at the end
+  split_trailing_punct(text, s, t, tail);
+  // clitics: n't, 's, 're, 've, 'll, 'd, 'm (ASCII or typographic apostrophe)
+  if (t > s) {
+    const std::size_t cut = clitic_start(text.substr(s, t - s));
+    if (cut != std::string::npos) {
+      out.push_back({s, s + cut});
+      out.push_back({s + cut, t});
+    } else {
+      out.push_back({s, t});
+    }
+  }
+  out.insert(out.end(), tail.rbegin(), tail.rend());
+}
+
+/// Splits one whitespace-free chunk [b, e) of `text` into words, appended to `out`.
+inline void split_chunk(std::string_view text, std::size_t b, std::size_t e, std::vector<WordSpan>& out) {
+  // URLs and e-mail addresses: only closing punctuation at the very end is split off.
+  if (split_url_chunk(text, b, e, out)) return;
+  // Hard punctuation splits the chunk into pieces; commas split too unless between digits (1,000).
+  for (const auto& p : punct_pieces(text, b, e)) split_piece(text, p, out);
 }
 
 inline bool ends_sentence(std::string_view w) {
@@ -344,21 +379,15 @@ inline void check_utf8(std::string_view text, std::string_view where = "text") {
   return out;
 }
 
-/// Splits raw text into words (CoNLL / Penn Treebank conventions): `Paris.` -> `Paris` `.`,
-/// `York,` -> `York` `,`, `don't` -> `do` `n't`, `John's` -> `John` `'s`, `3%` -> `3` `%`,
-/// `$5` -> `$` `5`, brackets and double quotes are words, `...` is one word; abbreviations (`U.S.`,
-/// `Mr.`, `J.`) keep their period; numbers keep inner commas and periods (`1,000.5`); hyphenated
-/// words stay whole; URLs and e-mail addresses are kept whole. Invalid UTF-8 is an error.
-[[nodiscard]] inline Pretokenized pretokenize(std::string_view text, const PretokenizeOptions& options = {},
-                                              std::string_view where = "text") {
-  check_utf8(text, where);
-  Pretokenized out;
+namespace detail {
+/// The words of `text` as byte spans (whitespace-separated chunks, split by split_chunk unless
+/// `pretokenized`); `breaks` gets the word indices after which a blank line occurred.
+inline std::vector<WordSpan> word_spans(std::string_view text, bool pretokenized, std::vector<std::size_t>& breaks) {
   std::vector<WordSpan> spans;
-  std::vector<std::size_t> breaks;  // word indices after which a blank line occurred
   std::size_t newlines = 0;
   for (std::size_t i = 0; i < text.size();) {
-    const auto [cp, n] = detail::code_point_at(text, i);
-    if (detail::is_space(cp)) {
+    const auto [cp, n] = code_point_at(text, i);
+    if (is_space(cp)) {
       if (cp == '\n') ++newlines;
       i += n;
       continue;
@@ -367,25 +396,24 @@ inline void check_utf8(std::string_view text, std::string_view where = "text") {
     newlines = 0;
     std::size_t j = i;
     while (j < text.size()) {
-      const auto [c2, n2] = detail::code_point_at(text, j);
-      if (detail::is_space(c2)) break;
+      const auto [c2, n2] = code_point_at(text, j);
+      if (is_space(c2)) break;
       j += n2;
     }
-    if (options.pretokenized) {
+    if (pretokenized) {
       spans.push_back({i, j});
     } else {
-      detail::split_chunk(text, i, j, spans);
+      split_chunk(text, i, j, spans);
     }
     i = j;
   }
-  out.spans = std::move(spans);
-  out.words.reserve(out.spans.size());
-  for (const auto& s : out.spans) out.words.emplace_back(text.substr(s.begin, s.end - s.begin));
+  return spans;
+}
+
+/// Cuts `out.words` into sentences: after a sentence-ending word (with the closing quotes and
+/// brackets that follow it) before a word that may start one, and at the blank lines in `breaks`.
+inline void split_sentences(Pretokenized& out, const std::vector<std::size_t>& breaks) {
   const std::size_t n = out.words.size();
-  if (!options.split_sentences) {
-    if (n) out.sentences.emplace_back(0, n);
-    return out;
-  }
   // Straight quotes among words [0, k): counted once, so a sentence's count costs O(1).
   std::vector<std::size_t> quotes_before(n + 1, 0);
   for (std::size_t k = 0; k < n; ++k) quotes_before[k + 1] = quotes_before[k] + (out.words[k] == "\"");
@@ -398,25 +426,46 @@ inline void check_utf8(std::string_view text, std::string_view where = "text") {
       }
       ++b;
     }
-    if (!detail::ends_sentence(out.words[w])) continue;
+    if (!ends_sentence(out.words[w])) continue;
     // closing quotes and brackets right after the end belong to the sentence; a straight quote
     // closes only when the sentence has an odd number of them (otherwise it opens the next one)
     std::size_t straight = quotes_before[w + 1] - quotes_before[first];
     std::size_t last = w + 1;
-    while (last < n && detail::closes(out.words[last])) {
+    while (last < n && closes(out.words[last])) {
       if (out.words[last] == "\"") {
         if (straight % 2 == 0) break;
         ++straight;
       }
       ++last;
     }
-    if (last == n || detail::may_start_sentence(out.words[last])) {
+    if (last == n || may_start_sentence(out.words[last])) {
       out.sentences.emplace_back(first, last);
       first = last;
       w = last - 1;
     }
   }
   if (first < n) out.sentences.emplace_back(first, n);
+}
+}  // namespace detail
+
+/// Splits raw text into words (CoNLL / Penn Treebank conventions): `Paris.` -> `Paris` `.`,
+/// `York,` -> `York` `,`, `don't` -> `do` `n't`, `John's` -> `John` `'s`, `3%` -> `3` `%`,
+/// `$5` -> `$` `5`, brackets and double quotes are words, `...` is one word; abbreviations (`U.S.`,
+/// `Mr.`, `J.`) keep their period; numbers keep inner commas and periods (`1,000.5`); hyphenated
+/// words stay whole; URLs and e-mail addresses are kept whole. Invalid UTF-8 is an error.
+[[nodiscard]] inline Pretokenized pretokenize(std::string_view text, const PretokenizeOptions& options = {},
+                                              std::string_view where = "text") {
+  check_utf8(text, where);
+  Pretokenized out;
+  std::vector<std::size_t> breaks;  // word indices after which a blank line occurred
+  out.spans = detail::word_spans(text, options.pretokenized, breaks);
+  out.words.reserve(out.spans.size());
+  for (const auto& s : out.spans) out.words.emplace_back(text.substr(s.begin, s.end - s.begin));
+  if (!options.split_sentences) {
+    if (!out.words.empty()) out.sentences.emplace_back(0, out.words.size());
+    return out;
+  }
+  detail::split_sentences(out, breaks);
   return out;
 }
 

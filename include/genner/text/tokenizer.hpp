@@ -84,43 +84,10 @@ class Tokenizer {
     GENNER_CHECK(std::filesystem::file_size(corpus_file) > 0,
                  "Tokenizer::train: expected a non-empty corpus file, found '", corpus_file.string(), "' empty.");
     const auto tmp_prefix = model_file.string() + ".tmp";
-    std::map<std::string, std::string> args = {
-        {"input", corpus_file.string()},
-        {"model_prefix", tmp_prefix},
-        {"vocab_size", std::to_string(options.vocab_size)},
-        {"model_type", options.model_type},
-        {"character_coverage", std::to_string(options.character_coverage)},
-        // T5's layout: no BOS, pad 0, eos 1, unk 2.
-        {"pad_id", "0"},
-        {"eos_id", "1"},
-        {"unk_id", "2"},
-        {"bos_id", "-1"},
-        {"pad_piece", "<pad>"},
-        {"eos_piece", "</s>"},
-        {"unk_piece", "<unk>"},
-        // Small corpora cannot reach a large vocabulary; treat vocab_size as an upper bound.
-        {"hard_vocab_limit", "false"},
-        {"minloglevel", "2"},
-    };
-    for (const auto& [key, value] : options.extra) args[key] = value;
+    const auto args = spm_train_arguments(corpus_file, tmp_prefix, options);
     std::vector<std::string> argv_storage = {spm_train_program()};
     for (const auto& [key, value] : args) argv_storage.push_back("--" + key + "=" + value);
-    std::vector<char*> argv;
-    for (auto& a : argv_storage) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    const int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    GENNER_CHECK(rc == 0, "Tokenizer::train: expected SentencePiece's trainer '", argv_storage[0],
-                 "' on PATH (Debian package sentencepiece; or set GENNER_SPM_TRAIN), found none (", std::strerror(rc),
-                 ").");
-    int wstatus = 0;
-    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
+    const int wstatus = run_spm_train(argv_storage);
     std::error_code ec;
     const bool ok =
         WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 && std::filesystem::is_regular_file(tmp_prefix + ".model");
@@ -339,6 +306,56 @@ class Tokenizer {
         model_->piece_to_id("<pad>") == kPadId && model_->piece_to_id("</s>") == kEosId && model_->unk_id() == kUnkId,
         "Tokenizer: expected T5's layout (<pad> 0, </s> 1, <unk> 2) in '", model_file_.string(), "', found <pad> ",
         model_->piece_to_id("<pad>"), ", </s> ", model_->piece_to_id("</s>"), ", <unk> ", model_->unk_id(), ".");
+  }
+
+  /// spm_train's options (without the dashes): T5's conventions, then `options`, whose `extra`
+  /// entries override any of them.
+  static std::map<std::string, std::string> spm_train_arguments(const std::filesystem::path& corpus_file,
+                                                                const std::string& tmp_prefix,
+                                                                const TrainOptions& options) {
+    std::map<std::string, std::string> args = {
+        {"input", corpus_file.string()},
+        {"model_prefix", tmp_prefix},
+        {"vocab_size", std::to_string(options.vocab_size)},
+        {"model_type", options.model_type},
+        {"character_coverage", std::to_string(options.character_coverage)},
+        // T5's layout: no BOS, pad 0, eos 1, unk 2.
+        {"pad_id", "0"},
+        {"eos_id", "1"},
+        {"unk_id", "2"},
+        {"bos_id", "-1"},
+        {"pad_piece", "<pad>"},
+        {"eos_piece", "</s>"},
+        {"unk_piece", "<unk>"},
+        // Small corpora cannot reach a large vocabulary; treat vocab_size as an upper bound.
+        {"hard_vocab_limit", "false"},
+        {"minloglevel", "2"},
+    };
+    for (const auto& [key, value] : options.extra) args[key] = value;
+    return args;
+  }
+
+  /// Runs SentencePiece's trainer argv_storage[0] (looked up on PATH) with the arguments after it, its
+  /// output and errors sent to /dev/null, and waits for it; returns its wait status. Throws when it
+  /// cannot start.
+  static int run_spm_train(std::vector<std::string>& argv_storage) {
+    std::vector<char*> argv;
+    for (auto& a : argv_storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    const int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    GENNER_CHECK(rc == 0, "Tokenizer::train: expected SentencePiece's trainer '", argv_storage[0],
+                 "' on PATH (Debian package sentencepiece; or set GENNER_SPM_TRAIN), found none (", std::strerror(rc),
+                 ").");
+    int wstatus = 0;
+    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    return wstatus;
   }
 
   static std::string spm_train_program() {

@@ -182,6 +182,64 @@ class PieceTrie {
   std::vector<int> values_{-1};
 };
 
+/// The fields of a NormalizerSpec the encoder uses (defaults as in SentencePiece).
+struct NormalizerSpec {
+  std::string_view charsmap;
+  bool add_dummy_prefix = true;
+  bool remove_extra_whitespaces = true;
+  bool escape_whitespaces = true;
+};
+
+/// One ModelProto.SentencePiece message: text, score and type.
+inline Piece read_piece(std::string_view bytes, const std::string& what) {
+  WireReader pr(bytes, what);
+  Piece p;
+  while (!pr.done()) {
+    const auto t = pr.varint();
+    const int f = static_cast<int>(t >> 3), w = static_cast<int>(t & 7);
+    if (f == 1 && w == 2)
+      p.text = std::string(pr.bytes());
+    else if (f == 2 && w == 5)
+      p.score = pr.fixed32_float();
+    else if (f == 3 && w == 0)
+      p.type = static_cast<Piece::Type>(pr.varint());
+    else
+      pr.skip(w);
+  }
+  return p;
+}
+
+/// A TrainerSpec message: sets `model_type` when the message holds one.
+inline void read_trainer_spec(std::string_view bytes, const std::string& what, int& model_type) {
+  WireReader tr(bytes, what);
+  while (!tr.done()) {
+    const auto t = tr.varint();
+    if ((t >> 3) == 3 && (t & 7) == 0)
+      model_type = static_cast<int>(tr.varint());
+    else
+      tr.skip(static_cast<int>(t & 7));
+  }
+}
+
+/// A NormalizerSpec message: sets the fields of `spec` the message holds.
+inline void read_normalizer_spec(std::string_view bytes, const std::string& what, NormalizerSpec& spec) {
+  WireReader nr(bytes, what);
+  while (!nr.done()) {
+    const auto t = nr.varint();
+    const int f = static_cast<int>(t >> 3), w = static_cast<int>(t & 7);
+    if (f == 2 && w == 2)
+      spec.charsmap = nr.bytes();
+    else if (f == 3 && w == 0)
+      spec.add_dummy_prefix = nr.varint() != 0;
+    else if (f == 4 && w == 0)
+      spec.remove_extra_whitespaces = nr.varint() != 0;
+    else if (f == 5 && w == 0)
+      spec.escape_whitespaces = nr.varint() != 0;
+    else
+      nr.skip(w);
+  }
+}
+
 }  // namespace detail
 
 /// A SentencePiece unigram model read from a serialised ModelProto.
@@ -199,53 +257,17 @@ class UnigramModel {
   [[nodiscard]] static UnigramModel from_bytes(const std::string& data, const std::string& what) {
     UnigramModel m;
     detail::WireReader top(data, what);
-    bool add_dummy_prefix = true, remove_extra = true, escape = true;
-    std::string_view charsmap;
+    detail::NormalizerSpec normalizer;
     int model_type = 1;
     while (!top.done()) {
       const auto tag = top.varint();
       const int field = static_cast<int>(tag >> 3), wire = static_cast<int>(tag & 7);
       if (field == 1 && wire == 2) {
-        detail::WireReader pr(top.bytes(), what);
-        Piece p;
-        while (!pr.done()) {
-          const auto t = pr.varint();
-          const int f = static_cast<int>(t >> 3), w = static_cast<int>(t & 7);
-          if (f == 1 && w == 2)
-            p.text = std::string(pr.bytes());
-          else if (f == 2 && w == 5)
-            p.score = pr.fixed32_float();
-          else if (f == 3 && w == 0)
-            p.type = static_cast<Piece::Type>(pr.varint());
-          else
-            pr.skip(w);
-        }
-        m.pieces_.push_back(std::move(p));
+        m.pieces_.push_back(detail::read_piece(top.bytes(), what));
       } else if (field == 2 && wire == 2) {
-        detail::WireReader tr(top.bytes(), what);
-        while (!tr.done()) {
-          const auto t = tr.varint();
-          if ((t >> 3) == 3 && (t & 7) == 0)
-            model_type = static_cast<int>(tr.varint());
-          else
-            tr.skip(static_cast<int>(t & 7));
-        }
+        detail::read_trainer_spec(top.bytes(), what, model_type);
       } else if (field == 3 && wire == 2) {
-        detail::WireReader nr(top.bytes(), what);
-        while (!nr.done()) {
-          const auto t = nr.varint();
-          const int f = static_cast<int>(t >> 3), w = static_cast<int>(t & 7);
-          if (f == 2 && w == 2)
-            charsmap = nr.bytes();
-          else if (f == 3 && w == 0)
-            add_dummy_prefix = nr.varint() != 0;
-          else if (f == 4 && w == 0)
-            remove_extra = nr.varint() != 0;
-          else if (f == 5 && w == 0)
-            escape = nr.varint() != 0;
-          else
-            nr.skip(w);
-        }
+        detail::read_normalizer_spec(top.bytes(), what, normalizer);
       } else {
         top.skip(wire);
       }
@@ -254,33 +276,11 @@ class UnigramModel {
                  "': expected pieces, found none (not a model file?).");
     GENNER_CHECK(model_type == 1, "SentencePiece model '", what, "': expected a unigram model (type 1), found type ",
                  model_type, ".");
-    m.add_dummy_prefix_ = add_dummy_prefix;
-    m.remove_extra_whitespaces_ = remove_extra;
-    m.escape_whitespaces_ = escape;
-    if (!charsmap.empty()) {
-      GENNER_CHECK(charsmap.size() >= 4, "SentencePiece model '", what, "': truncated precompiled_charsmap.");
-      std::uint32_t trie_size = 0;
-      std::memcpy(&trie_size, charsmap.data(), 4);
-      GENNER_CHECK(trie_size <= charsmap.size() - 4, "SentencePiece model '", what, "': bad precompiled_charsmap.");
-      m.norm_trie_ = detail::DoubleArray(charsmap.substr(4, trie_size));
-      m.norm_strings_ = std::string(charsmap.substr(4 + trie_size));
-    }
-    m.min_score_ = std::numeric_limits<float>::max();
-    m.max_score_ = std::numeric_limits<float>::lowest();
-    for (std::size_t i = 0; i < m.pieces_.size(); ++i) {
-      const auto& p = m.pieces_[i];
-      if (p.type == Piece::Type::unknown) m.unk_id_ = static_cast<int>(i);
-      if (p.type == Piece::Type::normal || p.type == Piece::Type::user_defined) {
-        m.trie_.insert(p.text, static_cast<int>(i));
-        m.ids_.emplace(p.text, static_cast<int>(i));
-      } else {
-        m.ids_.emplace(p.text, static_cast<int>(i));
-      }
-      if (p.type == Piece::Type::normal) {
-        m.min_score_ = std::min(m.min_score_, p.score);
-        m.max_score_ = std::max(m.max_score_, p.score);
-      }
-    }
+    m.add_dummy_prefix_ = normalizer.add_dummy_prefix;
+    m.remove_extra_whitespaces_ = normalizer.remove_extra_whitespaces;
+    m.escape_whitespaces_ = normalizer.escape_whitespaces;
+    if (!normalizer.charsmap.empty()) m.read_charsmap(normalizer.charsmap, what);
+    m.index_pieces();
     GENNER_CHECK(m.unk_id_ >= 0, "SentencePiece model '", what, "': expected an <unk> piece, found none.");
     return m;
   }
@@ -412,6 +412,38 @@ class UnigramModel {
 
  private:
   static constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581
+
+  /// Splits a precompiled_charsmap (trie size, darts-clone trie, replacement strings) into the
+  /// normaliser's trie and strings.
+  void read_charsmap(std::string_view charsmap, const std::string& what) {
+    GENNER_CHECK(charsmap.size() >= 4, "SentencePiece model '", what, "': truncated precompiled_charsmap.");
+    std::uint32_t trie_size = 0;
+    std::memcpy(&trie_size, charsmap.data(), 4);
+    GENNER_CHECK(trie_size <= charsmap.size() - 4, "SentencePiece model '", what, "': bad precompiled_charsmap.");
+    norm_trie_ = detail::DoubleArray(charsmap.substr(4, trie_size));
+    norm_strings_ = std::string(charsmap.substr(4 + trie_size));
+  }
+
+  /// Fills the id map, the Viterbi trie (normal and user-defined pieces), the `<unk>` id and the
+  /// score range of normal pieces from pieces_.
+  void index_pieces() {
+    min_score_ = std::numeric_limits<float>::max();
+    max_score_ = std::numeric_limits<float>::lowest();
+    for (std::size_t i = 0; i < pieces_.size(); ++i) {
+      const auto& p = pieces_[i];
+      if (p.type == Piece::Type::unknown) unk_id_ = static_cast<int>(i);
+      if (p.type == Piece::Type::normal || p.type == Piece::Type::user_defined) {
+        trie_.insert(p.text, static_cast<int>(i));
+        ids_.emplace(p.text, static_cast<int>(i));
+      } else {
+        ids_.emplace(p.text, static_cast<int>(i));
+      }
+      if (p.type == Piece::Type::normal) {
+        min_score_ = std::min(min_score_, p.score);
+        max_score_ = std::max(max_score_, p.score);
+      }
+    }
+  }
 
   /// Longest charsmap rule at the start of `input` -> (replacement, bytes consumed).
   [[nodiscard]] std::pair<std::string_view, std::size_t> normalize_prefix(std::string_view input) const {

@@ -430,59 +430,31 @@ class GradientReducer {
 namespace detail {
 inline volatile std::sig_atomic_t launcher_signal = 0;
 inline void record_launcher_signal(int sig) { launcher_signal = sig; }
-}  // namespace detail
 
-/// Starts `nproc` ranks of this program (/proc/self/exe with `argv`) on this machine, as torchrun
-/// would: each child gets RANK = LOCAL_RANK = i, WORLD_SIZE = LOCAL_WORLD_SIZE = nproc,
-/// MASTER_ADDR = 127.0.0.1 (unless set) and MASTER_PORT (a free port unless set), and a share of the
-/// cores for OpenBLAS/OpenMP unless OPENBLAS_NUM_THREADS / OMP_NUM_THREADS are set. Waits for all;
-/// when one fails, stops the others and returns its exit status (0 when all succeed). SIGTERM,
-/// SIGINT and SIGHUP to the launcher are forwarded to every rank (it then returns 128 + the
-/// signal), and each rank gets SIGTERM when the launcher dies (PR_SET_PDEATHSIG), so no rank
-/// outlives it holding the run folder's lock.
-[[nodiscard]] inline int spawn_local_ranks(int nproc, char** argv) {
-  GENNER_CHECK(nproc >= 1, "nproc: expected at least 1, found ", nproc);
-  const std::string addr = std::getenv("MASTER_ADDR") ? std::getenv("MASTER_ADDR") : "127.0.0.1";
-  const std::string port = std::getenv("MASTER_PORT") ? std::getenv("MASTER_PORT") : std::to_string(free_local_port());
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  const std::string share = std::to_string(std::max(1u, cores / static_cast<unsigned>(nproc)));
-  std::vector<pid_t> children;
-  const pid_t launcher = ::getpid();
-  // Handlers without SA_RESTART: a signal interrupts waitpid, and the loop below forwards it.
-  detail::launcher_signal = 0;
-  struct sigaction forward {}, previous[3];
-  forward.sa_handler = detail::record_launcher_signal;
-  sigemptyset(&forward.sa_mask);
-  const int forwarded[3] = {SIGTERM, SIGINT, SIGHUP};
-  for (int i = 0; i < 3; ++i) ::sigaction(forwarded[i], &forward, &previous[i]);
-  for (int r = 0; r < nproc; ++r) {
-    const pid_t pid = ::fork();
-    GENNER_CHECK(pid >= 0, "nproc: cannot start rank ", r, " (fork: ", std::strerror(errno), ")");
-    if (pid == 0) {
-      for (int i = 0; i < 3; ++i) ::sigaction(forwarded[i], &previous[i], nullptr);
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != launcher) ::_exit(128 + SIGTERM);  // the launcher died before prctl
-      if (detail::launcher_signal != 0) ::_exit(128 + detail::launcher_signal);
-      ::setenv("RANK", std::to_string(r).c_str(), 1);
-      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      ::setenv("MASTER_ADDR", addr.c_str(), 1);
-      ::setenv("MASTER_PORT", port.c_str(), 1);
-      ::setenv("OPENBLAS_NUM_THREADS", share.c_str(), 0);
-      ::setenv("OMP_NUM_THREADS", "1", 0);
-      ::execv("/proc/self/exe", argv);
-      std::fprintf(stderr, "rank %d: cannot start %s (%s)\n", r, argv[0], std::strerror(errno));
-      ::_exit(127);
-    }
-    children.push_back(pid);
-  }
+/// Sets the environment of local rank `r` of `nproc` as torchrun would (the store at `addr`:`port`),
+/// with `share` OpenBLAS threads and one OpenMP thread unless those are set already.
+inline void set_rank_environment(int r, int nproc, const std::string& addr, const std::string& port,
+                                 const std::string& share) {
+  ::setenv("RANK", std::to_string(r).c_str(), 1);
+  ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+  ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+  ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+  ::setenv("MASTER_ADDR", addr.c_str(), 1);
+  ::setenv("MASTER_PORT", port.c_str(), 1);
+  ::setenv("OPENBLAS_NUM_THREADS", share.c_str(), 0);
+  ::setenv("OMP_NUM_THREADS", "1", 0);
+}
+
+/// Waits for the ranks in `children` (each set to 0 once it ended), forwarding the signals the
+/// launcher receives to every rank still running (`signalled`: the last one, 0 for none) and
+/// stopping the others with SIGTERM when one fails. Returns the exit status of the first rank that
+/// failed (128 + the signal for one killed), 0 when none did.
+inline int wait_for_ranks(std::vector<pid_t>& children, int& signalled) {
   int status_out = 0;
   size_t running = children.size();
-  int signalled = 0;
   while (running > 0) {
-    if (const int sig = detail::launcher_signal; sig != 0) {
-      detail::launcher_signal = 0;
+    if (const int sig = launcher_signal; sig != 0) {
+      launcher_signal = 0;
       if (signalled == 0) std::fprintf(stderr, "nproc: signal %d; stopping every rank\n", sig);
       signalled = sig;
       for (auto child : children)
@@ -507,6 +479,51 @@ inline void record_launcher_signal(int sig) { launcher_signal = sig; }
         if (other > 0) ::kill(other, SIGTERM);
     }
   }
+  return status_out;
+}
+
+}  // namespace detail
+
+/// Starts `nproc` ranks of this program (/proc/self/exe with `argv`) on this machine, as torchrun
+/// would: each child gets RANK = LOCAL_RANK = i, WORLD_SIZE = LOCAL_WORLD_SIZE = nproc,
+/// MASTER_ADDR = 127.0.0.1 (unless set) and MASTER_PORT (a free port unless set), and a share of the
+/// cores for OpenBLAS/OpenMP unless OPENBLAS_NUM_THREADS / OMP_NUM_THREADS are set. Waits for all;
+/// when one fails, stops the others and returns its exit status (0 when all succeed). SIGTERM,
+/// SIGINT and SIGHUP to the launcher are forwarded to every rank (it then returns 128 + the
+/// signal), and each rank gets SIGTERM when the launcher dies (PR_SET_PDEATHSIG), so no rank
+/// outlives it holding the run folder's lock.
+[[nodiscard]] inline int spawn_local_ranks(int nproc, char** argv) {
+  GENNER_CHECK(nproc >= 1, "nproc: expected at least 1, found ", nproc);
+  const std::string addr = std::getenv("MASTER_ADDR") ? std::getenv("MASTER_ADDR") : "127.0.0.1";
+  const std::string port = std::getenv("MASTER_PORT") ? std::getenv("MASTER_PORT") : std::to_string(free_local_port());
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const std::string share = std::to_string(std::max(1u, cores / static_cast<unsigned>(nproc)));
+  std::vector<pid_t> children;
+  const pid_t launcher = ::getpid();
+  // Handlers without SA_RESTART: a signal interrupts waitpid, and wait_for_ranks forwards it.
+  detail::launcher_signal = 0;
+  struct sigaction forward {}, previous[3];
+  forward.sa_handler = detail::record_launcher_signal;
+  sigemptyset(&forward.sa_mask);
+  const int forwarded[3] = {SIGTERM, SIGINT, SIGHUP};
+  for (int i = 0; i < 3; ++i) ::sigaction(forwarded[i], &forward, &previous[i]);
+  for (int r = 0; r < nproc; ++r) {
+    const pid_t pid = ::fork();
+    GENNER_CHECK(pid >= 0, "nproc: cannot start rank ", r, " (fork: ", std::strerror(errno), ")");
+    if (pid == 0) {
+      for (int i = 0; i < 3; ++i) ::sigaction(forwarded[i], &previous[i], nullptr);
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != launcher) ::_exit(128 + SIGTERM);  // the launcher died before prctl
+      if (detail::launcher_signal != 0) ::_exit(128 + detail::launcher_signal);
+      detail::set_rank_environment(r, nproc, addr, port, share);
+      ::execv("/proc/self/exe", argv);
+      std::fprintf(stderr, "rank %d: cannot start %s (%s)\n", r, argv[0], std::strerror(errno));
+      ::_exit(127);
+    }
+    children.push_back(pid);
+  }
+  int signalled = 0;
+  const int status_out = detail::wait_for_ranks(children, signalled);
   for (int i = 0; i < 3; ++i) ::sigaction(forwarded[i], &previous[i], nullptr);
   return signalled != 0 ? 128 + signalled : status_out;
 }
