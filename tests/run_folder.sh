@@ -101,7 +101,7 @@ printed=$(sed -n 's/^dev : .* F1 \([0-9.]*\) .*/\1/p' "$work/eval_dev.txt")
 [ "$printed" = "$(/usr/bin/printf '%.2f' "$(jq .f1 "$work/metrics.json")")" ] ||
   fail "printed dev F1 '$printed' differs from metrics.json's $(jq .f1 "$work/metrics.json")"
 [ -s "$run_dir/dev_predictions.conll" ] || fail "evaluate --split dev wrote no dev_predictions.conll"
-expect_error "expected dev or test" "$flat" evaluate --output_dir "$run_dir" --split train
+expect_error "--split: expected one of 'dev' 'test'" "$flat" evaluate --output_dir "$run_dir" --split train
 head -n 5 "$run_dir/sample_data/raw.txt" >"$work/raw5.txt"
 "$flat" predict --output_dir "$run_dir" --input "$work/raw5.txt" --batch_size 2 >"$work/p2.jsonl" 2>"$work/p2.err" ||
   { cat "$work/p2.err"; fail "predict --batch_size 2"; }

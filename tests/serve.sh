@@ -14,14 +14,14 @@ tiny="--sample_size 100 --epochs 1 --scratch_d_model 32 --scratch_d_ff 64 --spm_
 "$flat" train $tiny --seed 3 --output_dir "$work/run" >"$work/train.txt" 2>&1 || { cat "$work/train.txt"; fail "training"; }
 
 # Options are checked before anything is loaded; predict's and serve's own options stay apart.
-expect_error "--max_batch: expected an integer of at least 1" "$flat" serve --output_dir "$work/run" --max_batch 0
-expect_error "--port: expected 0 (any free port) to 65535" "$flat" serve --output_dir "$work/run" --port 70000
-expect_error "--long_texts: expected refuse or split" "$flat" serve --output_dir "$work/run" --long_texts maybe
+expect_error "--max_batch: expected an integer >= 1" "$flat" serve --output_dir "$work/run" --max_batch 0
+expect_error "--port: expected an integer in .0, 65535." "$flat" serve --output_dir "$work/run" --port 70000
+expect_error "--long_texts: expected one of 'refuse' 'split'" "$flat" serve --output_dir "$work/run" --long_texts maybe
 expect_error "below --max_texts" "$flat" serve --output_dir "$work/run" --max_queue 2 --max_texts 3
 expect_error "belongs to the serve command" "$flat" predict --output_dir "$work/run" --input - --port 1
 expect_error "--format belongs to the predict and export commands" "$flat" serve --output_dir "$work/run" --format conll
 expect_error "not a run folder" "$flat" serve --output_dir "$work/nothing" --port 0
-"$flat" --help | grep -q -- "--max_wait_ms" || fail "--help does not list serve's options"
+"$flat" serve --help | grep -q -- "--max_wait_ms" || fail "--help does not list serve's options"
 
 "$flat" serve --output_dir "$work/run" --port 0 --max_wait_ms 1 >"$work/serve.out" 2>"$work/serve.err" &
 pid=$!

@@ -10,6 +10,7 @@
 #include <genner/t5.hpp>
 #include <genner/text.hpp>
 #include <genner/train.hpp>
+#include <genner/app/options.hpp>
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -244,10 +245,10 @@ TEST_CASE("resume is refused when trajectory settings differ; a resumed log has 
 TEST_CASE("settings: heads must divide d_model", "[hardening]") {
   check_error(
       [] {
-        (void)genner::train::parse_command_line({"--scratch_d_model", "32", "--scratch_heads", "3"});
+        (void)genner::app::parse_command_line({"--scratch_d_model", "32", "--scratch_heads", "3"});
       },
       {"--scratch_heads", "divisor of scratch_d_model (32)", "found 3"});
-  CHECK(genner::train::parse_command_line({"--scratch_d_model", "32", "--scratch_heads", "4"}).given.size() == 2);
+  CHECK(genner::app::parse_command_line({"--scratch_d_model", "32", "--scratch_heads", "4"}).given.size() == 2);
 }
 
 TEST_CASE("a checkpoint with NaN weights is named at load, not as a diverging loss", "[hardening]") {
@@ -296,7 +297,7 @@ TEST_CASE("SentencePiece training that leaves a truncated model writes nothing i
 TEST_CASE("a command-line string that is not UTF-8 is refused before it reaches a JSON record", "[hardening]") {
   check_error(
       [] {
-        (void)genner::train::parse_command_line({"--description", "caf\xe9"});
+        (void)genner::app::parse_command_line({"--description", "caf\xe9"});
       },
       {"--description", "expected UTF-8", "0xE9"});
 }
@@ -315,7 +316,7 @@ TEST_CASE("JSON nested 100,000 deep is refused at parse time everywhere; message
   const auto state = write_file(dir, "state.json", "{\"step\": 3, \"extra\": {\"trajectory\": {\"seed\": " + deep + "}}}");
   check_error([&] { (void)genner::io::read_json_file(state); }, {state.string(), too_deep[0]});
   const auto config = write_file(dir, "c.json", "{\"lr\": " + deep + "}");
-  check_error([&] { (void)genner::train::read_config_file(config); }, {config.string(), too_deep[0]});
+  check_error([&] { (void)genner::app::read_config_file(config); }, {config.string(), too_deep[0]});
   const auto run = write_file(dir, "run.json", "{\"experiment\": " + deep + "}");
   check_error([&] { (void)genner::recognize::RunRecord::read(run); }, {run.string(), too_deep[0]});
   check_error([&] { (void)gd::parse_nested_json("{\"ners\":[[" + deep + "]],\"sentences\":[[\"a\"]]}\n", "n.jsonl"); },
@@ -328,7 +329,7 @@ TEST_CASE("JSON nested 100,000 deep is refused at parse time everywhere; message
 
   // A key given twice (the last would silently win) is refused, in a config file as in any JSON.
   const auto twice = write_file(dir, "twice.json", "{\"lr\": 0.1, \"epochs\": 2, \"lr\": 0.5}");
-  check_error([&] { (void)genner::train::read_config_file(twice); },
+  check_error([&] { (void)genner::app::read_config_file(twice); },
               {twice.string(), "each key once per object, found \"lr\" twice"});
   CHECK(genner::parse_json("{\"a\": {\"k\": 1}, \"b\": {\"k\": 2}}", "ok").size() == 2);
   check_error([] { (void)genner::parse_json("[{\"k\": 1, \"k\": 1}]", "n"); }, {"\"k\" twice"});

@@ -2,6 +2,7 @@
 // tricky cases), the flat-overlap rule, and Recognizer / predict_lines on a small model.
 #include <genner/genner.hpp>
 #include <genner/data/sample.hpp>
+#include <genner/app/options.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -618,7 +619,7 @@ TEST_CASE("threshold keeps the entities whose probability reaches it and counts 
 
 TEST_CASE("the command line, pointer decoding, the Trainer and a Recognizer share one set of decoding defaults",
           "[recognize]") {
-  const genner::train::RunConfig cfg;
+  const genner::app::RunConfig cfg;
   const genner::generate::PointerDecodeOptions pointer;
   const genner::train::TrainerOptions trainer;
   // A run.json that records no decoding settings decodes as a Recognizer built in memory does.

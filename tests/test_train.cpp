@@ -5,6 +5,7 @@
 #include <genner/core/adamw.hpp>
 #include <genner/core/threading.hpp>
 #include <genner/train.hpp>
+#include <genner/app/options.hpp>
 #include <genner/app/sample_settings.hpp>
 
 #include "support.hpp"
@@ -641,13 +642,13 @@ TEST_CASE("checkpoint survives kill -9 at any moment and resumes bit-identically
 // ---------------------------------------------------------------------------------------------
 // Config files and command line.
 TEST_CASE("every config file in configs/ parses with its published settings", "[train]") {
-  using genner::train::RunConfig;
+  using genner::app::RunConfig;
   const fs::path dir = genner::test::source_dir() / "configs";
   std::map<std::string, RunConfig> configs;
   for (const char* name :
        {"conll2003", "ontonotes", "ace04", "ace05", "genia", "cadec", "share13", "share14", "wnut17"}) {
     INFO(name);
-    const auto cl = genner::train::parse_command_line({"--config", (dir / (std::string(name) + ".json")).string()});
+    const auto cl = genner::app::parse_command_line({"--config", (dir / (std::string(name) + ".json")).string()});
     CHECK(cl.config.dataset == name);
     CHECK(cl.config.epochs == 30);
     configs[name] = cl.config;
@@ -660,12 +661,12 @@ TEST_CASE("every config file in configs/ parses with its published settings", "[
   CHECK(configs["ace05"].beams == 4);
   CHECK(configs["ace05"].batch_size == 12);
   CHECK(configs["ace05"].warmup == 0.1);
-  CHECK(configs["genia"].target_type == "span");
+  CHECK(configs["genia"].target_type == genner::data::TargetType::span);
   CHECK(configs["cadec"].max_len_a == 1.6);
   CHECK(configs["share14"].lr == 1e-5);
   // Several config files apply in order (the PEFT runs' settings on top of a data set's); the
   // command line wins last, and every non-default setting remembers where it came from.
-  const auto peft = genner::train::parse_command_line({"--config", (dir / "conll2003.json").string(), "--config",
+  const auto peft = genner::app::parse_command_line({"--config", (dir / "conll2003.json").string(), "--config",
                                                        (dir / "peft.json").string(), "--beams", "2", "--constrained"});
   CHECK(peft.config.lr == 3e-3);
   CHECK(peft.config.clip_value == 0.1);
@@ -677,8 +678,8 @@ TEST_CASE("every config file in configs/ parses with its published settings", "[
   CHECK(peft.origin.at("beams") == "--beams");
   CHECK(peft.given == std::vector<std::string>{"beams", "constrained"});
   // The executable's own defaults and config files stand in when no --config is given.
-  const auto own = genner::train::parse_command_line({"--epochs", "3"}, {{"model", "t5-3b"}},
-                                                      genner::train::config_files({dir / "ace05.json"}));
+  const auto own = genner::app::parse_command_line({"--epochs", "3"}, {{"model", "t5-3b"}},
+                                                      genner::app::config_files({dir / "ace05.json"}));
   CHECK(own.config.model == "t5-3b");
   CHECK(own.config.beams == 4);
   CHECK(own.config.epochs == 3);
@@ -698,24 +699,24 @@ TEST_CASE("the built-in settings of each family's sample stand in for config fil
     CHECK(builtin.settings.contains("scratch_d_model"));
     CHECK_FALSE(genner::app::sample_settings(family, /*scratch_shape=*/false).settings.contains("scratch_d_model"));
   }
-  const genner::train::DefaultConfigs builtin = [](const nlohmann::json&) {
-    return std::vector<genner::train::ConfigFile>{genner::app::sample_settings(Family::nested)};
+  const genner::app::DefaultConfigs builtin = [](const nlohmann::json&) {
+    return std::vector<genner::app::ConfigFile>{genner::app::sample_settings(Family::nested)};
   };
-  const auto plain = genner::train::parse_command_line({"--epochs", "3"}, nlohmann::json::object(), builtin);
+  const auto plain = genner::app::parse_command_line({"--epochs", "3"}, nlohmann::json::object(), builtin);
   CHECK(plain.config.dataset == "sample");
-  CHECK(plain.config.family == "nested");
+  CHECK(plain.config.family == Family::nested);
   CHECK(plain.config.epochs == 3);
   CHECK(plain.origin.at("dataset") == "built-in settings of the nested sample");
   genner::test::TempDir tmp;
   const auto other = genner::test::write_file(tmp, "other.json", R"({"dataset": "genia", "lr": 0.001})");
-  const auto replaced = genner::train::parse_command_line({"--config", other.string()}, nlohmann::json::object(), builtin);
+  const auto replaced = genner::app::parse_command_line({"--config", other.string()}, nlohmann::json::object(), builtin);
   CHECK(replaced.config.dataset == "genia");
-  CHECK(replaced.config.family == "flat");  // nothing of the built-in settings is left
-  CHECK(replaced.config.spm_vocab_size == genner::train::RunConfig{}.spm_vocab_size);
+  CHECK(replaced.config.family == Family::flat);  // nothing of the built-in settings is left
+  CHECK(replaced.config.spm_vocab_size == genner::app::RunConfig{}.spm_vocab_size);
 }
 
 TEST_CASE("config and command-line errors name the place, what was expected and what was found", "[train]") {
-  using genner::train::parse_command_line;
+  using genner::app::parse_command_line;
   genner::test::TempDir tmp;
   const auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(tmp.path / name) << text;
@@ -753,14 +754,15 @@ TEST_CASE("config and command-line errors name the place, what was expected and 
       Catch::Contains("section.json: 'by_model' sections are not read") && Catch::Contains("configs/peft.json"));
   CHECK_THROWS_WITH(parse_command_line({"--config", (tmp.path / "missing.json").string()}),
                     Catch::Contains("missing.json: config file not found"));
-  const auto help = genner::train::help_text("genner-train");
-  for (const auto& o : genner::train::option_table()) CHECK_THAT(help, Catch::Contains("--" + o.key));
+  const auto help = genner::app::help_text("genner-train");
+  for (const auto& o : genner::app::option_table())
+    if (o.setting) CHECK_THAT(help, Catch::Contains("--" + o.key));
   CHECK_THAT(help, Catch::Contains("expects an integer in [1, 64]; default 1"));
   CHECK(parse_command_line({"--help"}).help);
   // --help shows the defaults it is given (an executable's own), and "usage:" only when asked
-  genner::train::RunConfig mine;
+  genner::app::RunConfig mine;
   mine.epochs = 20;
-  const auto own = genner::train::help_text("x", mine, /*usage=*/false);
+  const auto own = genner::app::help_text("x", mine, /*usage=*/false);
   CHECK_THAT(own, Catch::Contains("passes over the training data (also --num_train_epochs)\n") &&
                       Catch::Contains("default 20\n"));
   CHECK(own.find("usage:") == std::string::npos);
@@ -789,6 +791,93 @@ TEST_CASE("config and command-line errors name the place, what was expected and 
   CHECK_THROWS_WITH(parse_command_line({"--contiguous", "true"}),
                     Catch::Contains("contiguous true applies only with constrained true"));
   CHECK(parse_command_line({"--contiguous", "true", "--constrained", "true"}).config.contiguous);
+}
+
+TEST_CASE("one option table serves every command: each option is obeyed by the commands it names, refused by "
+          "the others, and shown in their --help alone", "[train]") {
+  namespace ga = genner::app;
+  using ga::Command;
+  const auto parse = [](std::vector<std::string> args, Command c) {
+    return ga::parse_command_line(args, nlohmann::json::object(), {}, c);
+  };
+  for (const auto& info : ga::command_list()) {
+    INFO(info.name);
+    const auto help = ga::help_text("x", {}, true, info.command);
+    for (const auto& o : ga::option_table()) {
+      INFO(o.key);
+      CHECK((help.find("  --" + o.key + " ") != std::string::npos) == o.obeyed_by(info.command));
+    }
+  }
+  // A command's own option given to another command names the commands it belongs to.
+  CHECK_THROWS_WITH(parse({"--port", "1"}, Command::predict),
+                    Catch::Contains("--port belongs to the serve command, not to predict"));
+  CHECK_THROWS_WITH(parse({"--format", "conll"}, Command::serve),
+                    Catch::Contains("--format belongs to the predict and export commands, not to serve"));
+  CHECK_THROWS_WITH(parse({"--input", "x.txt"}, Command::train),
+                    Catch::Contains("--input belongs to the predict command, not to train"));
+  // A training setting given to a command that restores a run would change nothing: refused, with
+  // the list of what that command obeys.
+  CHECK_THROWS_WITH(parse({"--lr", "0.5"}, Command::evaluate),
+                    Catch::Contains("--lr does not apply to evaluate") && Catch::Contains("--split") &&
+                        Catch::Contains("--metric") && !Catch::Contains("--port"));
+  CHECK_THROWS_WITH(parse({"--beams", "2"}, Command::export_), Catch::Contains("--beams does not apply to export"));
+  // The table validates command options as it validates settings.
+  CHECK_THROWS_WITH(parse({"--max_batch", "0"}, Command::serve),
+                    Catch::Contains("--max_batch: expected an integer >= 1, found number 0"));
+  CHECK_THROWS_WITH(parse({"--split", "train"}, Command::evaluate),
+                    Catch::Contains("--split: expected one of 'dev' 'test', found string \"train\""));
+  CHECK_THROWS_WITH(parse({"--threshold", "1.5"}, Command::predict), Catch::Contains("--threshold: expected a number in [0, 1]"));
+  const auto serve = parse({"--max_batch", "4", "--max_wait_ms=2.5", "--long_texts", "split", "--beams", "3", "--threads", "1"},
+                           Command::serve);
+  CHECK(serve.options.max_batch == 4);
+  CHECK(serve.config.beams == 3);
+  CHECK(serve.config.threads == 1);
+  CHECK(serve.given == std::vector<std::string>{"beams", "threads"});  // settings only: they replace the run's
+  const auto server = ga::serve_options(serve.options);
+  CHECK(server.batching.max_batch == 4);
+  CHECK(server.batching.max_wait == std::chrono::microseconds(2500));
+  CHECK(server.split_long_texts);
+  const auto predict = parse({"--input", "-", "--pretokenized", "--threshold", "0.5"}, Command::predict);
+  CHECK(predict.options.pretokenized);
+  CHECK(predict.options.threshold == 0.5);
+  CHECK(predict.on_command_line("input"));
+  CHECK_FALSE(predict.on_command_line("predictions"));
+  // A command's options are not settings of a run: a config file naming one is refused, and neither
+  // config.json nor run.json record them.
+  genner::test::TempDir tmp;
+  const auto port = genner::test::write_file(tmp, "port.json", R"({"port": 9000})");
+  CHECK_THROWS_WITH(ga::parse_command_line({"--config", port.string()}),
+                    Catch::Contains("port.json: 'port' is an option of the serve command line"));
+  const auto settings = ga::to_json(ga::RunConfig{});
+  CHECK(settings.contains("beams"));
+  CHECK_FALSE(settings.contains("port"));
+  CHECK_FALSE(settings.contains("input"));
+  // Choices are enums in RunConfig and names in JSON, both ways.
+  const auto bf16 = ga::parse_command_line({"--precision", "bf16", "--frozen_precision", "int8", "--metric", "word"});
+  CHECK(bf16.config.precision == genner::model::Precision::bf16);
+  CHECK(bf16.config.frozen_precision == genner::t5::WeightStorage::int8);
+  CHECK(bf16.config.metric == genner::train::MetricRules::word);
+  CHECK(ga::to_json(bf16.config)["frozen_precision"] == "int8");
+  // The settings a resume checks come from the table: what a run computes, not how it is carried out.
+  const auto resume = ga::resume_settings(ga::RunConfig{});
+  CHECK(resume.contains("lr"));
+  CHECK(resume.contains("seed"));
+  for (const char* free : {"output_dir", "resume", "threads", "patience", "memory_budget", "backend", "description"})
+    CHECK_FALSE(resume.contains(free));
+  // The command options' defaults are the library's own.
+  const ga::CommandOptions defaults;
+  const ga::ServeOptions library;
+  const auto derived = ga::serve_options(defaults);
+  CHECK(derived.port == library.port);
+  CHECK(derived.batching.max_batch == library.batching.max_batch);
+  CHECK(derived.batching.max_wait == library.batching.max_wait);
+  CHECK(derived.batching.max_queue == library.batching.max_queue);
+  CHECK(derived.batching.timeout == library.batching.timeout);
+  CHECK(derived.max_texts == library.max_texts);
+  CHECK(derived.max_body_bytes == library.max_body_bytes);
+  CHECK(derived.http_threads == library.http_threads);
+  CHECK(derived.split_long_texts == library.split_long_texts);
+  CHECK(defaults.max_source_pieces == genner::recognize::RecognizerOptions{}.max_source_pieces);
 }
 
 // ---------------------------------------------------------------------------------------------

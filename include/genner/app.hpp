@@ -14,11 +14,13 @@
 #include <genner/genner.hpp>
 #include <genner/data/sample.hpp>
 #include <genner/app/family.hpp>
+#include <genner/app/options.hpp>
 #include <genner/app/sample_settings.hpp>
 #include <genner/app/splits.hpp>
 #include <genner/app/report.hpp>
 #include <genner/app/structure.hpp>
 #include <genner/app/experiments.hpp>
+#include <genner/app/serve_options.hpp>
 #include <genner/app/serve.hpp>
 #include <genner/app/commands.hpp>
 #include <genner/app/main.hpp>

@@ -1,5 +1,5 @@
 // genner/train.hpp: umbrella header for genner's training utilities (metric, schedule,
-// optimisation helpers, checkpoints, config, the trainer and its callbacks: log, early stopping,
+// optimisation helpers, checkpoints, the trainer and its callbacks: log, early stopping,
 // progress bar, curve.png).
 #pragma once
 
@@ -7,7 +7,6 @@
 #include <genner/train/schedule.hpp>
 #include <genner/train/optim.hpp>
 #include <genner/train/checkpoint.hpp>
-#include <genner/train/config.hpp>
 #include <genner/train/callbacks.hpp>
 #include <genner/train/progress.hpp>
 #include <genner/train/log.hpp>

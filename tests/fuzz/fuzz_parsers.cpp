@@ -46,10 +46,10 @@ void run_one(const std::string& bytes) {
     }
   } else if (g_target == "config") {
     write_scratch(bytes);
-    const auto file = genner::train::read_config_file(g_file);
-    genner::train::RunConfig c;
-    genner::train::apply_config_file(c, file);
-    genner::train::check_consistency(c);
+    const auto file = genner::app::read_config_file(g_file);
+    genner::app::RunConfig c;
+    genner::app::apply_config_file(c, file);
+    genner::app::check_consistency(c);
   } else if (g_target == "run_json") {
     write_scratch(bytes);
     (void)genner::recognize::RunRecord::read(g_file);

@@ -29,6 +29,7 @@
 
 #include <genner/app/experiments.hpp>
 #include <genner/app/family.hpp>
+#include <genner/app/options.hpp>
 #include <genner/app/report.hpp>
 #include <genner/app/serve.hpp>
 #include <genner/app/splits.hpp>
@@ -49,8 +50,8 @@ namespace genner::app {
 using recognize::RunRecord;
 
 /// A small T5 for training from scratch, shaped by the scratch_* settings.
-inline t5::T5Config scratch_config(const train::RunConfig& cfg, int64_t vocab_size) {
-  train::check_consistency(cfg);
+inline t5::T5Config scratch_config(const RunConfig& cfg, int64_t vocab_size) {
+  check_consistency(cfg);
   t5::T5Config c;
   c.vocab_size = vocab_size;
   c.d_model = cfg.scratch_d_model;
@@ -65,12 +66,12 @@ inline t5::T5Config scratch_config(const train::RunConfig& cfg, int64_t vocab_si
   return c;
 }
 
-inline generate::PointerDecodeOptions decode_options(const train::RunConfig& cfg, Family family) {
+inline generate::PointerDecodeOptions decode_options(const RunConfig& cfg, Family family) {
   generate::PointerDecodeOptions d;
   d.search.num_beams = cfg.beams;
   d.search.max_length(cfg.max_len, cfg.max_len_a);
   d.search.length_penalty = cfg.length_penalty;
-  d.target = data::parse_target_type(cfg.target_type);
+  d.target = cfg.target_type;
   d.constrained = cfg.constrained;
   d.contiguous = cfg.contiguous;
   d.flat = family == Family::flat;  // flat entities never overlap (generate/overlaps.hpp)
@@ -95,32 +96,11 @@ inline nlohmann::json to_json(const train::TrainerOptions& t) {
   out["output_dir"] = t.output_dir.string();
   out["decode"] = to_json(t.decode);
   out["precision"] = model::precision_name(t.precision);
-  out["metric"] = t.metric == train::MetricRules::pointer ? "pointer" : "word";
+  out["metric"] = train::metric_rules_name(t.metric);
   out["callbacks"] = nlohmann::json::array();
   for (const auto& c : t.callbacks) out["callbacks"].push_back(c->describe());
   return out;
 }
-
-/// Options of the predict command (taken out of the arguments before the settings parser).
-struct PredictFlags {
-  std::string format = "jsonl";  ///< resolved: --format, else the extension of --predictions, else jsonl
-  bool pretokenized = false;
-  bool split_sentences = false;
-  int64_t max_source_pieces = 512;
-  double threshold = 0.0;  ///< keep entities of probability exp(score) >= threshold
-};
-
-/// Options of the evaluate command.
-struct EvaluateFlags {
-  std::string split = "test";  ///< dev | test
-  std::string output;          ///< metrics JSON file; empty: none
-};
-
-/// Options of the export command.
-struct ExportFlags {
-  std::string to;      ///< the folder to write (new, or empty)
-  std::string format;  ///< hf | peft; empty: peft for a LoRA run, else hf
-};
 
 /// The keys that shape a from-scratch backbone, and those that apply only to a from-scratch start.
 inline const std::vector<std::string>& scratch_keys() {
@@ -133,9 +113,10 @@ inline const std::vector<std::string>& scratch_keys() {
 template <class E>
 class Commands {
  public:
-  Commands(Program program, train::CommandLine cl, train::dist::Group* group = nullptr)
+  Commands(Program program, CommandLine cl, train::dist::Group* group = nullptr)
       : program_(std::move(program)),
         cfg_(std::move(cl.config)),
+        options_(std::move(cl.options)),
         given_(std::move(cl.given)),
         origin_(std::move(cl.origin)),
         compiled_(std::move(cl.compiled)),
@@ -164,47 +145,14 @@ class Commands {
     prepare(p, /*for_training=*/true);
     auto& model = *p.model;
     const auto& out = p.topt.output_dir;
-    const bool resuming = cfg_.resume && train::find_checkpoint(out / "checkpoint").has_value();
-    if (group_->is_main()) {
-      // A fresh start leaves nothing of an earlier run beside the new run.json (the manifest goes first).
-      if (!resuming)
-        for (const char* f : {"manifest.json", "best.safetensors", "checkpoint", "checkpoint.prev", "results.json",
-                              "test_predictions.jsonl"})
-          fs::remove_all(out / f);
-      if (p.record.pretrained.empty() && !model::frozen_parameters(model).empty()) {
-        // A random frozen backbone exists only in this process: keep it, or the run cannot be evaluated.
-        p.record.frozen = "frozen.safetensors";
-        model::save_frozen(model, out / p.record.frozen);
-      }
-      io::write_text_atomically(out / "run.json", p.record.to_json().dump(2) + "\n");
-      io::write_text_atomically(out / "config.json", train::to_json(cfg_).dump(2) + "\n");
-      if (resuming && fs::exists(out / "best.safetensors")) recognize::write_run_manifest(out, p.record);
-      // The manifest follows every save of best.safetensors (evaluations are notified after it).
-      struct ManifestWriter : train::TrainerCallback {
-        ManifestWriter(fs::path d, RunRecord r) : dir(std::move(d)), record(std::move(r)) {}
-        void on_evaluation(const train::TrainingEvaluation&) override {
-          if (fs::exists(dir / "best.safetensors")) recognize::write_run_manifest(dir, record);
-        }
-        fs::path dir;
-        RunRecord record;
-      };
-      p.topt.callbacks.push_back(std::make_shared<ManifestWriter>(out, p.record));
-    }
+    if (group_->is_main()) start_run_folder(p, cfg_.resume && train::find_checkpoint(out / "checkpoint").has_value());
     if (group_->distributed())
       std::cout << "  data parallel: " << group_->size() << " ranks (" << train::dist::backend_name(group_->backend())
                 << ", store " << group_->address() << "), " << cfg_.accumulate
                 << " micro-batch(es) per rank and step\n";
     std::cout << "  threads: " << threads_.describe() << "\n";
     model.store_frozen(frozen_storage());
-    const auto plan = memory_plan(p);
-    const auto budget = memory_budget();
-    plan.check_budget(budget.bytes, budget.origin);
-    std::cout << "  memory plan: " << model::format_bytes(plan.largest().total(plan.checkpointing)) << " on "
-              << plan.largest().device << " (weights " << model::format_bytes(plan.largest().weight_bytes())
-              << ", gradients and AdamW state " << model::format_bytes(plan.largest().gradients + plan.largest().optimizer)
-              << ", activations " << model::format_bytes(plan.checkpointing ? plan.largest().activations_checkpointed
-                                                                            : plan.largest().activations)
-              << "); budget " << model::format_bytes(budget.bytes) << "\n";
+    check_memory_plan(p);
     train::Trainer trainer(model, p.labels, p.train, p.dev, p.topt);
     const auto result = trainer.fit();
     std::cout << "  trained " << result.steps << " steps" << (result.resumed ? " (resumed)" : "")
@@ -228,9 +176,9 @@ class Commands {
     return 0;
   }
 
-  int evaluate_command(const EvaluateFlags& flags = {}) {
+  int evaluate_command() {
     GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to evaluate, found an empty path");
-    refuse_training_settings("evaluate");
+    const auto& flags = options_;
     const fs::path out = cfg_.output_dir;
     auto record = RunRecord::read(out / "run.json");
     use_recorded_settings(record, out);
@@ -247,10 +195,10 @@ class Commands {
     // A dev split carved from train (dev_from_train) comes from the train file.
     const auto split_source = split_file(program_.family, data_dir, dev && cfg_.dev_from_train > 0.0 ? "train" : flags.split);
     check_known_types(split, flags.split, split_source, labels.types, out);
-    auto examples = data::encode_dataset(split, tokenizer, labels, data::parse_target_type(cfg_.target_type));
+    auto examples = data::encode_dataset(split, tokenizer, labels, cfg_.target_type);
     data::check_source_lengths(examples, split, static_cast<size_t>(cfg_.max_words),
                                std::string("the ") + (dev ? "dev" : "test") + " split of " + data_dir.string());
-    const auto rules = train::parse_metric_rules(cfg_.metric);
+    const auto rules = cfg_.metric;
     auto ev = train::evaluate(*model, examples, labels, decode_options(cfg_, program_.family),
                               static_cast<size_t>(cfg_.batch_size), true, rules);
     print_scores(dev ? "dev " : "test", ev);
@@ -269,7 +217,7 @@ class Commands {
                          "predicted exactly; all figures in percent (0-100)";
       metrics["invalid_entities"] = ev.invalid_entities;
       metrics["decoding"] = to_json(decode_options(cfg_, program_.family));
-      metrics["precision_mode"] = cfg_.precision;
+      metrics["precision_mode"] = model::precision_name(cfg_.precision);
       io::write_text_atomically(flags.output, metrics.dump(2) + "\n");
       std::cout << "Metrics (percent): " << flags.output << "\n";
     }
@@ -284,7 +232,9 @@ class Commands {
 
   /// Raw text (one text per line; `-` reads standard input) to entities, one output record per
   /// input line; the logic lives in genner/recognize/predict.hpp.
-  int predict_command(const std::string& input, const fs::path& output, const PredictFlags& flags) {
+  int predict_command() {
+    const std::string& input = options_.input;
+    const fs::path output = options_.predictions;
     // Checked first: a descriptor opened later (a weight file) could take the number 0.
     GENNER_CHECK(input != "-" || ::fcntl(STDIN_FILENO, F_GETFD) != -1,
                  "--input -: expected text on standard input, found it closed; pipe text in or give --input FILE");
@@ -292,9 +242,9 @@ class Commands {
                  "--input: expected a text file (one text per line) or -, found the folder '", input, "'");
     GENNER_CHECK(output.empty() || !fs::is_directory(output),
                  "--predictions: expected a file to write, found the folder '", output.string(), "'");
-    const auto recognizer = load_recognizer("predict", flags);
+    const auto recognizer = load_recognizer("predict");
     recognize::PredictOptions po;
-    po.format = recognize::parse_format(flags.format);
+    po.format = recognize::parse_format(options_.format);
     std::ifstream file;
     std::istream* in = &std::cin;
     if (input == "-") {
@@ -326,12 +276,13 @@ class Commands {
 
   /// Answers NER requests over HTTP on loopback (genner/app/serve.hpp) with the run in --output_dir,
   /// the same Recognizer, precision and decoding settings as predict, until SIGINT or SIGTERM.
-  int serve_command(const PredictFlags& flags, ServeOptions options) {
-    const auto recognizer = load_recognizer("serve", flags);
+  int serve_command() {
+    auto options = serve_options(options_);
+    const auto recognizer = load_recognizer("serve");
     recognize::RecognizerOptions ro = recognizer.options();
     options.info = {{"program", program_.name},
                     {"run", cfg_.output_dir},
-                    {"precision", cfg_.precision},
+                    {"precision", model::precision_name(cfg_.precision)},
                     {"decode", to_json(recognizer.decode_options())},
                     {"pretokenized", ro.tokenize.pretokenized},
                     {"split_sentences", ro.tokenize.split_sentences}};
@@ -350,9 +301,9 @@ class Commands {
   /// Writes the trained run in --output_dir for other tools: a Hugging Face folder (hf: the trained
   /// T5 with LoRA factors merged, its config.json and the run's spiece.model, so that it is a --model
   /// folder too) or a PEFT LoRA folder (peft). The folder appears whole or not at all.
-  int export_command(const ExportFlags& flags) {
+  int export_command() {
     GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to export, found an empty path");
-    refuse_training_settings("export");
+    const auto& flags = options_;
     const fs::path out = cfg_.output_dir;
     const auto spec = E::spec();
     const std::string format = !flags.format.empty() ? flags.format : spec.lora.enabled() ? "peft" : "hf";
@@ -419,10 +370,10 @@ class Commands {
 
   /// The Recognizer predict and serve use: the run in --output_dir with its recorded settings,
   /// decoding settings and precision from the command line over them.
-  recognize::Recognizer load_recognizer(const std::string& command, const PredictFlags& flags) {
+  recognize::Recognizer load_recognizer(const std::string& command) {
     GENNER_CHECK(!cfg_.output_dir.empty(), "--output_dir: expected the run folder to ", command,
                  " with, found an empty path");
-    refuse_training_settings(command);
+    const auto& flags = options_;
     const auto record = RunRecord::read(fs::path(cfg_.output_dir) / "run.json");
     use_recorded_settings(record, cfg_.output_dir);
     threads_ = use_threads();
@@ -472,6 +423,49 @@ class Commands {
     bool tokenizer_planned = false;  ///< plan from scratch: the tokenizer train would train is not trained
   };
 
+  /// Rank 0 of a training run: the run folder's records before the first step (a fresh start first
+  /// removes what an earlier run left), and the manifest after every save of the best weights.
+  void start_run_folder(Prepared& p, bool resuming) {
+    const auto& out = p.topt.output_dir;
+    auto& model = *p.model;
+    // A fresh start leaves nothing of an earlier run beside the new run.json (the manifest goes first).
+    if (!resuming)
+      for (const char* f : {"manifest.json", "best.safetensors", "checkpoint", "checkpoint.prev", "results.json",
+                            "test_predictions.jsonl"})
+        fs::remove_all(out / f);
+    if (p.record.pretrained.empty() && !model::frozen_parameters(model).empty()) {
+      // A random frozen backbone exists only in this process: keep it, or the run cannot be evaluated.
+      p.record.frozen = "frozen.safetensors";
+      model::save_frozen(model, out / p.record.frozen);
+    }
+    io::write_text_atomically(out / "run.json", p.record.to_json().dump(2) + "\n");
+    io::write_text_atomically(out / "config.json", to_json(cfg_).dump(2) + "\n");
+    if (resuming && fs::exists(out / "best.safetensors")) recognize::write_run_manifest(out, p.record);
+    // The manifest follows every save of best.safetensors (evaluations are notified after it).
+    struct ManifestWriter : train::TrainerCallback {
+      ManifestWriter(fs::path d, RunRecord r) : dir(std::move(d)), record(std::move(r)) {}
+      void on_evaluation(const train::TrainingEvaluation&) override {
+        if (fs::exists(dir / "best.safetensors")) recognize::write_run_manifest(dir, record);
+      }
+      fs::path dir;
+      RunRecord record;
+    };
+    p.topt.callbacks.push_back(std::make_shared<ManifestWriter>(out, p.record));
+  }
+
+  /// Prints the memory plan of a training step and refuses one over the budget.
+  void check_memory_plan(const Prepared& p) const {
+    const auto plan = memory_plan(p);
+    const auto budget = memory_budget();
+    plan.check_budget(budget.bytes, budget.origin);
+    std::cout << "  memory plan: " << model::format_bytes(plan.largest().total(plan.checkpointing)) << " on "
+              << plan.largest().device << " (weights " << model::format_bytes(plan.largest().weight_bytes())
+              << ", gradients and AdamW state " << model::format_bytes(plan.largest().gradients + plan.largest().optimizer)
+              << ", activations " << model::format_bytes(plan.checkpointing ? plan.largest().activations_checkpointed
+                                                                            : plan.largest().activations)
+              << "); budget " << model::format_bytes(budget.bytes) << "\n";
+  }
+
   void prepare(Prepared& p, bool for_training) {
     // Rank 0 owns the folder (checks, lock, clean-up), writes the sample data and trains the
     // tokenizer; the other ranks then read them. A plan touches no run folder.
@@ -494,7 +488,7 @@ class Commands {
     read_data(p, out, for_training, note);
 
     auto& record = p.record;
-    record.settings = train::to_json(cfg_);
+    record.settings = to_json(cfg_);
     record.types = p.splits.types;
     record.pretrained = source.scratch ? std::string() : train::path_for_record(fs::absolute(source.folder), out);
     record.family = family_name(program_.family);
@@ -588,7 +582,7 @@ class Commands {
     auto& tokenizer = *p.tokenizer;
     recognize::check_vocabulary(tokenizer, record.config.vocab_size, record.tokenizer);
     model::init_labels_from_names(*p.model, p.splits.types, tokenizer);
-    const auto type = data::parse_target_type(cfg_.target_type);
+    const auto type = cfg_.target_type;
     data::EncodeReport report;
     p.train = data::encode_dataset(p.splits.train, tokenizer, p.labels, type, &report);
     p.dev = data::encode_dataset(p.splits.dev, tokenizer, p.labels, type, &report);
@@ -603,7 +597,7 @@ class Commands {
 
   train::TrainerOptions trainer_options(const fs::path& out, const nlohmann::json& trajectory) {
     train::TrainerOptions topt;
-    const auto settings = train::to_json(cfg_);  // the settings TrainerOptions shares by name
+    const auto settings = to_json(cfg_);  // the settings TrainerOptions shares by name
     train::for_each_setting(topt, [&](const char* key, auto& member) {
       member = settings.at(key).template get<std::remove_reference_t<decltype(member)>>();
     });
@@ -612,7 +606,7 @@ class Commands {
     topt.max_tokens = std::numeric_limits<size_t>::max();
     topt.output_dir = out;
     topt.decode = decode_options(cfg_, program_.family);
-    topt.metric = train::parse_metric_rules(cfg_.metric);
+    topt.metric = cfg_.metric;
     topt.precision = precision();
     topt.group = group_;
     // log.jsonl and log.csv, early stopping, the progress bar and curve.png
@@ -628,14 +622,8 @@ class Commands {
                                                                                : it->second + ": threads");
   }
 
-  /// --precision as the enum every command uses (one parser: model::parse_precision).
-  model::Precision precision() const { return model::parse_precision(cfg_.precision); }
-
-  t5::WeightStorage frozen_storage() const {
-    if (cfg_.frozen_precision == "bf16") return t5::WeightStorage::bf16;
-    if (cfg_.frozen_precision == "int8") return t5::WeightStorage::int8;
-    return t5::WeightStorage::fp32;
-  }
+  model::Precision precision() const { return cfg_.precision; }
+  t5::WeightStorage frozen_storage() const { return cfg_.frozen_precision; }
 
   /// The memory plan of training on the longest training sentences, batch_size at a time. Before
   /// a tokenizer exists (plan from scratch), lengths are bounded from the words: two pieces a word
@@ -740,7 +728,7 @@ class Commands {
   nlohmann::json memory_json(const Prepared& p) const {
     const auto plan = memory_plan(p);
     auto j = plan.to_json();
-    j["frozen_precision"] = cfg_.frozen_precision;
+    j["frozen_precision"] = to_json(cfg_)["frozen_precision"];
     const auto budget = memory_budget();
     j["budget"] = budget.bytes;
     j["budget_from"] = budget.origin;
@@ -783,7 +771,7 @@ class Commands {
                                                                   {"scratch_d_ff", preset.d_ff},
                                                                   {"scratch_heads", preset.num_heads},
                                                                   {"scratch_layers", preset.num_layers}};
-      const auto settings = train::to_json(cfg_);
+      const auto settings = to_json(cfg_);
       for (const auto& [k, v] : shape) {
         const auto value = settings[k].template get<int64_t>();
         GENNER_CHECK(
@@ -832,7 +820,7 @@ class Commands {
   /// The `family` setting: the program's own family, or, for a program of any family, the one it
   /// names. `where` says where the setting came from.
   void use_family(const std::string& where) {
-    const auto chosen = parse_family(cfg_.family);
+    const auto chosen = cfg_.family;
     if (chosen == program_.family) return;
     const std::string other = family_name(chosen);
     GENNER_CHECK(program_.any_family, where == "family" ? std::string("family") : where + ": family", " ", other,
@@ -858,24 +846,6 @@ class Commands {
          "every step this run took had the rate of its own total; a longer run would have had other rates from "
          "step 1, and continuing would give neither run. Train the longer run from the start (--resume false, or "
          "another --output_dir), or keep this one's epochs and max_steps");
-  }
-
-  /// evaluate and predict restore a trained run: on their command line only the settings they obey
-  /// are accepted (a training setting given there would change nothing).
-  void refuse_training_settings(const std::string& command) const {
-    std::vector<std::string> obeyed = {"output_dir", "max_len", "max_len_a", "beams",     "length_penalty",
-                                       "constrained", "contiguous", "precision", "batch_size"};
-    if (command == "export") obeyed = {"output_dir"};
-    if (command == "evaluate")
-      for (const char* k : {"data_dir", "dataset", "max_words", "metric", "max_eval_samples"}) obeyed.emplace_back(k);
-    for (const auto& key : given_) {
-      if (std::find(obeyed.begin(), obeyed.end(), key) != obeyed.end()) continue;
-      std::string list;
-      for (const auto& k : obeyed) list += (list.empty() ? "--" : ", --") + k;
-      fail("--", key, " does not apply to ", command, ": it restores the trained run in --output_dir with the ",
-           "settings recorded in its run.json, and ", key, " would change nothing there; ", command,
-           " obeys only ", list);
-    }
   }
 
   bool on_command_line(const std::string& key) const {
@@ -1003,23 +973,23 @@ class Commands {
            record.program.empty() ? std::string() : " by " + record.program, "; ", program_.name, " is compiled for ",
            family_name(program_.family), " data. Evaluate and predict with ",
            record.program.empty() ? "an executable for " + record.family + " data" : record.program);
-    train::RunConfig merged = cfg_;
+    RunConfig merged = cfg_;
+    CommandOptions unused;
     std::vector<std::string> unknown;
     if (record.settings.is_object()) {
       for (const auto& [key, value] : record.settings.items()) {
-        // Where the run's folder is, whether to resume and how many threads this machine gives are
-        // not the run's to record.
         // What trains and how the model is wired is the run's experiment, not a setting.
-        if (key == "output_dir" || key == "resume" || key == "threads" || train::is_compiled_key(key) ||
-            std::find(given_.begin(), given_.end(), key) != given_.end())
-          continue;
-        const auto* o = train::lookup_option(key);
-        if (!o) {
+        if (is_compiled_key(key) || std::find(given_.begin(), given_.end(), key) != given_.end()) continue;
+        const auto* o = lookup_option(key);
+        if (!o || !o->setting) {
           unknown.push_back(key);
           continue;
         }
-        train::check_value(*o, value, file + ": settings: '" + key + "'");
-        o->set(merged, value);
+        // Where the run's folder is, whether to resume and how many threads this machine gives are
+        // not the run's to record (OptionSpec::from_run).
+        if (!o->from_run) continue;
+        check_value(*o, value, file + ": settings: '" + key + "'");
+        o->set(merged, unused, value);
       }
     }
     if (!unknown.empty()) {
@@ -1028,7 +998,7 @@ class Commands {
       std::cerr << "\n";
     }
     cfg_ = merged;
-    if (!record.family.empty()) cfg_.family = record.family;
+    if (!record.family.empty()) cfg_.family = parse_family(record.family);
     use_family(file + ": family");
   }
 
@@ -1042,20 +1012,13 @@ class Commands {
     return resolve_data_dir(out);
   }
 
-  /// Settings whose change would make a resumed run a different run (checked against the checkpoint).
-  /// How long a rank waits, which library carries the all-reduce, the memory guard and the thread
-  /// count change how a run is carried out, not what it computes (threads: up to the order of
-  /// floating-point sums), so a resumed run may set them anew.
-  nlohmann::json trajectory_settings() const {
-    auto j = train::to_json(cfg_);
-    for (const char* k : {"output_dir", "resume", "description", "patience", "data_dir", "logging_steps", "dist_timeout",
-                          "backend", "memory_budget", "threads"})
-      j.erase(k);
-    return j;
-  }
+  /// Settings whose change would make a resumed run a different run (checked against the checkpoint;
+  /// the table's OptionSpec::checked_on_resume).
+  nlohmann::json trajectory_settings() const { return resume_settings(cfg_); }
 
   Program program_;
-  train::RunConfig cfg_;
+  RunConfig cfg_;
+  CommandOptions options_;  ///< the command's own options
   std::vector<std::string> given_;             ///< settings given on the command line (they override a run's record)
   std::map<std::string, std::string> origin_;  ///< where each non-default setting came from
   nlohmann::json compiled_;                    ///< what config files and the command line say of the structure

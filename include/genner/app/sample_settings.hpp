@@ -9,7 +9,7 @@
 #include <string>
 
 #include <genner/app/family.hpp>
-#include <genner/train/config.hpp>
+#include <genner/app/options.hpp>
 
 namespace genner::app {
 
@@ -17,7 +17,7 @@ namespace genner::app {
 /// option table like one; named so in errors and in the origin of each setting). Without
 /// `scratch_shape` they leave the from-scratch shape (scratch_d_model, _d_ff, _heads, _layers) to
 /// a static backbone's own.
-[[nodiscard]] inline train::ConfigFile sample_settings(Family family, bool scratch_shape = true) {
+[[nodiscard]] inline ConfigFile sample_settings(Family family, bool scratch_shape = true) {
   const std::string name = family_name(family);
   nlohmann::json s = {{"family", name},
                       {"dataset", "sample"},
@@ -65,7 +65,7 @@ namespace genner::app {
           "T5 trained from scratch on CPU.";
       break;
   }
-  return train::check_config_file({"built-in settings of the " + name + " sample", std::move(s)});
+  return check_config_file({"built-in settings of the " + name + " sample", std::move(s)});
 }
 
 }  // namespace genner::app

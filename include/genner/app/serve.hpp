@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genner/app/serve_options.hpp>
 #include <genner/core/error.hpp>
 #include <genner/recognize/batcher.hpp>
 #include <genner/recognize/predict.hpp>
@@ -35,34 +36,6 @@
 #include <genner/text/pretokenize.hpp>
 
 namespace genner::app {
-
-/// Settings of a NerServer (the serve command's options).
-struct ServeOptions {
-  std::string host = "127.0.0.1";  ///< loopback only: 127.0.0.1 or ::1
-  int port = 8080;                 ///< 0: any free port (NerServer::port() tells which)
-  recognize::BatcherOptions batching;
-  std::size_t max_body_bytes = std::size_t{1} << 20;  ///< larger bodies: 413
-  std::size_t max_texts = 64;                         ///< texts per request at most (more: 413)
-  /// A text whose longest source (a sentence with --split_sentences, else the whole text) is over
-  /// the Recognizer's max_source_pieces: refused with 413 (false), or decoded in windows like
-  /// predict does (true).
-  bool split_long_texts = false;
-  std::size_t http_threads = 64;  ///< connections served at once (HTTP worker threads)
-  /// Shown by GET /health (the run folder, precision, ...).
-  nlohmann::json info = nlohmann::json::object();
-
-  void check() const {
-    GENNER_CHECK(host == "127.0.0.1" || host == "::1" || host == "localhost",
-                 "serve listens on loopback only (127.0.0.1, ::1 or localhost), found the host '", host, "'");
-    GENNER_CHECK(port >= 0 && port <= 65535, "--port: expected 0 (any free port) to 65535, found ", port);
-    batching.check();
-    GENNER_CHECK(max_body_bytes >= 2, "--max_body_bytes: expected at least 2, found ", max_body_bytes);
-    GENNER_CHECK(max_texts >= 1, "--max_texts: expected at least 1, found ", max_texts);
-    GENNER_CHECK(batching.max_queue >= max_texts, "--max_queue ", batching.max_queue,
-                 " is below --max_texts ", max_texts, ": a request of max_texts texts could never be queued");
-    GENNER_CHECK(http_threads >= 1, "--http_threads: expected at least 1, found ", http_threads);
-  }
-};
 
 /// A reply of the recognize endpoint, before it meets a socket.
 struct Reply {
@@ -175,6 +148,21 @@ class NerServer {
     if (body.size() > options_.max_body_bytes)
       return error_reply(413, "the request body holds " + std::to_string(body.size()) + " bytes, over the limit of " +
                                   std::to_string(options_.max_body_bytes) + " bytes (--max_body_bytes)");
+    Request request;
+    if (auto refused = read_request(body, request)) return std::move(*refused);
+    if (auto refused = check_texts(request)) return std::move(*refused);
+    return answer(request);
+  }
+
+ private:
+  /// The texts of a request, and whether it gave one ("text") or a list ("texts").
+  struct Request {
+    std::vector<std::string> texts;
+    bool one = false;
+  };
+
+  /// Reads the JSON body into `out`, or the refusal of a malformed one.
+  [[nodiscard]] std::optional<Reply> read_request(const std::string& body, Request& out) const {
     nlohmann::json request;
     try {
       request = nlohmann::json::parse(body);
@@ -188,35 +176,38 @@ class NerServer {
     for (const auto& [key, value] : request.items())
       if (key != "text" && key != "texts")
         return error_reply(400, "unknown key '" + key + "'; expected \"text\" or \"texts\"");
-    const bool one = request.contains("text");
-    if (one == request.contains("texts"))
-      return error_reply(400, one ? "give \"text\" or \"texts\", not both" : "missing \"text\" or \"texts\"");
-    std::vector<std::string> texts;
-    if (one) {
+    out.one = request.contains("text");
+    if (out.one == request.contains("texts"))
+      return error_reply(400, out.one ? "give \"text\" or \"texts\", not both" : "missing \"text\" or \"texts\"");
+    if (out.one) {
       if (!request["text"].is_string())
         return error_reply(400, std::string("\"text\": expected a string, found ") + request["text"].type_name());
-      texts.push_back(request["text"].get<std::string>());
-    } else {
-      const auto& list = request["texts"];
-      if (!list.is_array())
-        return error_reply(400, std::string("\"texts\": expected an array of strings, found ") + list.type_name());
-      if (list.size() > options_.max_texts)
-        return error_reply(413, "\"texts\" holds " + std::to_string(list.size()) + " texts, over the limit of " +
-                                    std::to_string(options_.max_texts) + " per request (--max_texts)");
-      for (std::size_t i = 0; i < list.size(); ++i) {
-        if (!list[i].is_string())
-          return error_reply(400, "\"texts\"[" + std::to_string(i) + "]: expected a string, found " +
-                                      list[i].type_name());
-        texts.push_back(list[i].get<std::string>());
-      }
+      out.texts.push_back(request["text"].get<std::string>());
+      return std::nullopt;
     }
+    const auto& list = request["texts"];
+    if (!list.is_array())
+      return error_reply(400, std::string("\"texts\": expected an array of strings, found ") + list.type_name());
+    if (list.size() > options_.max_texts)
+      return error_reply(413, "\"texts\" holds " + std::to_string(list.size()) + " texts, over the limit of " +
+                                  std::to_string(options_.max_texts) + " per request (--max_texts)");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].is_string())
+        return error_reply(400, "\"texts\"[" + std::to_string(i) + "]: expected a string, found " + list[i].type_name());
+      out.texts.push_back(list[i].get<std::string>());
+    }
+    return std::nullopt;
+  }
+
+  /// The refusal of a text that is not UTF-8 or (unless long texts are split) over the length guard.
+  [[nodiscard]] std::optional<Reply> check_texts(const Request& request) const {
     const auto limit = static_cast<std::size_t>(recognizer_.options().max_source_pieces);
-    for (std::size_t i = 0; i < texts.size(); ++i) {
-      const std::string where = one ? std::string("\"text\"") : "\"texts\"[" + std::to_string(i) + "]";
+    for (std::size_t i = 0; i < request.texts.size(); ++i) {
+      const std::string where = request.one ? std::string("\"text\"") : "\"texts\"[" + std::to_string(i) + "]";
       try {
-        text::check_utf8(texts[i], where);
+        text::check_utf8(request.texts[i], where);
         if (options_.split_long_texts) continue;
-        const auto pieces = recognizer_.longest_source_pieces(texts[i], where);
+        const auto pieces = recognizer_.longest_source_pieces(request.texts[i], where);
         if (pieces > limit)
           return error_reply(413, where + ": " +
                                       (recognizer_.options().tokenize.split_sentences ? "a sentence of " : "a text of ") +
@@ -228,30 +219,35 @@ class NerServer {
         return error_reply(400, e.what());
       }
     }
-    auto answer = batcher_.submit(texts);
-    switch (answer.outcome) {
+    return std::nullopt;
+  }
+
+  /// Decodes the request's texts in the batcher and answers their records, or the batcher's refusal.
+  [[nodiscard]] Reply answer(const Request& request) {
+    const auto& texts = request.texts;
+    auto submitted = batcher_.submit(texts);
+    switch (submitted.outcome) {
       case recognize::Outcome::ok: break;
       case recognize::Outcome::queue_full: {
         auto r = error_reply(503, "the queue is full (" + std::to_string(options_.batching.max_queue) +
                                       " texts, --max_queue); retry later");
-        r.retry_after_s = answer.retry_after_s;
+        r.retry_after_s = submitted.retry_after_s;
         return r;
       }
       case recognize::Outcome::stopping: return error_reply(503, "the server is shutting down");
       case recognize::Outcome::timed_out:
         return error_reply(504, "not answered within " + std::to_string(options_.batching.timeout.count()) +
                                     " ms (--timeout_ms)");
-      case recognize::Outcome::failed: return error_reply(500, "decoding failed: " + answer.error);
+      case recognize::Outcome::failed: return error_reply(500, "decoding failed: " + submitted.error);
     }
     const auto max_pieces = recognizer_.options().max_source_pieces;
-    if (one) return {200, recognize::to_json(answer.results.front(), texts.front(), max_pieces), 0};
+    if (request.one) return {200, recognize::to_json(submitted.results.front(), texts.front(), max_pieces), 0};
     nlohmann::json results = nlohmann::json::array();
     for (std::size_t i = 0; i < texts.size(); ++i)
-      results.push_back(recognize::to_json(answer.results[i], texts[i], max_pieces));
+      results.push_back(recognize::to_json(submitted.results[i], texts[i], max_pieces));
     return {200, {{"results", std::move(results)}}, 0};
   }
 
- private:
   static void send(httplib::Response& res, const Reply& reply) {
     res.status = reply.status;
     if (reply.retry_after_s > 0)

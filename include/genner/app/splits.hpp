@@ -9,7 +9,7 @@
 #include <string>
 
 #include <genner/data/splits.hpp>
-#include <genner/train/config.hpp>
+#include <genner/app/options.hpp>
 
 namespace genner::app {
 
@@ -21,7 +21,7 @@ using data::split_file;
 using data::Splits;
 
 /// The splits in `dir` as the settings `cfg` choose them; notes go to standard error.
-inline Splits load_splits(data::Family family, const fs::path& dir, const train::RunConfig& cfg) {
+inline Splits load_splits(data::Family family, const fs::path& dir, const RunConfig& cfg) {
   const char* env = std::getenv("GENNER_DATA");
   data::SplitOptions o;
   o.folder_hint = cfg.data_dir.empty()
