@@ -75,7 +75,7 @@ genner::train::TrainerOptions options(const fs::path& out) {
   o.show_progress = false;
   o.decode.constrained = true;
   o.decode.search.max_length(8, 0.5);
-  o.callbacks = {std::make_shared<genner::train::JsonlLogCallback>()};
+  o.callbacks.push_back(std::make_shared<genner::train::JsonlLogCallback>());
   return o;
 }
 

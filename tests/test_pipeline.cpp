@@ -52,7 +52,7 @@ genner::train::TrainerOptions options(const fs::path& out) {
   o.show_progress = false;
   o.decode.constrained = true;
   o.decode.search.max_length(10, 0.6);
-  o.callbacks = {std::make_shared<genner::train::JsonlLogCallback>()};
+  o.callbacks.push_back(std::make_shared<genner::train::JsonlLogCallback>());  // beside the best weights and checkpoint
   return o;
 }
 
@@ -157,16 +157,26 @@ TEST_CASE("an interrupted training run resumes to bit-identical weights", "[pipe
   CHECK(r.last_record.at("step") == 24);
   CHECK(r.last_record.contains("dev"));
   CHECK(fs::exists(tmp.path / "interrupted" / "curve.png"));
-  // Without callbacks a run writes its checkpoint and best weights, no log and no image.
+  // What a run writes is its callbacks': with the default ones its checkpoint and best weights, no
+  // log and no image; with none, nothing.
   auto model = p.model(32);
-  auto o = options(tmp.path / "bare");
+  auto o = options(tmp.path / "plain");
+  o.max_steps = 2;
+  o.callbacks = genner::train::TrainerOptions{}.callbacks;
+  const auto plain = genner::train::Trainer(*model, p.labels, p.train_ex, p.dev_ex, o).fit();
+  CHECK(plain.best_model == tmp.path / "plain" / "best.safetensors");
+  CHECK(fs::exists(tmp.path / "plain" / "best.safetensors"));
+  CHECK(fs::exists(tmp.path / "plain" / "checkpoint" / "state.json"));
+  CHECK_FALSE(fs::exists(tmp.path / "plain" / "log.jsonl"));
+  CHECK_FALSE(fs::exists(tmp.path / "plain" / "curve.png"));
+  o = options(tmp.path / "bare");
   o.max_steps = 2;
   o.callbacks.clear();
-  genner::train::Trainer(*model, p.labels, p.train_ex, p.dev_ex, o).fit();
-  CHECK(fs::exists(tmp.path / "bare" / "best.safetensors"));
-  CHECK(fs::exists(tmp.path / "bare" / "checkpoint" / "state.json"));
-  CHECK_FALSE(fs::exists(tmp.path / "bare" / "log.jsonl"));
-  CHECK_FALSE(fs::exists(tmp.path / "bare" / "curve.png"));
+  const auto bare = genner::train::Trainer(*model, p.labels, p.train_ex, p.dev_ex, o).fit();
+  CHECK(bare.best_model.empty());
+  CHECK(bare.steps == 2);
+  CHECK_FALSE(fs::exists(tmp.path / "bare" / "best.safetensors"));
+  CHECK_FALSE(fs::exists(tmp.path / "bare" / "checkpoint"));
 }
 
 namespace {

@@ -963,16 +963,42 @@ TEST_CASE("trainer callbacks: the progress bar with its evaluation lines, and cu
   no_dev.on_start({0, 2, 2, false, tmp.path, {}});
   no_dev.on_evaluation({2, 2, 1.0, {2, 1.0, std::nullopt}, std::nullopt, -1.0, 2, 1e-4, {}, tmp.path});
   CHECK(quiet.str().find("dev F1") == std::string::npos);
-  // The driver's set: the log always, early stopping with a patience, a bar when asked, the plot always.
+  // The driver's set: the best weights, the checkpoint and the log always, early stopping with a
+  // patience, a bar when asked, the plot always.
   const auto standard = gt::standard_callbacks();
-  REQUIRE(standard.size() == 3);
-  CHECK(dynamic_cast<gt::JsonlLogCallback*>(standard[0].get()) != nullptr);
-  CHECK(dynamic_cast<gt::ProgressCallback*>(standard[1].get()) != nullptr);
+  REQUIRE(standard.size() == 5);
+  CHECK(dynamic_cast<gt::KeepBestWeights*>(standard[0].get()) != nullptr);
+  CHECK(dynamic_cast<gt::Checkpointing*>(standard[1].get()) != nullptr);
+  CHECK(dynamic_cast<gt::JsonlLogCallback*>(standard[2].get()) != nullptr);
+  CHECK(dynamic_cast<gt::ProgressCallback*>(standard[3].get()) != nullptr);
   const auto quiet_set = gt::standard_callbacks({.progress = false, .logging_steps = 5, .patience = 2});
-  REQUIRE(quiet_set.size() == 3);
-  CHECK(quiet_set[0]->describe().at("logging_steps") == 5);
-  CHECK(quiet_set[1]->describe() == nlohmann::json{{"name", "early_stopping"}, {"patience", 2}});
-  CHECK(dynamic_cast<gt::PlotCallback*>(quiet_set[2].get()) != nullptr);
+  REQUIRE(quiet_set.size() == 5);
+  CHECK(quiet_set[2]->describe().at("logging_steps") == 5);
+  CHECK(quiet_set[3]->describe() == nlohmann::json{{"name", "early_stopping"}, {"patience", 2}});
+  CHECK(dynamic_cast<gt::PlotCallback*>(quiet_set[4].get()) != nullptr);
+  // The default callbacks of TrainerOptions keep the best weights and the checkpoint.
+  const gt::TrainerOptions defaults;
+  REQUIRE(defaults.callbacks.size() == 2);
+  CHECK(defaults.callbacks[0]->describe() == nlohmann::json{{"name", "keep_best_weights"}, {"file", "best.safetensors"}});
+  CHECK(defaults.callbacks[1]->describe().at("name") == "checkpointing");
+  // KeepBestWeights writes at an evaluation that is the best so far, and only then; Checkpointing
+  // asks for the checkpoint at every evaluation.
+  std::vector<fs::path> saved;
+  int checkpoints = 0;
+  gt::TrainingEvaluation e;
+  e.output_dir = tmp.path;
+  e.save_weights = [&](const fs::path& f) { saved.push_back(f); };
+  e.checkpoint = [&] { ++checkpoints; };
+  gt::KeepBestWeights keep("weights.safetensors");
+  gt::Checkpointing checkpointing;
+  for (const auto& [step, best] : std::vector<std::pair<int64_t, int64_t>>{{2, 2}, {4, 2}, {6, 6}}) {
+    e.step = step;
+    e.best_step = best;
+    keep.on_evaluation(e);
+    checkpointing.on_evaluation(e);
+  }
+  CHECK(saved == std::vector<fs::path>{tmp.path / "weights.safetensors", tmp.path / "weights.safetensors"});
+  CHECK(checkpoints == 3);
 }
 
 TEST_CASE("early stopping counts evaluations without a better dev F1 and carries the count across a resume",

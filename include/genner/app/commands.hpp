@@ -441,7 +441,7 @@ class Commands {
     io::write_text_atomically(out / "run.json", p.record.to_json().dump(2) + "\n");
     io::write_text_atomically(out / "config.json", to_json(cfg_).dump(2) + "\n");
     if (resuming && fs::exists(out / "best.safetensors")) recognize::write_run_manifest(out, p.record);
-    // The manifest follows every save of best.safetensors (evaluations are notified after it).
+    // The manifest follows every save of best.safetensors (KeepBestWeights, earlier in the list, writes it).
     struct ManifestWriter : train::TrainerCallback {
       ManifestWriter(fs::path d, RunRecord r) : dir(std::move(d)), record(std::move(r)) {}
       void on_evaluation(const train::TrainingEvaluation&) override {

@@ -1,17 +1,20 @@
 // genner/train/callbacks.hpp: everything around the training loop. The Trainer
-// (train/trainer.hpp) calls every TrainerCallback of its options, on rank 0 only, when it starts,
-// after each optimizer step, after each evaluation (once the best weights are kept, before the
-// checkpoint) and when it returns. A callback may stop training (stop_training) and may carry state
-// across a resume (state / restore: saved in every checkpoint). EarlyStopping is here;
-// JsonlLogCallback (train/log.hpp) writes log.jsonl and log.csv, ProgressCallback
-// (train/progress.hpp) draws the progress bar, PlotCallback (train/plot.hpp) writes curve.png;
-// train::standard_callbacks (train/standard_callbacks.hpp) gives the command line's set.
+// (train/trainer.hpp) calls every TrainerCallback of its options, on rank 0 only and in their
+// order, when it starts, after each optimizer step, after each evaluation and when it returns. A
+// callback may stop training (stop_training), may carry state across a resume (state / restore:
+// saved in every checkpoint), and at an evaluation may have the Trainer write the trained weights
+// or the resumable checkpoint (TrainingEvaluation::save_weights, ::checkpoint). Here: KeepBestWeights
+// (best.safetensors), Checkpointing (checkpoint/) and EarlyStopping; JsonlLogCallback (train/log.hpp)
+// writes log.jsonl and log.csv, ProgressCallback (train/progress.hpp) draws the progress bar,
+// PlotCallback (train/plot.hpp) writes curve.png; train::standard_callbacks
+// (train/standard_callbacks.hpp) gives the command line's set.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -59,8 +62,9 @@ struct TrainingStep {
   int64_t tokens = 0;  ///< source and target tokens this process fed the model in the step
 };
 
-/// An evaluation is done and the best weights kept (the checkpoint follows, with every callback's
-/// state()).
+/// An evaluation is done: dev is scored and the best score so far updated. A callback may have the
+/// Trainer write the trained weights (at once) or the resumable checkpoint (once every callback has
+/// seen the evaluation, so that it holds their state() after it).
 struct TrainingEvaluation {
   int64_t step = 0;
   int64_t total_steps = 0;
@@ -72,6 +76,11 @@ struct TrainingEvaluation {
   double lr = 0.0;
   nlohmann::json record;  ///< the evaluation's line of the log (JsonlLogCallback writes it)
   std::filesystem::path output_dir;
+  /// Writes the trained tensors (model::save_trained) to a file, atomically. Unset outside fit().
+  std::function<void(const std::filesystem::path&)> save_weights;
+  /// Asks for the resumable checkpoint in <output_dir>/checkpoint (weights, optimizer, schedule,
+  /// random streams, sampler, best score, curve, callbacks' states). Unset outside fit().
+  std::function<void()> checkpoint;
 };
 
 /// fit() returns.
@@ -84,7 +93,7 @@ struct TrainingEnd {
   std::filesystem::path output_dir;
 };
 
-/// Observes a training run; every hook does nothing unless overridden.
+/// Observes a training run and acts around it; every hook does nothing unless overridden.
 class TrainerCallback {
  public:
   virtual ~TrainerCallback() = default;
@@ -93,7 +102,8 @@ class TrainerCallback {
   virtual void on_evaluation(const TrainingEvaluation&) {}
   virtual void on_end(const TrainingEnd&) {}
   /// Asked after every step and every evaluation: true ends training there on every rank. A stop
-  /// between evaluations evaluates and checkpoints first, so the run ends selected and resumable.
+  /// between evaluations evaluates first (keeping weights and checkpointing as the callbacks do at
+  /// every evaluation), so the run ends selected and resumable.
   [[nodiscard]] virtual bool stop_training() const { return false; }
   /// What the callback is and what it was given ({"name": ..., settings}): plans show it, and a
   /// callback with state() is found again by its name on resume.
@@ -102,6 +112,37 @@ class TrainerCallback {
   /// restore() gets it back before on_start of the resumed run.
   [[nodiscard]] virtual nlohmann::json state() const { return nullptr; }
   virtual void restore(const nlohmann::json&) {}
+};
+
+/// Keeps the weights of the best evaluation: writes the trained tensors to <output_dir>/`file` at
+/// every evaluation that improves the best dev F1 (at every evaluation without a dev set). The
+/// Trainer reports that file as TrainResult::best_model. One of TrainerOptions' default callbacks.
+class KeepBestWeights : public TrainerCallback {
+ public:
+  explicit KeepBestWeights(std::filesystem::path file = "best.safetensors") : file_(std::move(file)) {
+    GENNER_CHECK(!file_.empty(), "KeepBestWeights: expected a file name, found an empty one");
+  }
+  void on_evaluation(const TrainingEvaluation& e) override {
+    if (e.best_step == e.step && e.save_weights) e.save_weights(e.output_dir / file_);
+  }
+  [[nodiscard]] nlohmann::json describe() const override {
+    return {{"name", "keep_best_weights"}, {"file", file_.string()}};
+  }
+  [[nodiscard]] const std::filesystem::path& file() const { return file_; }
+
+ private:
+  std::filesystem::path file_;
+};
+
+/// Makes a run resumable: asks for the checkpoint at every evaluation, so that a killed run goes on
+/// from its last evaluation. One of TrainerOptions' default callbacks; without it a run leaves no
+/// checkpoint and starts over.
+class Checkpointing : public TrainerCallback {
+ public:
+  void on_evaluation(const TrainingEvaluation& e) override {
+    if (e.checkpoint) e.checkpoint();
+  }
+  [[nodiscard]] nlohmann::json describe() const override { return {{"name", "checkpointing"}, {"folder", "checkpoint"}}; }
 };
 
 /// Stops training after `patience` evaluations in a row without a better dev F1 than the best so

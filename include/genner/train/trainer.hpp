@@ -1,9 +1,10 @@
 // genner/train/trainer.hpp: the training loop that ties data (genner/data),
 // model (genner/model), search (genner/generate) and the training utilities of
 // this folder together — AdamW over the model's parameter groups, linear
-// warm-up/decay, clipping, random decoder truncation, periodic evaluation on
-// dev with keep-best and early stopping, resumable checkpoints and a JSON-lines
-// log; callbacks (train/callbacks.hpp) draw the progress bar and the training curve.
+// warm-up/decay, clipping, random decoder truncation and periodic evaluation on
+// dev. What surrounds the loop is callbacks (train/callbacks.hpp): keeping the best
+// weights, resumable checkpoints, early stopping, the JSON-lines log, the progress bar
+// and the training curve.
 #pragma once
 
 #include <torch/types.h>
@@ -67,11 +68,13 @@ struct TrainerOptions {
   /// (ProgressCallback).
   bool show_progress = true;
   /// Told about the start, every step, every evaluation and the end (rank 0 only), and asked
-  /// whether to stop; see train/callbacks.hpp. The log (JsonlLogCallback), early stopping
-  /// (EarlyStopping), the progress bar and curve.png are callbacks; standard_callbacks()
-  /// (train/standard_callbacks.hpp) gives them all. Empty: the run writes only its checkpoint and
-  /// best weights.
-  std::vector<std::shared_ptr<TrainerCallback>> callbacks;
+  /// whether to stop; see train/callbacks.hpp. By default the best weights (KeepBestWeights:
+  /// best.safetensors) and the resumable checkpoint (Checkpointing: checkpoint/); the log
+  /// (JsonlLogCallback), early stopping (EarlyStopping), the progress bar and curve.png are
+  /// callbacks too, and standard_callbacks() (train/standard_callbacks.hpp) gives them all. Empty:
+  /// the run writes nothing.
+  std::vector<std::shared_ptr<TrainerCallback>> callbacks = {std::make_shared<KeepBestWeights>(),
+                                                             std::make_shared<Checkpointing>()};
   /// Return after this many steps of this call, as a killed run would (tests of resume).
   int64_t interrupt_after = 0;
   /// Gradient accumulation: each rank cuts its share of a batch into this many micro-batches,
@@ -231,13 +234,13 @@ struct TrainResult {
   double best_dev_f1 = -1.0;
   bool stopped_early = false;
   bool resumed = false;
-  std::filesystem::path best_model;  ///< trained tensors of the best dev evaluation
+  std::filesystem::path best_model;  ///< trained tensors of the best dev evaluation (KeepBestWeights'; else empty)
 };
 
-/// Trains `model` on `train` and selects on `dev` (see TrainerOptions). Files in output_dir:
-/// `checkpoint/` (resumable state, the callbacks' states included) and `best.safetensors` (trained
-/// tensors of the best dev F1); the callbacks add theirs (JsonlLogCallback: `log.jsonl`,
-/// PlotCallback: `curve.png`).
+/// Trains `model` on `train` and selects on `dev` (see TrainerOptions). The callbacks write the
+/// files in output_dir: with the default ones `checkpoint/` (resumable state, the callbacks' states
+/// included) and `best.safetensors` (trained tensors of the best dev F1); JsonlLogCallback adds
+/// `log.jsonl`, PlotCallback `curve.png`.
 class Trainer {
  public:
   Trainer(model::NerModelCore& model, const data::LabelSpace& labels, std::span<const data::Example> train,
@@ -310,7 +313,9 @@ class Trainer {
           state{model.trainable_parameters(), optimizer.get(), &schedule, nullptr, true},
           reducer(g, params),
           checkpoint_dir(o.output_dir / "checkpoint") {
-      result.best_model = o.output_dir / "best.safetensors";
+      for (const auto& callback : o.callbacks)  // every rank knows where rank 0 keeps them
+        if (const auto* keep = dynamic_cast<const KeepBestWeights*>(callback.get()))
+          result.best_model = o.output_dir / keep->file();
     }
 
     dist::Group& group;
@@ -418,8 +423,8 @@ class Trainer {
     return {loss_sum, shown_tokens};
   }
 
-  /// Evaluates on dev (keeping the best weights), tells the callbacks, then checkpoints (their
-  /// states included).
+  /// Evaluates on dev (updating the best score), tells the callbacks (which may write the weights),
+  /// then writes the checkpoint if one of them asked (their states included).
   void evaluate_and_checkpoint(Run& run) {
     const double train_loss = run.loss_sum / std::max<int64_t>(1, run.loss_count);
     run.loss_sum = 0.0;
@@ -433,22 +438,25 @@ class Trainer {
     if (!dev_.empty()) {
       f1 = evaluate_on_dev(run, line);
     } else {
-      if (run.main_rank) model::save_trained(model_, run.result.best_model);
-      run.result.best_step = run.step;
+      run.result.best_step = run.step;  // nothing to select on: the latest weights are the best
     }
     const CurvePoint point{run.step, train_loss, f1 && std::isfinite(*f1) ? f1 : std::nullopt};
     run.curve.push_back(point);
     run.points.push_back(point.to_json());
-    notify(run, TrainingEvaluation{run.step, run.total, double(run.step) / double(run.per_epoch), point, f1,
-                                   run.result.best_dev_f1, run.result.best_step, current_lr(run), line,
-                                   options_.output_dir});
-    save_training_state(run);
+    bool checkpoint = false;
+    TrainingEvaluation event{run.step, run.total, double(run.step) / double(run.per_epoch), point, f1,
+                             run.result.best_dev_f1, run.result.best_step, current_lr(run), line,
+                             options_.output_dir,
+                             [this](const std::filesystem::path& file) { model::save_trained(model_, file); },
+                             [&checkpoint] { checkpoint = true; }};
+    notify(run, event);  // rank 0 only: the files are rank 0's to write
+    if (checkpoint) save_training_state(run);
     // Other ranks read best.safetensors and the checkpoint only after rank 0 has written them.
     run.group.barrier("checkpoint");
   }
 
-  /// Decodes and scores dev (all ranks), records the scores in `line`, keeps the best weights
-  /// (rank 0 writes them) and returns the micro F1.
+  /// Decodes and scores dev (all ranks), records the scores in `line`, updates the best score and
+  /// returns the micro F1.
   double evaluate_on_dev(Run& run, nlohmann::json& line) {
     auto ev = evaluate(run.group, model_, dev_, labels_, options_.decode, options_.eval_batch,
                        options_.show_progress && run.main_rank, options_.metric);
@@ -459,7 +467,6 @@ class Trainer {
     if (f1 > run.result.best_dev_f1) {
       run.result.best_dev_f1 = f1;
       run.result.best_step = run.step;
-      if (run.main_rank) model::save_trained(model_, run.result.best_model);
     }
     return f1;
   }
