@@ -1,23 +1,31 @@
 #!/bin/sh
-# Accuracy kept on the built-in default (CTest example.precision_default): flat_ner trained in bf16
-# mixed precision must end no more than 1.0 test F1 below the same run in fp32 (side by side, one
-# thread each, so each run is deterministic), and bf16 and int8 inference of the fp32-trained model
-# within 0.5 test F1 of its fp32 inference, either way — each as the mean over two seeds (42, the
-# default, and 7). Training is checked on one side only: one pair of trajectories of this small
-# model ends several F1 apart either way whatever the precision (measured: bf16 training -3.8 at
-# seed 42, +6.0 at seed 7; after a change of fp32 kernels +2.4 and +2.4), so a gain beyond 1.0 is
-# that spread, not a loss of accuracy.
+# Accuracy kept on the built-in default (CTest example.precision_default): flat_ner trained in fp32
+# and in bf16 mixed precision (side by side, one thread each, so each run is deterministic) at four
+# seeds, and the fp32-trained model evaluated in bf16 and int8.
+# - Inference: bf16 and int8 within 0.5 test F1 of fp32 on the mean over the seeds, either way (the
+#   same trained weights, so the difference is the precision's alone).
+# - Training: two trajectories of this small model end several F1 apart whatever the precision (a
+#   change of rounding anywhere is amplified: per-seed differences bf16 - fp32 of -3.8 to +6.0 were
+#   measured), so one pair says little. The per-seed differences d are treated as a sample: bf16
+#   training fails when mean(d) < -1.0 - t * sd(d) / sqrt(n) (one-sided 95%, t = 2.353 for n = 4),
+#   i.e. when it is shown to cost more than 1.0 F1.
 # Usage: precision_default.sh FLAT_NER WORK_DIR
 set -eu
 exe="$1"; work="$2"; name=precision_default
 rm -rf "$work"; mkdir -p "$work"
 . "$(dirname "$0")/expect.sh"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-seeds="42 7"
+seeds="42 7 1 2"
 f1() { sed -n 's/^test: .* F1 \([0-9.]*\) .*/\1/p' "$1" | tail -n 1; }
 mean() { awk -v l="$1" 'BEGIN { n = split(l, a, " "); s = 0; for (i = 1; i <= n; i++) s += a[i]; printf "%.2f", s / n }'; }
 within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
-not_below() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { exit !(a >= b - t) }'; }
+# differences LIST_A LIST_B: mean, standard deviation and the one-sided 95% bound of a - b per seed
+differences() {
+  awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " "); s = 0
+    for (i = 1; i <= n; i++) { d[i] = x[i] - y[i]; s += d[i] } m = s / n; v = 0
+    for (i = 1; i <= n; i++) v += (d[i] - m) ^ 2; sd = sqrt(v / (n - 1)); t = (n == 4 ? 2.353 : 6.314)
+    printf "%.2f %.2f %.2f", m, sd, -1.0 - t * sd / sqrt(n) }'
+}
 if ! grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo; then
   if "$exe" --precision bf16 --resume false --epochs 1 --output_dir "$work/bf16" >"$work/bf16.txt" 2>&1; then
     fail "bf16 training ran on a CPU without bf16 instructions"
@@ -66,7 +74,10 @@ done
 fp32=$(mean "$fp32s"); bf16=$(mean "$bf16s"); bf16_inference=$(mean "$bf16is"); int8_inference=$(mean "$int8s")
 echo "$name: test F1 per seed ($seeds): fp32 training$fp32s, bf16 training$bf16s; fp32-trained model evaluated in bf16$bf16is, int8$int8s"
 echo "$name: means: fp32 training $fp32, bf16 training $bf16; fp32-trained model evaluated in bf16 $bf16_inference, int8 $int8_inference"
-not_below "$bf16" "$fp32" 1.0 || fail "bf16 training $bf16 is more than 1.0 F1 below fp32 training $fp32 (means over seeds $seeds)"
+set -- $(differences "$bf16s" "$fp32s"); mean_d=$1; sd_d=$2; bound=$3
+echo "$name: bf16 - fp32 training per seed: mean $mean_d, sd $sd_d; fails below $bound"
+awk -v m="$mean_d" -v b="$bound" 'BEGIN { exit !(m >= b) }' ||
+  fail "bf16 training costs more than 1.0 F1: mean difference $mean_d (sd $sd_d over seeds $seeds) is below $bound"
 within "$bf16_inference" "$fp32" 0.5 || fail "bf16 inference $bf16_inference is more than 0.5 F1 from fp32 $fp32 (means over seeds $seeds)"
 within "$int8_inference" "$fp32" 0.5 || fail "int8 inference $int8_inference is more than 0.5 F1 from fp32 $fp32 (means over seeds $seeds)"
-echo "$name: bf16 training at most 1.0 test F1 below fp32, bf16 and int8 inference within 0.5 of it, means over seeds $seeds"
+echo "$name: bf16 training not shown to cost more than 1.0 test F1, bf16 and int8 inference within 0.5 of fp32, means over seeds $seeds"
