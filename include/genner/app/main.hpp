@@ -29,6 +29,7 @@
 #include <iostream>
 #include <optional>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -73,20 +74,34 @@ inline nlohmann::json program_defaults(const Program& program) {
   return {{"model", program.model}, {"family", family_name(program.family)}, {"output_dir", "runs/" + program.name}};
 }
 
+/// `text` in lines of at most `width` characters, each but the first indented by `indent` spaces.
+inline std::string wrap(const std::string& text, std::size_t indent, std::size_t width = 100) {
+  std::istringstream words(text);
+  std::string out, line, word;
+  while (words >> word) {
+    if (!line.empty() && indent + line.size() + 1 + word.size() > width) {
+      out += line + "\n" + std::string(indent, ' ');
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  return out + line;
+}
+
 /// The first part of --help: the usage line and the commands (all of them, or the one asked about).
 inline void print_commands(std::ostream& out, const std::string& executable, Command command) {
   if (command != Command::train) {
     const auto& info = command_info(command);
     out << "usage: " << executable << " " << info.name << (command == Command::plan ? " [--config FILE]..." : "")
-        << (*info.synopsis ? " " : "") << info.synopsis << " [--key value | --key=value]...\n\n  " << info.summary
-        << "\n\n";
+        << (*info.synopsis ? " " : "") << info.synopsis << " [--key value | --key=value]...\n\n  "
+        << wrap(info.summary, 2) << "\n";
     return;
   }
   out << "usage: " << executable << " [";
   for (const auto& info : command_list()) out << (info.command == Command::train ? "" : "|") << info.name;
   out << "] [--config FILE]... [--key value | --key=value]...\n\n";
   for (const auto& info : command_list())
-    out << "  " << std::left << std::setw(9) << info.name << " " << info.summary << "\n";
+    out << "  " << std::left << std::setw(9) << info.name << " " << wrap(info.summary, 12) << "\n";
   out << "\n  `" << executable << " COMMAND --help` lists the options of that command; evaluate, predict, serve and\n"
       << "  export read the run's settings from run.json and refuse an option they would not obey.\n\n";
 }

@@ -606,14 +606,14 @@ inline std::vector<OptionSpec> output_options() {
       command_option(str_opt("predictions", &C::predictions, "predict",
                              "the file the records go to; empty or -: standard output"),
                      commands::predict),
+      command_option(num_opt("threshold", &C::threshold, "predict", 0, 1, false,
+                             "keep entities of probability exp(score) >= P; 0: all"),
+                     commands::predict),
       command_option(str_opt("format", &C::format, "predict and export",
                              "predict: jsonl | conll | brat | html (empty: from the extension of --predictions: "
                              ".jsonl .conll .ann .html, else jsonl); export: hf (a Hugging Face folder) | peft (a "
                              "PEFT LoRA folder) (empty: peft for a LoRA run, else hf)"),
                      commands::predict | commands::export_),
-      command_option(num_opt("threshold", &C::threshold, "predict", 0, 1, false,
-                             "keep entities of probability exp(score) >= P; 0: all"),
-                     commands::predict),
       command_option(str_opt("to", &C::to, "export", "the folder to write (new, or empty)"), commands::export_),
   };
 }
