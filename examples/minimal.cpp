@@ -12,8 +12,8 @@
 namespace gm = genner::model;
 using Experiment = gm::FullFineTuning<genner::t5::DynamicBackbone>;
 
-int main(int argc, char** argv) try {
-  const std::filesystem::path out = argc > 1 ? argv[1] : "runs/minimal";
+// The second argument, else 10.
+int64_t epochs_argument(int argc, char** argv) {
   int64_t epochs = 10;
   if (argc > 2) {
     const std::string_view text = argv[2];
@@ -21,6 +21,27 @@ int main(int argc, char** argv) try {
     GENNER_CHECK(ec == std::errc() && end == text.data() + text.size() && epochs >= 1,
                  "epochs (the second argument): expected a positive integer, found '", text, "'");
   }
+  return epochs;
+}
+
+// A small gated T5 for a vocabulary of `pieces` SentencePiece pieces.
+genner::t5::T5Config small_t5(int64_t pieces) {
+  genner::t5::T5Config config;
+  config.vocab_size = pieces + genner::text::Tokenizer::kNumExtraIds;
+  config.d_model = 128;
+  config.d_ff = 256;
+  config.num_heads = 4;
+  config.d_kv = 32;
+  config.num_layers = 2;
+  config.num_decoder_layers = 2;
+  config.feed_forward = genner::t5::FeedForward::gated_gelu;
+  config.tie_word_embeddings = false;
+  return config;
+}
+
+int main(int argc, char** argv) try {
+  const std::filesystem::path out = argc > 1 ? argv[1] : "runs/minimal";
+  const int64_t epochs = epochs_argument(argc, argv);
   torch::manual_seed(1);
 
   // Data: genner's own CoNLL-format sample (types PER, LOC, ORG, MISC).
@@ -36,17 +57,8 @@ int main(int argc, char** argv) try {
 
   // Model: a small gated T5 from scratch, wrapped by the experiment's pointer head; each type's
   // label row starts from the pieces of its name ("PER" -> "person").
-  genner::t5::T5Config config;
-  config.vocab_size = tokenizer.piece_count() + genner::text::Tokenizer::kNumExtraIds;
-  config.d_model = 128;
-  config.d_ff = 256;
-  config.num_heads = 4;
-  config.d_kv = 32;
-  config.num_layers = 2;
-  config.num_decoder_layers = 2;
-  config.feed_forward = genner::t5::FeedForward::gated_gelu;
-  config.tie_word_embeddings = false;
-  gm::NerModel<Experiment> model(gm::NerOptions{}.types(static_cast<int64_t>(train.types.size())).with_config(config));
+  gm::NerModel<Experiment> model(
+      gm::NerOptions{}.types(static_cast<int64_t>(train.types.size())).with_config(small_t5(tokenizer.piece_count())));
   gm::init_labels_from_names(*model, train.types, tokenizer);
 
   // Training: AdamW with warm-up and linear decay, dev F1 picks the best epoch.
@@ -64,7 +76,7 @@ int main(int argc, char** argv) try {
   options.decode.constrained = true;
   options.decode.contiguous = true;
   options.decode.flat = true;  // flat entities never share a word (generate/overlaps.hpp), as flat_ner decodes
-  options.callbacks = genner::train::standard_callbacks();  // log.jsonl, progress bar and curve.png
+  options.callbacks = genner::train::standard_callbacks();  // best weights, checkpoint, log, progress bar, curve.png
   const auto result = genner::train::Trainer(*model, labels, train_ex, dev_ex, options).fit();
   gm::load_trained(*model, result.best_model);
   std::cout << "best dev F1 " << 100 * result.best_dev_f1 << " after " << result.steps << " steps\n";
