@@ -728,7 +728,7 @@ class Commands {
   nlohmann::json memory_json(const Prepared& p) const {
     const auto plan = memory_plan(p);
     auto j = plan.to_json();
-    j["frozen_precision"] = to_json(cfg_)["frozen_precision"];
+    j["frozen_precision"] = t5::weight_storage_name(cfg_.frozen_precision);
     const auto budget = memory_budget();
     j["budget"] = budget.bytes;
     j["budget_from"] = budget.origin;

@@ -521,14 +521,14 @@ inline std::vector<OptionSpec> optimisation_options() {
 
 /// Settings of how a run is carried out and recorded.
 inline std::vector<OptionSpec> run_options() {
-  const auto precisions = enum_names<model::Precision>(3, model::precision_name);
   return {
-      enum_opt("precision", &RunConfig::precision, "run", precisions,
+      enum_opt("precision", &RunConfig::precision, "run", enum_names<model::Precision>(3, model::precision_name),
                "fp32; bf16: train in mixed precision (fp32 weights, optimizer state and final scores), "
                "evaluate/predict with bf16 weights; int8: evaluate/predict with int8 projections (CPU) "
                "(genner/model/precision.hpp)")
           .also(commands::restoring),
-      enum_opt("frozen_precision", &RunConfig::frozen_precision, "run", precisions,
+      enum_opt("frozen_precision", &RunConfig::frozen_precision, "run",
+               enum_names<t5::WeightStorage>(3, t5::weight_storage_name),
                "storage of the frozen backbone's projections in parameter-efficient runs: bf16, or int8 with a "
                "scale per output row, widened on the fly (trainable tensors, gradients and AdamW state stay "
                "fp32); refused where nothing is frozen"),

@@ -383,7 +383,7 @@ class NerModelCore : public torch::nn::Module {
       p->store_frozen(storage);
       ++n;
     }
-    GENNER_CHECK(n > 0, "frozen_precision ", storage == t5::WeightStorage::bf16 ? "bf16" : "int8", ": ",
+    GENNER_CHECK(n > 0, "frozen_precision ", t5::weight_storage_name(storage), ": ",
                  "this experiment trains every T5 projection, so there is no frozen weight to store; "
                  "frozen storage applies to parameter-efficient experiments (adapters, LoRA, soft prompt, embeddings)");
     return n;

@@ -34,6 +34,16 @@ namespace genner::t5 {
 /// with one scale per output row (NerModelCore::store_frozen).
 enum class WeightStorage { fp32, bf16, int8 };
 
+/// "fp32", "bf16" or "int8", as the frozen_precision setting spells it.
+[[nodiscard]] inline const char* weight_storage_name(WeightStorage s) {
+  switch (s) {
+    case WeightStorage::fp32: return "fp32";
+    case WeightStorage::bf16: return "bf16";
+    case WeightStorage::int8: return "int8";
+  }
+  return "?";
+}
+
 namespace detail {
 struct Construction {
   bool skip_init = false;
