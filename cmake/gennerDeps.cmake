@@ -34,6 +34,28 @@ find_path(GENNER_GLOO_INCLUDE gloo/algorithm.h REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(GENNER_HTTPLIB REQUIRED IMPORTED_TARGET GLOBAL cpp-httplib)
 
+# tcmalloc (Debian: libtcmalloc-minimal4) for the programs that train and decode: LibTorch frees and
+# allocates tensors of tens of MiB every step (an embedding table's gradient is 64 MiB at t5-small),
+# which glibc's malloc serves with fresh mmap()s, so every step pays page faults on them again;
+# tcmalloc keeps such blocks. genner_use_tcmalloc(target) links it into one executable (the
+# examples and benchmarks do; the test binary does not: its [deepbind] cases open libsentencepiece
+# with RTLD_DEEPBIND, where two allocators would meet). GENNER_TCMALLOC=OFF links none (sanitizer
+# builds: ASan brings its own allocator).
+option(GENNER_TCMALLOC "link tcmalloc into genner's executables (genner_use_tcmalloc)" ON)
+if(GENNER_TCMALLOC)
+  find_library(GENNER_TCMALLOC_LIBRARY NAMES tcmalloc_minimal libtcmalloc_minimal.so.4)
+  if(NOT GENNER_TCMALLOC_LIBRARY)
+    message(FATAL_ERROR "genner: tcmalloc not found; install libtcmalloc-minimal4, or configure with "
+      "-DGENNER_TCMALLOC=OFF to keep the C library's malloc (training steps then pay page faults on "
+      "large tensors)")
+  endif()
+endif()
+function(genner_use_tcmalloc target)
+  if(GENNER_TCMALLOC)
+    target_link_libraries(${target} PRIVATE ${GENNER_TCMALLOC_LIBRARY})
+  endif()
+endfunction()
+
 function(genner_link_dependencies target)
   # SentencePiece is neither linked nor included: it embeds its own protobuf,
   # which clashes with the one libtorch uses. genner encodes with its own unigram

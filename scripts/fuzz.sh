@@ -11,7 +11,7 @@ launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 start=$(date +%s)
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
-  -DGENNER_FUZZ=ON -DGENNER_BUILD_TESTS=OFF -DGENNER_BUILD_BENCH=OFF -DGENNER_BUILD_EXAMPLES=OFF >/dev/null
+  -DGENNER_FUZZ=ON -DGENNER_BUILD_TESTS=OFF -DGENNER_BUILD_BENCH=OFF -DGENNER_BUILD_EXAMPLES=OFF -DGENNER_TCMALLOC=OFF >/dev/null
 cmake --build "$build_dir" --target genner_fuzz -j "$(nproc)"
 echo "fuzz: built in $(( $(date +%s) - start )) s"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"

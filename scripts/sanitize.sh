@@ -14,7 +14,7 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 flags="-O1 -g1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Sanitize "${launcher[@]}" \
   -DCMAKE_CXX_FLAGS_SANITIZE="$flags" -DCMAKE_EXE_LINKER_FLAGS_SANITIZE="-fsanitize=address,undefined" \
-  -DGENNER_BUILD_BENCH=OFF -DGENNER_BUILD_EXAMPLES=OFF -DGENNER_TEST_UNITS="$units" >/dev/null
+  -DGENNER_BUILD_BENCH=OFF -DGENNER_BUILD_EXAMPLES=OFF -DGENNER_TCMALLOC=OFF -DGENNER_TEST_UNITS="$units" >/dev/null
 cmake --build "$build_dir" --target genner_tests -j "$(nproc)"
 built=$(date +%s)
 echo "sanitize: the [deepbind] tests are not run here: they open libsentencepiece with" \

@@ -7,7 +7,7 @@ build_dir="${1:-build}"
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache
-  libtorch-dev libdnnl-dev libopenblas0-pthread
+  libtorch-dev libdnnl-dev libopenblas0-pthread libtcmalloc-minimal4
   libsentencepiece-dev libsentencepiece0 sentencepiece
   librange-v3-dev libboost-dev nlohmann-json3-dev
   catch2 libbenchmark-dev libgloo-dev libcpp-httplib-dev curl zlib1g-dev jq
