@@ -12,7 +12,9 @@
 // (out/seed/bench/small: state_dict.safetensors, config.json), it decodes the very weights the
 // original timed (scripts/bench_original.sh runs both). Training time does not depend on the weights.
 // Threads: genner's own policy (genner/core/threading.hpp) for each benchmark's precision, or
-// OMP_NUM_THREADS / OPENBLAS_NUM_THREADS when set; the counters name what ran.
+// OMP_NUM_THREADS / OPENBLAS_NUM_THREADS when set; the counters name what ran. Like genner's
+// programs, the benchmark restarts itself under core::preferred_environment's variables the caller
+// did not set, and runs on tcmalloc (genner_use_tcmalloc).
 // GENNER_PROFILE=DIR: each training benchmark also writes a LibTorch profiler trace of one step there.
 // Data: $GENNER_DATA/conll2003/test.txt (default ../shared/data) and the T5 spiece.model in
 // $GENNER_SPIECE (default ../shared/models/t5-spiece/spiece.model).
@@ -21,6 +23,8 @@
 
 #include <benchmark/benchmark.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <dlfcn.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -81,11 +85,13 @@ fs::path original_weights() {
   return env && *env ? fs::path(env) : fs::path();
 }
 
-/// Sizes the thread pools for `p` as genner's programs do; the counters name the result.
+/// Sizes the thread pools for `p` as genner's programs do; the counters name the result, and the
+/// allocator (1: tcmalloc, linked by genner_use_tcmalloc).
 void use_threads(benchmark::State& state, Precision p) {
   const auto t = genner::core::use_threads(0, p != Precision::fp32, "bench");
   state.counters["openmp_threads"] = t.openmp;
   state.counters["openblas_threads"] = t.openblas;
+  state.counters["tcmalloc"] = ::dlsym(RTLD_DEFAULT, "tc_malloc") != nullptr ? 1 : 0;
 }
 
 /// The same weights for every precision: the original's (GENNER_ORIGINAL_BENCH, SeedCompat
@@ -228,4 +234,11 @@ BENCHMARK_TEMPLATE(BM_TrainStep, SeedAdapter)->Name("train_step/seed_adapter")->
 BENCHMARK_TEMPLATE(BM_TrainStep, Full)->Name("train_step/full")->Apply(train_step_runs);
 BENCHMARK_TEMPLATE(BM_TrainStep, Adapters)->Name("train_step/adapters")->Apply(train_step_runs);
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  genner::core::prefer_passive_openmp(argv);  // as genner's programs run (core/threading.hpp)
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1189,9 +1189,9 @@ TEST_CASE("FusedAdamW takes LibTorch's AdamW steps in one pass per parameter", "
   for (const bool amsgrad : {false, true}) {
     INFO("amsgrad " << amsgrad);
     torch::manual_seed(21);
-    // A contiguous matrix, a transposed view (not contiguous: LibTorch's operations), a vector
-    // that never gets a gradient.
-    const std::vector<torch::Tensor> init{torch::randn({300, 7}), torch::randn({5, 9}).t(), torch::randn({4})};
+    // A contiguous matrix (large enough for the loop to be split over threads), a transposed view
+    // (not contiguous: LibTorch's operations), a vector that never gets a gradient.
+    const std::vector<torch::Tensor> init{torch::randn({300, 701}), torch::randn({5, 9}).t(), torch::randn({4})};
     auto make = [&] {
       std::vector<torch::Tensor> ps;
       for (const auto& t : init) ps.push_back(t.clone().requires_grad_(true));

@@ -3,13 +3,12 @@
 // torch::optim::AdamW updates a parameter with nine tensor operations (decay, two moment updates
 // of two operations each, square root, division, epsilon, the step), each a pass over memory, and
 // two temporaries the size of the parameter. FusedAdamW computes the same formulas element by
-// element in one loop over parameter, gradient and moments, in parallel on LibTorch's threads; its
+// element in one loop over parameter, gradient and moments, in parallel (core::parallel_range); its
 // state is LibTorch's (AdamWParamState: step, exp_avg, exp_avg_sq), so checkpoints, save/load and
 // code that reads the state see an AdamW. A parameter the loop does not handle (not a contiguous
 // CPU fp32 tensor, or amsgrad on) is updated by LibTorch's own operations, with the same result.
 #pragma once
 
-#include <ATen/Parallel.h>
 #include <torch/optim/adamw.h>
 #include <torch/utils.h>
 
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include <genner/core/error.hpp>
+#include <genner/core/threading.hpp>
 
 namespace genner::core {
 
@@ -100,7 +100,7 @@ class FusedAdamW : public torch::optim::AdamW {
     float* mp = m.data_ptr<float>();
     float* vp = v.data_ptr<float>();
     const float* gp = grad.data_ptr<float>();
-    at::parallel_for(0, p.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
+    parallel_range(p.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const float g = gp[i];
         const float w = decay ? pp[i] * keep : pp[i];

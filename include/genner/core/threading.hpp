@@ -4,7 +4,10 @@
 // threads only). OpenMP's default of spin-waiting between parallel regions steals the cores
 // OpenBLAS needs (measured: 3x slower T5 forward passes with 2 spinning OpenMP threads), and the
 // wait policy is read only when the OpenMP runtime loads, before main() runs: genner's programs
-// restart themselves once under OMP_WAIT_POLICY=PASSIVE, and then size both pools per precision.
+// restart themselves once under OMP_WAIT_POLICY=PASSIVE (and OpenBLAS's threads told to sleep soon
+// after a product: preferred_environment), and then size both pools per precision.
+// genner's own loops over large tensors (AdamW's update, dropout's masks: parallel_range below) run
+// on plain threads, as many as the larger pool, whatever the precision.
 #pragma once
 
 #include <dlfcn.h>
@@ -14,23 +17,46 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <genner/core/error.hpp>
 
 namespace genner::core {
 
-/// Restarts the program once with OMP_WAIT_POLICY=PASSIVE unless the caller chose a policy.
+/// The environment genner's programs run under unless the caller set these variables, and why:
+///  - OMP_WAIT_POLICY=PASSIVE: OpenMP threads sleep between parallel regions instead of spinning
+///    on the cores OpenBLAS's threads need (3x slower T5 forward passes measured otherwise);
+///  - OPENBLAS_THREAD_TIMEOUT=18: OpenBLAS's threads wait 2^18 cycles (about 0.1 ms) for the next
+///    product before they sleep, instead of its default 2^28 (about 0.1 s) spent spinning in
+///    sched_yield; the default left every loop between products (AdamW's update, dropout, layer
+///    norms) sharing the cores with spinning threads (a t5-small training step spent a fifth of its
+///    CPU time in the kernel), while a short wait still serves a decoder's back-to-back products.
+/// Both are read only when the runtimes load, before main() runs, hence the restart.
+inline constexpr std::pair<const char*, const char*> preferred_environment[] = {
+    {"OMP_WAIT_POLICY", "PASSIVE"}, {"OPENBLAS_THREAD_TIMEOUT", "18"}};
+
+/// Restarts the program once with preferred_environment's variables that the caller did not set.
 /// Call first thing in main(); returns normally when nothing needs to change.
 inline void prefer_passive_openmp(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GENNER_NO_REEXEC") != nullptr) return;
-  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  if (std::getenv("GENNER_NO_REEXEC") != nullptr) return;
+  bool changed = false;
+  for (const auto& [name, value] : preferred_environment)
+    if (std::getenv(name) == nullptr) {
+      ::setenv(name, value, 1);
+      changed = true;
+    }
+  if (!changed) return;
   ::setenv("GENNER_NO_REEXEC", "1", 1);
   ::execv("/proc/self/exe", argv);
-  // execv only returns on failure: carry on with the policy the runtime already has.
+  // execv only returns on failure: carry on with the environment the runtimes already read.
 }
 
 /// Cores this process may run on (its CPU affinity mask), at least 1.
@@ -52,6 +78,64 @@ F openblas_function(const char* name) {
 [[nodiscard]] inline int openblas_threads() {
   const auto get = detail::openblas_function<int (*)()>("openblas_get_num_threads");
   return get ? get() : 0;
+}
+
+namespace detail {
+inline std::atomic<int>& loop_threads_setting() {
+  static std::atomic<int> n{0};
+  return n;
+}
+}  // namespace detail
+
+/// Threads parallel_range splits a loop over: what use_threads chose last (the larger pool), else
+/// every available core.
+[[nodiscard]] inline int loop_threads() {
+  const int n = detail::loop_threads_setting().load(std::memory_order_relaxed);
+  return n > 0 ? n : available_cores();
+}
+
+/// Sets loop_threads() (0: every available core); use_threads calls it with the larger pool.
+inline void set_loop_threads(int n) {
+  GENNER_CHECK(n >= 0, "loop threads: expected 0 (every core) or a positive count, found ", n);
+  detail::loop_threads_setting() = n;
+}
+
+/// Runs f(begin, end) over [0, n) cut into contiguous parts of at least `grain` (at most
+/// loop_threads() parts), the calling thread taking the first. For loops whose parts are independent
+/// (element-wise updates): the result does not depend on the number of parts. An exception from any
+/// part is rethrown once every part has finished.
+///
+/// Plain threads rather than at::parallel_for: that one is OpenMP only where the caller's translation
+/// unit is compiled with -fopenmp (it runs serially otherwise), and its thread count is LibTorch's
+/// OpenMP pool, which fp32 keeps at one thread beside OpenBLAS's.
+template <class F>
+void parallel_range(int64_t n, int64_t grain, F&& f) {
+  const int64_t most = std::max<int64_t>(1, n / std::max<int64_t>(grain, 1));
+  const int parts = static_cast<int>(std::min<int64_t>(most, loop_threads()));
+  if (parts <= 1) {
+    f(int64_t{0}, n);
+    return;
+  }
+  auto bound = [&](int i) { return n * i / parts; };
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(parts));
+  std::vector<std::thread> workers;
+  workers.reserve(static_cast<size_t>(parts - 1));
+  for (int i = 1; i < parts; ++i)
+    workers.emplace_back([&, i] {
+      try {
+        f(bound(i), bound(i + 1));
+      } catch (...) {
+        errors[static_cast<size_t>(i)] = std::current_exception();
+      }
+    });
+  try {
+    f(int64_t{0}, bound(1));
+  } catch (...) {
+    errors[0] = std::current_exception();
+  }
+  for (auto& w : workers) w.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 
 /// How many threads each pool runs, and why.
@@ -78,6 +162,7 @@ inline ThreadSetting use_threads(int threads, bool openmp_products, const std::s
     s.openmp = at::get_num_threads();
     s.openblas = openblas_threads();
     s.source = "OMP_NUM_THREADS / OPENBLAS_NUM_THREADS of the environment";
+    set_loop_threads(std::max(s.openmp, s.openblas));
     return s;
   }
   const int n = threads > 0 ? threads : available_cores();
@@ -85,6 +170,7 @@ inline ThreadSetting use_threads(int threads, bool openmp_products, const std::s
                          : "every available core (" + std::to_string(n) + ")";
   s.openmp = openmp_products ? n : 1;
   at::set_num_threads(s.openmp);
+  set_loop_threads(n);
   if (const auto set = detail::openblas_function<void (*)(int)>("openblas_set_num_threads")) {
     set(n);
     s.openblas = openblas_threads();
