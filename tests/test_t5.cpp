@@ -1,6 +1,7 @@
 // Parity of genner's T5 with Hugging Face's, on every fixture folder found.
 #include <genner/t5.hpp>
 
+#include <atomic>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -173,17 +174,17 @@ TEST_CASE("dropout keeps 1 - p of the elements, scaled, with masks fixed by the 
   CHECK(core::dropout(x, 1.0, true).abs().max().item<double>() == 0.0);
   CHECK_THROWS_WITH(core::dropout(x, 1.5, true), Catch::Contains("[0, 1], found 1.5"));
 
-  const int threads = at::get_num_threads();
+  const int threads = core::loop_threads();
   for (const double p : {0.1, 0.5}) {
     INFO("p = " << p);
     torch::manual_seed(5);
-    at::set_num_threads(1);
+    core::set_loop_threads(1);
     const auto a = core::dropout(x, p, true);
     const auto b = core::dropout(x, p, true);  // the next draw: another mask
     torch::manual_seed(5);
-    at::set_num_threads(2);
+    core::set_loop_threads(3);
     const auto c = core::dropout(x, p, true);
-    at::set_num_threads(threads);
+    core::set_loop_threads(threads);
     const auto kept = a != 0;
     // 1e6 draws: the kept fraction's standard deviation is below 5e-4.
     CHECK(std::abs(kept.to(torch::kDouble).mean().item<double>() - (1 - p)) < 4e-3);
@@ -194,15 +195,59 @@ TEST_CASE("dropout keeps 1 - p of the elements, scaled, with masks fixed by the 
     const auto both = (kept.flatten().narrow(0, 0, 500000) & kept.flatten().narrow(0, 1, 500000)).to(torch::kDouble);
     CHECK(std::abs(both.mean().item<double>() - (1 - p) * (1 - p)) < 6e-3);
   }
-  // The gradient is the noise it multiplied by; bf16 is scaled in bf16.
-  const auto leaf = x.clone().requires_grad_(true);
-  torch::manual_seed(3);
-  const auto y = core::dropout(leaf, 0.2, true);
-  y.sum().backward();
-  CHECK(torch::allclose(leaf.grad(), y.detach() / x, 1e-6, 1e-6));
+  // The gradient is the noise it multiplied by (kept as bits, read back in backward), for sizes that
+  // are no multiple of 8 and for views that are not contiguous; bf16 is scaled in bf16.
+  for (const auto& shape : {std::vector<int64_t>{1000, 1001}, std::vector<int64_t>{3, 5}, std::vector<int64_t>{1}}) {
+    const auto base = torch::rand(shape) + 0.5;
+    for (const bool transposed : {false, true}) {
+      INFO("shape " << base.sizes() << (transposed ? " transposed" : ""));
+      const auto leaf = base.clone().requires_grad_(true);
+      torch::manual_seed(3);
+      const auto in = transposed ? leaf.t() : leaf;
+      const auto y = core::dropout(in, 0.2, true);
+      const auto weights = torch::rand(y.sizes());
+      (y * weights).sum().backward();
+      const auto expected = (y.detach() / in.detach()) * weights;  // noise times the incoming gradient
+      CHECK(torch::allclose(leaf.grad(), transposed ? expected.t() : expected, 1e-6, 1e-6));
+    }
+  }
   const auto yb = core::dropout(x.to(torch::kBFloat16), 0.2, true);
   CHECK(yb.scalar_type() == torch::kBFloat16);
   CHECK(std::abs((yb != 0).to(torch::kDouble).mean().item<double>() - 0.8) < 4e-3);
+  const auto scale = static_cast<float>(at::BFloat16(static_cast<float>(1.0 / 0.8)));  // the scale, rounded to bf16
+  const auto xb = x.to(torch::kBFloat16);
+  CHECK(torch::equal(yb.masked_select(yb != 0), (xb * scale).masked_select(yb != 0)));
+}
+
+TEST_CASE("parallel_range covers [0, n) once, in parts of at least the grain, and passes exceptions on", "[t5]") {
+  namespace core = genner::core;
+  const int threads = core::loop_threads();
+  for (const int t : {1, 2, 3}) {
+    core::set_loop_threads(t);
+    for (const int64_t n : {0, 1, 7, 100, 1001}) {
+      for (const int64_t grain : {1, 10, 2000}) {
+        INFO("threads " << t << ", n " << n << ", grain " << grain);
+        std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+        std::atomic<int> parts{0};
+        std::atomic<bool> short_part{false};
+        core::parallel_range(n, grain, [&](int64_t begin, int64_t end) {
+          ++parts;
+          if (end - begin < std::min(grain, n)) short_part = true;
+          for (int64_t i = begin; i < end; ++i) ++seen[static_cast<size_t>(i)];
+        });
+        for (const auto& s : seen) CHECK(s.load() == 1);
+        CHECK(parts.load() <= t);
+        CHECK(parts.load() == std::max<int64_t>(1, std::min<int64_t>(t, n / grain)));
+        CHECK_FALSE(short_part.load());
+      }
+    }
+    CHECK_THROWS_WITH(core::parallel_range(1000, 1, [](int64_t, int64_t end) {
+                        if (end == 1000) throw std::runtime_error("the last part failed");
+                      }),
+                      Catch::Contains("the last part failed"));
+  }
+  core::set_loop_threads(threads);
+  CHECK_THROWS_WITH(core::set_loop_threads(-1), Catch::Contains("found -1"));
 }
 
 TEST_CASE("core::matmul gives torch::matmul's products and gradients on attention's strided views", "[t5]") {

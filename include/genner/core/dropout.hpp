@@ -1,24 +1,29 @@
-// genner/core/dropout.hpp: dropout whose mask is drawn in parallel by a counter-based generator.
+// genner/core/dropout.hpp: dropout whose mask is drawn in parallel by a counter-based generator and
+// kept as bits.
 //
 // The distribution is torch::dropout's: in training each element is kept with probability 1 - p and
-// scaled by 1 / (1 - p), otherwise zeroed; the result is `x * noise`, so autograd keeps the same
-// noise tensor for backward as torch::dropout does. On the CPU, LibTorch draws that noise with
-// bernoulli_, one mt19937 draw per element on one thread; here element i of a call's noise is the
-// half of the SplitMix64 output for counter i / 2 under a key drawn once per call from LibTorch's default CPU
-// generator. So torch::manual_seed (and genner's --seed) fixes every mask, a mask does not depend on
-// the number of threads that drew it, and restoring the generator's state (activation
-// checkpointing, train checkpoints) repeats it. Other devices use torch::dropout.
+// scaled by 1 / (1 - p), otherwise zeroed. On the CPU, LibTorch draws a noise tensor with
+// bernoulli_, one mt19937 draw per element on one thread, multiplies by it and keeps it for
+// backward. Here element i's fate is the half of the SplitMix64 output for counter i / 2 under a key
+// drawn once per call from LibTorch's default CPU generator, so the mask is a function of (key, i),
+// drawn in parallel; forward writes `x * noise` without a noise tensor and keeps the mask as one bit
+// per element for backward (an fp32 noise tensor, as LibTorch keeps, takes 32). torch::manual_seed
+// (and genner's --seed) fixes every mask, a mask does not depend on the number of threads that drew
+// it, and restoring the generator's state (activation checkpointing, train checkpoints) repeats it.
+// Other devices and dtypes use torch::dropout.
 #pragma once
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Parallel.h>
+#include <torch/autograd.h>
 #include <torch/types.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <mutex>
 
 #include <genner/core/error.hpp>
+#include <genner/core/threading.hpp>
 
 namespace genner::core {
 
@@ -37,21 +42,72 @@ inline uint64_t dropout_key() {
   return gen.get<at::CPUGeneratorImpl>()->random64();
 }
 
-template <class T>
-void fill_noise(T* out, int64_t n, uint64_t key, double keep) {
-  // Each 64-bit draw decides two elements: one is kept when its 32-bit half falls below
-  // keep * 2^32 (probabilities exact to 2^-32).
+/// The mask of `key`: bit i of bits[i / 8] (i in [0, n)) says whether element i is kept. Each
+/// 64-bit draw decides two elements, one kept when its 32-bit half falls below keep * 2^32
+/// (probabilities exact to 2^-32).
+inline torch::Tensor draw_mask(int64_t n, uint64_t key, double keep) {
   const auto threshold = static_cast<uint64_t>(std::llround(keep * 4294967296.0));
+  auto bits = torch::empty({(n + 7) / 8}, torch::kUInt8);
+  uint8_t* out = bits.data_ptr<uint8_t>();
+  parallel_range(bits.numel(), 1 << 12, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      uint8_t byte = 0;
+      for (int64_t j = 0; j < 4; ++j) {  // pairs 4b .. 4b+3: elements 8b .. 8b+7
+        const uint64_t h = splitmix64(key + static_cast<uint64_t>(4 * b + j) * 0x9E3779B97F4A7C15ull);
+        byte |= static_cast<uint8_t>(((h & 0xFFFFFFFFull) < threshold ? 1u : 0u) << (2 * j));
+        byte |= static_cast<uint8_t>(((h >> 32) < threshold ? 1u : 0u) << (2 * j + 1));
+      }
+      out[b] = byte;  // bits past n are never read
+    }
+  });
+  return bits;
+}
+
+/// out[i] = x[i] * noise_i for i in [0, n): noise_i = 1 / keep (rounded to T) where `bits` keeps
+/// element i, else 0; the product is T's, as LibTorch's `x * noise`.
+template <class T>
+void apply_mask(const T* x, T* out, int64_t n, const uint8_t* bits, double keep) {
   const T scale = static_cast<T>(1.0 / keep), zero = static_cast<T>(0.0);
-  const int64_t pairs = (n + 1) / 2;
-  at::parallel_for(0, pairs, 1 << 14, [&](int64_t begin, int64_t end) {
-    for (int64_t j = begin; j < end; ++j) {
-      const uint64_t h = splitmix64(key + static_cast<uint64_t>(j) * 0x9E3779B97F4A7C15ull);
-      out[2 * j] = (h & 0xFFFFFFFFull) < threshold ? scale : zero;
-      if (2 * j + 1 < n) out[2 * j + 1] = (h >> 32) < threshold ? scale : zero;
+  parallel_range((n + 7) / 8, 1 << 12, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const uint8_t byte = bits[b];
+      const int64_t last = std::min<int64_t>(8, n - 8 * b);
+      for (int64_t k = 0; k < last; ++k)
+        out[8 * b + k] = static_cast<T>(x[8 * b + k] * (((byte >> k) & 1u) ? scale : zero));
     }
   });
 }
+
+/// `x * noise` for the mask `bits` (x: a CPU float, double or bfloat16 tensor).
+inline torch::Tensor masked(const torch::Tensor& x, const torch::Tensor& bits, double keep) {
+  const auto in = x.contiguous();
+  auto out = torch::empty(in.sizes(), in.options());
+  const auto n = in.numel();
+  const uint8_t* m = bits.data_ptr<uint8_t>();
+  switch (in.scalar_type()) {
+    case torch::kFloat: apply_mask(in.data_ptr<float>(), out.data_ptr<float>(), n, m, keep); break;
+    case torch::kDouble: apply_mask(in.data_ptr<double>(), out.data_ptr<double>(), n, m, keep); break;
+    default: apply_mask(in.data_ptr<at::BFloat16>(), out.data_ptr<at::BFloat16>(), n, m, keep); break;
+  }
+  return out;
+}
+
+/// Forward: `x * noise` under a mask drawn now; backward: the gradient times the same noise. The
+/// mask is kept as one bit per element (an fp32 noise tensor would take 32).
+struct Dropout : public torch::autograd::Function<Dropout> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, double keep) {
+    auto bits = draw_mask(x.numel(), dropout_key(), keep);
+    ctx->save_for_backward({bits});
+    ctx->saved_data["keep"] = keep;
+    return masked(x, bits, keep);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto& g = grads[0];
+    if (!g.defined()) return {torch::Tensor(), torch::Tensor()};
+    return {masked(g, ctx->get_saved_variables()[0], ctx->saved_data["keep"].toDouble()), torch::Tensor()};
+  }
+};
 }  // namespace detail
 
 /// `x` with each element zeroed with probability `p` and the rest scaled by 1 / (1 - p) when
@@ -63,13 +119,7 @@ inline torch::Tensor dropout(const torch::Tensor& x, double p, bool train) {
   const auto t = x.scalar_type();
   if (!x.device().is_cpu() || (t != torch::kFloat && t != torch::kBFloat16 && t != torch::kDouble))
     return torch::dropout(x, p, train);
-  auto noise = torch::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
-  const uint64_t key = detail::dropout_key();
-  const double keep = 1.0 - p;
-  if (t == torch::kFloat) detail::fill_noise(noise.data_ptr<float>(), noise.numel(), key, keep);
-  else if (t == torch::kDouble) detail::fill_noise(noise.data_ptr<double>(), noise.numel(), key, keep);
-  else detail::fill_noise(noise.data_ptr<at::BFloat16>(), noise.numel(), key, keep);
-  return x * noise;
+  return detail::Dropout::apply(x, 1.0 - p);
 }
 
 }  // namespace genner::core

@@ -148,20 +148,24 @@ struct BlockActivation {
   bool lora_attn;   ///< LoRA factors on some attention projection (they keep its input)
   bool lora_ff;     ///< LoRA factors on some feed-forward projection
   int64_t norm(int64_t n, bool lora) const { return (norms ? n * d : 0) + (weights || lora ? n * d : 0); }
+  /// A dropout mask over `elements`, in fp32 elements: one bit each (core::dropout).
+  int64_t mask(int64_t elements) const { return dr ? (elements + 31) / 32 : 0; }
+  // Dropout on the attention map keeps its output (the product with the values reads it); on a
+  // sublayer's output it keeps only its mask (the residual sum reads nothing back).
   int64_t self(int64_t n, int64_t a, int64_t adapter) const {
     const int64_t k = dr, w = weights;
-    return norm(n, lora_attn) + 3 * n * inner + a * (1 + 2 * k) + w * n * inner + k * n * d + n * d +
+    return norm(n, lora_attn) + 3 * n * inner + a * (1 + k) + mask(a) + w * n * inner + mask(n * d) + n * d +
            adapted(n, adapter);
   }
   int64_t cross(int64_t n, int64_t ns, int64_t ac, int64_t adapter) const {
     const int64_t k = dr, w = weights;
-    return norm(n, lora_attn) + n * inner + 2 * ns * inner + ac * (1 + 2 * k) + w * n * inner + k * n * d + n * d +
-           adapted(n, adapter);
+    return norm(n, lora_attn) + n * inner + 2 * ns * inner + ac * (1 + k) + mask(ac) + w * n * inner + mask(n * d) +
+           n * d + adapted(n, adapter);
   }
   int64_t feed_forward(int64_t n, int64_t adapter) const {
     const int64_t k = dr, w = weights;
-    const int64_t hidden = gated ? n * ff * (3 + k + w) : n * ff * (1 + k + w * k);
-    return norm(n, lora_ff) + hidden + k * n * d + n * d + adapted(n, adapter);
+    const int64_t hidden = gated ? n * ff * (3 + w) + mask(n * ff) : n * ff * (1 + w * k) + mask(n * ff);
+    return norm(n, lora_ff) + hidden + mask(n * d) + n * d + adapted(n, adapter);
   }
   int64_t adapted(int64_t n, int64_t size) const { return size > 0 ? 2 * n * size + 2 * n * d : 0; }
 };
@@ -304,9 +308,13 @@ inline MemoryPlan plan_memory(NerModelCore& model, MemoryShape shape, Precision 
   // plus backward's working set (the gradient of the largest activations in flight).
   const int64_t k = dropout ? 1 : 0;
   const int64_t L = model.num_types();
-  const int64_t around_encoder = (1 + k) * ns * c.d_model + (2 + 2 * k) * ns * c.d_model +
-                                 (s.encoder_mlp ? (3 + k) * ns * c.d_model : 0) + ns * c.d_model;
-  const int64_t around_decoder = (1 + k) * nt * c.d_model + (2 + 2 * k) * nt * c.d_model + 4 * nt * (1 + L + S);
+  // Dropout masks of the stacks' inputs and outputs are bits (block.mask); the encoder MLP's
+  // torch::nn::Dropout keeps an fp32 noise tensor.
+  const int64_t around_encoder = ns * c.d_model + block.mask(ns * c.d_model) + 2 * ns * c.d_model +
+                                 2 * block.mask(ns * c.d_model) + (s.encoder_mlp ? (3 + k) * ns * c.d_model : 0) +
+                                 ns * c.d_model;
+  const int64_t around_decoder = nt * c.d_model + block.mask(nt * c.d_model) + 2 * nt * c.d_model +
+                                 2 * block.mask(nt * c.d_model) + 4 * nt * (1 + L + S);
   const int64_t working = 2 * std::max({enc_a, B * S * c.d_ff, nt * c.d_ff, cross_a});
   auto& first = at(model.t5->encoder->output_device());
   auto& last = at(model.t5->decoder->output_device());
@@ -316,7 +324,7 @@ inline MemoryPlan plan_memory(NerModelCore& model, MemoryShape shape, Precision 
     // Checkpointed: the blocks' inputs, and the larger of what is alive at the end of forward
     // (everything around the stacks) and what backward holds while it recomputes one block
     // (that block's activations beside the embeddings it started from).
-    const int64_t embedded = bytes((1 + k) * ns * c.d_model);
+    const int64_t embedded = bytes(ns * c.d_model + block.mask(ns * c.d_model));
     for (auto& [name, d] : by_device) {
       const int64_t outside = (&d == &first ? bytes(around_encoder) : 0) + (&d == &last ? bytes(around_decoder) : 0);
       const int64_t recompute = inputs_kept[name] > 0 ? largest_block + (&d == &first ? embedded : 0) : 0;
