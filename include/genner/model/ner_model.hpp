@@ -161,6 +161,7 @@ class NerModelCore : public torch::nn::Module {
     out.src_ids = src_ids;
     out.src_mask = src_mask;
     auto embeds = embed(src_ids);
+    if (spec_.features == PointerFeatures::avg_score) out.embeds = embeds;  // the head's second term, looked up once
     auto mask = src_mask.to(embedding_device_);
     const int64_t P = spec_.prompt_length;
     if (P > 0) {
@@ -234,7 +235,8 @@ class NerModelCore : public torch::nn::Module {
     auto fixed = torch::matmul(h, rows.t());                                              // [B, T, 1+L]
     auto pointer = core::matmul(h, source.features.to(torch::kFloat).transpose(1, 2));  // [B, T, S]
     if (spec_.features == PointerFeatures::avg_score) {
-      auto src_embeds = embed(source.src_ids).to(head_device_, torch::kFloat);
+      GENNER_CHECK(source.embeds.defined(), "NerModel::scores: avg_score needs the source embeddings encode() keeps");
+      auto src_embeds = source.embeds.to(head_device_, torch::kFloat);
       pointer = (pointer + core::matmul(h, src_embeds.transpose(1, 2))) / 2;
     }
     auto keep = pointable(source.src_ids, source.src_mask).to(head_device_);  // [B, S]
