@@ -21,6 +21,8 @@
 #include <genner/compat.hpp>
 #include <genner/genner.hpp>
 
+#include "support.hpp"
+
 #include <benchmark/benchmark.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
@@ -234,11 +236,4 @@ BENCHMARK_TEMPLATE(BM_TrainStep, SeedAdapter)->Name("train_step/seed_adapter")->
 BENCHMARK_TEMPLATE(BM_TrainStep, Full)->Name("train_step/full")->Apply(train_step_runs);
 BENCHMARK_TEMPLATE(BM_TrainStep, Adapters)->Name("train_step/adapters")->Apply(train_step_runs);
 
-int main(int argc, char** argv) {
-  genner::core::prefer_passive_openmp(argv);  // as genner's programs run (core/threading.hpp)
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return genner::bench::run_like_genner_programs(argc, argv); }

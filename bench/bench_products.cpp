@@ -20,6 +20,8 @@
 
 #include <genner/genner.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 namespace dnn = genner::core::onednn;
@@ -114,10 +116,4 @@ BENCHMARK_CAPTURE(BM_Attention, strided, true)->ArgName("tokens")->Arg(30)->Arg(
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  genner::core::prefer_passive_openmp(argv);
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return genner::bench::run_like_genner_programs(argc, argv); }

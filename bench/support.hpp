@@ -1,7 +1,9 @@
-// Shared pieces of the training-step benchmarks: a random NER batch in the model's own id space,
-// and the bytes a training step keeps (parameters, gradients, AdamW moments).
+// Shared pieces of the benchmarks: a random NER batch in the model's own id space, the bytes a
+// training step keeps (parameters, gradients, AdamW moments), and a main() that runs as genner's
+// programs do.
 #pragma once
 
+#include <genner/core/threading.hpp>
 #include <genner/model.hpp>
 
 #include <benchmark/benchmark.h>
@@ -59,6 +61,18 @@ inline void time_train_step(benchmark::State& state, model::NerModelCore& model,
   for (auto _ : state) step();
   state.counters["trainable"] = static_cast<double>(model.count_trainable());
   state.counters["tensor_MB"] = training_megabytes(model, *opt);
+}
+
+/// The body of main() for a Google Benchmark executable that runs as genner's programs do: restarted
+/// under core::preferred_environment's variables the caller did not set, then every benchmark the
+/// command line selects; unknown arguments are refused.
+inline int run_like_genner_programs(int argc, char** argv) {
+  core::prefer_passive_openmp(argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace genner::bench

@@ -8,7 +8,7 @@
 # OMP_WAIT_POLICY=PASSIVE for both in both settings; bench_ner, as genner's programs do, adds
 # OPENBLAS_THREAD_TIMEOUT=18 when it is not set and runs on tcmalloc (genner_use_tcmalloc).
 # Usage: scripts/bench_original.sh [--train] [build-dir]   (default: build; bench_ner must be built)
-#   --train: the training steps only (about 4 minutes instead of 25): the original predicts 32
+#   --train: the training steps only (about 4 minutes instead of 20): the original predicts 32
 #            sentences instead of 256 (seed_bench.py needs some), genner runs its training
 #            benchmarks only, and the table has no prediction rows.
 # Needs the original set up (../shared/original/README.md); writes into <build-dir>/bench-original/.
