@@ -1,4 +1,7 @@
 // Parity of genner's T5 with Hugging Face's, on every fixture folder found.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <genner/t5.hpp>
 
 #include <atomic>
@@ -211,6 +214,25 @@ TEST_CASE("dropout keeps 1 - p of the elements, scaled, with masks fixed by the 
       CHECK(torch::allclose(leaf.grad(), transposed ? expected.t() : expected, 1e-6, 1e-6));
     }
   }
+  // The mask is its definition's: element i kept when half i % 2 of SplitMix64(key + (i / 2) * golden)
+  // is below keep * 2^32, whichever CPU path drew it.
+  const uint64_t key = 0x243F6A8885A308D3ull;
+  const int64_t n = 1001;
+  const auto bits = core::detail::draw_mask(n, key, 0.7);
+  const auto threshold = static_cast<uint64_t>(std::llround(0.7 * 4294967296.0));
+  int64_t differ = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t h = core::detail::splitmix64(key + static_cast<uint64_t>(i / 2) * 0x9E3779B97F4A7C15ull);
+    const bool kept = (i % 2 == 0 ? (h & 0xFFFFFFFFull) : (h >> 32)) < threshold;
+    differ += kept != (((bits[i / 8].item<uint8_t>() >> (i % 8)) & 1) != 0);
+  }
+  CHECK(differ == 0);
+  if (__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw")) {
+    std::vector<uint8_t> plain(126), wide(126);
+    core::detail::draw_bytes_any_cpu(plain.data(), 3, 126, key, threshold);
+    core::detail::draw_bytes_avx512(wide.data(), 3, 126, key, threshold);
+    CHECK(std::equal(plain.begin() + 3, plain.end(), wide.begin() + 3));
+  }
   const auto yb = core::dropout(x.to(torch::kBFloat16), 0.2, true);
   CHECK(yb.scalar_type() == torch::kBFloat16);
   CHECK(std::abs((yb != 0).to(torch::kDouble).mean().item<double>() - 0.8) < 4e-3);
@@ -246,8 +268,52 @@ TEST_CASE("parallel_range covers [0, n) once, in parts of at least the grain, an
                       }),
                       Catch::Contains("the last part failed"));
   }
+  // Loops from two threads at once, and a loop inside a part (the workers are busy: the part starts
+  // threads of its own), each still cover their range once.
+  core::set_loop_threads(2);
+  auto count = [&](int64_t n) {
+    std::atomic<int64_t> sum{0};
+    core::parallel_range(n, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) sum += i;
+    });
+    return sum.load();
+  };
+  std::atomic<int> wrong{0};
+  auto many = [&] {
+    for (int r = 0; r < 200; ++r)
+      if (count(1000) != 999 * 1000 / 2) ++wrong;
+  };
+  std::thread other(many);
+  many();
+  other.join();
+  CHECK(wrong.load() == 0);
+  std::atomic<int64_t> nested{0};
+  core::parallel_range(4, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) nested += count(100);
+  });
+  CHECK(nested.load() == 4 * 99 * 100 / 2);
+  // A child of fork() (genner's launcher starts ranks so) has none of its parent's workers: its loops
+  // run on workers of its own instead of waiting for threads that are not there.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(count(1000) == 999 * 1000 / 2 && count(5000) == 4999 * 5000 / 2 ? 0 : 1);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
   core::set_loop_threads(threads);
   CHECK_THROWS_WITH(core::set_loop_threads(-1), Catch::Contains("found -1"));
+}
+
+TEST_CASE("OpenMpThreads sets the calling thread's OpenMP thread count for a scope", "[t5]") {
+  namespace core = genner::core;
+  const int before = core::OpenMpThreads::current();
+  {
+    const core::OpenMpThreads scope(before + 1);
+    CHECK(core::OpenMpThreads::current() == before + 1);
+    CHECK(at::get_num_threads() == before + 1);
+  }
+  CHECK(core::OpenMpThreads::current() == before);
+  CHECK(at::get_num_threads() == before);
 }
 
 TEST_CASE("core::matmul gives torch::matmul's products and gradients on attention's strided views", "[t5]") {
@@ -295,4 +361,15 @@ TEST_CASE("core::matmul gives torch::matmul's products and gradients on attentio
     at::autocast::set_cpu_enabled(false);
     CHECK(under.scalar_type() == torch::kBFloat16);
   }
+  // Products of 2^22 multiply-adds or more run on every core's OpenMP threads, with the same results;
+  // the caller's OpenMP setting is as it was afterwards.
+  const int openmp = core::OpenMpThreads::current();
+  auto big = [&](int64_t len) { return torch::randn({2, len, 8 * 64}).view({2, len, 8, 64}).transpose(1, 2); };
+  const auto bq = big(70), bk = big(70);
+  if (core::onednn::available) {
+    CHECK(core::onednn::detail::strided_threads(bq, bk.transpose(2, 3)) == std::max(openmp, core::loop_threads()));
+    CHECK(core::onednn::detail::strided_threads(q, k.transpose(2, 3)) == openmp);
+  }
+  CHECK(torch::allclose(core::matmul(bq, bk.transpose(2, 3)), torch::matmul(bq, bk.transpose(2, 3)), 1e-5, 1e-5));
+  CHECK(core::OpenMpThreads::current() == openmp);
 }

@@ -7,7 +7,7 @@
 // restart themselves once under OMP_WAIT_POLICY=PASSIVE (and OpenBLAS's threads told to sleep soon
 // after a product: preferred_environment), and then size both pools per precision.
 // genner's own loops over large tensors (AdamW's update, dropout's masks: parallel_range below) run
-// on plain threads, as many as the larger pool, whatever the precision.
+// on worker threads of their own, as many as the larger pool, whatever the precision.
 #pragma once
 
 #include <dlfcn.h>
@@ -18,10 +18,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -68,15 +71,16 @@ inline void prefer_passive_openmp(char** argv) {
 }
 
 namespace detail {
+/// A function of a runtime this process has loaded (OpenBLAS, OpenMP), by name; null when absent.
 template <class F>
-F openblas_function(const char* name) {
+F runtime_function(const char* name) {
   return reinterpret_cast<F>(::dlsym(RTLD_DEFAULT, name));
 }
 }  // namespace detail
 
 /// OpenBLAS's thread count; 0 when the BLAS this process runs is not OpenBLAS.
 [[nodiscard]] inline int openblas_threads() {
-  const auto get = detail::openblas_function<int (*)()>("openblas_get_num_threads");
+  const auto get = detail::runtime_function<int (*)()>("openblas_get_num_threads");
   return get ? get() : 0;
 }
 
@@ -100,10 +104,79 @@ inline void set_loop_threads(int n) {
   detail::loop_threads_setting() = n;
 }
 
+namespace detail {
+/// Worker threads parallel_range hands its parts to, started on first use and kept (asleep on a
+/// condition variable between loops): starting and joining a thread took about 40 us, handing a
+/// part to a sleeping worker about 6 (2-core AMD EPYC), and a training step runs some 200 loops
+/// (dropout's masks, AdamW). One loop at a time; a loop that
+/// finds the workers busy (another thread's loop, or a loop inside a part) starts threads of its own.
+class LoopWorkers {
+ public:
+  /// This process's workers (a child of fork() gets its own: the parent's threads are not in it).
+  static LoopWorkers& of_this_process() {
+    static std::atomic<LoopWorkers*> current{nullptr};
+    LoopWorkers* w = current.load();
+    if (w == nullptr || w->owner_ != ::getpid()) {
+      auto* fresh = new LoopWorkers();  // never deleted: its threads sleep until the process ends
+      fresh->parent_ = w;               // the parent's, kept reachable in a child
+      if (current.compare_exchange_strong(w, fresh)) return *fresh;
+      delete fresh;
+    }
+    return *w;
+  }
+
+  /// Runs part(i) for every i in [0, parts), part 0 on the calling thread; false (nothing run) when
+  /// the workers are busy.
+  bool run(int parts, const std::function<void(int)>& part) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (; threads_ < parts - 1; ++threads_)
+      std::thread([this, index = threads_ + 1, seen = generation_] { work(index, seen); }).detach();
+    job_ = &part;
+    parts_ = parts;
+    remaining_ = parts - 1;
+    ++generation_;
+    lock.unlock();
+    wake_.notify_all();
+    part(0);
+    lock.lock();
+    done_.wait(lock, [&] { return remaining_ == 0; });
+    job_ = nullptr;
+    return true;
+  }
+
+ private:
+  LoopWorkers() : owner_(::getpid()) {}
+  void work(int index, uint64_t seen) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return generation_ != seen; });
+      seen = generation_;
+      if (index >= parts_) continue;
+      const auto* job = job_;
+      lock.unlock();
+      (*job)(index);
+      lock.lock();
+      if (--remaining_ == 0) done_.notify_one();
+    }
+  }
+
+  const pid_t owner_;
+  LoopWorkers* parent_ = nullptr;
+  std::mutex busy_, mutex_;
+  std::condition_variable wake_, done_;
+  int threads_ = 0;  ///< workers started (detached: they live as long as the process)
+  const std::function<void(int)>* job_ = nullptr;
+  int parts_ = 0, remaining_ = 0;
+  uint64_t generation_ = 0;
+};
+}  // namespace detail
+
 /// Runs f(begin, end) over [0, n) cut into contiguous parts of at least `grain` (at most
-/// loop_threads() parts), the calling thread taking the first. For loops whose parts are independent
-/// (element-wise updates): the result does not depend on the number of parts. An exception from any
-/// part is rethrown once every part has finished.
+/// loop_threads() parts), the calling thread taking the first and kept worker threads the others.
+/// For loops whose parts are independent (element-wise updates): the result does not depend on the
+/// number of parts. An exception from any part is rethrown once every part has finished.
 ///
 /// Plain threads rather than at::parallel_for: that one is OpenMP only where the caller's translation
 /// unit is compiled with -fopenmp (it runs serially otherwise), and its thread count is LibTorch's
@@ -116,27 +189,51 @@ void parallel_range(int64_t n, int64_t grain, F&& f) {
     f(int64_t{0}, n);
     return;
   }
-  auto bound = [&](int i) { return n * i / parts; };
   std::vector<std::exception_ptr> errors(static_cast<size_t>(parts));
-  std::vector<std::thread> workers;
-  workers.reserve(static_cast<size_t>(parts - 1));
-  for (int i = 1; i < parts; ++i)
-    workers.emplace_back([&, i] {
-      try {
-        f(bound(i), bound(i + 1));
-      } catch (...) {
-        errors[static_cast<size_t>(i)] = std::current_exception();
-      }
-    });
-  try {
-    f(int64_t{0}, bound(1));
-  } catch (...) {
-    errors[0] = std::current_exception();
+  const std::function<void(int)> part = [&](int i) {
+    try {
+      f(n * i / parts, n * (i + 1) / parts);
+    } catch (...) {
+      errors[static_cast<size_t>(i)] = std::current_exception();
+    }
+  };
+  if (!detail::LoopWorkers::of_this_process().run(parts, part)) {
+    std::vector<std::thread> threads;
+    threads.reserve(static_cast<size_t>(parts - 1));
+    for (int i = 1; i < parts; ++i) threads.emplace_back(part, i);
+    part(0);
+    for (auto& t : threads) t.join();
   }
-  for (auto& w : workers) w.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
 }
+
+/// OpenMP's thread count for the calling thread's parallel regions (oneDNN's primitives among them),
+/// set to `n` for the scope's life; nothing changes where this process has no OpenMP runtime.
+class OpenMpThreads {
+ public:
+  explicit OpenMpThreads(int n) {
+    if (get() != nullptr && set() != nullptr && n > 0 && (before_ = get()()) != n) set()(n);
+  }
+  ~OpenMpThreads() {
+    if (before_ > 0 && set() != nullptr) set()(before_);
+  }
+  OpenMpThreads(const OpenMpThreads&) = delete;
+  OpenMpThreads& operator=(const OpenMpThreads&) = delete;
+  /// The calling thread's OpenMP thread count (1 without an OpenMP runtime).
+  static int current() { return get() != nullptr ? get()() : 1; }
+
+ private:
+  static int (*get())() {
+    static const auto f = detail::runtime_function<int (*)()>("omp_get_max_threads");
+    return f;
+  }
+  static void (*set())(int) {
+    static const auto f = detail::runtime_function<void (*)(int)>("omp_set_num_threads");
+    return f;
+  }
+  int before_ = 0;
+};
 
 /// How many threads each pool runs, and why.
 struct ThreadSetting {
@@ -171,7 +268,7 @@ inline ThreadSetting use_threads(int threads, bool openmp_products, const std::s
   s.openmp = openmp_products ? n : 1;
   at::set_num_threads(s.openmp);
   set_loop_threads(n);
-  if (const auto set = detail::openblas_function<void (*)(int)>("openblas_set_num_threads")) {
+  if (const auto set = detail::runtime_function<void (*)(int)>("openblas_set_num_threads")) {
     set(n);
     s.openblas = openblas_threads();
   }
