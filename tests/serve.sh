@@ -23,6 +23,8 @@ expect_error "--format belongs to the predict and export commands" "$flat" serve
 expect_error "not a run folder" "$flat" serve --output_dir "$work/nothing" --port 0
 "$flat" serve --help | grep -q -- "--max_wait_ms" || fail "--help does not list serve's options"
 
+# The files exist before the loop below reads them: the background shell opens them when it runs.
+: >"$work/serve.out"
 "$flat" serve --output_dir "$work/run" --port 0 --max_wait_ms 1 >"$work/serve.out" 2>"$work/serve.err" &
 pid=$!
 port=""
