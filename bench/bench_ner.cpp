@@ -15,7 +15,8 @@
 // OMP_NUM_THREADS / OPENBLAS_NUM_THREADS when set; the counters name what ran. Like genner's
 // programs, the benchmark restarts itself under core::preferred_environment's variables the caller
 // did not set, and runs on tcmalloc (genner_use_tcmalloc).
-// GENNER_PROFILE=DIR: each training benchmark also writes a LibTorch profiler trace of one step there.
+// GENNER_PROFILE=DIR: each training benchmark also writes a LibTorch profiler trace of one step
+// there, each prediction benchmark one of a whole prediction.
 // Data: $GENNER_DATA/conll2003/test.txt (default ../shared/data) and the T5 spiece.model in
 // $GENNER_SPIECE (default ../shared/models/t5-spiece/spiece.model).
 #include <genner/compat.hpp>
@@ -135,7 +136,7 @@ void BM_Predict(benchmark::State& state) try {
     });
   torch::NoGradGuard no_grad;
   int64_t generated = 0, at_limit = 0, padded_rows_steps = 0;
-  for (auto _ : state) {
+  auto predict = [&] {
     generated = at_limit = padded_rows_steps = 0;
     for (size_t begin = 0; begin < order.size(); begin += kPredictBatch) {
       std::span<const size_t> idx(order.data() + begin, std::min(kPredictBatch, order.size() - begin));
@@ -160,6 +161,14 @@ void BM_Predict(benchmark::State& state) try {
       }
     }
     benchmark::DoNotOptimize(generated);
+  };
+  for (auto _ : state) predict();
+  // GENNER_PROFILE=DIR: one more prediction under LibTorch's profiler, as the training benchmarks do.
+  if (const char* dir = std::getenv("GENNER_PROFILE")) {
+    const std::string name = "predict_precision" + std::to_string(state.range(0)) + "_sorted" +
+                             std::to_string(state.range(1)) + "_drop" + std::to_string(state.range(2));
+    torch::autograd::profiler::RecordProfile profile(std::string(dir) + "/" + name + ".json");
+    predict();
   }
   state.counters["sentences/s"] =
       benchmark::Counter(static_cast<double>(order.size()), benchmark::Counter::kIsIterationInvariantRate);
