@@ -29,6 +29,8 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -203,8 +205,20 @@ void BM_TrainStep(benchmark::State& state) try {
     out.loss.backward();
     opt->step();
   };
-  step();  // allocates gradients and optimizer state
-  for (auto _ : state) step();
+  // Two warm-up steps (the first allocates gradients and optimizer state), then the timed ones; each
+  // step's wall time is kept, and their median reported beside the mean, as the original's
+  // seed_bench.py reports its steps (two warm-up steps, the median of five).
+  step();
+  step();
+  std::vector<double> wall;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    step();
+    wall.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(wall.begin(), wall.end());
+  state.counters["step_median_ms"] = wall.size() % 2 == 1 ? wall[wall.size() / 2]
+                                                          : (wall[wall.size() / 2 - 1] + wall[wall.size() / 2]) / 2;
   // GENNER_PROFILE=DIR: one more step under LibTorch's profiler, its trace (chrome://tracing JSON,
   // one event per operator) written to DIR/train_step_<experiment>_precision<p>.json.
   if (const char* dir = std::getenv("GENNER_PROFILE")) {
@@ -219,9 +233,9 @@ void BM_TrainStep(benchmark::State& state) try {
   state.SkipWithError(e.what());
 }
 
-/// Every training-step benchmark: fp32 and bf16, three timed steps after the warm-up one.
+/// Every training-step benchmark: fp32 and bf16, five timed steps after two warm-up ones.
 void train_step_runs(benchmark::internal::Benchmark* b) {
-  b->ArgName("precision")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(3)->MeasureProcessCPUTime();
+  b->ArgName("precision")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(5)->MeasureProcessCPUTime();
 }
 
 }  // namespace
