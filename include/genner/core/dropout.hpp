@@ -68,11 +68,22 @@ __attribute__((always_inline)) inline void draw_bytes(uint8_t* out, int64_t begi
 inline void draw_bytes_any_cpu(uint8_t* out, int64_t begin, int64_t end, uint64_t key, uint64_t threshold) {
   draw_bytes(out, begin, end, key, threshold);
 }
+#if defined(__x86_64__)
+#define GENNER_DROPOUT_AVX512 1
 /// The same on AVX-512's eight 64-bit lanes, where the CPU has them (the draws are most of a mask's cost).
 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) inline void draw_bytes_avx512(
     uint8_t* out, int64_t begin, int64_t end, uint64_t key, uint64_t threshold) {
   draw_bytes(out, begin, end, key, threshold);
 }
+/// Whether this CPU runs draw_bytes_avx512.
+inline bool has_avx512_draws() {
+  static const bool yes = __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512bw");
+  return yes;
+}
+#else
+#define GENNER_DROPOUT_AVX512 0
+#endif
 
 /// The mask of `key`: bit i of bits[i / 8] (i in [0, n)) says whether element i is kept. Each
 /// 64-bit draw decides two elements, one kept when its 32-bit half falls below keep * 2^32
@@ -81,11 +92,11 @@ inline torch::Tensor draw_mask(int64_t n, uint64_t key, double keep) {
   const auto threshold = static_cast<uint64_t>(std::llround(keep * 4294967296.0));
   auto bits = torch::empty({(n + 7) / 8}, torch::kUInt8);
   uint8_t* out = bits.data_ptr<uint8_t>();
-  static const bool avx512 = __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                             __builtin_cpu_supports("avx512bw");
-  parallel_range(bits.numel(), 1 << 12, [&](int64_t begin, int64_t end) {
-    (avx512 ? draw_bytes_avx512 : draw_bytes_any_cpu)(out, begin, end, key, threshold);
-  });
+  auto* draw = draw_bytes_any_cpu;
+#if GENNER_DROPOUT_AVX512
+  if (has_avx512_draws()) draw = draw_bytes_avx512;
+#endif
+  parallel_range(bits.numel(), 1 << 12, [&](int64_t begin, int64_t end) { draw(out, begin, end, key, threshold); });
   return bits;
 }
 
